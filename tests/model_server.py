@@ -1,0 +1,178 @@
+"""A small OpenAI-compatible chat-completions server on loopback.
+
+The tests (and ``make bench``) reach it through the real ``openai`` SDK over real
+HTTP, so retries, timeouts and error mapping are exercised for real. A test steers
+it per call with directives in the user prompt, which keeps parallel calls apart:
+
+    [[latency=0.2]]    answer after 0.2 s          [[status=500]]   always fail with 500
+    [[fail=2:429]]     fail twice with 429, then answer (counted per prompt)
+    [[hang]]           never answer in time         [[malformed]]    a 200 with a broken body
+    [[no_usage]]       leave out "usage"            [[reply=text]]   answer exactly "text"
+
+Server-wide: ``latency``, and ``replies`` (first rule whose substring is in the
+prompt gives the answer). Every request is kept in ``calls``.
+
+Run alone for manual tries or benchmarks: ``python -m tests.model_server --port 8800``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+DIRECTIVE = re.compile(r"\[\[(\w+)(?:=((?:[^\]]|\](?!\]))*))?\]\]")
+
+
+class ModelServer:
+    def __init__(self, latency: float = 0.0, port: int = 0) -> None:
+        self.latency = latency
+        self.replies: list[tuple[str, str]] = []
+        self.calls: list[dict] = []
+        self.failures: dict[str, int] = {}
+        self.lock = threading.Lock()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
+        self.httpd.daemon_threads = True
+        self.thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    @property
+    def call_count(self) -> int:
+        with self.lock:
+            return len(self.calls)
+
+    def start(self) -> ModelServer:
+        self.thread = threading.Thread(target=self.httpd.serve_forever, name="model-server", daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.calls.clear()
+            self.failures.clear()
+            self.replies.clear()
+        self.latency = 0.0
+
+    def reply_when(self, substring: str, text: str) -> None:
+        self.replies.append((substring, text))
+
+    # -- answering -------------------------------------------------------------------
+
+    def answer(self, body: dict) -> tuple[int, dict | str, dict]:
+        """(status, body, headers) for one request."""
+        messages = body.get("messages") or []
+        prompt = next((m.get("content", "") for m in reversed(messages) if m.get("role") == "user"), "")
+        directives = {name: value for name, value in DIRECTIVE.findall(prompt)}
+        started = time.time()
+        delay = float(directives["latency"]) if "latency" in directives else self.latency
+        if "hang" in directives:
+            delay = 3600.0
+        with self.lock:
+            self.calls.append({"body": body, "prompt": prompt, "started": started})
+            failing = self._failing(prompt, directives)
+        if delay:
+            time.sleep(delay)
+        if failing:
+            return failing
+        if "status" in directives:
+            return _error(int(directives["status"]))
+        if "malformed" in directives:
+            return 200, '{"id": "chatcmpl-broken", "choices": [', {}
+        text = self._reply_text(prompt, directives, body)
+        completion = {
+            "id": f"chatcmpl-{int(started * 1000)}",
+            "object": "chat.completion",
+            "created": int(started),
+            "model": body.get("model", "test-model"),
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
+        }
+        if "no_usage" not in directives:
+            prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages)
+            completion_tokens = len(text.split())
+            completion["usage"] = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                                   "total_tokens": prompt_tokens + completion_tokens}
+        return 200, completion, {}
+
+    def _failing(self, prompt: str, directives: dict) -> tuple | None:
+        if "fail" not in directives:
+            return None
+        times, _, status = directives["fail"].partition(":")
+        seen = self.failures.get(prompt, 0)
+        self.failures[prompt] = seen + 1
+        return _error(int(status or 500)) if seen < int(times) else None
+
+    def _reply_text(self, prompt: str, directives: dict, body: dict) -> str:
+        if "reply" in directives:
+            return directives["reply"]
+        for substring, text in self.replies:
+            if substring in prompt:
+                return text
+        clean = DIRECTIVE.sub("", prompt).strip()
+        if (body.get("response_format") or {}).get("type") == "json_object":
+            return json.dumps({"echo": clean[:200], "words": len(clean.split())})
+        return f"Echo: {clean}"
+
+
+def _error(status: int) -> tuple[int, dict, dict]:
+    headers = {"Retry-After": "0"} if status == 429 else {}
+    kind = "rate_limit_exceeded" if status == 429 else "server_error"
+    return status, {"error": {"message": f"injected {status}", "type": kind, "code": kind}}, headers
+
+
+def _handler_for(server: ModelServer):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            length = int(self.headers.get("Content-Length") or 0)
+            try:
+                body = json.loads(self.rfile.read(length) or b"{}")
+            except ValueError:
+                self._send(400, {"error": {"message": "invalid JSON"}}, {})
+                return
+            if not self.path.rstrip("/").endswith("/chat/completions"):
+                self._send(404, {"error": {"message": f"no route {self.path}"}}, {})
+                return
+            self._send(*server.answer(body))
+
+        def _send(self, status: int, body, headers: dict) -> None:
+            payload = (body if isinstance(body, str) else json.dumps(body)).encode()
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(payload)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up (a timeout test): nothing to answer
+
+        def log_message(self, *args) -> None:
+            pass
+
+    return Handler
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--port", type=int, default=8800)
+    parser.add_argument("--latency", type=float, default=0.0)
+    args = parser.parse_args()
+    server = ModelServer(latency=args.latency, port=args.port)
+    print(f"OpenAI-compatible test server on {server.base_url}", flush=True)
+    server.httpd.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from flask import Flask
+from sqlalchemy import event
+
+from .config import INSTANCE_DIR, Config
+from .extensions import csrf, db, htmx, limiter, login_manager, migrate
+
+
+def create_app(config: Config | Mapping | None = None) -> Flask:
+    """Build the app. ``config`` (a ``Config`` or a mapping of overrides) is for tests
+    and tools; everything else comes from the environment through ``Config``."""
+    app = Flask(__name__, template_folder="../templates", static_folder="../static",
+                instance_path=str(INSTANCE_DIR))
+    settings = config if isinstance(config, Config) else Config()
+    app.config.from_mapping(settings.as_dict())
+    if isinstance(config, Mapping):
+        app.config.from_mapping(config)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    _init_database(app)
+    migrate.init_app(app, db, directory=str(INSTANCE_DIR.parent / "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+    htmx.init_app(app)
+    login_manager.init_app(app)
+    limiter.init_app(app)
+
+    from . import api, cli, models  # noqa: F401 - models register their tables
+    from .api import errors as api_errors
+
+    csrf.exempt(api.bp)  # bearer keys, not cookies: nothing for a forged form to ride on
+    app.register_blueprint(api.bp)
+    api_errors.register(app, _plain_error_page)
+    cli.init_app(app)
+    return app
+
+
+def _init_database(app: Flask) -> None:
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    if uri.startswith("sqlite:///"):
+        INSTANCE_DIR.mkdir(exist_ok=True)
+        # Threads share the file: wait on locks rather than fail at once.
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+            **app.config["SQLALCHEMY_ENGINE_OPTIONS"],
+            "connect_args": {"timeout": 30, "check_same_thread": False},
+        }
+    db.init_app(app)
+    if uri.startswith("sqlite"):
+        with app.app_context():
+            event.listen(db.engine, "connect", _sqlite_pragmas)
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    """WAL lets readers run beside the one writer; NORMAL sync is safe under WAL."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _plain_error_page(status: int, message: str):
+    from markupsafe import escape
+
+    return f"<h1>{status}</h1><p>{escape(message)}</p>", status

@@ -1,0 +1,26 @@
+"""The REST API under /api/v1: bearer-key authentication, one module per resource."""
+
+from __future__ import annotations
+
+from flask import Blueprint, g, request
+
+from ..auth.accounts import user_for_api_key
+from ..errors import Unauthorized
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+PUBLIC_ENDPOINTS = {"api.openapi"}
+
+
+@bp.before_request
+def authenticate() -> None:
+    """API keys only: a browser session cookie alone is not enough here."""
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return
+    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    user = user_for_api_key(key.strip()) if scheme.lower() == "bearer" else None
+    if user is None:
+        raise Unauthorized("Send a valid API key as 'Authorization: Bearer <key>'")
+    g.user = user
+
+
+from . import audit, executions, openapi, templates, usage, workflows  # noqa: E402,F401

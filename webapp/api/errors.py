@@ -1,0 +1,87 @@
+"""The one error envelope: ``{"error": {"code", "message", "details"}}``.
+
+Every failure under ``/api/v1`` — a service's ``ServiceError``, Werkzeug's HTTP
+errors (404, 405, 413…) and anything unexpected — leaves through here as JSON.
+Pages get their HTML error pages from the UI instead.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from ..errors import RateLimited, ServiceError
+
+log = logging.getLogger(__name__)
+
+# Werkzeug's HTTP errors, as envelope codes.
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+}
+
+
+def error_response(status: int, code: str, message: str, details=None, headers=None) -> Response:
+    body = {"error": {"code": code, "message": message, "details": [d.as_dict() for d in details or []]}}
+    response = jsonify(body)
+    response.status_code = status
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def is_api_request() -> bool:
+    return request.path.startswith("/api/")
+
+
+def service_error_response(exc: ServiceError) -> Response:
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+    return error_response(exc.status, exc.code, exc.message, exc.details, headers)
+
+
+def http_error_response(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    messages = {
+        404: f"No such path: {request.method} {request.path}",
+        405: f"{request.method} is not allowed on {request.path}",
+        413: "The request body is larger than the limit",
+    }
+    headers = {}
+    allowed = getattr(exc, "valid_methods", None)
+    if status == 405 and allowed:
+        headers["Allow"] = ", ".join(allowed)
+    if status == 429:
+        headers["Retry-After"] = str(getattr(exc, "retry_after", None) or 60)
+    return error_response(status, HTTP_CODES.get(status, "error"), messages.get(status, exc.description or exc.name),
+                          headers=headers)
+
+
+def register(app: Flask, render_page_error) -> None:
+    """Install handlers that answer JSON under /api/ and delegate pages to the UI."""
+
+    @app.errorhandler(ServiceError)
+    def on_service_error(exc: ServiceError):
+        return service_error_response(exc) if is_api_request() else render_page_error(exc.status, exc.message)
+
+    @app.errorhandler(HTTPException)
+    def on_http_error(exc: HTTPException):
+        if is_api_request():
+            return http_error_response(exc)
+        return render_page_error(exc.code or 500, exc.description)
+
+    @app.errorhandler(Exception)
+    def on_unexpected(exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        if is_api_request():
+            return error_response(500, "internal_error", "Something went wrong on our side; it has been logged")
+        return render_page_error(500, "Something went wrong on our side; it has been logged.")

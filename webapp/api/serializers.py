@@ -1,0 +1,107 @@
+"""Models as the JSON SPEC.md fixes. The only place API field names are spelled."""
+
+from __future__ import annotations
+
+from ..models import AuditEvent, Execution, NodeRun, Template, Workflow, isoformat
+
+
+def workflow_summary(workflow: Workflow) -> dict:
+    return {
+        "id": workflow.id,
+        "name": workflow.name,
+        "description": workflow.description,
+        "category": workflow.category,
+        "public": workflow.public,
+        "created_by": workflow.owner_id,
+        "created_at": isoformat(workflow.created_at),
+        "updated_at": isoformat(workflow.updated_at),
+        "usage_count": workflow.usage_count,
+        "rating": workflow.rating,
+    }
+
+
+def workflow_full(workflow: Workflow) -> dict:
+    definition = workflow.definition
+    return {
+        **workflow_summary(workflow),
+        "version": workflow.version,
+        "nodes": definition["nodes"],
+        "connections": definition.get("connections", []),
+    }
+
+
+def usage(row) -> dict:
+    """Token counts and cost of an execution or a node (``None`` counts: unknown)."""
+    return {
+        "prompt_tokens": row.prompt_tokens,
+        "completion_tokens": row.completion_tokens,
+        "total_tokens": row.total_tokens,
+        "cost_usd": round(row.cost_usd or 0.0, 10),
+    }
+
+
+def node_run(node: NodeRun) -> dict:
+    return {
+        "node_id": node.node_id,
+        "type": node.type,
+        "status": node.status,
+        "started_at": isoformat(node.started_at),
+        "finished_at": isoformat(node.finished_at),
+        "duration_ms": node.duration_ms,
+        "input": node.input,
+        "output": node.output,
+        "error": node.error,
+        "usage": usage(node),
+        "cost_saved_usd": round(node.cost_saved_usd or 0.0, 10),
+        "cached": node.cached,
+        "attempts": node.attempts,
+        "reused_from": node.reused_from,
+    }
+
+
+def execution(execution: Execution, *, with_nodes: bool = True) -> dict:
+    body = {
+        "id": execution.id,
+        "workflow_id": execution.workflow_id,
+        "workflow_version": execution.workflow_version,
+        "retry_of": execution.retry_of,
+        "status": execution.status,
+        "inputs": execution.inputs,
+        "outputs": execution.outputs,
+        "error": execution.error,
+        "created_at": isoformat(execution.created_at),
+        "started_at": isoformat(execution.started_at),
+        "finished_at": isoformat(execution.finished_at),
+        "duration_ms": execution.duration_ms,
+        "usage": {**usage(execution), "cost_saved_usd": round(execution.cost_saved_usd or 0.0, 10)},
+    }
+    if with_nodes:
+        body["nodes"] = [node_run(node) for node in execution.nodes]
+    return body
+
+
+def template(template: Template, *, with_definition: bool = True) -> dict:
+    body = {
+        "id": template.id,
+        "name": template.name,
+        "description": template.description,
+        "category": template.category,
+        "how_to_use": template.how_to_use,
+        "usage_count": template.usage_count,
+    }
+    if with_definition:
+        body["nodes"] = template.definition["nodes"]
+        body["connections"] = template.definition.get("connections", [])
+    return body
+
+
+def audit_event(event: AuditEvent) -> dict:
+    return {
+        "id": event.id,
+        "at": isoformat(event.at),
+        "actor": event.actor,
+        "action": event.action,
+        "target_type": event.target_type,
+        "target_id": event.target_id,
+        "ip": event.ip,
+    }

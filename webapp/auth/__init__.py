@@ -1,0 +1,1 @@
+"""Who is asking: users, passwords, API keys and the browser session."""

@@ -1,0 +1,90 @@
+"""Creating users and their API keys; checking a bearer key."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import re
+from sqlalchemy import select
+
+from ..errors import Conflict, NotFound, ValidationFailed
+from ..engine.errors import Problem
+from ..extensions import db
+from ..models import ApiKey, User, utcnow
+from ..models.user import API_KEY_PREFIX, LOOKUP_LENGTH
+from ..services import audit
+
+LAST_USED_PRECISION = timedelta(minutes=1)  # one write a minute per key, not one per request
+MIN_PASSWORD_LENGTH = 8
+
+
+# An email here is a sign-in name, never mailed: accept internal domains (corp.local).
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}$")
+
+
+def normalise_email(email: str) -> str:
+    email = email.strip().lower()
+    if not EMAIL.match(email):
+        raise ValidationFailed("Email is invalid", [Problem("email", "invalid_value", "enter an address like name@example.com")])
+    return email
+
+
+def create_user(email: str, password: str) -> User:
+    email = normalise_email(email)
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValidationFailed("Password is too short", [
+            Problem("password", "invalid_value", f"use at least {MIN_PASSWORD_LENGTH} characters")])
+    if db.session.scalar(select(User).where(User.email == email)) is not None:
+        raise Conflict(f"A user with email {email} already exists")
+    user = User(email=email)
+    user.set_password(password)
+    db.session.add(user)
+    db.session.commit()
+    return user
+
+
+def user_by_email(email: str) -> User | None:
+    return db.session.scalar(select(User).where(User.email == email.strip().lower()))
+
+
+def issue_api_key(user: User, name: str = "") -> str:
+    """Returns the raw key: the only time it exists outside the caller's hands."""
+    key, raw = ApiKey.issue(user, name.strip()[:100])
+    db.session.add(key)
+    db.session.flush()
+    audit.record("api_key.created", user, "api_key", key.id)
+    db.session.commit()
+    return raw
+
+
+def revoke_api_key(user: User, key_id: str) -> None:
+    key = db.session.get(ApiKey, key_id)
+    if key is None or key.user_id != user.id:
+        raise NotFound(f"No API key '{key_id}'")
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+        audit.record("api_key.revoked", user, "api_key", key.id)
+        db.session.commit()
+
+
+def active_keys(user: User) -> list[ApiKey]:
+    query = select(ApiKey).where(ApiKey.user_id == user.id, ApiKey.revoked_at.is_(None))
+    return list(db.session.scalars(query.order_by(ApiKey.created_at.desc())))
+
+
+def user_for_api_key(raw_key: str) -> User | None:
+    """The key's owner, or None. Candidates are found by the non-secret prefix and
+    compared by hash in constant time."""
+    if not raw_key.startswith(API_KEY_PREFIX) or len(raw_key) < LOOKUP_LENGTH + 16:
+        return None
+    candidates = db.session.scalars(
+        select(ApiKey).where(ApiKey.lookup == raw_key[:LOOKUP_LENGTH], ApiKey.revoked_at.is_(None))
+    )
+    for key in candidates:
+        if key.matches(raw_key):
+            now = utcnow()
+            if key.last_used_at is None or now - key.last_used_at > LAST_USED_PRECISION:
+                key.last_used_at = now
+                db.session.commit()
+            return key.user
+    return None

@@ -1,0 +1,160 @@
+"""Settings. The only module that reads the environment.
+
+Every knob has a default that suits a laptop; production mode (``APP_ENV=production``)
+refuses to start without a ``SECRET_KEY`` rather than signing sessions with a
+well-known one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+INSTANCE_DIR = BASE_DIR / "instance"
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or malformed; raised at start-up, never mid-request."""
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return default if value is None or value == "" else value
+
+
+def _int(name: str, default: int) -> int:
+    raw = _env(name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _float(name: str, default: float) -> float:
+    raw = _env(name)
+    if raw is None:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+
+
+def _bool(name: str, default: bool) -> bool:
+    raw = _env(name)
+    if raw is None:
+        return default
+    if raw.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if raw.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _json(name: str, default: dict) -> dict:
+    raw = _env(name)
+    if raw is None:
+        return default
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a JSON object: {exc}") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{name} must be a JSON object")
+    return value
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{INSTANCE_DIR / 'app.db'}"
+
+
+class Config:
+    """Read once per process, when ``create_app`` runs."""
+
+    def __init__(self) -> None:
+        self.ENV = _env("APP_ENV", "development")
+        self.SECRET_KEY = _env("SECRET_KEY")
+        if self.SECRET_KEY is None:
+            if self.ENV == "production":
+                raise ConfigError(
+                    "SECRET_KEY is not set. Production mode refuses to start without it: "
+                    "set SECRET_KEY to a long random string "
+                    '(python -c "import secrets; print(secrets.token_hex(32))").'
+                )
+            self.SECRET_KEY = "dev-only-secret-key-not-for-production"
+
+        self.SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL", default_database_url())
+        self.REDIS_URL = _env("REDIS_URL")
+        self.OPENAI_API_KEY = _env("OPENAI_API_KEY")
+        self.OPENAI_BASE_URL = _env("OPENAI_BASE_URL")
+
+        # Requests and definitions.
+        self.MAX_CONTENT_LENGTH = _int("MAX_REQUEST_BYTES", 1024 * 1024)
+        self.MAX_DEFINITION_BYTES = _int("MAX_DEFINITION_BYTES", 512 * 1024)
+        self.MAX_NODES = _int("MAX_NODES", 100)
+        self.MAX_INPUT_BYTES = _int("MAX_INPUT_BYTES", 256 * 1024)
+        self.MAX_NODE_OUTPUT_BYTES = _int("MAX_NODE_OUTPUT_BYTES", 1024 * 1024)
+        self.MAX_RENDER_CHARS = _int("MAX_RENDER_CHARS", 200_000)
+
+        # Execution.
+        self.SYNC_TIMEOUT = _float("SYNC_TIMEOUT", 30.0)
+        self.EXECUTION_TIMEOUT = _float("EXECUTION_TIMEOUT", 600.0)
+        self.NODE_CONCURRENCY = _int("NODE_CONCURRENCY", 8)
+        self.LOCAL_WORKERS = _int("LOCAL_WORKERS", 8)
+        self.RQ_QUEUE = _env("RQ_QUEUE", "executions")
+        self.IDEMPOTENCY_TTL = _int("IDEMPOTENCY_TTL", 24 * 3600)
+
+        # Recovery: how often a running execution proves it is alive, how long
+        # silence means its worker is gone, and how often the reaper looks.
+        self.HEARTBEAT_INTERVAL = _float("HEARTBEAT_INTERVAL", 10.0)
+        self.WORKER_LOST_AFTER = _float("WORKER_LOST_AFTER", 60.0)
+        self.REAPER_INTERVAL = _float("REAPER_INTERVAL", 30.0)
+        self.REAPER_ENABLED = _bool("REAPER_ENABLED", True)
+
+        # Models.
+        self.MODEL_TIMEOUT = _float("MODEL_TIMEOUT", 60.0)
+        self.MODEL_RETRIES = _int("MODEL_RETRIES", 2)
+        self.DEFAULT_MODEL = _env("DEFAULT_MODEL", "gpt-4o-mini")
+        self.MODEL_PRICES = _json("MODEL_PRICES", {})
+        self.CACHE_ENABLED = _bool("CACHE_ENABLED", True)
+        self.CACHE_TTL = _int("CACHE_TTL", 24 * 3600)
+
+        # Accounts, limits and budgets.
+        self.REGISTRATION_ENABLED = _bool("REGISTRATION_ENABLED", True)
+        self.RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
+        self.RATELIMIT_LOGIN = _env("RATELIMIT_LOGIN", "10 per 15 minutes")
+        self.RATELIMIT_API = _env("RATELIMIT_API", "600 per minute")
+        self.RATELIMIT_EXECUTIONS = _env("RATELIMIT_EXECUTIONS", "120 per minute")
+        self.MONTHLY_TOKEN_BUDGET = _int("MONTHLY_TOKEN_BUDGET", 0)  # 0 = unlimited
+        self.MONTHLY_COST_BUDGET = _float("MONTHLY_COST_BUDGET", 0.0)  # 0 = unlimited
+
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.REMEMBER_COOKIE_HTTPONLY = True
+        self.REMEMBER_COOKIE_SAMESITE = "Lax"
+        self.PREFERRED_URL_SCHEME = _env("PREFERRED_URL_SCHEME", "http")
+        self.SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", self.PREFERRED_URL_SCHEME == "https")
+        self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
+        self.WTF_CSRF_TIME_LIMIT = None  # tokens live as long as the session
+
+    def as_dict(self) -> dict:
+        return {key: value for key, value in vars(self).items() if key.isupper()}
+
+
+class TestConfig(Config):
+    """What the test suite starts from; fixtures override the database and queue."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.TESTING = True
+        self.SECRET_KEY = "test-secret-key"
+        self.WTF_CSRF_ENABLED = True
+        self.REAPER_ENABLED = False
+        self.RATELIMIT_ENABLED = False
+        self.REDIS_URL = None
+        self.OPENAI_API_KEY = "test-key"

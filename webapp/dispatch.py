@@ -1,0 +1,127 @@
+"""Where executions run: RQ workers when ``REDIS_URL`` is set, else a thread pool in
+this process. Both call the same ``run_execution``; only the hand-off differs.
+
+A dispatcher also lets a sync request wait for the end of a run without polling
+the database: an in-process event locally, a Redis list pushed by the worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from flask import Flask, current_app
+from redis.exceptions import RedisError
+from rq import Queue
+from rq.job import Job, JobStatus
+
+from .connections import redis_connection
+
+log = logging.getLogger(__name__)
+DONE_KEY = "execution-done:{}"
+JOB_FUNCTION = "webapp.tasks.run_execution"
+LIVE_JOB_STATUSES = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
+
+
+class LocalDispatcher:
+    mode = "local"
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.pool = ThreadPoolExecutor(app.config["LOCAL_WORKERS"], thread_name_prefix="execution")
+        self.finished: dict[str, threading.Event] = {}
+
+    def submit(self, execution_id: str) -> str | None:
+        from .services.recovery import heartbeat
+
+        self.finished[execution_id] = threading.Event()
+        heartbeat(self.app).add(execution_id)  # queued here: only this process can run it
+        self.pool.submit(self._run, execution_id)
+        return None
+
+    def _run(self, execution_id: str) -> None:
+        from .services.runs import run_execution
+
+        try:
+            with self.app.app_context():
+                run_execution(execution_id)
+        except Exception:
+            log.exception("execution %s crashed", execution_id)
+        finally:
+            event = self.finished.pop(execution_id, None)
+            if event is not None:
+                event.set()
+
+    def notify_finished(self, execution_id: str) -> None:
+        pass  # _run sets the event once run_execution returns
+
+    def wait(self, execution_id: str, timeout: float) -> None:
+        event = self.finished.get(execution_id)
+        if event is not None:
+            event.wait(timeout)
+
+    def job_is_live(self, job_id: str | None) -> bool:
+        return False  # nothing outlives this process; heartbeats tell the reaper the rest
+
+
+class QueueDispatcher:
+    mode = "queue"
+
+    def __init__(self, app: Flask) -> None:
+        self.redis = redis_connection(app)
+        self.queue = Queue(app.config["RQ_QUEUE"], connection=self.redis)
+        # RQ's own timeout is a backstop behind the engine's EXECUTION_TIMEOUT.
+        self.job_timeout = int(app.config["EXECUTION_TIMEOUT"]) + 120
+
+    def submit(self, execution_id: str) -> str | None:
+        """The job id, or None if Redis is unreachable: the execution then stays
+        queued and the reaper enqueues it again once Redis answers."""
+        try:
+            job = self.queue.enqueue_call(JOB_FUNCTION, args=(execution_id,), timeout=self.job_timeout,
+                                          result_ttl=600, failure_ttl=24 * 3600,
+                                          description=f"run_execution({execution_id})")
+        except RedisError as exc:
+            log.warning("could not enqueue %s: %s", execution_id, exc)
+            return None
+        return job.id
+
+    def notify_finished(self, execution_id: str) -> None:
+        key = DONE_KEY.format(execution_id)
+        try:
+            with self.redis.pipeline() as pipe:
+                pipe.rpush(key, 1).expire(key, 60).execute()
+        except RedisError:
+            pass  # a waiting request falls back to reading the database
+
+    def wait(self, execution_id: str, timeout: float) -> None:
+        if timeout <= 0:
+            return
+        try:
+            self.redis.blpop([DONE_KEY.format(execution_id)], timeout=max(timeout, 0.01))
+        except RedisError:
+            pass
+
+    def job_is_live(self, job_id: str | None) -> bool:
+        if job_id is None:
+            return False
+        try:
+            job = Job.fetch(job_id, connection=self.redis)
+        except Exception:  # NoSuchJobError, or a job whose data Redis lost
+            return False
+        return job.get_status(refresh=False) in LIVE_JOB_STATUSES
+
+
+_lock = threading.Lock()
+
+
+def dispatcher(app: Flask | None = None) -> LocalDispatcher | QueueDispatcher:
+    app = app or current_app._get_current_object()
+    found = app.extensions.get("dispatcher")
+    if found is None:
+        with _lock:
+            found = app.extensions.get("dispatcher")
+            if found is None:
+                kind = QueueDispatcher if app.config["REDIS_URL"] else LocalDispatcher
+                found = app.extensions["dispatcher"] = kind(app)
+    return found

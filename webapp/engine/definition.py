@@ -1,0 +1,272 @@
+"""Parse and validate a workflow definition into a runnable ``Graph``.
+
+Validation never stops at the first problem: a person fixing a definition wants the
+whole list, each with a path (``nodes[2].config.prompt``) that points at the field.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import DefinitionError, Problem
+from .expressions import Expressions
+from .nodes import ConfigReader, InputNode, NodeType, OutputNode, node_type, type_names
+
+NODE_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+# Jinja2 words a node could be named but never referred to by.
+RESERVED_IDS = frozenset({"and", "or", "not", "if", "else", "is", "true", "false", "none"})
+ON_ERROR = ("fail", "continue", "branch")
+BRANCHES = ("true", "false", "error")
+_NODE_KEYS = {"id", "type", "name", "config", "on_error"}
+_CONNECTION_KEYS = {"from", "to", "branch"}
+
+
+@dataclass(frozen=True)
+class Edge:
+    source: str
+    target: str
+    branch: str | None = None
+    index: int = field(default=0, compare=False)  # position in 'connections', for messages
+
+
+@dataclass
+class GraphNode:
+    id: str
+    type: str
+    impl: NodeType
+    position: int
+    name: str | None = None
+    on_error: str = "fail"
+
+
+@dataclass
+class Graph:
+    nodes: dict[str, GraphNode]  # in definition order
+    edges: list[Edge]
+    order: list[str]  # topological, ties in definition order
+    incoming: dict[str, list[Edge]] = field(default_factory=dict)
+    outgoing: dict[str, list[Edge]] = field(default_factory=dict)
+
+    @property
+    def input_node(self) -> InputNode | None:
+        return next((n.impl for n in self.nodes.values() if n.type == "input"), None)
+
+    def validate_inputs(self, inputs: Any) -> dict:
+        """The inputs a run will see, or ``InputError`` listing every problem."""
+        return (self.input_node or InputNode("input", {}, _scratch_reader())).validate_inputs(inputs)
+
+
+def parse_definition(document: Any, expressions: Expressions, *, max_nodes: int = 100) -> Graph:
+    """A ``Graph`` ready to run, or ``DefinitionError`` with every problem found."""
+    problems: list[Problem] = []
+    if not isinstance(document, dict):
+        raise DefinitionError([Problem("", "invalid_value", "a definition is an object with 'nodes' and 'connections'")])
+    raw_nodes = document.get("nodes")
+    raw_connections = document.get("connections", [])
+    if raw_nodes is None:
+        problems.append(Problem("nodes", "missing_field", "'nodes' is required"))
+        raw_nodes = []
+    elif not isinstance(raw_nodes, list):
+        problems.append(Problem("nodes", "invalid_value", "'nodes' must be a list"))
+        raw_nodes = []
+    elif len(raw_nodes) > max_nodes:
+        raise DefinitionError([Problem("nodes", "invalid_value", f"a workflow may have at most {max_nodes} nodes")])
+    if raw_connections is None:
+        raw_connections = []
+    elif not isinstance(raw_connections, list):
+        problems.append(Problem("connections", "invalid_value", "'connections' must be a list"))
+        raw_connections = []
+
+    nodes = _read_nodes(raw_nodes, expressions, problems)
+    edges = _read_connections(raw_connections, nodes, problems)
+    _check_shape(nodes, edges, problems)
+    order, cyclic = _topological_order(nodes, edges)
+    if cyclic:
+        problems.append(Problem("connections", "cycle", f"connections form a cycle: {' → '.join(cyclic)}"))
+    _check_references(nodes, edges, order if not cyclic else None, problems)
+    if problems:
+        raise DefinitionError(problems)
+    graph = Graph(nodes=nodes, edges=edges, order=order)
+    for node_id in nodes:
+        graph.incoming[node_id], graph.outgoing[node_id] = [], []
+    for edge in edges:
+        graph.outgoing[edge.source].append(edge)
+        graph.incoming[edge.target].append(edge)
+    return graph
+
+
+def _read_nodes(raw_nodes: list, expressions: Expressions, problems: list[Problem]) -> dict[str, GraphNode]:
+    nodes: dict[str, GraphNode] = {}
+    first_use: dict[str, int] = {}
+    for index, raw in enumerate(raw_nodes):
+        where = f"nodes[{index}]"
+        if not isinstance(raw, dict):
+            problems.append(Problem(where, "invalid_value", "a node must be an object with 'id', 'type' and 'config'"))
+            continue
+        for key in raw:
+            if key not in _NODE_KEYS:
+                problems.append(Problem(f"{where}.{key}", "invalid_value", f"unknown node field '{key}'"))
+        node_id = _read_node_id(raw.get("id"), where, first_use, index, problems)
+        kind = raw.get("type")
+        cls = node_type(kind) if isinstance(kind, str) else None
+        if kind is None:
+            problems.append(Problem(f"{where}.type", "missing_field", "'type' is required"))
+        elif cls is None:
+            problems.append(Problem(f"{where}.type", "unknown_node_type",
+                                    f"unknown node type '{kind}' (known: {', '.join(type_names())})"))
+        config = raw.get("config") if raw.get("config") is not None else {}
+        if not isinstance(config, dict):
+            problems.append(Problem(f"{where}.config", "invalid_value", "'config' must be an object"))
+            config = {}
+        on_error = raw.get("on_error", "fail")
+        if on_error not in ON_ERROR:
+            problems.append(Problem(f"{where}.on_error", "invalid_value", f"'on_error' must be one of {', '.join(ON_ERROR)}"))
+            on_error = "fail"
+        name = raw.get("name")
+        if name is not None and (not isinstance(name, str) or len(name) > 200):
+            problems.append(Problem(f"{where}.name", "invalid_value", "'name' must be a string of at most 200 characters"))
+            name = None
+        if cls is None:
+            continue
+        impl = cls(node_id or f"node{index}", config, ConfigReader(config, f"{where}.config", expressions, problems))
+        if node_id is not None:
+            nodes[node_id] = GraphNode(node_id, kind, impl, index, name, on_error)
+    return nodes
+
+
+def _read_node_id(node_id: Any, where: str, first_use: dict, index: int, problems: list[Problem]) -> str | None:
+    if node_id is None:
+        problems.append(Problem(f"{where}.id", "missing_field", "'id' is required"))
+        return None
+    if not isinstance(node_id, str) or not NODE_ID.match(node_id):
+        problems.append(Problem(f"{where}.id", "invalid_value",
+                                f"node id {node_id!r} must start with a letter or _ and hold only letters, digits and _ (at most 64)"))
+        return None
+    if node_id.lower() in RESERVED_IDS:
+        problems.append(Problem(f"{where}.id", "invalid_value", f"'{node_id}' is a reserved word and cannot be referred to"))
+        return None
+    if node_id in first_use:
+        problems.append(Problem(f"{where}.id", "duplicate_id",
+                                f"duplicate node id '{node_id}' (already used by nodes[{first_use[node_id]}])"))
+        return None
+    first_use[node_id] = index
+    return node_id
+
+
+def _read_connections(raw_connections: list, nodes: dict[str, GraphNode], problems: list[Problem]) -> list[Edge]:
+    edges: list[Edge] = []
+    for index, raw in enumerate(raw_connections):
+        where = f"connections[{index}]"
+        if not isinstance(raw, dict):
+            problems.append(Problem(where, "invalid_value", "a connection must be an object with 'from' and 'to'"))
+            continue
+        for key in raw:
+            if key not in _CONNECTION_KEYS:
+                problems.append(Problem(f"{where}.{key}", "invalid_value", f"unknown connection field '{key}'"))
+        ends = {}
+        for end in ("from", "to"):
+            value = raw.get(end)
+            if value is None:
+                problems.append(Problem(f"{where}.{end}", "missing_field", f"'{end}' is required"))
+            elif not isinstance(value, str):
+                problems.append(Problem(f"{where}.{end}", "invalid_value", f"'{end}' must be a node id"))
+            elif value not in nodes:
+                problems.append(Problem(f"{where}.{end}", "unknown_node", f"connection {end} unknown node '{value}'"))
+            else:
+                ends[end] = value
+        branch = raw.get("branch")
+        if branch is not None and branch not in BRANCHES:
+            problems.append(Problem(f"{where}.branch", "invalid_value", f"'branch' must be one of {', '.join(BRANCHES)}"))
+            continue
+        if len(ends) < 2:
+            continue
+        source, target = nodes[ends["from"]], ends["to"]
+        if branch in ("true", "false") and source.type != "conditional":
+            problems.append(Problem(f"{where}.branch", "bad_branch",
+                                    f"branch '{branch}' is only allowed leaving a conditional; '{source.id}' is of type {source.type}"))
+        elif branch == "error" and source.on_error != "branch":
+            problems.append(Problem(f"{where}.branch", "bad_branch",
+                                    f"branch 'error' needs \"on_error\": \"branch\" on '{source.id}'"))
+        edge = Edge(source.id, target, branch, index)
+        if source.id == target:
+            problems.append(Problem(where, "cycle", f"node '{target}' is connected to itself"))
+        elif edge in edges:
+            problems.append(Problem(where, "invalid_value", f"duplicate connection {source.id} → {target}"))
+        else:
+            edges.append(edge)
+    return edges
+
+
+def _check_shape(nodes: dict[str, GraphNode], edges: list[Edge], problems: list[Problem]) -> None:
+    inputs = [n for n in nodes.values() if n.type == "input"]
+    for extra in inputs[1:]:
+        problems.append(Problem(f"nodes[{extra.position}].type", "invalid_value",
+                                f"a workflow has at most one input node; '{inputs[0].id}' is already one"))
+    for edge in edges:
+        if nodes[edge.target].type == "input":
+            problems.append(Problem(f"connections[{edge.index}].to", "invalid_value",
+                                    f"the input node '{edge.target}' cannot have incoming connections (from '{edge.source}')"))
+    if nodes and not any(isinstance(n.impl, OutputNode) for n in nodes.values()):
+        problems.append(Problem("nodes", "missing_field", "a workflow needs at least one output node"))
+    elif not nodes and not any(p.path == "nodes" for p in problems):
+        problems.append(Problem("nodes", "missing_field", "a workflow needs at least one output node"))
+
+
+def _topological_order(nodes: dict[str, GraphNode], edges: list[Edge]) -> tuple[list[str], list[str]]:
+    """Kahn's algorithm; on a cycle, also one cycle's nodes (to name them)."""
+    indegree = {node_id: 0 for node_id in nodes}
+    successors: dict[str, list[str]] = {node_id: [] for node_id in nodes}
+    for edge in edges:
+        indegree[edge.target] += 1
+        successors[edge.source].append(edge.target)
+    ready = deque(node_id for node_id, degree in indegree.items() if degree == 0)
+    order = []
+    while ready:
+        node_id = ready.popleft()
+        order.append(node_id)
+        for successor in successors[node_id]:
+            indegree[successor] -= 1
+            if indegree[successor] == 0:
+                ready.append(successor)
+    if len(order) == len(nodes):
+        return order, []
+    return order, _find_cycle({n for n, d in indegree.items() if d > 0}, successors)
+
+
+def _find_cycle(stuck: set[str], successors: dict[str, list[str]]) -> list[str]:
+    start = min(stuck)
+    path, seen = [start], {start: 0}
+    while True:
+        following = next(s for s in successors[path[-1]] if s in stuck)
+        if following in seen:
+            return path[seen[following]:] + [following]
+        seen[following] = len(path)
+        path.append(following)
+
+
+def _check_references(nodes: dict[str, GraphNode], edges: list[Edge], order: list[str] | None,
+                      problems: list[Problem]) -> None:
+    ancestors: dict[str, set[str]] = {}
+    if order is not None:
+        parents: dict[str, list[str]] = {node_id: [] for node_id in nodes}
+        for edge in edges:
+            parents[edge.target].append(edge.source)
+        for node_id in order:
+            ancestors[node_id] = set().union(*([{p} | ancestors[p] for p in parents[node_id]] or [set()]))
+    for node in nodes.values():
+        for path, names in node.impl.references:
+            for name in sorted(names):
+                if name not in nodes:
+                    problems.append(Problem(path, "bad_reference", f"references unknown node '{name}'"))
+                elif name == node.id:
+                    problems.append(Problem(path, "bad_reference", f"node '{name}' cannot refer to itself"))
+                elif order is not None and name not in ancestors[node.id]:
+                    problems.append(Problem(path, "bad_reference",
+                                            f"references node '{name}', which is not upstream of '{node.id}'"))
+
+
+def _scratch_reader() -> ConfigReader:
+    return ConfigReader({}, "", Expressions(), [])

@@ -1,0 +1,58 @@
+"""The engine's side of a model call: what it asks for and what it gets back.
+
+The engine does not know how the call is made (SDK, cache, prices); the application
+passes in something that satisfies ``ModelGateway`` (``webapp/llm.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+    def as_dict(self) -> dict:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+        }
+
+
+ZERO_USAGE = Usage(0, 0, 0)
+
+
+@dataclass(frozen=True)
+class ModelRequest:
+    model: str | None  # None: the deployment's default model
+    messages: tuple[tuple[str, str], ...]  # (role, content)
+    temperature: float | None = None
+    max_tokens: int | None = None
+    json_mode: bool = False
+    cache: bool = True
+    timeout: float | None = None
+    retries: int | None = None
+
+
+@dataclass
+class ModelReply:
+    text: str
+    model: str
+    usage: Usage | None  # None when the server did not report usage
+    cost_usd: float = 0.0
+    cost_saved_usd: float = 0.0
+    price_known: bool = True
+    cached: bool = False
+    attempts: int = 1
+    extra: dict = field(default_factory=dict)
+
+
+class ModelGateway(Protocol):
+    def complete(self, request: ModelRequest) -> ModelReply:
+        """Answer the request or raise ``NodeError`` with ``model_error``,
+        ``rate_limited`` or ``timeout``."""

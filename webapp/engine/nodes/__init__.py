@@ -1,0 +1,48 @@
+"""The node type registry: a class per type, looked up by its ``type_name``.
+
+Adding a node type is one new module here and one line below.
+"""
+
+from __future__ import annotations
+
+from .base import ConfigReader, NodeOutcome, NodeType, RunContext
+
+_REGISTRY: dict[str, type[NodeType]] = {}
+
+
+def register(node_type: type[NodeType]) -> type[NodeType]:
+    _REGISTRY[node_type.type_name] = node_type
+    return node_type
+
+
+def node_type(name: str) -> type[NodeType] | None:
+    return _REGISTRY.get(name)
+
+
+def type_names() -> tuple[str, ...]:
+    return tuple(_REGISTRY)
+
+
+from .ai_model import AiModelNode  # noqa: E402
+from .conditional import ConditionalNode  # noqa: E402
+from .input import InputNode  # noqa: E402
+from .output import OutputNode  # noqa: E402
+from .processing import ProcessingNode  # noqa: E402
+
+for _cls in (InputNode, AiModelNode, ProcessingNode, ConditionalNode, OutputNode):
+    register(_cls)
+
+__all__ = [
+    "AiModelNode",
+    "ConditionalNode",
+    "ConfigReader",
+    "InputNode",
+    "NodeOutcome",
+    "NodeType",
+    "OutputNode",
+    "ProcessingNode",
+    "RunContext",
+    "node_type",
+    "register",
+    "type_names",
+]

@@ -1,0 +1,208 @@
+"""What every node type shares: reading its config, and the shape of its result."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from jinja2.exceptions import TemplateSyntaxError
+
+from ..errors import NodeError, Problem
+from ..expressions import Compiled, ExpressionError, Expressions, syntax_message
+from ..model_calls import ZERO_USAGE, ModelGateway, Usage
+
+_MISSING = object()
+
+
+@dataclass
+class RunContext:
+    """What a node sees while it runs: the outputs of the nodes upstream of it."""
+
+    node_id: str
+    values: dict[str, Any]
+    inputs: dict[str, Any] = field(default_factory=dict)  # the run's inputs, for the input node
+    models: ModelGateway | None = None
+
+
+@dataclass
+class NodeOutcome:
+    output: Any
+    input: Any = None
+    usage: Usage | None = ZERO_USAGE  # None: a model call that did not report usage
+    cost_usd: float = 0.0
+    cost_saved_usd: float = 0.0
+    cached: bool = False
+    attempts: int = 1
+
+
+@dataclass
+class ConfigReader:
+    """Reads one node's ``config``, recording every problem with its path instead of
+    stopping at the first, and collecting what each template refers to."""
+
+    config: dict
+    path: str
+    expressions: Expressions
+    problems: list[Problem]
+    references: list[tuple[str, frozenset[str]]] = field(default_factory=list)
+    _read: set[str] = field(default_factory=set)
+
+    def problem(self, key: str | None, code: str, message: str) -> None:
+        self.problems.append(Problem(f"{self.path}.{key}" if key else self.path, code, message))
+
+    def raw(self, key: str, *, required: bool = False, default: Any = _MISSING) -> Any:
+        """The option as given; ``default`` (a private sentinel unless set) when absent."""
+        self._read.add(key)
+        value = self.config.get(key)
+        if value is None:
+            if required:
+                self.problem(key, "missing_field", f"'{key}' is required")
+            return default
+        return value
+
+    def string(self, key: str, *, required=False, default=None, choices=None) -> str | None:
+        value = self.raw(key, required=required)
+        if value is _MISSING:
+            return default
+        if not isinstance(value, str):
+            self.problem(key, "invalid_value", f"'{key}' must be a string")
+            return default
+        if choices is not None and value not in choices:
+            self.problem(key, "invalid_value", f"'{key}' must be one of {', '.join(choices)}, not '{value}'")
+            return default
+        if required and not value.strip():
+            self.problem(key, "missing_field", f"'{key}' must not be empty")
+        return value
+
+    def number(self, key: str, *, required=False, default=None, minimum=None, maximum=None, integer=False):
+        value = self.raw(key, required=required)
+        if value is _MISSING:
+            return default
+        kind = "an integer" if integer else "a number"
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            self.problem(key, "invalid_value", f"'{key}' must be {kind}")
+            return default
+        if integer and value != int(value):
+            self.problem(key, "invalid_value", f"'{key}' must be {kind}")
+            return default
+        if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+            bounds = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+            self.problem(key, "invalid_value", f"'{key}' must be {bounds}")
+            return default
+        return int(value) if integer else value
+
+    def integer(self, key: str, **kwargs) -> int | None:
+        return self.number(key, integer=True, **kwargs)
+
+    def boolean(self, key: str, *, default: bool) -> bool:
+        value = self.raw(key)
+        if value is _MISSING:
+            return default
+        if not isinstance(value, bool):
+            self.problem(key, "invalid_value", f"'{key}' must be true or false")
+            return default
+        return value
+
+    def template(self, key: str, *, required=False, source=_MISSING, where=None) -> Compiled | None:
+        """Compile the template at ``key`` (or ``source``, reported at ``where``)."""
+        if source is _MISSING:
+            source = self.raw(key, required=required)
+            if source is _MISSING:
+                return None
+        where = where or key
+        if not isinstance(source, str):
+            self.problem(where, "invalid_value", f"'{where}' must be a template string")
+            return None
+        return self._compile(where, source, self.expressions.template)
+
+    def condition(self, key: str) -> Compiled | None:
+        source = self.raw(key, required=True)
+        if source is _MISSING:
+            return None
+        if not isinstance(source, str) or not source.strip():
+            self.problem(key, "invalid_value" if not isinstance(source, str) else "missing_field",
+                         f"'{key}' must be an expression such as \"draft.text | length > 200\"")
+            return None
+        return self._compile(key, source, self.expressions.condition)
+
+    def templates(self, key: str, *, required=False) -> dict[str, Compiled] | None:
+        """An object of name → template (an output's ``fields``, a merge's ``values``)."""
+        value = self.raw(key, required=required)
+        if value is _MISSING:
+            return None
+        if not isinstance(value, dict) or not value:
+            self.problem(key, "invalid_value", f"'{key}' must be a non-empty object of name → template")
+            return None
+        compiled = {}
+        for name, source in value.items():
+            if not name.strip():
+                self.problem(key, "invalid_value", f"'{key}' has an empty name")
+                continue
+            compiled[name] = self.template(name, source=source, where=f"{key}.{name}")
+        return compiled
+
+    def _compile(self, where: str, source: str, compile_) -> Compiled | None:
+        try:
+            compiled = compile_(source)
+        except TemplateSyntaxError as exc:
+            self.problem(where, "syntax_error", syntax_message(exc))
+            return None
+        self.references.append((f"{self.path}.{where}", compiled.references))
+        return compiled
+
+    def finish(self) -> None:
+        for key in self.config:
+            if key not in self._read:
+                self.problem(key, "invalid_value", f"unknown option '{key}'")
+
+
+class NodeType:
+    """A node type: reads and checks its config once, then runs many times.
+
+    Subclasses set ``type_name``, implement ``configure`` and ``run``, and register
+    themselves (``nodes/__init__.py``). ``blocking`` types wait on I/O and run in the
+    execution's thread pool; the rest are quick and run inline in the runner.
+    """
+
+    type_name: ClassVar[str]
+    blocking: ClassVar[bool] = False
+
+    def __init__(self, node_id: str, config: dict, reader: ConfigReader) -> None:
+        self.id = node_id
+        self.configure(reader)
+        reader.finish()
+        self.references = reader.references
+
+    def configure(self, reader: ConfigReader) -> None:
+        raise NotImplementedError
+
+    def run(self, ctx: RunContext) -> NodeOutcome:
+        raise NotImplementedError
+
+    def branch_of(self, output: Any) -> str | None:
+        """Which labelled branch (``"true"``/``"false"``) a completed run takes."""
+        return None
+
+    @staticmethod
+    def evaluate(compiled: Compiled, ctx: RunContext) -> Any:
+        try:
+            return compiled.evaluate(ctx.values)
+        except ExpressionError as exc:
+            raise NodeError("expression_error", f"{exc} (in: {_clip(compiled.source)})") from None
+
+
+def as_text(value: Any) -> str:
+    """How a non-string value reads where text is needed: JSON for structures."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,266 @@
+"""Run a validated graph: settle nodes in dependency order, branches in parallel.
+
+The runner owns no storage. It reports through an ``Observer`` (node started, node
+settled, should I stop, I am about to wait) and returns a ``RunResult``; the service
+layer turns those into rows. Every observer call happens on the thread that called
+``run``, so an observer needs no locking.
+
+Scheduling: a node is ready once every incoming connection is settled. If none of
+them was taken (untaken branch, skipped or failed-and-handled source on a path that
+excludes it) the node is skipped; otherwise it runs. Quick node types run inline;
+``blocking`` ones (model calls) go to a per-execution thread pool, so independent
+model calls overlap while the cheap work costs no thread hand-offs.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from .definition import Edge, Graph, GraphNode
+from .errors import NodeError, execution_error_code
+from .model_calls import ZERO_USAGE, ModelGateway, Usage
+from .nodes import NodeOutcome, OutputNode, RunContext
+
+COMPLETED, FAILED, SKIPPED, CANCELLED = "completed", "failed", "skipped", "cancelled"
+POLL_SECONDS = 0.25  # how often a waiting runner asks whether it should stop
+
+
+@dataclass
+class NodeRecord:
+    node_id: str
+    type: str
+    status: str
+    started_at: float | None = None
+    finished_at: float | None = None
+    input: Any = None
+    output: Any = None
+    error: dict | None = None
+    usage: Usage | None = ZERO_USAGE  # None: unknown (the model server did not say)
+    cost_usd: float = 0.0
+    cost_saved_usd: float = 0.0
+    cached: bool = False
+    attempts: int = 0
+    reused_from: str | None = None
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Why a run must end early, and how: ``status`` is what the execution becomes;
+    ``drain`` lets nodes already running finish (and be recorded) first."""
+
+    code: str
+    message: str
+    status: str = "failed"
+    drain: bool = False
+
+
+@dataclass
+class RunResult:
+    status: str  # completed, failed, cancelled, or a Stop's status
+    outputs: dict | None
+    error: dict | None
+    records: dict[str, NodeRecord] = field(default_factory=dict)
+    stop: Stop | None = None
+
+
+class Observer:
+    """Callbacks from the runner; the defaults do nothing."""
+
+    def node_started(self, node_id: str, at: float) -> None:
+        pass
+
+    def node_settled(self, record: NodeRecord) -> None:
+        pass
+
+    def should_stop(self) -> Stop | None:
+        return None
+
+    def idle(self) -> None:
+        """The runner is about to wait for in-flight nodes: a good moment to flush."""
+
+
+@dataclass
+class Limits:
+    max_parallel: int = 8
+    max_output_bytes: int = 1024 * 1024
+    timeout: float | None = None  # seconds for the whole run
+
+
+def run(
+    graph: Graph,
+    inputs: dict,
+    observer: Observer | None = None,
+    *,
+    models: ModelGateway | None = None,
+    limits: Limits | None = None,
+    prior: dict[str, NodeRecord] | None = None,
+) -> RunResult:
+    """Run ``graph`` on ``inputs``. ``prior`` holds records of nodes that already
+    completed (a retry or a resumed run): they are reused, not run again."""
+    return _Run(graph, inputs, observer or Observer(), models, limits or Limits(), prior or {}).execute()
+
+
+class _Run:
+    def __init__(self, graph, inputs, observer, models, limits, prior) -> None:
+        self.graph, self.inputs, self.observer, self.models, self.limits = graph, inputs, observer, models, limits
+        self.records: dict[str, NodeRecord] = {}
+        self.values: dict[str, Any] = {}
+        self.taken: dict[Edge, bool] = {}
+        self.waiting_on = {node_id: len(graph.incoming[node_id]) for node_id in graph.nodes}
+        self.ready = deque(node_id for node_id in graph.order if not graph.incoming[node_id])
+        self.in_flight: dict[Future, tuple[GraphNode, float]] = {}
+        self.prior = {k: r for k, r in prior.items() if r.status == COMPLETED and k in graph.nodes}
+        self.pool: ThreadPoolExecutor | None = None
+        self.deadline = time.monotonic() + limits.timeout if limits.timeout else None
+        self.error: dict | None = None
+        self.stop: Stop | None = None
+
+    # -- main loop -------------------------------------------------------------------
+
+    def execute(self) -> RunResult:
+        try:
+            while self.error is None and self.stop is None:
+                self._start_ready_nodes()
+                if self.error or self.stop or not self.in_flight:
+                    break
+                self._wait_for_in_flight()
+            if self.stop is not None and self.stop.drain:
+                while self.in_flight and self.error is None:
+                    self._wait_for_in_flight(draining=True)
+            self._abandon_unsettled()
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown(wait=False, cancel_futures=True)
+        return self._result()
+
+    def _start_ready_nodes(self) -> None:
+        while self.ready and self.error is None:
+            self.stop = self.stop or self._stop_reason()
+            if self.stop is not None:
+                return
+            node = self.graph.nodes[self.ready.popleft()]
+            if node.id in self.prior:
+                self._settle(node, self.prior[node.id], announce=False)
+            elif self.graph.incoming[node.id] and not any(self.taken[e] for e in self.graph.incoming[node.id]):
+                self._settle(node, NodeRecord(node.id, node.type, SKIPPED))
+            elif node.impl.blocking:
+                self._submit(node)
+            else:
+                started = time.time()
+                self.observer.node_started(node.id, started)
+                self._settle(node, self._execute(node, self.values, started))
+
+    def _submit(self, node: GraphNode) -> None:
+        if self.pool is None:
+            self.pool = ThreadPoolExecutor(self.limits.max_parallel, thread_name_prefix="node")
+        started = time.time()
+        self.observer.node_started(node.id, started)
+        future = self.pool.submit(self._execute, node, dict(self.values), started)
+        self.in_flight[future] = (node, started)
+
+    def _wait_for_in_flight(self, draining: bool = False) -> None:
+        self.observer.idle()
+        timeout = POLL_SECONDS
+        if self.deadline is not None:
+            timeout = max(0.0, min(timeout, self.deadline - time.monotonic()))
+        done, _ = wait(list(self.in_flight), timeout=timeout, return_when=FIRST_COMPLETED)
+        for future in done:
+            node, _ = self.in_flight.pop(future)
+            self._settle(node, future.result())
+        if not draining and self.error is None:
+            self.stop = self.stop or self._stop_reason()
+
+    def _stop_reason(self) -> Stop | None:
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            return Stop("timeout", f"the execution ran longer than {self.limits.timeout:g} s")
+        return self.observer.should_stop()
+
+    # -- one node ----------------------------------------------------------------------
+
+    def _execute(self, node: GraphNode, values: dict, started: float) -> NodeRecord:
+        """Runs on the pool for blocking nodes: touches nothing shared."""
+        context = RunContext(node.id, values, self.inputs, self.models)
+        try:
+            outcome: NodeOutcome = node.impl.run(context)
+            size = len(json.dumps(outcome.output, ensure_ascii=False))
+            if size > self.limits.max_output_bytes:
+                raise NodeError("output_too_large",
+                                f"the output is {size} bytes; the limit is {self.limits.max_output_bytes}")
+        except NodeError as exc:
+            attempts = exc.attempts if exc.attempts is not None else 1
+            return NodeRecord(node.id, node.type, FAILED, started, time.time(), error=exc.as_dict(), attempts=attempts)
+        except Exception as exc:  # a bug in a node must fail the node, not the runner
+            return NodeRecord(node.id, node.type, FAILED, started, time.time(),
+                              error={"code": "internal_error", "message": f"{type(exc).__name__}: {exc}"}, attempts=1)
+        return NodeRecord(
+            node.id, node.type, COMPLETED, started, time.time(),
+            input=outcome.input, output=outcome.output, usage=outcome.usage, cost_usd=outcome.cost_usd,
+            cost_saved_usd=outcome.cost_saved_usd, cached=outcome.cached, attempts=outcome.attempts,
+        )
+
+    def _settle(self, node: GraphNode, record: NodeRecord, announce: bool = True) -> None:
+        self.records[node.id] = record
+        if announce:
+            self.observer.node_settled(record)
+        self.values[node.id] = record.output if record.status == COMPLETED else None
+        if record.status == FAILED and node.on_error == "fail":
+            message = record.error["message"] if record.error else "failed"
+            code = execution_error_code(record.error["code"]) if record.error else "node_failed"
+            self.error = {"code": code, "message": f"node '{node.id}' failed: {message}", "node_id": node.id}
+            return
+        branch = node.impl.branch_of(record.output) if record.status == COMPLETED else None
+        for edge in self.graph.outgoing[node.id]:
+            self.taken[edge] = _is_taken(edge, record.status, node.on_error, branch)
+            self.waiting_on[edge.target] -= 1
+            if self.waiting_on[edge.target] == 0:
+                self.ready.append(edge.target)
+
+    def _abandon_unsettled(self) -> None:
+        reason = self.error or (
+            {"code": self.stop.code, "message": self.stop.message} if self.stop else None
+        )
+        if reason is None:
+            return
+        error = {"code": reason["code"], "message": "not finished: " + reason["message"]}
+        now = time.time()
+        for node, started in self.in_flight.values():  # abandoned mid-call: results are dropped
+            self._record(NodeRecord(node.id, node.type, CANCELLED, started, now, error=error))
+        self.in_flight.clear()
+        for node_id in self.graph.order:
+            if node_id not in self.records:
+                self._record(NodeRecord(node_id, self.graph.nodes[node_id].type, CANCELLED, error=error))
+
+    def _record(self, record: NodeRecord) -> None:
+        self.records[record.node_id] = record
+        self.observer.node_settled(record)
+
+    def _result(self) -> RunResult:
+        if self.error is not None:
+            return RunResult(FAILED, None, self.error, self.records)
+        if self.stop is not None:
+            error = {"code": self.stop.code, "message": self.stop.message, "node_id": None}
+            return RunResult(self.stop.status, None, error, self.records, self.stop)
+        outputs: dict = {}
+        for node in self.graph.nodes.values():
+            record = self.records.get(node.id)
+            if isinstance(node.impl, OutputNode) and record is not None and record.status == COMPLETED:
+                outputs.update(node.impl.contribution(record.output))
+        return RunResult(COMPLETED, outputs, None, self.records)
+
+
+def _is_taken(edge: Edge, status: str, on_error: str, branch: str | None) -> bool:
+    """SPEC.md, "Error handling" and the conditional's branch rule, in one place."""
+    if status == SKIPPED:
+        return False
+    if status == FAILED:  # a handled failure: 'continue' or 'branch'
+        return edge.branch == "error" if on_error == "branch" else edge.branch != "error"
+    if edge.branch == "error":
+        return False
+    if edge.branch in ("true", "false"):
+        return edge.branch == branch
+    return True

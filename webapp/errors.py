@@ -1,0 +1,53 @@
+"""Failures the services raise, each with the HTTP status it maps to.
+
+Services speak in these; ``api/errors.py`` turns them into the JSON envelope and
+the UI into a page or an inline message. One class per meaning, one place each.
+"""
+
+from __future__ import annotations
+
+from .engine.errors import Problem
+
+
+class ServiceError(Exception):
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, details: list[Problem] | None = None, **extra) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or []
+        self.extra = extra
+
+
+class BadRequest(ServiceError):
+    status, code = 400, "bad_request"
+
+
+class Unauthorized(ServiceError):
+    status, code = 401, "unauthorized"
+
+
+class Forbidden(ServiceError):
+    status, code = 403, "forbidden"
+
+
+class NotFound(ServiceError):
+    status, code = 404, "not_found"
+
+
+class Conflict(ServiceError):
+    status, code = 409, "conflict"
+
+
+class ValidationFailed(ServiceError):
+    status, code = 422, "validation_error"
+
+
+class RateLimited(ServiceError):
+    status, code = 429, "rate_limited"
+
+    def __init__(self, message: str, retry_after: int, code: str = "rate_limited") -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.code = code

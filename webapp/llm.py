@@ -1,0 +1,270 @@
+"""Model calls: the ``openai`` client, the price table and the response cache.
+
+``ModelGateway`` is what the engine's ``ai_model`` node talks to. It resolves the
+model, answers from the cache when it can, otherwise calls ``chat.completions``
+through the SDK (whose own retry with backoff handles 429 and 5xx: no retry loop of
+ours on top), prices the usage, and maps failures to the engine's error codes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from datetime import timedelta
+from typing import Protocol
+
+import openai
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.engine import Engine
+
+from .engine.errors import NodeError
+from .engine.model_calls import ZERO_USAGE, ModelReply, ModelRequest, Usage
+from .engine.nodes.ai_model import parse_model_json
+from .models.base import utcnow
+from .models.cache import CachedResponse
+
+# USD per 1M tokens (prompt, completion). MODEL_PRICES overrides or extends it.
+DEFAULT_PRICES: dict[str, tuple[float, float]] = {
+    "gpt-5": (1.25, 10.00),
+    "gpt-5-mini": (0.25, 2.00),
+    "gpt-5-nano": (0.05, 0.40),
+    "gpt-4.1": (2.00, 8.00),
+    "gpt-4.1-mini": (0.40, 1.60),
+    "gpt-4.1-nano": (0.10, 0.40),
+    "gpt-4o": (2.50, 10.00),
+    "gpt-4o-mini": (0.15, 0.60),
+    "o3": (2.00, 8.00),
+    "o3-mini": (1.10, 4.40),
+    "o4-mini": (1.10, 4.40),
+    "gpt-4-turbo": (10.00, 30.00),
+    "gpt-3.5-turbo": (0.50, 1.50),
+}
+
+
+class PriceTable:
+    def __init__(self, overrides: dict | None = None) -> None:
+        self.prices = dict(DEFAULT_PRICES)
+        for model, price in (overrides or {}).items():
+            if isinstance(price, dict):
+                price = (price.get("prompt", 0), price.get("completion", 0))
+            self.prices[model] = (float(price[0]), float(price[1]))
+
+    def lookup(self, model: str) -> tuple[float, float] | None:
+        """Exact name first, then the longest known prefix (dated snapshots such as
+        ``gpt-4o-mini-2024-07-18`` cost what ``gpt-4o-mini`` costs)."""
+        if model in self.prices:
+            return self.prices[model]
+        matches = [name for name in self.prices if model.startswith(name + "-")]
+        return self.prices[max(matches, key=len)] if matches else None
+
+    def cost(self, model: str, usage: Usage | None) -> tuple[float, bool]:
+        """(cost in USD, whether the model's price is known). Unknown models cost 0."""
+        price = self.lookup(model)
+        if price is None or usage is None:
+            return 0.0, price is not None
+        return (usage.prompt_tokens * price[0] + usage.completion_tokens * price[1]) / 1_000_000, True
+
+
+class ResponseCache(Protocol):
+    def get(self, key: str) -> dict | None: ...
+
+    def put(self, key: str, value: dict, ttl: int) -> None: ...
+
+
+class RedisCache:
+    def __init__(self, redis) -> None:
+        self.redis = redis
+
+    def get(self, key: str) -> dict | None:
+        raw = self.redis.get(f"modelcache:{key}")
+        return json.loads(raw) if raw else None
+
+    def put(self, key: str, value: dict, ttl: int) -> None:
+        self.redis.set(f"modelcache:{key}", json.dumps(value), ex=ttl)
+
+
+class DatabaseCache:
+    """The cache table, used through SQLAlchemy Core on the engine directly: model
+    calls run on pool threads, which have no Flask app context."""
+
+    table = CachedResponse.__table__
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def get(self, key: str) -> dict | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(self.table.c.value).where(self.table.c.key == key, self.table.c.expires_at > utcnow())
+            ).first()
+        return row.value if row else None
+
+    def put(self, key: str, value: dict, ttl: int) -> None:
+        expires = utcnow() + timedelta(seconds=ttl)
+        with self.engine.begin() as conn:
+            conn.execute(delete(self.table).where(self.table.c.expires_at <= utcnow()))
+            changed = conn.execute(
+                update(self.table).where(self.table.c.key == key).values(value=value, expires_at=expires)
+            ).rowcount
+            if not changed:
+                conn.execute(insert(self.table).values(key=key, value=value, expires_at=expires))
+
+
+def cache_key(model: str, request: ModelRequest) -> str:
+    payload = {
+        "model": model,
+        "messages": request.messages,
+        "temperature": request.temperature,
+        "max_tokens": request.max_tokens,
+        "json": request.json_mode,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+class ModelGateway:
+    def __init__(
+        self,
+        *,
+        api_key: str | None,
+        base_url: str | None,
+        default_model: str,
+        timeout: float,
+        retries: int,
+        prices: PriceTable,
+        cache: ResponseCache | None,
+        cache_ttl: int,
+    ) -> None:
+        # Local OpenAI-compatible servers (Ollama, vLLM) want no key, but the SDK
+        # refuses to start without one; OpenAI itself will answer 401 clearly.
+        self.client = openai.OpenAI(api_key=api_key or "not-set", base_url=base_url, timeout=timeout,
+                                    max_retries=retries)
+        self.default_model = default_model
+        self.timeout, self.retries = timeout, retries
+        self.prices = prices
+        self.cache, self.cache_ttl = cache, cache_ttl
+
+    def complete(self, request: ModelRequest) -> ModelReply:
+        model = request.model or self.default_model
+        key = cache_key(model, request) if self.cache is not None and request.cache else None
+        if key is not None:
+            hit = self._cache_get(key)
+            if hit is not None:
+                return ModelReply(text=hit["text"], model=hit["model"], usage=ZERO_USAGE, cost_usd=0.0,
+                                  cost_saved_usd=hit.get("cost_usd", 0.0), cached=True, attempts=0)
+        reply = self._call(model, request)
+        if key is not None and _cacheable(reply, request):
+            self._cache_put(key, {"text": reply.text, "model": reply.model, "cost_usd": reply.cost_usd})
+        return reply
+
+    def _call(self, model: str, request: ModelRequest) -> ModelReply:
+        retries = self.retries if request.retries is None else request.retries
+        client = self.client.with_options(timeout=request.timeout or self.timeout, max_retries=retries)
+        params = {"model": model, "messages": [{"role": r, "content": c} for r, c in request.messages]}
+        if request.temperature is not None:
+            params["temperature"] = request.temperature
+        if request.max_tokens is not None:
+            params["max_tokens"] = request.max_tokens
+        if request.json_mode:
+            params["response_format"] = {"type": "json_object"}
+        try:
+            raw = client.chat.completions.with_raw_response.create(**params)
+            completion = raw.parse()
+        except openai.RateLimitError as exc:
+            raise NodeError("rate_limited", f"the model server is rate limiting: {_reason(exc)}",
+                            attempts=retries + 1) from None
+        except openai.APITimeoutError:
+            raise NodeError("timeout", f"no answer from the model within {request.timeout or self.timeout:g} s",
+                            attempts=retries + 1) from None
+        except openai.APIStatusError as exc:
+            attempts = retries + 1 if exc.status_code >= 500 or exc.status_code in (408, 409) else 1
+            raise NodeError("model_error", f"the model server answered {exc.status_code}: {_reason(exc)}",
+                            attempts=attempts) from None
+        except openai.APIConnectionError as exc:
+            raise NodeError("model_error", f"could not reach the model server: {exc}", attempts=retries + 1) from None
+        except Exception as exc:  # malformed bodies surface as validation or decode errors
+            raise NodeError("model_error", f"unreadable answer from the model server: {type(exc).__name__}: {exc}",
+                            attempts=1) from None
+        if not completion.choices:
+            raise NodeError("model_error", "the model server answered with no choices")
+        usage = None
+        if completion.usage is not None and completion.usage.prompt_tokens is not None:
+            u = completion.usage
+            usage = Usage(u.prompt_tokens, u.completion_tokens or 0, u.total_tokens or u.prompt_tokens + (u.completion_tokens or 0))
+        answered_by = completion.model or model
+        cost, known = self.prices.cost(answered_by, usage)
+        if not known and answered_by != model:
+            cost, known = self.prices.cost(model, usage)
+        return ModelReply(
+            text=completion.choices[0].message.content or "",
+            model=answered_by,
+            usage=usage,
+            cost_usd=cost,
+            price_known=known,
+            attempts=raw.retries_taken + 1,
+        )
+
+    def _cache_get(self, key: str) -> dict | None:
+        try:
+            return self.cache.get(key)
+        except Exception:  # a cache outage costs a model call, never a failed node
+            return None
+
+    def _cache_put(self, key: str, value: dict) -> None:
+        try:
+            self.cache.put(key, value, self.cache_ttl)
+        except Exception:
+            pass
+
+
+def _cacheable(reply: ModelReply, request: ModelRequest) -> bool:
+    """Never cache an answer the node will reject, or a retry would meet it again."""
+    if not request.json_mode:
+        return True
+    try:
+        parse_model_json(reply.text)
+    except NodeError:
+        return False
+    return True
+
+
+def _reason(exc: openai.APIStatusError) -> str:
+    body = exc.body.get("error", exc.body) if isinstance(exc.body, dict) else None
+    if isinstance(body, dict) and body.get("message"):
+        return str(body["message"])[:300]
+    return str(exc.message)[:300]
+
+
+_gateway_lock = threading.Lock()
+
+
+def gateway_for(app) -> ModelGateway:
+    """One gateway (one HTTP connection pool) per app and process."""
+    gateway = app.extensions.get("model_gateway")
+    if gateway is None:
+        with _gateway_lock:
+            gateway = app.extensions.get("model_gateway")
+            if gateway is None:
+                gateway = app.extensions["model_gateway"] = _build(app)
+    return gateway
+
+
+def _build(app) -> ModelGateway:
+    from .extensions import db
+    from .connections import redis_connection
+
+    config = app.config
+    cache = None
+    if config["CACHE_ENABLED"]:
+        redis = redis_connection(app)
+        cache = RedisCache(redis) if redis is not None else DatabaseCache(db.engine)
+    return ModelGateway(
+        api_key=config["OPENAI_API_KEY"],
+        base_url=config["OPENAI_BASE_URL"],
+        default_model=config["DEFAULT_MODEL"],
+        timeout=config["MODEL_TIMEOUT"],
+        retries=config["MODEL_RETRIES"],
+        prices=PriceTable(config["MODEL_PRICES"]),
+        cache=cache,
+        cache_ttl=config["CACHE_TTL"],
+    )

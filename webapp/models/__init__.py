@@ -1,0 +1,26 @@
+"""Database models, one module per aggregate."""
+
+from .audit import AuditEvent
+from .base import isoformat, new_id, utcnow
+from .cache import CachedResponse
+from .execution import Execution, IdempotencyKey, NodeRun
+from .template import Template
+from .user import ApiKey, User
+from .workflow import Rating, Workflow, WorkflowVersion
+
+__all__ = [
+    "ApiKey",
+    "AuditEvent",
+    "CachedResponse",
+    "Execution",
+    "IdempotencyKey",
+    "NodeRun",
+    "Rating",
+    "Template",
+    "User",
+    "Workflow",
+    "WorkflowVersion",
+    "isoformat",
+    "new_id",
+    "utcnow",
+]

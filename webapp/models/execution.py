@@ -1,0 +1,107 @@
+"""Executions and the record of every node they ran."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..extensions import db
+from .base import JSONType, new_id, utcnow
+
+QUEUED, RUNNING, COMPLETED, FAILED, CANCELLED = "queued", "running", "completed", "failed", "cancelled"
+ACTIVE_STATUSES = (QUEUED, RUNNING)
+FINISHED_STATUSES = (COMPLETED, FAILED, CANCELLED)
+STATUSES = ACTIVE_STATUSES + FINISHED_STATUSES
+
+
+class Execution(db.Model):
+    __tablename__ = "executions"
+    __table_args__ = (
+        Index("ix_executions_workflow_history", "workflow_id", "created_at"),
+        Index("ix_executions_user_history", "user_id", "created_at"),
+        Index("ix_executions_active", "status", "heartbeat_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("exec"))
+    workflow_id: Mapped[str] = mapped_column(ForeignKey("workflows.id"))
+    workflow_version: Mapped[int]
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    retry_of: Mapped[str | None] = mapped_column(ForeignKey("executions.id"))
+    status: Mapped[str] = mapped_column(String(16), default=QUEUED)
+    inputs: Mapped[dict] = mapped_column(JSONType, default=dict)
+    outputs: Mapped[dict | None] = mapped_column(JSONType)
+    error: Mapped[dict | None] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    # Refreshed by whoever holds the execution; silence means its worker is gone.
+    heartbeat_at: Mapped[datetime | None]
+    runner: Mapped[str | None] = mapped_column(String(120))  # host:pid that ran it, for operators
+    job_id: Mapped[str | None] = mapped_column(String(80))  # the RQ job, in queue mode
+    prompt_tokens: Mapped[int] = mapped_column(default=0)
+    completion_tokens: Mapped[int] = mapped_column(default=0)
+    total_tokens: Mapped[int] = mapped_column(default=0)
+    cost_usd: Mapped[float] = mapped_column(default=0.0)
+    cost_saved_usd: Mapped[float] = mapped_column(default=0.0)
+
+    nodes: Mapped[list[NodeRun]] = relationship(
+        back_populates="execution", order_by="NodeRun.position", cascade="all, delete-orphan"
+    )
+    workflow = relationship("Workflow", lazy="raise")
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED_STATUSES
+
+    @property
+    def duration_ms(self) -> int | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return round((self.finished_at - self.started_at).total_seconds() * 1000)
+
+
+class NodeRun(db.Model):
+    __tablename__ = "node_runs"
+    __table_args__ = (Index("ix_node_runs_execution", "execution_id", "position", unique=True),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    execution_id: Mapped[str] = mapped_column(ForeignKey("executions.id"))
+    position: Mapped[int]
+    node_id: Mapped[str] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    input: Mapped[object | None] = mapped_column(JSONType)
+    output: Mapped[object | None] = mapped_column(JSONType)
+    error: Mapped[dict | None] = mapped_column(JSONType)
+    # None = the model did not report usage (unknown), not zero.
+    prompt_tokens: Mapped[int | None]
+    completion_tokens: Mapped[int | None]
+    total_tokens: Mapped[int | None]
+    cost_usd: Mapped[float] = mapped_column(default=0.0)
+    cost_saved_usd: Mapped[float] = mapped_column(default=0.0)
+    cached: Mapped[bool] = mapped_column(default=False)
+    attempts: Mapped[int] = mapped_column(default=0)
+    reused_from: Mapped[str | None] = mapped_column(String(40))
+
+    execution: Mapped[Execution] = relationship(back_populates="nodes")
+
+    @property
+    def duration_ms(self) -> int | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return round((self.finished_at - self.started_at).total_seconds() * 1000)
+
+
+class IdempotencyKey(db.Model):
+    """A client's ``Idempotency-Key`` and the execution it started, kept for a day."""
+
+    __tablename__ = "idempotency_keys"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    execution_id: Mapped[str] = mapped_column(ForeignKey("executions.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

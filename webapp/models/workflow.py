@@ -1,0 +1,76 @@
+"""Workflows, their immutable definition versions, and ratings."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, ForeignKeyConstraint, Index, String, Text, and_
+from sqlalchemy.orm import Mapped, foreign, mapped_column, relationship
+
+from ..extensions import db
+from .base import JSONType, new_id, utcnow
+
+
+class Workflow(db.Model):
+    __tablename__ = "workflows"
+    __table_args__ = (
+        Index("ix_workflows_owner_listing", "owner_id", "deleted_at", "updated_at"),
+        Index("ix_workflows_public_listing", "public", "deleted_at", "updated_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("wf"))
+    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    category: Mapped[str] = mapped_column(String(64), default="general")
+    public: Mapped[bool] = mapped_column(default=False)
+    version: Mapped[int] = mapped_column(default=1)
+    usage_count: Mapped[int] = mapped_column(default=0)
+    rating: Mapped[float | None]
+    rating_count: Mapped[int] = mapped_column(default=0)
+    template_id: Mapped[str | None] = mapped_column(String(40))
+    cloned_from: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    deleted_at: Mapped[datetime | None]
+
+    # The definition lives in WorkflowVersion rows; this is the current one.
+    current: Mapped[WorkflowVersion] = relationship(
+        primaryjoin=lambda: and_(
+            foreign(WorkflowVersion.workflow_id) == Workflow.id,
+            foreign(WorkflowVersion.version) == Workflow.version,
+        ),
+        viewonly=True,
+        lazy="joined",
+        innerjoin=True,
+    )
+
+    @property
+    def definition(self) -> dict:
+        return self.current.definition
+
+    def is_visible_to(self, user_id: str) -> bool:
+        return self.deleted_at is None and (self.owner_id == user_id or self.public)
+
+
+class WorkflowVersion(db.Model):
+    """A definition as it stood at one version. Never changed once written, so an
+    execution can always find the exact graph it ran, and parsed graphs can be
+    cached by (workflow_id, version)."""
+
+    __tablename__ = "workflow_versions"
+
+    workflow_id: Mapped[str] = mapped_column(ForeignKey("workflows.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(primary_key=True)
+    definition: Mapped[dict] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Rating(db.Model):
+    __tablename__ = "ratings"
+    __table_args__ = (ForeignKeyConstraint(["workflow_id"], ["workflows.id"]),)
+
+    workflow_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    value: Mapped[int]
+    rated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,56 @@
+"""Definitions in and out of the engine: validation with the app's limits, and a
+cache of parsed graphs for the versions executions run."""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+
+from flask import current_app
+
+from ..engine.definition import Graph, parse_definition
+from ..engine.errors import DefinitionError, Problem
+from ..engine.expressions import Expressions
+from ..errors import ValidationFailed
+
+GRAPH_CACHE_SIZE = 512
+
+
+def expressions() -> Expressions:
+    app = current_app._get_current_object()
+    exprs = app.extensions.get("expressions")
+    if exprs is None:
+        exprs = app.extensions["expressions"] = Expressions(app.config["MAX_RENDER_CHARS"])
+    return exprs
+
+
+def compile_definition(definition: dict) -> Graph:
+    """The graph, or ``ValidationFailed`` (422) listing every problem."""
+    limit = current_app.config["MAX_DEFINITION_BYTES"]
+    size = len(json.dumps(definition, ensure_ascii=False))
+    if size > limit:
+        raise ValidationFailed(
+            "Workflow definition is too large",
+            [Problem("nodes", "invalid_value", f"the definition is {size} bytes; the limit is {limit}")],
+        )
+    try:
+        return parse_definition(definition, expressions(), max_nodes=current_app.config["MAX_NODES"])
+    except DefinitionError as exc:
+        raise ValidationFailed(exc.message, exc.problems) from None
+
+
+def graph_for(workflow_id: str, version: int, definition: dict) -> Graph:
+    """Versions never change, so a parsed graph is reused for every run of one."""
+    cache: OrderedDict = current_app.extensions.setdefault("graph_cache", OrderedDict())
+    key = (workflow_id, version)
+    graph = cache.get(key)
+    if graph is None:
+        graph = compile_definition(definition)
+        cache[key] = graph
+        while len(cache) > GRAPH_CACHE_SIZE:
+            cache.popitem(last=False)
+    return graph
+
+
+def definition_of(body: dict) -> dict:
+    return {"nodes": body.get("nodes"), "connections": body.get("connections") or []}

@@ -1,0 +1,63 @@
+"""Monthly budgets: tokens and dollars a user may spend per calendar month (UTC).
+
+The defaults come from config (0 = unlimited); ``flask --app wsgi set-budget``
+overrides them per user. An execution that would start over budget is refused;
+one that crosses the line mid-run stops at its next node.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from ..errors import RateLimited
+from ..extensions import db
+from ..models import Execution, User, utcnow
+
+
+def month_start(moment: datetime) -> datetime:
+    return moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def next_month_start(moment: datetime) -> datetime:
+    start = month_start(moment)
+    return start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
+
+
+def budgets(user: User) -> tuple[int, float]:
+    """(tokens, dollars) per month; 0 means no limit."""
+    config = current_app.config
+    tokens = user.token_budget if user.token_budget is not None else config["MONTHLY_TOKEN_BUDGET"]
+    dollars = user.cost_budget if user.cost_budget is not None else config["MONTHLY_COST_BUDGET"]
+    return tokens, dollars
+
+
+def spent_this_month(user_id: str) -> tuple[int, float]:
+    row = db.session.execute(
+        select(func.coalesce(func.sum(Execution.total_tokens), 0), func.coalesce(func.sum(Execution.cost_usd), 0.0))
+        .where(Execution.user_id == user_id, Execution.created_at >= month_start(utcnow()))
+    ).one()
+    return int(row[0]), float(row[1])
+
+
+def over_budget(user: User, extra_tokens: int = 0, extra_cost: float = 0.0) -> str | None:
+    """Why ``user`` is over budget (counting ``extra`` spend not yet recorded), or None."""
+    token_budget, cost_budget = budgets(user)
+    if not token_budget and not cost_budget:
+        return None
+    tokens, cost = spent_this_month(user.id)
+    if token_budget and tokens + extra_tokens >= token_budget:
+        return f"the monthly budget of {token_budget} tokens is used up"
+    if cost_budget and cost + extra_cost >= cost_budget:
+        return f"the monthly budget of ${cost_budget:g} is used up"
+    return None
+
+
+def check_budget(user: User) -> None:
+    reason = over_budget(user)
+    if reason is not None:
+        now = utcnow()
+        retry_after = int((next_month_start(now) - now).total_seconds()) + 1
+        raise RateLimited(f"Budget exceeded: {reason}", retry_after, code="budget_exceeded")

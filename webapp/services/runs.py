@@ -1,0 +1,233 @@
+"""Running one execution: claim it, drive the engine, record every node, settle it.
+
+``run_execution`` is what both an RQ worker (``tasks.py``) and the local thread pool
+call. Every status change is a compare-and-set (``UPDATE … WHERE status = …``), so
+two workers never run one execution, and whatever settles an execution first —
+the runner, a cancel, the reaper — is never overwritten by a later one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from datetime import UTC, datetime
+
+from flask import current_app
+from sqlalchemy import select, update
+
+from ..dispatch import dispatcher
+from ..engine import runner
+from ..engine.model_calls import ZERO_USAGE, Usage
+from ..engine.runner import Limits, NodeRecord, Observer, RunResult, Stop
+from ..extensions import db
+from ..llm import gateway_for
+from ..models import Execution, NodeRun, WorkflowVersion, utcnow
+from ..models.execution import CANCELLED, COMPLETED, FAILED, QUEUED, RUNNING
+from .definitions import graph_for
+from .recovery import heartbeat
+
+log = logging.getLogger(__name__)
+STOP_CHECK_SECONDS = 0.5  # how stale a runner's view of "was I cancelled?" may be
+# Set when the worker is asked to shut down: runs stop at the next node boundary
+# and go back to the queue, to be resumed by another worker.
+shutdown_requested = threading.Event()
+_nodes = NodeRun.__table__
+
+
+def run_execution(execution_id: str) -> None:
+    if not _claim(execution_id):
+        return  # already taken, finished or cancelled: nothing to do, nothing to undo
+    beats = heartbeat(current_app._get_current_object())
+    beats.add(execution_id)
+    try:
+        result = _run(execution_id)
+        _finish(execution_id, result)
+    except Exception as exc:
+        db.session.rollback()
+        log.exception("execution %s crashed", execution_id)
+        settle(execution_id, FAILED, {"code": "node_failed", "message": f"internal error: {type(exc).__name__}: {exc}",
+                                      "node_id": None}, from_statuses=(RUNNING,))
+    finally:
+        beats.discard(execution_id)
+        dispatcher().notify_finished(execution_id)
+
+
+def _claim(execution_id: str) -> bool:
+    now = utcnow()
+    claimed = db.session.execute(
+        update(Execution)
+        .where(Execution.id == execution_id, Execution.status == QUEUED)
+        .values(status=RUNNING, heartbeat_at=now, runner=f"{socket.gethostname()}:{os.getpid()}")
+    ).rowcount
+    if claimed:  # keep the first start when a run resumes after a shutdown
+        db.session.execute(
+            update(Execution).where(Execution.id == execution_id, Execution.started_at.is_(None)).values(started_at=now)
+        )
+    db.session.commit()
+    return bool(claimed)
+
+
+def _run(execution_id: str) -> RunResult:
+    config = current_app.config
+    execution = db.session.get(Execution, execution_id)
+    version = db.session.get(WorkflowVersion, (execution.workflow_id, execution.workflow_version))
+    graph = graph_for(execution.workflow_id, execution.workflow_version, version.definition)
+    prior = {row.node_id: _record_of(row) for row in execution.nodes if row.status == COMPLETED}
+    elapsed = (utcnow() - execution.started_at).total_seconds()
+    limits = Limits(
+        max_parallel=config["NODE_CONCURRENCY"],
+        max_output_bytes=config["MAX_NODE_OUTPUT_BYTES"],
+        timeout=max(config["EXECUTION_TIMEOUT"] - elapsed, 0.001),
+    )
+    inputs = execution.inputs
+    db.session.commit()  # end the read transaction: a long run must not hold it open
+    recorder = Recorder(execution_id)
+    result = runner.run(graph, inputs, recorder, models=gateway_for(current_app), limits=limits, prior=prior)
+    recorder.flush()
+    return result
+
+
+def _finish(execution_id: str, result: RunResult) -> None:
+    if result.status == QUEUED:  # drained for a shutdown: hand back to the queue
+        _requeue(execution_id)
+        return
+    totals = _totals(result.records.values())
+    settled = db.session.execute(
+        update(Execution)
+        .where(Execution.id == execution_id, Execution.status == RUNNING)
+        .values(status=result.status, outputs=result.outputs, error=result.error, finished_at=utcnow(), **totals)
+    ).rowcount
+    if not settled:  # cancelled or reaped meanwhile: keep that status, but count what was spent
+        db.session.execute(update(Execution).where(Execution.id == execution_id).values(**totals))
+    db.session.commit()
+
+
+def _requeue(execution_id: str) -> None:
+    db.session.execute(
+        update(_nodes)
+        .where(_nodes.c.execution_id == execution_id, _nodes.c.status != COMPLETED)
+        .values(status="pending", started_at=None, finished_at=None, error=None, output=None, input=None)
+    )
+    requeued = db.session.execute(
+        update(Execution).where(Execution.id == execution_id, Execution.status == RUNNING).values(status=QUEUED)
+    ).rowcount
+    db.session.commit()
+    if requeued:
+        job_id = dispatcher().submit(execution_id)
+        db.session.execute(update(Execution).where(Execution.id == execution_id).values(job_id=job_id))
+        db.session.commit()
+        log.info("execution %s handed back to the queue for another worker", execution_id)
+
+
+def settle(execution_id: str, status: str, error: dict | None, *, from_statuses: tuple[str, ...]) -> bool:
+    """End an execution from outside its runner (cancel, reaper, crash). Nodes not
+    yet finished end too: running ones as failed (or cancelled), pending ones cancelled."""
+    now = utcnow()
+    changed = db.session.execute(
+        update(Execution)
+        .where(Execution.id == execution_id, Execution.status.in_(from_statuses))
+        .values(status=status, error=error, finished_at=now)
+    ).rowcount
+    if changed:
+        node_error = {"code": error["code"], "message": error["message"]} if error else None
+        running_status = CANCELLED if status == CANCELLED else FAILED
+        for from_status, to_status in (("running", running_status), ("pending", CANCELLED)):
+            db.session.execute(
+                update(_nodes)
+                .where(_nodes.c.execution_id == execution_id, _nodes.c.status == from_status)
+                .values(status=to_status, error=node_error,
+                        finished_at=now if from_status == "running" else None)
+            )
+    db.session.commit()
+    return bool(changed)
+
+
+class Recorder(Observer):
+    """Turns runner callbacks into node rows. Writes are batched and flushed when
+    the runner is about to wait (so a slow model call shows as running at once)
+    and at the end (so a quick run costs one transaction, not one per node)."""
+
+    def __init__(self, execution_id: str) -> None:
+        self.execution_id = execution_id
+        self.pending: dict[str, dict] = {}
+        self.checked_at = time.monotonic()
+
+    def node_started(self, node_id: str, at: float) -> None:
+        self.pending[node_id] = {"status": "running", "started_at": _moment(at)}
+
+    def node_settled(self, record: NodeRecord) -> None:
+        self.pending[record.node_id] = _row_values(record)
+
+    def idle(self) -> None:
+        self.flush()
+
+    def should_stop(self) -> Stop | None:
+        if shutdown_requested.is_set():
+            return Stop("worker_shutdown", "the worker is shutting down", status=QUEUED, drain=True)
+        now = time.monotonic()
+        if now - self.checked_at < STOP_CHECK_SECONDS:
+            return None
+        self.checked_at = now
+        status = db.session.scalar(select(Execution.status).where(Execution.id == self.execution_id))
+        db.session.commit()
+        if status == CANCELLED:
+            return Stop("cancelled", "cancelled on request", status=CANCELLED)
+        if status != RUNNING:
+            return Stop("worker_lost", f"the execution was already settled as {status}", status=status)
+        return None
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        pending, self.pending = self.pending, {}
+        for node_id, values in pending.items():
+            db.session.execute(
+                update(_nodes).where(_nodes.c.execution_id == self.execution_id, _nodes.c.node_id == node_id).values(**values)
+            )
+        db.session.commit()
+
+
+def _row_values(record: NodeRecord) -> dict:
+    usage = record.usage
+    return {
+        "status": record.status,
+        "started_at": _moment(record.started_at),
+        "finished_at": _moment(record.finished_at),
+        "input": record.input,
+        "output": record.output,
+        "error": record.error,
+        "prompt_tokens": usage.prompt_tokens if usage else None,
+        "completion_tokens": usage.completion_tokens if usage else None,
+        "total_tokens": usage.total_tokens if usage else None,
+        "cost_usd": record.cost_usd,
+        "cost_saved_usd": record.cost_saved_usd,
+        "cached": record.cached,
+        "attempts": record.attempts,
+        "reused_from": record.reused_from,
+    }
+
+
+def _record_of(row: NodeRun) -> NodeRecord:
+    usage = None if row.prompt_tokens is None else Usage(row.prompt_tokens, row.completion_tokens or 0, row.total_tokens or 0)
+    return NodeRecord(row.node_id, row.type, row.status, output=row.output, usage=usage, cost_usd=row.cost_usd,
+                      cost_saved_usd=row.cost_saved_usd, cached=row.cached, attempts=row.attempts,
+                      reused_from=row.reused_from)
+
+
+def _totals(records) -> dict:
+    totals = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0, "cost_usd": 0.0, "cost_saved_usd": 0.0}
+    for record in records:
+        usage = record.usage or ZERO_USAGE
+        totals["prompt_tokens"] += usage.prompt_tokens
+        totals["completion_tokens"] += usage.completion_tokens
+        totals["total_tokens"] += usage.total_tokens
+        totals["cost_usd"] += record.cost_usd
+        totals["cost_saved_usd"] += record.cost_saved_usd
+    return totals
+
+
+def _moment(at: float | None) -> datetime | None:
+    return None if at is None else datetime.fromtimestamp(at, UTC).replace(tzinfo=None)

@@ -1,0 +1,111 @@
+"""The template catalogue: data files in ``catalogue/``, loaded into the database.
+
+Each file is one template (``catalogue/<slug>.json``); the slug is its identity,
+so seeding again updates templates in place and never duplicates them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sqlalchemy import func, select, update
+
+from ..config import BASE_DIR
+from ..engine.errors import Problem
+from ..errors import NotFound, ValidationFailed
+from ..extensions import db
+from ..models import Template, User, Workflow, utcnow
+from .definitions import compile_definition
+from .workflows import create_workflow, read_fields
+
+CATALOGUE_DIR = BASE_DIR / "catalogue"
+_REQUIRED = ("name", "description", "category", "how_to_use", "nodes", "connections")
+
+
+class CatalogueError(Exception):
+    """A template file is broken; the message names the file and the problem."""
+
+
+def load_file(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CatalogueError(f"{path.name}: not readable JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise CatalogueError(f"{path.name}: must hold one JSON object")
+    missing = [key for key in _REQUIRED if not data.get(key)]
+    if missing:
+        raise CatalogueError(f"{path.name}: missing {', '.join(missing)}")
+    try:
+        compile_definition({"nodes": data["nodes"], "connections": data["connections"]})
+    except ValidationFailed as exc:
+        problems = "; ".join(f"{p.path}: {p.message}" for p in exc.details)
+        raise CatalogueError(f"{path.name}: invalid definition: {problems}") from None
+    return data
+
+
+def seed(directory: Path = CATALOGUE_DIR) -> tuple[int, int]:
+    """Load every ``*.json`` in ``directory``: (created, updated). All files are checked
+    before anything is written, so a broken file changes nothing."""
+    documents = {path.stem: load_file(path) for path in sorted(directory.glob("*.json"))}
+    created = updated = 0
+    for slug, data in documents.items():
+        template = db.session.scalar(select(Template).where(Template.slug == slug))
+        if template is None:
+            template = Template(slug=slug)
+            db.session.add(template)
+            created += 1
+        else:
+            updated += 1
+        template.name, template.description = data["name"], data["description"]
+        template.category, template.how_to_use = data["category"], data["how_to_use"]
+        template.definition = {"nodes": data["nodes"], "connections": data["connections"]}
+        template.updated_at = utcnow()
+    db.session.commit()
+    return created, updated
+
+
+def list_templates(*, category: str | None = None, search: str | None = None, limit: int = 20,
+                   offset: int = 0) -> tuple[list[Template], int]:
+    query = select(Template)
+    if category:
+        query = query.where(Template.category == category)
+    if search:
+        pattern = f"%{search.strip().lower()}%"
+        query = query.where(func.lower(Template.name).like(pattern) | func.lower(Template.description).like(pattern))
+    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = db.session.scalars(query.order_by(Template.category, Template.name).limit(limit).offset(offset))
+    return list(rows), total
+
+
+def template_categories() -> list[str]:
+    return list(db.session.scalars(select(Template.category).distinct().order_by(Template.category)))
+
+
+def get_template(template_id: str) -> Template:
+    template = db.session.get(Template, template_id) if isinstance(template_id, str) else None
+    if template is None:
+        raise NotFound(f"No template '{template_id}'")
+    return template
+
+
+def workflow_from_template(user: User, body: dict) -> Workflow:
+    """A private workflow owned by ``user``, named as asked or after the template."""
+    template_id = body.get("template_id")
+    if not isinstance(template_id, str):
+        raise ValidationFailed("Request body is invalid",
+                               [Problem("template_id", "missing_field", "'template_id' is required")])
+    template = get_template(template_id)
+    overrides = read_fields({k: v for k, v in body.items() if k != "template_id"}, creating=False)
+    fields = {
+        "name": overrides.get("name") or template.name,
+        "description": overrides.get("description", template.description),
+        "category": template.category,
+        "public": overrides.get("public", False),
+        **template.definition,
+    }
+    workflow = create_workflow(user, fields, template_id=template.id)
+    db.session.execute(update(Template).where(Template.id == template.id).values(usage_count=Template.usage_count + 1))
+    db.session.commit()
+    return workflow
