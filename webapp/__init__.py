@@ -21,6 +21,7 @@ def create_app(config: Config | Mapping | None = None) -> Flask:
     app.config.from_mapping(settings.as_dict())
     if isinstance(config, Mapping):
         app.config.from_mapping(config)
+    app.json.sort_keys = False  # answers keep SPEC.md's field order
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     _init_database(app)
@@ -30,13 +31,24 @@ def create_app(config: Config | Mapping | None = None) -> Flask:
     login_manager.init_app(app)
     limiter.init_app(app)
 
-    from . import api, cli, models  # noqa: F401 - models register their tables
+    from . import api, cli, models, security, ui  # noqa: F401 - models register their tables
     from .api import errors as api_errors
+    from .auth import session
 
     csrf.exempt(api.bp)  # bearer keys, not cookies: nothing for a forged form to ride on
     app.register_blueprint(api.bp)
-    api_errors.register(app, _plain_error_page)
+    session.init_app(app)
+    ui.init_app(app)
+    api_errors.register(app, ui.render_error_page)
+    security.init_app(app)
     cli.init_app(app)
+
+    from .services.recovery import reaper
+
+    @app.before_request
+    def start_reaper() -> None:
+        reaper(app).ensure_running()  # once per process; a no-op after the first request
+
     return app
 
 
@@ -63,9 +75,3 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
-
-
-def _plain_error_page(status: int, message: str):
-    from markupsafe import escape
-
-    return f"<h1>{status}</h1><p>{escape(message)}</p>", status

@@ -6,12 +6,14 @@ import click
 from flask import Flask
 
 from .auth import accounts
+from .services import templates
 from .errors import ServiceError
 
 
 def init_app(app: Flask) -> None:
     app.cli.add_command(create_user)
     app.cli.add_command(create_api_key)
+    app.cli.add_command(seed_templates)
 
 
 def _fail(exc: ServiceError) -> None:
@@ -42,3 +44,13 @@ def create_api_key(email: str, name: str) -> None:
     raw = accounts.issue_api_key(user, name)
     click.echo(f"API key for {user.email} (shown once; store it now):")
     click.echo(raw)
+
+
+@click.command("seed-templates")
+def seed_templates() -> None:
+    """Load the template catalogue (catalogue/*.json). Safe to run again: it updates."""
+    try:
+        created, updated = templates.seed()
+    except templates.CatalogueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Templates: {created} created, {updated} updated")

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import re
 from sqlalchemy import select
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..engine.errors import Problem
@@ -45,6 +46,24 @@ def create_user(email: str, password: str) -> User:
 
 def user_by_email(email: str) -> User | None:
     return db.session.scalar(select(User).where(User.email == email.strip().lower()))
+
+
+_DUMMY_HASH = generate_password_hash("timing equaliser")
+
+
+def sign_in(email: str, password: str) -> User | None:
+    """The user if the password is right, else None. Both outcomes are audited (a
+    failure lands in the account owner's log, so they can see attempts)."""
+    user = user_by_email(email) if isinstance(email, str) else None
+    if user is None:
+        check_password_hash(_DUMMY_HASH, password)  # same time whether or not the account exists
+        ok = False
+    else:
+        ok = user.check_password(password)
+    audit.record("sign_in.success" if ok else "sign_in.failure", user, "user", user.id if user else None,
+                 actor=(email or "")[:254])
+    db.session.commit()
+    return user if ok else None
 
 
 def issue_api_key(user: User, name: str = "") -> str:
