@@ -237,6 +237,9 @@ def _topological_order(nodes: dict[str, GraphNode], edges: list[Edge]) -> tuple[
 
 
 def _find_cycle(stuck: set[str], successors: dict[str, list[str]]) -> list[str]:
+    # What Kahn's algorithm leaves includes nodes merely downstream of a cycle: peel them off.
+    while dead_ends := {n for n in stuck if not any(s in stuck for s in successors[n])}:
+        stuck -= dead_ends
     start = min(stuck)
     path, seen = [start], {start: 0}
     while True:

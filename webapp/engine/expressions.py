@@ -107,9 +107,20 @@ class Sandbox(SandboxedEnvironment):
                 __self._check(len(owner) + owner.count("\t") * _int(args[0] if args else 8), "str.expandtabs")
             elif name == "replace" and len(args) >= 2:
                 __self._check(_replace_size(owner, args[0], args[1]), "str.replace")
-            elif name in ("format", "format_map"):
-                __self._check(len(owner) + _format_width(owner), "str.format")
         return super().call(__context, __obj, *args, **kwargs)
+
+    def wrap_str_format(self, value: Any):
+        """Jinja swaps ``str.format`` for a sandboxed version on access; check widths there."""
+        wrapped = super().wrap_str_format(value)
+        if wrapped is not None:
+            self._check(len(value.__self__) + _format_width(value.__self__), "str.format")
+        return wrapped
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        """``node.items`` means the output field "items", not the dict method."""
+        if isinstance(obj, dict) and attribute in obj:
+            return obj[attribute]
+        return super().getattr(obj, attribute)
 
 
 def _finalize(value: Any) -> Any:

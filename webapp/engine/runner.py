@@ -151,16 +151,15 @@ class _Run:
             elif node.impl.blocking:
                 self._submit(node)
             else:
-                started = time.time()
-                self.observer.node_started(node.id, started)
-                self._settle(node, self._execute(node, self.values, started))
+                self.observer.node_started(node.id, time.time())
+                self._settle(node, self._execute(node, self.values))
 
     def _submit(self, node: GraphNode) -> None:
         if self.pool is None:
             self.pool = ThreadPoolExecutor(self.limits.max_parallel, thread_name_prefix="node")
         started = time.time()
         self.observer.node_started(node.id, started)
-        future = self.pool.submit(self._execute, node, dict(self.values), started)
+        future = self.pool.submit(self._execute, node, dict(self.values))
         self.in_flight[future] = (node, started)
 
     def _wait_for_in_flight(self, draining: bool = False) -> None:
@@ -182,8 +181,10 @@ class _Run:
 
     # -- one node ----------------------------------------------------------------------
 
-    def _execute(self, node: GraphNode, values: dict, started: float) -> NodeRecord:
-        """Runs on the pool for blocking nodes: touches nothing shared."""
+    def _execute(self, node: GraphNode, values: dict) -> NodeRecord:
+        """Runs on the pool for blocking nodes: touches nothing shared. The record's
+        start is when the node really began, which may be after a wait for a slot."""
+        started = time.time()
         context = RunContext(node.id, values, self.inputs, self.models)
         try:
             outcome: NodeOutcome = node.impl.run(context)

@@ -1,0 +1,172 @@
+"""ai_model through the real openai SDK against the loopback server: messages, errors,
+retries, timeouts, usage, cost and the response cache (real Redis, real database)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import create_engine
+
+from tests.definitions import model_definition
+from tests.engine.conftest import make_gateway
+from webapp.engine import runner
+from webapp.engine.definition import parse_definition
+from webapp.engine.expressions import Expressions
+from webapp.engine.model_calls import Usage
+from webapp.extensions import db
+from webapp.llm import DatabaseCache, PriceTable, RedisCache
+
+EXPRESSIONS = Expressions()
+
+
+def run_model(gateway, prompt="{{ in.text }}", text="hello", **config):
+    graph = parse_definition(model_definition(prompt, **config), EXPRESSIONS)
+    result = runner.run(graph, {"text": text}, models=gateway)
+    return result, result.records["gen"]
+
+
+def test_prompt_is_the_one_user_message_and_system_the_system_message(model, gateway):
+    _, record = run_model(gateway, "Summarise: {{ in.text }}", system="You are terse.", temperature=0.2, max_tokens=50)
+    assert record.status == "completed"
+    body = model.calls[0]["body"]
+    assert body["messages"] == [{"role": "system", "content": "You are terse."},
+                                {"role": "user", "content": "Summarise: hello"}]
+    assert body["temperature"] == 0.2 and body["max_tokens"] == 50 and body["model"] == "gpt-4o-mini"
+    assert record.output["text"] == "Echo: Summarise: hello"
+    assert record.input == {"system": "You are terse.", "user": "Summarise: hello"}
+
+
+def test_json_mode_parses_and_instructs_in_the_system_message(model, gateway):
+    model.reply_when("rate", '{"score": 8, "why": "good"}')
+    _, record = run_model(gateway, "rate {{ in.text }}", response_format="json")
+    assert record.output["json"] == {"score": 8, "why": "good"}
+    body = model.calls[0]["body"]
+    assert body["response_format"] == {"type": "json_object"}
+    assert body["messages"][-1] == {"role": "user", "content": "rate hello"}, "the prompt is sent verbatim"
+    assert "JSON" in body["messages"][0]["content"]
+
+
+def test_invalid_json_from_the_model_fails_the_node_clearly(model, gateway):
+    model.reply_when("rate", "Sure! The score is 8.")
+    result, record = run_model(gateway, "rate {{ in.text }}", response_format="json")
+    assert record.status == "failed" and record.error["code"] == "invalid_json"
+    assert "did not answer with valid JSON" in record.error["message"]
+    assert result.error["code"] == "node_failed"
+
+
+def test_usage_and_cost(model, gateway):
+    _, record = run_model(gateway, "one two three")
+    assert record.usage == Usage(3, 4, 7)  # the server counts words: "Echo: one two three"
+    assert record.cost_usd == pytest.approx((3 * 0.15 + 4 * 0.60) / 1_000_000)  # gpt-4o-mini prices
+    assert record.output["usage"] == {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}
+    assert record.output["cost_usd"] == record.cost_usd
+
+
+def test_missing_usage_is_unknown_not_a_crash(model, gateway):
+    _, record = run_model(gateway, "[[no_usage]] hi")
+    assert record.status == "completed" and record.usage is None and record.cost_usd == 0
+    assert record.output["usage"] is None
+
+
+def test_price_table_prefixes_overrides_and_unknown_models():
+    prices = PriceTable({"my-local-model": {"prompt": 1.0, "completion": 2.0}})
+    usage = Usage(1_000_000, 500_000, 1_500_000)
+    assert prices.cost("gpt-4o-mini-2024-07-18", usage) == (pytest.approx(0.15 + 0.30), True)
+    assert prices.cost("my-local-model", usage) == (pytest.approx(2.0), True)
+    assert prices.cost("llama3:8b", usage) == (0.0, False)
+
+
+def test_retries_on_429_then_succeeds(model):
+    gateway = make_gateway(model.base_url, retries=2)
+    _, record = run_model(gateway, "[[fail=2:429]] again")
+    assert record.status == "completed" and record.attempts == 3
+    assert model.call_count == 3
+
+
+def test_rate_limited_when_retries_run_out(model):
+    gateway = make_gateway(model.base_url, retries=1)
+    result, record = run_model(gateway, "[[status=429]] always")
+    assert record.error["code"] == "rate_limited" and record.attempts == 2
+    assert result.error["code"] == "rate_limited"
+    assert model.call_count == 2, "the SDK retries; nothing of ours multiplies that"
+
+
+def test_server_errors_are_model_errors_after_retries(model):
+    gateway = make_gateway(model.base_url, retries=1)
+    _, record = run_model(gateway, "[[status=500]] boom")
+    assert record.error["code"] == "model_error" and "500" in record.error["message"]
+    assert model.call_count == 2
+
+
+def test_per_node_retries_override_the_default(model):
+    gateway = make_gateway(model.base_url, retries=5)
+    _, record = run_model(gateway, "[[status=500]] boom", retries=0)
+    assert model.call_count == 1 and record.attempts == 1
+
+
+def test_per_node_timeout(model):
+    gateway = make_gateway(model.base_url, retries=0)
+    result, record = run_model(gateway, "[[hang]] slow", timeout=0.3)
+    assert record.error["code"] == "timeout" and result.error["code"] == "timeout"
+
+
+def test_malformed_answer_is_a_model_error(model):
+    gateway = make_gateway(model.base_url, retries=0)
+    _, record = run_model(gateway, "[[malformed]] x")
+    assert record.status == "failed" and record.error["code"] == "model_error"
+
+
+def test_unreachable_server_is_a_model_error():
+    gateway = make_gateway("http://127.0.0.1:9/v1", retries=0, timeout=2)
+    _, record = run_model(gateway, "x")
+    assert record.error["code"] == "model_error"
+
+
+# -- the response cache -----------------------------------------------------------------------
+
+
+@pytest.fixture(params=["redis", "database"])
+def cache(request, tmp_path):
+    if request.param == "redis":
+        return RedisCache(request.getfixturevalue("redis_client"))
+    engine = create_engine(f"sqlite:///{tmp_path / 'cache.db'}")
+    db.metadata.create_all(engine, tables=[DatabaseCache.table])
+    return DatabaseCache(engine)
+
+
+def test_identical_calls_are_answered_from_the_cache(model, cache):
+    gateway = make_gateway(model.base_url, cache=cache)
+    _, first = run_model(gateway, "cache me")
+    _, second = run_model(gateway, "cache me")
+    assert model.call_count == 1
+    assert not first.cached and second.cached
+    assert second.output["text"] == first.output["text"]
+    assert second.usage == Usage(0, 0, 0) and second.cost_usd == 0
+    assert second.cost_saved_usd == pytest.approx(first.cost_usd) and second.cost_saved_usd > 0
+
+
+def test_different_parameters_miss_the_cache(model, cache):
+    gateway = make_gateway(model.base_url, cache=cache)
+    run_model(gateway, "cache me", temperature=0.1)
+    run_model(gateway, "cache me", temperature=0.9)
+    run_model(gateway, "cache me", text="other input")
+    assert model.call_count == 3
+
+
+def test_cache_false_opts_out(model, cache):
+    gateway = make_gateway(model.base_url, cache=cache)
+    run_model(gateway, "fresh please", cache=False)
+    _, again = run_model(gateway, "fresh please", cache=False)
+    assert model.call_count == 2 and not again.cached
+
+
+def test_answers_the_node_would_reject_are_not_cached(model, cache):
+    gateway = make_gateway(model.base_url, cache=cache)
+    model.reply_when("rate", "not json at all")
+    run_model(gateway, "rate it", response_format="json")
+    model.replies.clear()
+    model.reply_when("rate", json.dumps({"score": 3}))
+    _, record = run_model(gateway, "rate it", response_format="json")
+    assert record.status == "completed" and record.output["json"] == {"score": 3}
+    assert model.call_count == 2
