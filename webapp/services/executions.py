@@ -104,11 +104,17 @@ def _execution_for_key(user: User, key: str) -> Execution | None:
     return db.session.get(Execution, row.execution_id)
 
 
+_PENDING_NODE = {"status": "pending", "input": None, "output": None, "started_at": None, "finished_at": None,
+                 "prompt_tokens": None, "completion_tokens": None, "total_tokens": None, "cost_usd": 0.0,
+                 "cost_saved_usd": 0.0, "cached": False, "attempts": 0, "reused_from": None}
+
+
 def _add_node_rows(execution_id: str, nodes: list[tuple[str, str]], copied: dict[str, dict] | None = None) -> None:
+    """One pending row per node (one INSERT for all), or a copy where ``copied`` has one."""
     copied = copied or {}
     db.session.execute(insert(_nodes), [
-        {"execution_id": execution_id, "position": position, "node_id": node_id, "type": kind, "status": "pending",
-         "cost_usd": 0.0, "cost_saved_usd": 0.0, "cached": False, "attempts": 0, **copied.get(node_id, {})}
+        {**_PENDING_NODE, "execution_id": execution_id, "position": position, "node_id": node_id, "type": kind,
+         **copied.get(node_id, {})}
         for position, (node_id, kind) in enumerate(nodes)
     ])
 
