@@ -9,6 +9,10 @@ parametrised). A missing service skips its tests with the reason, unless
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from types import SimpleNamespace
@@ -17,6 +21,7 @@ import psycopg
 import pytest
 import redis as redis_lib
 from flask_migrate import upgrade
+from rq import Worker
 from sqlalchemy import text
 
 from tests.model_server import ModelServer
@@ -192,3 +197,120 @@ def api(app, client) -> Api:
 def other_api(app) -> Api:
     user, key = make_user(app, "bob@example.com")
     return Api(app.test_client(), user, key)
+
+
+# -- RQ workers ---------------------------------------------------------------------------
+
+RQ = os.path.join(os.path.dirname(sys.executable), "rq")
+WORKER_CLASS = "webapp.worker.AppWorker"
+
+
+class WorkerProcess:
+    """A real ``rq worker`` process running our worker class against the test services."""
+
+    def __init__(
+        self, database_url: str, redis_url: str, model_url: str, queue: str, worker_class: str | None = None, **settings
+    ) -> None:
+        self.redis_url, self.queue = redis_url, queue
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "OPENAI_BASE_URL": model_url,
+            "OPENAI_API_KEY": "test-key",
+            "RQ_QUEUE": queue,
+            "PYTHONUNBUFFERED": "1",
+            **{key: str(value) for key, value in settings.items()},
+        }
+        self.name = f"test-worker-{uuid.uuid4().hex[:8]}"
+        self.process = subprocess.Popen(
+            [
+                RQ,
+                "worker",
+                "--worker-class",
+                worker_class or WORKER_CLASS,
+                "--url",
+                redis_url,
+                "--name",
+                self.name,
+                queue,
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        )
+
+    def wait_ready(self, timeout: float = 30.0) -> WorkerProcess:
+        connection = redis_lib.Redis.from_url(self.redis_url)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited early:\n{self.process.stdout.read()}")
+            if any(w.name == self.name for w in Worker.all(connection=connection)):
+                return self
+            time.sleep(0.1)
+        raise RuntimeError("worker did not register in time")
+
+    def signal(self, sig: int) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+
+    def stop(self, timeout: float = 10.0) -> str:
+        """Warm shutdown (SIGTERM), then SIGKILL if it lingers; returns its output."""
+        self.signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        return self.process.stdout.read() if self.process.stdout else ""
+
+
+def cold_model_cache(redis_url: str) -> None:
+    """Each test starts with an empty model cache (workers share Redis across tests)."""
+    connection = redis_lib.Redis.from_url(redis_url)
+    for key in connection.scan_iter("modelcache:*"):
+        connection.delete(key)
+
+
+# Fast recovery settings for tests: a silent worker is declared lost after 3 s.
+FAST_RECOVERY = {"HEARTBEAT_INTERVAL": 0.5, "WORKER_LOST_AFTER": 3, "REAPER_INTERVAL": 0.5}
+
+
+@pytest.fixture(scope="session")
+def shared_workers(model_server):
+    """One long-lived worker per database, for tests that only need the queue to work."""
+    started: dict[str, WorkerProcess] = {}
+
+    def worker_for(database_url: str, redis_url: str) -> WorkerProcess:
+        if database_url not in started:
+            queue = f"shared-{uuid.uuid4().hex[:8]}"
+            started[database_url] = WorkerProcess(
+                database_url, redis_url, model_server.base_url, queue, **FAST_RECOVERY
+            ).wait_ready()
+        return started[database_url]
+
+    yield worker_for
+    for worker in started.values():
+        worker.stop()
+
+
+@pytest.fixture(params=["local", "queue"])
+def execution_mode(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def mode_app(execution_mode, database_url, model, request):
+    """The app in local mode (thread pool) or queue mode (a real RQ worker process)."""
+    if execution_mode == "local":
+        app = make_app(database_url, model.base_url)
+    else:
+        redis_url = request.getfixturevalue("redis_url")
+        worker = request.getfixturevalue("shared_workers")(database_url, redis_url)
+        cold_model_cache(redis_url)
+        app = make_app(database_url, model.base_url, REDIS_URL=redis_url, RQ_QUEUE=worker.queue)
+    yield app
+    close_app(app)

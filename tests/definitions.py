@@ -9,8 +9,11 @@ def echo_definition() -> dict:
     """input → processing (template) → output: no model call."""
     return {
         "nodes": [
-            {"id": "in", "type": "input", "config": {"fields": [
-                {"name": "text", "type": "string", "required": True, "max_length": 500}]}},
+            {
+                "id": "in",
+                "type": "input",
+                "config": {"fields": [{"name": "text", "type": "string", "required": True, "max_length": 500}]},
+            },
             {"id": "shout", "type": "processing", "config": {"operation": "uppercase", "input": "{{ in.text }}"}},
             {"id": "out", "type": "output", "config": {"fields": {"result": "{{ shout.value }}"}}},
         ],
@@ -20,24 +23,46 @@ def echo_definition() -> dict:
 
 def spec_example() -> dict:
     """The definition SPEC.md shows: a model call, a length check, a truncating branch."""
-    return copy.deepcopy({
-        "nodes": [
-            {"id": "in", "type": "input", "config": {"fields": [
-                {"name": "product", "type": "string", "required": True, "max_length": 2000}]}},
-            {"id": "draft", "type": "ai_model", "config": {
-                "model": "gpt-4o-mini", "system": "You write marketing copy.", "prompt": "Describe {{ in.product }}",
-                "temperature": 0.7, "max_tokens": 400}},
-            {"id": "long", "type": "conditional", "config": {"condition": "draft.text | length > 200"}},
-            {"id": "short", "type": "processing", "config": {
-                "operation": "truncate", "input": "{{ draft.text }}", "length": 200}},
-            {"id": "out", "type": "output", "config": {"fields": {"copy": "{{ short.value if short else draft.text }}"}}},
-        ],
-        "connections": [
-            {"from": "in", "to": "draft"}, {"from": "draft", "to": "long"},
-            {"from": "long", "to": "short", "branch": "true"},
-            {"from": "long", "to": "out", "branch": "false"}, {"from": "short", "to": "out"},
-        ],
-    })
+    return copy.deepcopy(
+        {
+            "nodes": [
+                {
+                    "id": "in",
+                    "type": "input",
+                    "config": {"fields": [{"name": "product", "type": "string", "required": True, "max_length": 2000}]},
+                },
+                {
+                    "id": "draft",
+                    "type": "ai_model",
+                    "config": {
+                        "model": "gpt-4o-mini",
+                        "system": "You write marketing copy.",
+                        "prompt": "Describe {{ in.product }}",
+                        "temperature": 0.7,
+                        "max_tokens": 400,
+                    },
+                },
+                {"id": "long", "type": "conditional", "config": {"condition": "draft.text | length > 200"}},
+                {
+                    "id": "short",
+                    "type": "processing",
+                    "config": {"operation": "truncate", "input": "{{ draft.text }}", "length": 200},
+                },
+                {
+                    "id": "out",
+                    "type": "output",
+                    "config": {"fields": {"copy": "{{ short.value if short else draft.text }}"}},
+                },
+            ],
+            "connections": [
+                {"from": "in", "to": "draft"},
+                {"from": "draft", "to": "long"},
+                {"from": "long", "to": "short", "branch": "true"},
+                {"from": "long", "to": "out", "branch": "false"},
+                {"from": "short", "to": "out"},
+            ],
+        }
+    )
 
 
 def model_definition(prompt: str = "{{ in.text }}", **config) -> dict:
@@ -57,8 +82,13 @@ def fan_out_definition(width: int, prompt_suffix: str = "") -> dict:
     nodes = [{"id": "in", "type": "input", "config": {"fields": [{"name": "topic", "type": "string"}]}}]
     connections = []
     for i in range(width):
-        nodes.append({"id": f"m{i}", "type": "ai_model",
-                      "config": {"model": "gpt-4o-mini", "prompt": f"part {i} of {{{{ in.topic }}}}{prompt_suffix}"}})
+        nodes.append(
+            {
+                "id": f"m{i}",
+                "type": "ai_model",
+                "config": {"model": "gpt-4o-mini", "prompt": f"part {i} of {{{{ in.topic }}}}{prompt_suffix}"},
+            }
+        )
         connections += [{"from": "in", "to": f"m{i}"}, {"from": f"m{i}", "to": "out"}]
     fields = {f"p{i}": f"{{{{ m{i}.text }}}}" for i in range(width)}
     nodes.append({"id": "out", "type": "output", "config": {"fields": fields}})

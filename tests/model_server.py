@@ -99,8 +99,11 @@ class ModelServer:
         if "no_usage" not in directives:
             prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages)
             completion_tokens = len(text.split())
-            completion["usage"] = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                                   "total_tokens": prompt_tokens + completion_tokens}
+            completion["usage"] = {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            }
         return 200, completion, {}
 
     def _failing(self, prompt: str, directives: dict) -> tuple | None:
@@ -133,7 +136,7 @@ def _handler_for(server: ModelServer):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             try:
                 body = json.loads(self.rfile.read(length) or b"{}")

@@ -15,8 +15,7 @@ from .extensions import csrf, db, htmx, limiter, login_manager, migrate
 def create_app(config: Config | Mapping | None = None) -> Flask:
     """Build the app. ``config`` (a ``Config`` or a mapping of overrides) is for tests
     and tools; everything else comes from the environment through ``Config``."""
-    app = Flask(__name__, template_folder="../templates", static_folder="../static",
-                instance_path=str(INSTANCE_DIR))
+    app = Flask(__name__, template_folder="../templates", static_folder="../static", instance_path=str(INSTANCE_DIR))
     settings = config if isinstance(config, Config) else Config()
     app.config.from_mapping(settings.as_dict())
     if isinstance(config, Mapping):

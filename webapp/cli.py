@@ -6,8 +6,8 @@ import click
 from flask import Flask
 
 from .auth import accounts
-from .services import templates
 from .errors import ServiceError
+from .services import templates
 
 
 def init_app(app: Flask) -> None:

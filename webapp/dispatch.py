@@ -7,6 +7,7 @@ the database: an in-process event locally, a Redis list pushed by the worker.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -78,9 +79,14 @@ class QueueDispatcher:
         """The job id, or None if Redis is unreachable: the execution then stays
         queued and the reaper enqueues it again once Redis answers."""
         try:
-            job = self.queue.enqueue_call(JOB_FUNCTION, args=(execution_id,), timeout=self.job_timeout,
-                                          result_ttl=600, failure_ttl=24 * 3600,
-                                          description=f"run_execution({execution_id})")
+            job = self.queue.enqueue_call(
+                JOB_FUNCTION,
+                args=(execution_id,),
+                timeout=self.job_timeout,
+                result_ttl=600,
+                failure_ttl=24 * 3600,
+                description=f"run_execution({execution_id})",
+            )
         except RedisError as exc:
             log.warning("could not enqueue %s: %s", execution_id, exc)
             return None
@@ -97,10 +103,8 @@ class QueueDispatcher:
     def wait(self, execution_id: str, timeout: float) -> None:
         if timeout <= 0:
             return
-        try:
+        with contextlib.suppress(RedisError):  # then the caller reads the database, as after a timeout
             self.redis.blpop([DONE_KEY.format(execution_id)], timeout=max(timeout, 0.01))
-        except RedisError:
-            pass
 
     def job_is_live(self, job_id: str | None) -> bool:
         if job_id is None:

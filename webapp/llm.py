@@ -8,6 +8,7 @@ ours on top), prices the usage, and maps failures to the engine's error codes.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import threading
@@ -137,8 +138,9 @@ class ModelGateway:
     ) -> None:
         # Local OpenAI-compatible servers (Ollama, vLLM) want no key, but the SDK
         # refuses to start without one; OpenAI itself will answer 401 clearly.
-        self.client = openai.OpenAI(api_key=api_key or "not-set", base_url=base_url, timeout=timeout,
-                                    max_retries=retries)
+        self.client = openai.OpenAI(
+            api_key=api_key or "not-set", base_url=base_url, timeout=timeout, max_retries=retries
+        )
         self.default_model = default_model
         self.timeout, self.retries = timeout, retries
         self.prices = prices
@@ -150,8 +152,15 @@ class ModelGateway:
         if key is not None:
             hit = self._cache_get(key)
             if hit is not None:
-                return ModelReply(text=hit["text"], model=hit["model"], usage=ZERO_USAGE, cost_usd=0.0,
-                                  cost_saved_usd=hit.get("cost_usd", 0.0), cached=True, attempts=0)
+                return ModelReply(
+                    text=hit["text"],
+                    model=hit["model"],
+                    usage=ZERO_USAGE,
+                    cost_usd=0.0,
+                    cost_saved_usd=hit.get("cost_usd", 0.0),
+                    cached=True,
+                    attempts=0,
+                )
         reply = self._call(model, request)
         if key is not None and _cacheable(reply, request):
             self._cache_put(key, {"text": reply.text, "model": reply.model, "cost_usd": reply.cost_usd})
@@ -171,26 +180,36 @@ class ModelGateway:
             raw = client.chat.completions.with_raw_response.create(**params)
             completion = raw.parse()
         except openai.RateLimitError as exc:
-            raise NodeError("rate_limited", f"the model server is rate limiting: {_reason(exc)}",
-                            attempts=retries + 1) from None
+            raise NodeError(
+                "rate_limited", f"the model server is rate limiting: {_reason(exc)}", attempts=retries + 1
+            ) from None
         except openai.APITimeoutError:
-            raise NodeError("timeout", f"no answer from the model within {request.timeout or self.timeout:g} s",
-                            attempts=retries + 1) from None
+            raise NodeError(
+                "timeout",
+                f"no answer from the model within {request.timeout or self.timeout:g} s",
+                attempts=retries + 1,
+            ) from None
         except openai.APIStatusError as exc:
             attempts = retries + 1 if exc.status_code >= 500 or exc.status_code in (408, 409) else 1
-            raise NodeError("model_error", f"the model server answered {exc.status_code}: {_reason(exc)}",
-                            attempts=attempts) from None
+            raise NodeError(
+                "model_error", f"the model server answered {exc.status_code}: {_reason(exc)}", attempts=attempts
+            ) from None
         except openai.APIConnectionError as exc:
             raise NodeError("model_error", f"could not reach the model server: {exc}", attempts=retries + 1) from None
         except Exception as exc:  # malformed bodies surface as validation or decode errors
-            raise NodeError("model_error", f"unreadable answer from the model server: {type(exc).__name__}: {exc}",
-                            attempts=1) from None
+            raise NodeError(
+                "model_error", f"unreadable answer from the model server: {type(exc).__name__}: {exc}", attempts=1
+            ) from None
         if not completion.choices:
             raise NodeError("model_error", "the model server answered with no choices")
         usage = None
         if completion.usage is not None and completion.usage.prompt_tokens is not None:
             u = completion.usage
-            usage = Usage(u.prompt_tokens, u.completion_tokens or 0, u.total_tokens or u.prompt_tokens + (u.completion_tokens or 0))
+            usage = Usage(
+                u.prompt_tokens,
+                u.completion_tokens or 0,
+                u.total_tokens or u.prompt_tokens + (u.completion_tokens or 0),
+            )
         answered_by = completion.model or model
         cost, known = self.prices.cost(answered_by, usage)
         if not known and answered_by != model:
@@ -211,10 +230,8 @@ class ModelGateway:
             return None
 
     def _cache_put(self, key: str, value: dict) -> None:
-        try:
+        with contextlib.suppress(Exception):  # not cached this time; the answer itself is fine
             self.cache.put(key, value, self.cache_ttl)
-        except Exception:
-            pass
 
 
 def _cacheable(reply: ModelReply, request: ModelRequest) -> bool:
@@ -250,8 +267,8 @@ def gateway_for(app) -> ModelGateway:
 
 
 def _build(app) -> ModelGateway:
-    from .extensions import db
     from .connections import redis_connection
+    from .extensions import db
 
     config = app.config
     cache = None

@@ -1,7 +1,6 @@
-"""Executions over the API in local mode (no REDIS_URL): run, read, list, cancel, retry, usage.
-
-tests/queue/ runs the same flows through real RQ workers.
-"""
+"""Executions over the API: run, read, list, cancel, retry, usage — each test twice,
+in local mode (a thread pool) and in queue mode (a real RQ worker process on Redis),
+on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -11,10 +10,43 @@ import pytest
 
 from tests.definitions import echo_definition, fan_out_definition, model_definition, spec_example, workflow_body
 
-EXECUTION_FIELDS = {"id", "workflow_id", "workflow_version", "retry_of", "status", "inputs", "outputs", "error",
-                    "created_at", "started_at", "finished_at", "duration_ms", "usage", "nodes"}
-NODE_FIELDS = {"node_id", "type", "status", "started_at", "finished_at", "duration_ms", "output", "error", "usage",
-               "cached", "attempts", "input"}
+EXECUTION_FIELDS = {
+    "id",
+    "workflow_id",
+    "workflow_version",
+    "retry_of",
+    "status",
+    "inputs",
+    "outputs",
+    "error",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "duration_ms",
+    "usage",
+    "nodes",
+}
+
+
+@pytest.fixture
+def app(mode_app):
+    return mode_app
+
+
+NODE_FIELDS = {
+    "node_id",
+    "type",
+    "status",
+    "started_at",
+    "finished_at",
+    "duration_ms",
+    "output",
+    "error",
+    "usage",
+    "cached",
+    "attempts",
+    "input",
+}
 
 
 def create(api, definition=None, **fields):
@@ -48,19 +80,23 @@ def test_sync_execute_returns_the_finished_execution(api):
     response = api.post(f"/workflows/{workflow_id}/execute", json={"inputs": {"product": "green tea"}})
     assert response.status_code == 200
     body = response.json
-    assert EXECUTION_FIELDS <= set(body) and body["id"].startswith("exec_")
+    assert set(body) >= EXECUTION_FIELDS and body["id"].startswith("exec_")
     assert body["status"] == "completed" and body["error"] is None and body["retry_of"] is None
     assert body["workflow_id"] == workflow_id and body["workflow_version"] == 1
     assert body["inputs"] == {"product": "green tea"}
     assert body["outputs"] == {"copy": "Echo: Describe green tea"}
     assert body["duration_ms"] >= 0 and body["finished_at"] >= body["started_at"] >= body["created_at"][:19]
     assert [n["node_id"] for n in body["nodes"]] == ["in", "draft", "long", "short", "out"]
-    assert all(NODE_FIELDS <= set(n) for n in body["nodes"])
+    assert all(set(n) >= NODE_FIELDS for n in body["nodes"])
     nodes = {n["node_id"]: n for n in body["nodes"]}
     assert nodes["short"]["status"] == "skipped"
     # the test server counts words: 4 (system) + 3 (prompt) in, "Echo: Describe green tea" out
-    assert nodes["draft"]["usage"] == {"prompt_tokens": 7, "completion_tokens": 4, "total_tokens": 11,
-                                       "cost_usd": pytest.approx((7 * 0.15 + 4 * 0.60) / 1e6)}
+    assert nodes["draft"]["usage"] == {
+        "prompt_tokens": 7,
+        "completion_tokens": 4,
+        "total_tokens": 11,
+        "cost_usd": pytest.approx((7 * 0.15 + 4 * 0.60) / 1e6),
+    }
     assert body["usage"]["total_tokens"] == 11
     assert body["usage"]["cost_usd"] == nodes["draft"]["usage"]["cost_usd"]
 
@@ -87,7 +123,9 @@ def test_invalid_inputs_are_422_and_nothing_runs(api):
 
 def test_execute_body_is_checked(api):
     workflow_id = create(api)
-    assert api.post(f"/workflows/{workflow_id}/execute", json={"inputs": {"text": "x"}, "async": "yes"}).status_code == 422
+    assert (
+        api.post(f"/workflows/{workflow_id}/execute", json={"inputs": {"text": "x"}, "async": "yes"}).status_code == 422
+    )
     assert api.post(f"/workflows/{workflow_id}/execute", json={"input": {"text": "x"}}).status_code == 422
     assert api.post(f"/workflows/{workflow_id}/execute", data="{", content_type="application/json").status_code == 400
 
@@ -125,8 +163,9 @@ def test_idempotency_key_returns_the_first_execution(api, model):
     again = api.post(f"/workflows/{workflow_id}/execute", json={"inputs": {"text": "a"}}, headers=headers).json
     assert again["id"] == first["id"]
     assert model.call_count == 1
-    other = api.post(f"/workflows/{workflow_id}/execute", json={"inputs": {"text": "a"}},
-                     headers={"Idempotency-Key": "order-43"}).json
+    other = api.post(
+        f"/workflows/{workflow_id}/execute", json={"inputs": {"text": "a"}}, headers={"Idempotency-Key": "order-43"}
+    ).json
     assert other["id"] != first["id"]
     assert api.get(f"/workflows/{workflow_id}").json["usage_count"] == 2
 
@@ -141,8 +180,10 @@ def test_idempotency_keys_are_per_user(api, other_api):
 
 def test_history_is_newest_first_paginated_and_filtered(api):
     workflow_id = create(api, model_definition())
-    ids = [api.post(f"/workflows/{workflow_id}/execute", json={"inputs": {"text": f"run {i}"}}).json["id"]
-           for i in range(3)]
+    ids = [
+        api.post(f"/workflows/{workflow_id}/execute", json={"inputs": {"text": f"run {i}"}}).json["id"]
+        for i in range(3)
+    ]
     failed = api.post(f"/workflows/{workflow_id}/execute", json={"inputs": {"text": "[[status=400]] bad"}}).json
     assert failed["status"] == "failed"
     page = api.get(f"/workflows/{workflow_id}/executions?limit=2").json
@@ -190,10 +231,15 @@ def test_cancelling_a_finished_execution_is_409(api):
 def retry_workflow():
     """Two model calls in a row; the second fails once with a 500, then works."""
     definition = fan_out_definition(1)
-    definition["nodes"].insert(2, {"id": "polish", "type": "ai_model", "config": {
-        "prompt": "[[fail=1:500]] polish {{ m0.text }}", "retries": 0}})
-    definition["connections"] = [{"from": "in", "to": "m0"}, {"from": "m0", "to": "polish"},
-                                 {"from": "polish", "to": "out"}]
+    definition["nodes"].insert(
+        2,
+        {"id": "polish", "type": "ai_model", "config": {"prompt": "[[fail=1:500]] polish {{ m0.text }}", "retries": 0}},
+    )
+    definition["connections"] = [
+        {"from": "in", "to": "m0"},
+        {"from": "m0", "to": "polish"},
+        {"from": "polish", "to": "out"},
+    ]
     definition["nodes"][-1]["config"]["fields"] = {"text": "{{ polish.text }}"}
     return definition
 

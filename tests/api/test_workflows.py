@@ -7,8 +7,18 @@ import re
 from tests.definitions import echo_definition, spec_example, workflow_body
 
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
-SUMMARY_FIELDS = {"id", "name", "description", "category", "public", "created_by", "created_at", "updated_at",
-                  "usage_count", "rating"}
+SUMMARY_FIELDS = {
+    "id",
+    "name",
+    "description",
+    "category",
+    "public",
+    "created_by",
+    "created_at",
+    "updated_at",
+    "usage_count",
+    "rating",
+}
 
 
 def create(api, **fields):
@@ -18,8 +28,7 @@ def create(api, **fields):
 
 
 def test_create_returns_the_full_workflow(api):
-    body = create(api, name="Copywriter", description="Writes copy", category="marketing",
-                  definition=spec_example())
+    body = create(api, name="Copywriter", description="Writes copy", category="marketing", definition=spec_example())
     assert body["id"].startswith("wf_")
     assert body["created_by"] == api.user.id and body["created_by"].startswith("user_")
     assert set(body) == SUMMARY_FIELDS | {"version", "nodes", "connections"}
@@ -77,8 +86,9 @@ def test_put_and_patch_keep_fields_left_out(api):
 
 def test_version_grows_only_when_the_definition_changes(api):
     created = create(api)
-    renamed = api.patch(f"/workflows/{created['id']}", json={"name": "renamed", "public": True,
-                                                              "category": "x", "description": "y"}).json
+    renamed = api.patch(
+        f"/workflows/{created['id']}", json={"name": "renamed", "public": True, "category": "x", "description": "y"}
+    ).json
     assert renamed["version"] == 1
     changed = echo_definition()
     changed["nodes"][1]["config"]["operation"] = "lowercase"
@@ -97,7 +107,9 @@ def test_update_accepts_a_full_workflow_as_returned_by_get(api):
 
 def test_an_invalid_change_is_refused_and_loses_nothing(api):
     created = create(api)
-    response = api.patch(f"/workflows/{created['id']}", json={"name": "new", "connections": [{"from": "in", "to": "nowhere"}]})
+    response = api.patch(
+        f"/workflows/{created['id']}", json={"name": "new", "connections": [{"from": "in", "to": "nowhere"}]}
+    )
     assert response.status_code == 422
     assert response.json["error"]["details"][0]["path"] == "connections[0].to"
     assert api.get(f"/workflows/{created['id']}").json == created

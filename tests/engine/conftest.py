@@ -8,8 +8,16 @@ from webapp.llm import ModelGateway, PriceTable
 
 
 def make_gateway(base_url: str, cache=None, retries: int = 2, timeout: float = 10.0, prices=None) -> ModelGateway:
-    return ModelGateway(api_key="test-key", base_url=base_url, default_model="gpt-4o-mini", timeout=timeout,
-                        retries=retries, prices=PriceTable(prices), cache=cache, cache_ttl=60)
+    return ModelGateway(
+        api_key="test-key",
+        base_url=base_url,
+        default_model="gpt-4o-mini",
+        timeout=timeout,
+        retries=retries,
+        prices=PriceTable(prices),
+        cache=cache,
+        cache_ttl=60,
+    )
 
 
 @pytest.fixture

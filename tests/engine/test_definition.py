@@ -136,8 +136,7 @@ def test_connections_to_unknown_nodes():
 
 def test_cycles_are_refused_and_named():
     definition = echo_definition()
-    definition["nodes"].insert(2, {"id": "again", "type": "processing",
-                                   "config": {"operation": "strip", "input": "x"}})
+    definition["nodes"].insert(2, {"id": "again", "type": "processing", "config": {"operation": "strip", "input": "x"}})
     definition["connections"] += [{"from": "shout", "to": "again"}, {"from": "again", "to": "shout"}]
     assert ("connections", "cycle") in problems_of(definition)
     assert any("shout → again → shout" in m or "again → shout → again" in m for m in messages_of(definition))

@@ -67,17 +67,20 @@ def test_conditions():
         EXPRESSIONS.condition("draft.text }} {{ 1")
 
 
-@pytest.mark.parametrize("source", [
-    "{{ ().__class__.__bases__ }}",
-    "{{ ().__class__.__bases__[0].__subclasses__() }}",
-    "{{ cycler.__init__.__globals__ }}",
-    "{{ '{0.__class__}'.format(draft) }}",
-    "{{ draft | attr('__class__') }}",
-    "{{ draft.text.__class__.__mro__ }}",
-    "{{ lipsum.__globals__ }}",
-    "{{ range.__self__ }}",
-    "{{ namespace.__init__.__globals__ }}",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ ().__class__.__bases__ }}",
+        "{{ ().__class__.__bases__[0].__subclasses__() }}",
+        "{{ cycler.__init__.__globals__ }}",
+        "{{ '{0.__class__}'.format(draft) }}",
+        "{{ draft | attr('__class__') }}",
+        "{{ draft.text.__class__.__mro__ }}",
+        "{{ lipsum.__globals__ }}",
+        "{{ range.__self__ }}",
+        "{{ namespace.__init__.__globals__ }}",
+    ],
+)
 def test_escapes_fail_as_errors(source):
     try:
         result = render(source)
@@ -86,25 +89,28 @@ def test_escapes_fail_as_errors(source):
     assert "class" not in str(result) and "function" not in str(result), result
 
 
-@pytest.mark.parametrize("source", [
-    "{{ 'x' * 100000000 }}",
-    "{{ [1] * 100000000 }}",
-    "{{ 10 ** 1000000 }}",
-    "{{ '%0999999999d' % 1 }}",
-    "{{ '{:>999999999}'.format(1) }}",
-    "{{ 'x'.center(999999999) }}",
-    "{{ 'x'.ljust(999999999) }}",
-    "{{ 'x' | center(999999999) }}",
-    "{{ 'x\ty' .expandtabs(999999999) }}",
-    "{{ 'aaaa' | replace('a', 'bbbbbbbbbb') | replace('b', 'cccccccccc') | replace('c', 'dddddddddd')"
-    " | replace('d', 'eeeeeeeeee') }}",
-    "{{ 'aaaa'.replace('a', 'bbbbbbbbbb').replace('b', 'cccccccccc').replace('c', 'dddddddddd')"
-    ".replace('d', 'eeeeeeeeee') }}",
-    "{{ range(10000000) | list }}",
-    "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
-    "{% for i in range(5000) %}{{ 'x' * 5000 }}{% endfor %}",
-    "{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ 'x' * 100000000 }}",
+        "{{ [1] * 100000000 }}",
+        "{{ 10 ** 1000000 }}",
+        "{{ '%0999999999d' % 1 }}",
+        "{{ '{:>999999999}'.format(1) }}",
+        "{{ 'x'.center(999999999) }}",
+        "{{ 'x'.ljust(999999999) }}",
+        "{{ 'x' | center(999999999) }}",
+        "{{ 'x\ty' .expandtabs(999999999) }}",
+        "{{ 'aaaa' | replace('a', 'bbbbbbbbbb') | replace('b', 'cccccccccc') | replace('c', 'dddddddddd')"
+        " | replace('d', 'eeeeeeeeee') }}",
+        "{{ 'aaaa'.replace('a', 'bbbbbbbbbb').replace('b', 'cccccccccc').replace('c', 'dddddddddd')"
+        ".replace('d', 'eeeeeeeeee') }}",
+        "{{ range(10000000) | list }}",
+        "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+        "{% for i in range(5000) %}{{ 'x' * 5000 }}{% endfor %}",
+        "{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}",
+    ],
+)
 def test_resource_attacks_end_quickly_as_errors(source):
     started = time.monotonic()
     with pytest.raises(ExpressionError):

@@ -30,8 +30,10 @@ def test_prompt_is_the_one_user_message_and_system_the_system_message(model, gat
     _, record = run_model(gateway, "Summarise: {{ in.text }}", system="You are terse.", temperature=0.2, max_tokens=50)
     assert record.status == "completed"
     body = model.calls[0]["body"]
-    assert body["messages"] == [{"role": "system", "content": "You are terse."},
-                                {"role": "user", "content": "Summarise: hello"}]
+    assert body["messages"] == [
+        {"role": "system", "content": "You are terse."},
+        {"role": "user", "content": "Summarise: hello"},
+    ]
     assert body["temperature"] == 0.2 and body["max_tokens"] == 50 and body["model"] == "gpt-4o-mini"
     assert record.output["text"] == "Echo: Summarise: hello"
     assert record.input == {"system": "You are terse.", "user": "Summarise: hello"}

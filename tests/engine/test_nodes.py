@@ -17,8 +17,11 @@ def run_one(node: dict, inputs: dict | None = None, fields=None):
     """input → the node → output of its value; returns (result, the node's record)."""
     fields = fields or [{"name": "v", "type": "string"}]
     definition = {
-        "nodes": [{"id": "in", "type": "input", "config": {"fields": fields}}, {"id": "n", **node},
-                  {"id": "out", "type": "output", "config": {"template": "{{ n }}"}}],
+        "nodes": [
+            {"id": "in", "type": "input", "config": {"fields": fields}},
+            {"id": "n", **node},
+            {"id": "out", "type": "output", "config": {"template": "{{ n }}"}},
+        ],
         "connections": [{"from": "in", "to": "n"}, {"from": "n", "to": "out"}],
     }
     result = runner.run(parse_definition(definition, EXPRESSIONS), inputs or {})
@@ -26,8 +29,11 @@ def run_one(node: dict, inputs: dict | None = None, fields=None):
 
 
 def process(operation: str, value, **options):
-    result, record = run_one({"type": "processing", "config": {"operation": operation, "input": "{{ in.v }}", **options}},
-                             {"v": value}, [{"name": "v", "type": "array" if isinstance(value, list) else "string"}])
+    _, record = run_one(
+        {"type": "processing", "config": {"operation": operation, "input": "{{ in.v }}", **options}},
+        {"v": value},
+        [{"name": "v", "type": "array" if isinstance(value, list) else "string"}],
+    )
     assert record.status == "completed", record.error
     return record.output["value"]
 
@@ -36,9 +42,16 @@ def process(operation: str, value, **options):
 
 
 def input_graph(fields):
-    return parse_definition({"nodes": [{"id": "in", "type": "input", "config": {"fields": fields}},
-                                       {"id": "out", "type": "output", "config": {"template": "{{ in }}"}}],
-                             "connections": [{"from": "in", "to": "out"}]}, EXPRESSIONS)
+    return parse_definition(
+        {
+            "nodes": [
+                {"id": "in", "type": "input", "config": {"fields": fields}},
+                {"id": "out", "type": "output", "config": {"template": "{{ in }}"}},
+            ],
+            "connections": [{"from": "in", "to": "out"}],
+        },
+        EXPRESSIONS,
+    )
 
 
 def input_problems(fields, inputs) -> dict[str, str]:
@@ -48,8 +61,17 @@ def input_problems(fields, inputs) -> dict[str, str]:
 
 
 def test_inputs_are_strict_json_types():
-    fields = [{"name": n, "type": t} for n, t in
-              (("s", "string"), ("n", "number"), ("i", "integer"), ("b", "boolean"), ("o", "object"), ("a", "array"))]
+    fields = [
+        {"name": n, "type": t}
+        for n, t in (
+            ("s", "string"),
+            ("n", "number"),
+            ("i", "integer"),
+            ("b", "boolean"),
+            ("o", "object"),
+            ("a", "array"),
+        )
+    ]
     ok = input_graph(fields).validate_inputs({"s": "x", "n": 2, "i": 3.0, "b": False, "o": {}, "a": []})
     assert ok == {"s": "x", "n": 2, "i": 3, "b": False, "o": {}, "a": []}
     assert isinstance(ok["i"], int)
@@ -82,18 +104,26 @@ def test_a_workflow_without_input_node_refuses_inputs():
 
 
 def test_template_and_merge_build_values():
-    _, record = run_one({"type": "processing", "config": {"operation": "template", "template": "<{{ in.v }}>"}}, {"v": "a"})
+    _, record = run_one(
+        {"type": "processing", "config": {"operation": "template", "template": "<{{ in.v }}>"}}, {"v": "a"}
+    )
     assert record.output == {"value": "<a>"}
-    _, record = run_one({"type": "processing", "config": {
-        "operation": "merge", "values": {"raw": "{{ in.v }}", "shout": "{{ in.v | upper }}!"}}}, {"v": "a"})
+    _, record = run_one(
+        {
+            "type": "processing",
+            "config": {"operation": "merge", "values": {"raw": "{{ in.v }}", "shout": "{{ in.v | upper }}!"}},
+        },
+        {"v": "a"},
+    )
     assert record.output == {"value": {"raw": "a", "shout": "A!"}}
 
 
 def test_json_parse_accepts_fenced_json_and_refuses_garbage():
     assert process("json_parse", '```json\n{"a": [1, 2]}\n```') == {"a": [1, 2]}
-    assert process("json_parse", ' [1, 2] ') == [1, 2]
-    _, record = run_one({"type": "processing", "config": {"operation": "json_parse", "input": "{{ in.v }}"}},
-                        {"v": "not json"})
+    assert process("json_parse", " [1, 2] ") == [1, 2]
+    _, record = run_one(
+        {"type": "processing", "config": {"operation": "json_parse", "input": "{{ in.v }}"}}, {"v": "not json"}
+    )
     assert record.status == "failed" and record.error["code"] == "invalid_json"
 
 
@@ -127,9 +157,11 @@ def test_join_needs_a_list():
 
 
 def test_sanitize_strips_hostile_html_and_control_characters():
-    hostile = ('<p>Hello <b>there</b></p><script>alert("x")</script><style>p{}</style>'
-               '<img src=x onerror="alert(1)">\x00\x07caf\u00e9 &amp; <a href="javascript:alert(1)">link</a>'
-               '\u202e\t\n\n   end')
+    hostile = (
+        '<p>Hello <b>there</b></p><script>alert("x")</script><style>p{}</style>'
+        '<img src=x onerror="alert(1)">\x00\x07caf\u00e9 &amp; <a href="javascript:alert(1)">link</a>'
+        "\u202e\t\n\n   end"
+    )
     assert sanitize(hostile) == "Hello there café & link end"
     assert process("sanitize", "<i>" + "x" * 50 + "</i>", max_length=10) == "x" * 10
 
@@ -148,7 +180,11 @@ def test_output_fields_and_template_formats():
     definition = {
         "nodes": [
             {"id": "in", "type": "input", "config": {"fields": [{"name": "v", "type": "string"}]}},
-            {"id": "fields", "type": "output", "config": {"fields": {"echo": "{{ in.v }}", "n": "{{ in.v | length }}"}}},
+            {
+                "id": "fields",
+                "type": "output",
+                "config": {"fields": {"echo": "{{ in.v }}", "n": "{{ in.v | length }}"}},
+            },
             {"id": "doc", "type": "output", "config": {"template": "# {{ in.v }}", "format": "markdown"}},
             {"id": "data", "type": "output", "config": {"template": '{"v": "{{ in.v }}"}', "format": "json"}},
         ],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 
 from tests.definitions import fan_out_definition, spec_example
@@ -49,13 +50,19 @@ def if_else(condition: str):
         text("big", "big {{ in.n }}"),
         text("small", "small {{ in.n }}"),
         text("after_big", "{{ big.value }}!"),
-        {"id": "out", "type": "output", "config": {"fields": {
-            "said": "{{ after_big.value if after_big else small.value }}"}}},
+        {
+            "id": "out",
+            "type": "output",
+            "config": {"fields": {"said": "{{ after_big.value if after_big else small.value }}"}},
+        },
     ]
     connections = [
         {"from": "in", "to": "check"},
-        {"from": "check", "to": "big", "branch": "true"}, {"from": "check", "to": "small", "branch": "false"},
-        {"from": "big", "to": "after_big"}, {"from": "after_big", "to": "out"}, {"from": "small", "to": "out"},
+        {"from": "check", "to": "big", "branch": "true"},
+        {"from": "check", "to": "small", "branch": "false"},
+        {"from": "big", "to": "after_big"},
+        {"from": "after_big", "to": "out"},
+        {"from": "small", "to": "out"},
     ]
     return graph(nodes, connections)
 
@@ -64,8 +71,14 @@ def test_if_else_takes_one_side_and_the_join_runs_once():
     g = if_else("in.n > 10")
     high = runner.run(g, {"n": 50})
     assert high.status == "completed" and high.outputs == {"said": "big 50!"}
-    assert statuses(high) == {"in": "completed", "check": "completed", "big": "completed", "small": "skipped",
-                              "after_big": "completed", "out": "completed"}
+    assert statuses(high) == {
+        "in": "completed",
+        "check": "completed",
+        "big": "completed",
+        "small": "skipped",
+        "after_big": "completed",
+        "out": "completed",
+    }
     low = runner.run(g, {"n": 1})
     assert low.outputs == {"said": "small 1"}
     # the untaken branch is skipped with its own descendants
@@ -77,15 +90,26 @@ def test_nested_conditionals():
         {"id": "in", "type": "input", "config": {"fields": [{"name": "n", "type": "integer"}]}},
         {"id": "positive", "type": "conditional", "config": {"condition": "in.n > 0"}},
         {"id": "large", "type": "conditional", "config": {"condition": "in.n > 100"}},
-        text("huge", "huge"), text("modest", "modest"), text("negative", "negative"),
-        {"id": "out", "type": "output", "config": {"fields": {
-            "kind": "{{ huge.value if huge else (modest.value if modest else negative.value) }}"}}},
+        text("huge", "huge"),
+        text("modest", "modest"),
+        text("negative", "negative"),
+        {
+            "id": "out",
+            "type": "output",
+            "config": {
+                "fields": {"kind": "{{ huge.value if huge else (modest.value if modest else negative.value) }}"}
+            },
+        },
     ]
     connections = [
         {"from": "in", "to": "positive"},
-        {"from": "positive", "to": "large", "branch": "true"}, {"from": "positive", "to": "negative", "branch": "false"},
-        {"from": "large", "to": "huge", "branch": "true"}, {"from": "large", "to": "modest", "branch": "false"},
-        {"from": "huge", "to": "out"}, {"from": "modest", "to": "out"}, {"from": "negative", "to": "out"},
+        {"from": "positive", "to": "large", "branch": "true"},
+        {"from": "positive", "to": "negative", "branch": "false"},
+        {"from": "large", "to": "huge", "branch": "true"},
+        {"from": "large", "to": "modest", "branch": "false"},
+        {"from": "huge", "to": "out"},
+        {"from": "modest", "to": "out"},
+        {"from": "negative", "to": "out"},
     ]
     g = graph(nodes, connections)
     assert runner.run(g, {"n": 500}).outputs == {"kind": "huge"}
@@ -99,25 +123,40 @@ def test_a_node_fed_only_by_skipped_nodes_is_skipped():
     nodes = [
         {"id": "in", "type": "input", "config": {"fields": []}},
         {"id": "never", "type": "conditional", "config": {"condition": "false"}},
-        text("a", "a"), text("b", "{{ a.value }}b"),
+        text("a", "a"),
+        text("b", "{{ a.value }}b"),
         {"id": "out", "type": "output", "config": {"template": "{{ b.value if b else 'none' }}"}},
     ]
-    connections = [{"from": "in", "to": "never"}, {"from": "never", "to": "a", "branch": "true"},
-                   {"from": "a", "to": "b"}, {"from": "b", "to": "out"}, {"from": "never", "to": "out"}]
+    connections = [
+        {"from": "in", "to": "never"},
+        {"from": "never", "to": "a", "branch": "true"},
+        {"from": "a", "to": "b"},
+        {"from": "b", "to": "out"},
+        {"from": "never", "to": "out"},
+    ]
     result = runner.run(graph(nodes, connections), {})
     assert statuses(result)["b"] == "skipped" and result.outputs == {"out": "none"}
 
 
 def failing(node_id, on_error):
-    return {"id": node_id, "type": "processing", "on_error": on_error,
-            "config": {"operation": "json_parse", "input": "not json"}}
+    return {
+        "id": node_id,
+        "type": "processing",
+        "on_error": on_error,
+        "config": {"operation": "json_parse", "input": "not json"},
+    }
 
 
 def test_on_error_fail_fails_the_execution_and_cancels_the_rest():
-    nodes = [{"id": "in", "type": "input", "config": {"fields": []}}, failing("bad", "fail"), text("later", "x"),
-             {"id": "out", "type": "output", "config": {"template": "{{ later.value }}"}}]
-    result = runner.run(graph(nodes, [{"from": "in", "to": "bad"}, {"from": "bad", "to": "later"},
-                                      {"from": "later", "to": "out"}]), {})
+    nodes = [
+        {"id": "in", "type": "input", "config": {"fields": []}},
+        failing("bad", "fail"),
+        text("later", "x"),
+        {"id": "out", "type": "output", "config": {"template": "{{ later.value }}"}},
+    ]
+    result = runner.run(
+        graph(nodes, [{"from": "in", "to": "bad"}, {"from": "bad", "to": "later"}, {"from": "later", "to": "out"}]), {}
+    )
     assert result.status == "failed"
     assert result.error["code"] == "node_failed" and result.error["node_id"] == "bad"
     assert "bad" in result.error["message"]
@@ -125,8 +164,11 @@ def test_on_error_fail_fails_the_execution_and_cancels_the_rest():
 
 
 def test_on_error_continue_passes_null_downstream():
-    nodes = [{"id": "in", "type": "input", "config": {"fields": []}}, failing("bad", "continue"),
-             {"id": "out", "type": "output", "config": {"fields": {"got": "{{ bad.value if bad else 'fallback' }}"}}}]
+    nodes = [
+        {"id": "in", "type": "input", "config": {"fields": []}},
+        failing("bad", "continue"),
+        {"id": "out", "type": "output", "config": {"fields": {"got": "{{ bad.value if bad else 'fallback' }}"}}},
+    ]
     result = runner.run(graph(nodes, [{"from": "in", "to": "bad"}, {"from": "bad", "to": "out"}]), {})
     assert result.status == "completed" and result.outputs == {"got": "fallback"}
     assert result.records["bad"].status == "failed" and result.records["bad"].error["code"] == "invalid_json"
@@ -134,14 +176,28 @@ def test_on_error_continue_passes_null_downstream():
 
 def test_on_error_branch_takes_only_the_error_side_on_failure():
     def build(on_error_node):
-        nodes = [{"id": "in", "type": "input", "config": {"fields": [{"name": "doc", "type": "string"}]}},
-                 {"id": "parse", "type": "processing", "on_error": "branch",
-                  "config": {"operation": "json_parse", "input": "{{ in.doc }}"}},
-                 text("happy", "parsed {{ parse.value.a }}"), text("sad", "could not parse"),
-                 {"id": "out", "type": "output", "config": {"template": "{{ happy.value if happy else sad.value }}"}}]
-        return graph(nodes, [{"from": "in", "to": "parse"}, {"from": "parse", "to": "happy"},
-                             {"from": "parse", "to": "sad", "branch": "error"},
-                             {"from": "happy", "to": "out"}, {"from": "sad", "to": "out"}])
+        nodes = [
+            {"id": "in", "type": "input", "config": {"fields": [{"name": "doc", "type": "string"}]}},
+            {
+                "id": "parse",
+                "type": "processing",
+                "on_error": "branch",
+                "config": {"operation": "json_parse", "input": "{{ in.doc }}"},
+            },
+            text("happy", "parsed {{ parse.value.a }}"),
+            text("sad", "could not parse"),
+            {"id": "out", "type": "output", "config": {"template": "{{ happy.value if happy else sad.value }}"}},
+        ]
+        return graph(
+            nodes,
+            [
+                {"from": "in", "to": "parse"},
+                {"from": "parse", "to": "happy"},
+                {"from": "parse", "to": "sad", "branch": "error"},
+                {"from": "happy", "to": "out"},
+                {"from": "sad", "to": "out"},
+            ],
+        )
 
     g = build("parse")
     ok = runner.run(g, {"doc": '{"a": 1}'})
@@ -166,7 +222,7 @@ def test_parallelism_is_bounded_by_the_limit(model, gateway):
     g = parse_definition(fan_out_definition(4, " [[latency=0.2]]"), EXPRESSIONS)
     result = runner.run(g, {"topic": "tea"}, models=gateway, limits=Limits(max_parallel=1))
     calls = sorted((result.records[f"m{i}"] for i in range(4)), key=lambda r: r.started_at)
-    for before, after in zip(calls, calls[1:], strict=False):
+    for before, after in itertools.pairwise(calls):
         assert before.finished_at <= after.started_at + 0.01, "with one slot, calls do not overlap"
 
 
@@ -226,15 +282,23 @@ def test_prior_completed_nodes_are_reused_not_run(model, gateway):
 
 def test_prior_conditional_keeps_its_branch():
     g = if_else("in.n > 10")
-    prior = {"check": NodeRecord("check", "conditional", "completed", output={"result": False}),
-             "in": NodeRecord("in", "input", "completed", output={"n": 50})}
+    prior = {
+        "check": NodeRecord("check", "conditional", "completed", output={"result": False}),
+        "in": NodeRecord("in", "input", "completed", output={"n": 50}),
+    }
     result = runner.run(g, {"n": 50}, prior=prior)
     assert result.outputs == {"said": "small 50"}
 
 
 def test_output_size_is_capped():
-    nodes = [{"id": "in", "type": "input", "config": {"fields": [{"name": "v", "type": "string"}]}},
-             text("copy", "{{ in.v }}{{ in.v }}"), {"id": "out", "type": "output", "config": {"template": "x"}}]
-    result = runner.run(graph(nodes, [{"from": "in", "to": "copy"}, {"from": "copy", "to": "out"}]),
-                        {"v": "y" * 600}, limits=Limits(max_output_bytes=1000))
+    nodes = [
+        {"id": "in", "type": "input", "config": {"fields": [{"name": "v", "type": "string"}]}},
+        text("copy", "{{ in.v }}{{ in.v }}"),
+        {"id": "out", "type": "output", "config": {"template": "x"}},
+    ]
+    result = runner.run(
+        graph(nodes, [{"from": "in", "to": "copy"}, {"from": "copy", "to": "out"}]),
+        {"v": "y" * 600},
+        limits=Limits(max_output_bytes=1000),
+    )
     assert result.status == "failed" and result.records["copy"].error["code"] == "output_too_large"

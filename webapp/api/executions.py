@@ -32,8 +32,9 @@ def execute_workflow(workflow_id: str):
         problems.append(Problem("async", "invalid_value", "'async' must be true or false"))
     if problems:
         raise ValidationFailed("Request body is invalid", problems)
-    execution = service.start_execution(g.user, workflow_id, body.get("inputs"),
-                                        idempotency_key=request.headers.get("Idempotency-Key"))
+    execution = service.start_execution(
+        g.user, workflow_id, body.get("inputs"), idempotency_key=request.headers.get("Idempotency-Key")
+    )
     if run_async:
         return _accepted(execution)
     execution = service.wait_for(execution, current_app.config["SYNC_TIMEOUT"])
@@ -51,8 +52,9 @@ def get_execution(execution_id: str):
 def list_workflow_executions(workflow_id: str):
     visible_workflow(g.user, workflow_id)
     limit, offset = page()
-    items, total = service.list_executions(g.user, workflow_id=workflow_id, status=choice_arg("status", STATUSES),
-                                           limit=limit, offset=offset)
+    items, total = service.list_executions(
+        g.user, workflow_id=workflow_id, status=choice_arg("status", STATUSES), limit=limit, offset=offset
+    )
     return paginated("executions", [serialize(e, with_nodes=False) for e in items], total, offset)
 
 

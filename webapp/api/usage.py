@@ -11,5 +11,6 @@ from .params import int_arg
 
 @bp.get("/usage")
 def usage():
-    return usage_report(g.user, days=int_arg("days", 30, minimum=1, maximum=366),
-                        workflow_id=request.args.get("workflow_id") or None)
+    return usage_report(
+        g.user, days=int_arg("days", 30, minimum=1, maximum=366), workflow_id=request.args.get("workflow_id") or None
+    )

@@ -16,7 +16,10 @@ from .serializers import workflow_full, workflow_summary
 def list_workflows():
     limit, offset = page()
     items, total = service.list_workflows(
-        g.user, limit=limit, offset=offset, category=request.args.get("category") or None,
+        g.user,
+        limit=limit,
+        offset=offset,
+        category=request.args.get("category") or None,
         include_public=bool_arg("public"),
     )
     return paginated("workflows", [workflow_summary(w) for w in items], total, offset)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
-import re
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from ..errors import Conflict, NotFound, ValidationFailed
 from ..engine.errors import Problem
+from ..errors import Conflict, NotFound, ValidationFailed
 from ..extensions import db
 from ..models import ApiKey, User, utcnow
 from ..models.user import API_KEY_PREFIX, LOOKUP_LENGTH
@@ -26,15 +26,19 @@ EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}$")
 def normalise_email(email: str) -> str:
     email = email.strip().lower()
     if not EMAIL.match(email):
-        raise ValidationFailed("Email is invalid", [Problem("email", "invalid_value", "enter an address like name@example.com")])
+        raise ValidationFailed(
+            "Email is invalid", [Problem("email", "invalid_value", "enter an address like name@example.com")]
+        )
     return email
 
 
 def create_user(email: str, password: str) -> User:
     email = normalise_email(email)
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValidationFailed("Password is too short", [
-            Problem("password", "invalid_value", f"use at least {MIN_PASSWORD_LENGTH} characters")])
+        raise ValidationFailed(
+            "Password is too short",
+            [Problem("password", "invalid_value", f"use at least {MIN_PASSWORD_LENGTH} characters")],
+        )
     if db.session.scalar(select(User).where(User.email == email)) is not None:
         raise Conflict(f"A user with email {email} already exists")
     user = User(email=email)
@@ -60,8 +64,13 @@ def sign_in(email: str, password: str) -> User | None:
         ok = False
     else:
         ok = user.check_password(password)
-    audit.record("sign_in.success" if ok else "sign_in.failure", user, "user", user.id if user else None,
-                 actor=(email or "")[:254])
+    audit.record(
+        "sign_in.success" if ok else "sign_in.failure",
+        user,
+        "user",
+        user.id if user else None,
+        actor=(email or "")[:254],
+    )
     db.session.commit()
     return user if ok else None
 

@@ -63,7 +63,9 @@ def parse_definition(document: Any, expressions: Expressions, *, max_nodes: int 
     """A ``Graph`` ready to run, or ``DefinitionError`` with every problem found."""
     problems: list[Problem] = []
     if not isinstance(document, dict):
-        raise DefinitionError([Problem("", "invalid_value", "a definition is an object with 'nodes' and 'connections'")])
+        raise DefinitionError(
+            [Problem("", "invalid_value", "a definition is an object with 'nodes' and 'connections'")]
+        )
     raw_nodes = document.get("nodes")
     raw_connections = document.get("connections", [])
     if raw_nodes is None:
@@ -115,19 +117,28 @@ def _read_nodes(raw_nodes: list, expressions: Expressions, problems: list[Proble
         if kind is None:
             problems.append(Problem(f"{where}.type", "missing_field", "'type' is required"))
         elif cls is None:
-            problems.append(Problem(f"{where}.type", "unknown_node_type",
-                                    f"unknown node type '{kind}' (known: {', '.join(type_names())})"))
+            problems.append(
+                Problem(
+                    f"{where}.type",
+                    "unknown_node_type",
+                    f"unknown node type '{kind}' (known: {', '.join(type_names())})",
+                )
+            )
         config = raw.get("config") if raw.get("config") is not None else {}
         if not isinstance(config, dict):
             problems.append(Problem(f"{where}.config", "invalid_value", "'config' must be an object"))
             config = {}
         on_error = raw.get("on_error", "fail")
         if on_error not in ON_ERROR:
-            problems.append(Problem(f"{where}.on_error", "invalid_value", f"'on_error' must be one of {', '.join(ON_ERROR)}"))
+            problems.append(
+                Problem(f"{where}.on_error", "invalid_value", f"'on_error' must be one of {', '.join(ON_ERROR)}")
+            )
             on_error = "fail"
         name = raw.get("name")
         if name is not None and (not isinstance(name, str) or len(name) > 200):
-            problems.append(Problem(f"{where}.name", "invalid_value", "'name' must be a string of at most 200 characters"))
+            problems.append(
+                Problem(f"{where}.name", "invalid_value", "'name' must be a string of at most 200 characters")
+            )
             name = None
         if cls is None:
             continue
@@ -142,15 +153,27 @@ def _read_node_id(node_id: Any, where: str, first_use: dict, index: int, problem
         problems.append(Problem(f"{where}.id", "missing_field", "'id' is required"))
         return None
     if not isinstance(node_id, str) or not NODE_ID.match(node_id):
-        problems.append(Problem(f"{where}.id", "invalid_value",
-                                f"node id {node_id!r} must start with a letter or _ and hold only letters, digits and _ (at most 64)"))
+        problems.append(
+            Problem(
+                f"{where}.id",
+                "invalid_value",
+                f"node id {node_id!r} must start with a letter or _ and hold only letters, digits and _ (at most 64)",
+            )
+        )
         return None
     if node_id.lower() in RESERVED_IDS:
-        problems.append(Problem(f"{where}.id", "invalid_value", f"'{node_id}' is a reserved word and cannot be referred to"))
+        problems.append(
+            Problem(f"{where}.id", "invalid_value", f"'{node_id}' is a reserved word and cannot be referred to")
+        )
         return None
     if node_id in first_use:
-        problems.append(Problem(f"{where}.id", "duplicate_id",
-                                f"duplicate node id '{node_id}' (already used by nodes[{first_use[node_id]}])"))
+        problems.append(
+            Problem(
+                f"{where}.id",
+                "duplicate_id",
+                f"duplicate node id '{node_id}' (already used by nodes[{first_use[node_id]}])",
+            )
+        )
         return None
     first_use[node_id] = index
     return node_id
@@ -179,17 +202,27 @@ def _read_connections(raw_connections: list, nodes: dict[str, GraphNode], proble
                 ends[end] = value
         branch = raw.get("branch")
         if branch is not None and branch not in BRANCHES:
-            problems.append(Problem(f"{where}.branch", "invalid_value", f"'branch' must be one of {', '.join(BRANCHES)}"))
+            problems.append(
+                Problem(f"{where}.branch", "invalid_value", f"'branch' must be one of {', '.join(BRANCHES)}")
+            )
             continue
         if len(ends) < 2:
             continue
         source, target = nodes[ends["from"]], ends["to"]
         if branch in ("true", "false") and source.type != "conditional":
-            problems.append(Problem(f"{where}.branch", "bad_branch",
-                                    f"branch '{branch}' is only allowed leaving a conditional; '{source.id}' is of type {source.type}"))
+            problems.append(
+                Problem(
+                    f"{where}.branch",
+                    "bad_branch",
+                    f"branch '{branch}' is only allowed leaving a conditional; '{source.id}' is of type {source.type}",
+                )
+            )
         elif branch == "error" and source.on_error != "branch":
-            problems.append(Problem(f"{where}.branch", "bad_branch",
-                                    f"branch 'error' needs \"on_error\": \"branch\" on '{source.id}'"))
+            problems.append(
+                Problem(
+                    f"{where}.branch", "bad_branch", f"branch 'error' needs \"on_error\": \"branch\" on '{source.id}'"
+                )
+            )
         edge = Edge(source.id, target, branch, index)
         if source.id == target:
             problems.append(Problem(where, "cycle", f"node '{target}' is connected to itself"))
@@ -203,15 +236,25 @@ def _read_connections(raw_connections: list, nodes: dict[str, GraphNode], proble
 def _check_shape(nodes: dict[str, GraphNode], edges: list[Edge], problems: list[Problem]) -> None:
     inputs = [n for n in nodes.values() if n.type == "input"]
     for extra in inputs[1:]:
-        problems.append(Problem(f"nodes[{extra.position}].type", "invalid_value",
-                                f"a workflow has at most one input node; '{inputs[0].id}' is already one"))
+        problems.append(
+            Problem(
+                f"nodes[{extra.position}].type",
+                "invalid_value",
+                f"a workflow has at most one input node; '{inputs[0].id}' is already one",
+            )
+        )
     for edge in edges:
         if nodes[edge.target].type == "input":
-            problems.append(Problem(f"connections[{edge.index}].to", "invalid_value",
-                                    f"the input node '{edge.target}' cannot have incoming connections (from '{edge.source}')"))
-    if nodes and not any(isinstance(n.impl, OutputNode) for n in nodes.values()):
-        problems.append(Problem("nodes", "missing_field", "a workflow needs at least one output node"))
-    elif not nodes and not any(p.path == "nodes" for p in problems):
+            problems.append(
+                Problem(
+                    f"connections[{edge.index}].to",
+                    "invalid_value",
+                    f"the input node '{edge.target}' cannot have incoming connections (from '{edge.source}')",
+                )
+            )
+    if (nodes and not any(isinstance(n.impl, OutputNode) for n in nodes.values())) or (
+        not nodes and not any(p.path == "nodes" for p in problems)
+    ):
         problems.append(Problem("nodes", "missing_field", "a workflow needs at least one output node"))
 
 
@@ -245,13 +288,14 @@ def _find_cycle(stuck: set[str], successors: dict[str, list[str]]) -> list[str]:
     while True:
         following = next(s for s in successors[path[-1]] if s in stuck)
         if following in seen:
-            return path[seen[following]:] + [following]
+            return [*path[seen[following] :], following]
         seen[following] = len(path)
         path.append(following)
 
 
-def _check_references(nodes: dict[str, GraphNode], edges: list[Edge], order: list[str] | None,
-                      problems: list[Problem]) -> None:
+def _check_references(
+    nodes: dict[str, GraphNode], edges: list[Edge], order: list[str] | None, problems: list[Problem]
+) -> None:
     ancestors: dict[str, set[str]] = {}
     if order is not None:
         parents: dict[str, list[str]] = {node_id: [] for node_id in nodes}
@@ -267,8 +311,11 @@ def _check_references(nodes: dict[str, GraphNode], edges: list[Edge], order: lis
                 elif name == node.id:
                     problems.append(Problem(path, "bad_reference", f"node '{name}' cannot refer to itself"))
                 elif order is not None and name not in ancestors[node.id]:
-                    problems.append(Problem(path, "bad_reference",
-                                            f"references node '{name}', which is not upstream of '{node.id}'"))
+                    problems.append(
+                        Problem(
+                            path, "bad_reference", f"references node '{name}', which is not upstream of '{node.id}'"
+                        )
+                    )
 
 
 def _scratch_reader() -> ConfigReader:

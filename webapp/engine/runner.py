@@ -190,18 +190,35 @@ class _Run:
             outcome: NodeOutcome = node.impl.run(context)
             size = len(json.dumps(outcome.output, ensure_ascii=False))
             if size > self.limits.max_output_bytes:
-                raise NodeError("output_too_large",
-                                f"the output is {size} bytes; the limit is {self.limits.max_output_bytes}")
+                raise NodeError(
+                    "output_too_large", f"the output is {size} bytes; the limit is {self.limits.max_output_bytes}"
+                )
         except NodeError as exc:
             attempts = exc.attempts if exc.attempts is not None else 1
             return NodeRecord(node.id, node.type, FAILED, started, time.time(), error=exc.as_dict(), attempts=attempts)
         except Exception as exc:  # a bug in a node must fail the node, not the runner
-            return NodeRecord(node.id, node.type, FAILED, started, time.time(),
-                              error={"code": "internal_error", "message": f"{type(exc).__name__}: {exc}"}, attempts=1)
+            return NodeRecord(
+                node.id,
+                node.type,
+                FAILED,
+                started,
+                time.time(),
+                error={"code": "internal_error", "message": f"{type(exc).__name__}: {exc}"},
+                attempts=1,
+            )
         return NodeRecord(
-            node.id, node.type, COMPLETED, started, time.time(),
-            input=outcome.input, output=outcome.output, usage=outcome.usage, cost_usd=outcome.cost_usd,
-            cost_saved_usd=outcome.cost_saved_usd, cached=outcome.cached, attempts=outcome.attempts,
+            node.id,
+            node.type,
+            COMPLETED,
+            started,
+            time.time(),
+            input=outcome.input,
+            output=outcome.output,
+            usage=outcome.usage,
+            cost_usd=outcome.cost_usd,
+            cost_saved_usd=outcome.cost_saved_usd,
+            cached=outcome.cached,
+            attempts=outcome.attempts,
         )
 
     def _settle(self, node: GraphNode, record: NodeRecord, announce: bool = True) -> None:
@@ -222,9 +239,7 @@ class _Run:
                 self.ready.append(edge.target)
 
     def _abandon_unsettled(self) -> None:
-        reason = self.error or (
-            {"code": self.stop.code, "message": self.stop.message} if self.stop else None
-        )
+        reason = self.error or ({"code": self.stop.code, "message": self.stop.message} if self.stop else None)
         if reason is None:
             return
         error = {"code": reason["code"], "message": "not finished: " + reason["message"]}

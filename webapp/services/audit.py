@@ -9,8 +9,15 @@ from ..extensions import db
 from ..models import AuditEvent, User
 
 
-def record(action: str, user: User | None, target_type: str | None = None, target_id: str | None = None,
-           *, actor: str | None = None, details: dict | None = None) -> AuditEvent:
+def record(
+    action: str,
+    user: User | None,
+    target_type: str | None = None,
+    target_id: str | None = None,
+    *,
+    actor: str | None = None,
+    details: dict | None = None,
+) -> AuditEvent:
     """Adds the event to the session; it commits with the change it describes."""
     event = AuditEvent(
         user_id=user.id if user is not None else None,

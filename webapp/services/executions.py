@@ -53,8 +53,14 @@ def start_execution(user: User, workflow_id: str, inputs: Any, *, idempotency_ke
     graph = graph_for(workflow.id, workflow.version, workflow.definition)
     values = _validated_inputs(graph, inputs)
     check_budget(user)
-    execution = Execution(workflow_id=workflow.id, workflow_version=workflow.version, user_id=user.id,
-                          inputs=values, status=QUEUED, heartbeat_at=utcnow())
+    execution = Execution(
+        workflow_id=workflow.id,
+        workflow_version=workflow.version,
+        user_id=user.id,
+        inputs=values,
+        status=QUEUED,
+        heartbeat_at=utcnow(),
+    )
     db.session.add(execution)
     db.session.flush()
     _add_node_rows(execution.id, [(n.id, n.type) for n in graph.nodes.values()])
@@ -79,8 +85,10 @@ def _validated_inputs(graph, inputs: Any) -> dict:
     limit = current_app.config["MAX_INPUT_BYTES"]
     size = len(json.dumps(inputs, ensure_ascii=False))
     if size > limit:
-        raise ValidationFailed("Inputs are too large",
-                               [Problem("inputs", "invalid_value", f"inputs are {size} bytes; the limit is {limit}")])
+        raise ValidationFailed(
+            "Inputs are too large",
+            [Problem("inputs", "invalid_value", f"inputs are {size} bytes; the limit is {limit}")],
+        )
     try:
         return graph.validate_inputs(inputs)
     except InputError as exc:
@@ -89,8 +97,10 @@ def _validated_inputs(graph, inputs: Any) -> dict:
 
 def _check_idempotency_key(key: str) -> None:
     if not key.strip() or len(key) > MAX_IDEMPOTENCY_KEY:
-        raise ValidationFailed("Idempotency-Key is invalid", [
-            Problem("Idempotency-Key", "invalid_value", f"use 1 to {MAX_IDEMPOTENCY_KEY} characters")])
+        raise ValidationFailed(
+            "Idempotency-Key is invalid",
+            [Problem("Idempotency-Key", "invalid_value", f"use 1 to {MAX_IDEMPOTENCY_KEY} characters")],
+        )
 
 
 def _execution_for_key(user: User, key: str) -> Execution | None:
@@ -104,19 +114,40 @@ def _execution_for_key(user: User, key: str) -> Execution | None:
     return db.session.get(Execution, row.execution_id)
 
 
-_PENDING_NODE = {"status": "pending", "input": None, "output": None, "started_at": None, "finished_at": None,
-                 "prompt_tokens": None, "completion_tokens": None, "total_tokens": None, "cost_usd": 0.0,
-                 "cost_saved_usd": 0.0, "cached": False, "attempts": 0, "reused_from": None}
+_PENDING_NODE = {
+    "status": "pending",
+    "input": None,
+    "output": None,
+    "started_at": None,
+    "finished_at": None,
+    "prompt_tokens": None,
+    "completion_tokens": None,
+    "total_tokens": None,
+    "cost_usd": 0.0,
+    "cost_saved_usd": 0.0,
+    "cached": False,
+    "attempts": 0,
+    "reused_from": None,
+}
 
 
 def _add_node_rows(execution_id: str, nodes: list[tuple[str, str]], copied: dict[str, dict] | None = None) -> None:
     """One pending row per node (one INSERT for all), or a copy where ``copied`` has one."""
     copied = copied or {}
-    db.session.execute(insert(_nodes), [
-        {**_PENDING_NODE, "execution_id": execution_id, "position": position, "node_id": node_id, "type": kind,
-         **copied.get(node_id, {})}
-        for position, (node_id, kind) in enumerate(nodes)
-    ])
+    db.session.execute(
+        insert(_nodes),
+        [
+            {
+                **_PENDING_NODE,
+                "execution_id": execution_id,
+                "position": position,
+                "node_id": node_id,
+                "type": kind,
+                **copied.get(node_id, {}),
+            }
+            for position, (node_id, kind) in enumerate(nodes)
+        ],
+    )
 
 
 def _count_use(workflow_id: str) -> None:
@@ -171,14 +202,29 @@ def retry_execution(user: User, execution_id: str) -> Execution:
     graph = graph_for(original.workflow_id, original.workflow_version, version.definition)
     now = utcnow()
     reused = {
-        row.node_id: {"status": COMPLETED, "input": row.input, "output": row.output, "started_at": now,
-                      "finished_at": now, "prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0,
-                      "reused_from": original.id}
-        for row in original.nodes if row.status == COMPLETED
+        row.node_id: {
+            "status": COMPLETED,
+            "input": row.input,
+            "output": row.output,
+            "started_at": now,
+            "finished_at": now,
+            "prompt_tokens": 0,
+            "completion_tokens": 0,
+            "total_tokens": 0,
+            "reused_from": original.id,
+        }
+        for row in original.nodes
+        if row.status == COMPLETED
     }
-    execution = Execution(workflow_id=original.workflow_id, workflow_version=original.workflow_version,
-                          user_id=user.id, retry_of=original.id, inputs=original.inputs, status=QUEUED,
-                          heartbeat_at=now)
+    execution = Execution(
+        workflow_id=original.workflow_id,
+        workflow_version=original.workflow_version,
+        user_id=user.id,
+        retry_of=original.id,
+        inputs=original.inputs,
+        status=QUEUED,
+        heartbeat_at=now,
+    )
     db.session.add(execution)
     db.session.flush()
     _add_node_rows(execution.id, [(n.id, n.type) for n in graph.nodes.values()], reused)
@@ -192,22 +238,34 @@ def retry_execution(user: User, execution_id: str) -> Execution:
 # -- reading ----------------------------------------------------------------------------------
 
 
-def list_executions(user: User, *, workflow_id: str | None = None, status: str | None = None,
-                    since=None, until=None, limit: int = 20, offset: int = 0) -> tuple[list[Execution], int]:
+def list_executions(
+    user: User,
+    *,
+    workflow_id: str | None = None,
+    status: str | None = None,
+    since=None,
+    until=None,
+    limit: int = 20,
+    offset: int = 0,
+) -> tuple[list[Execution], int]:
     """The caller's executions, newest first (ids are time-ordered, so they break ties)."""
     query = select(Execution).where(Execution.user_id == user.id)
     if workflow_id is not None:
         query = query.where(Execution.workflow_id == workflow_id)
     if status is not None:
         if status not in STATUSES:
-            raise ValidationFailed("Unknown status", [Problem("status", "invalid_value", f"one of {', '.join(STATUSES)}")])
+            raise ValidationFailed(
+                "Unknown status", [Problem("status", "invalid_value", f"one of {', '.join(STATUSES)}")]
+            )
         query = query.where(Execution.status == status)
     if since is not None:
         query = query.where(Execution.created_at >= since)
     if until is not None:
         query = query.where(Execution.created_at < until)
     total = db.session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = db.session.scalars(query.order_by(Execution.created_at.desc(), Execution.id.desc()).limit(limit).offset(offset))
+    rows = db.session.scalars(
+        query.order_by(Execution.created_at.desc(), Execution.id.desc()).limit(limit).offset(offset)
+    )
     return list(rows), total
 
 
@@ -217,18 +275,25 @@ def usage_report(user: User, *, days: int = 30, workflow_id: str | None = None) 
     today = utcnow().date()
     since = today - timedelta(days=days - 1)
     sums = (
-        func.count(Execution.id), func.coalesce(func.sum(Execution.prompt_tokens), 0),
-        func.coalesce(func.sum(Execution.completion_tokens), 0), func.coalesce(func.sum(Execution.total_tokens), 0),
+        func.count(Execution.id),
+        func.coalesce(func.sum(Execution.prompt_tokens), 0),
+        func.coalesce(func.sum(Execution.completion_tokens), 0),
+        func.coalesce(func.sum(Execution.total_tokens), 0),
         func.coalesce(func.sum(Execution.cost_usd), 0.0),
     )
     scope = [Execution.user_id == user.id, Execution.created_at >= since]
     if workflow_id:
         scope.append(Execution.workflow_id == workflow_id)
     day = func.date(Execution.created_at)
-    by_day = {str(row[0]): _usage_entry(row[1:]) for row in db.session.execute(select(day, *sums).where(*scope).group_by(day))}
+    by_day = {
+        str(row[0]): _usage_entry(row[1:]) for row in db.session.execute(select(day, *sums).where(*scope).group_by(day))
+    }
     by_workflow = db.session.execute(
-        select(Execution.workflow_id, Workflow.name, *sums).join(Workflow, Workflow.id == Execution.workflow_id)
-        .where(*scope).group_by(Execution.workflow_id, Workflow.name).order_by(func.sum(Execution.cost_usd).desc())
+        select(Execution.workflow_id, Workflow.name, *sums)
+        .join(Workflow, Workflow.id == Execution.workflow_id)
+        .where(*scope)
+        .group_by(Execution.workflow_id, Workflow.name)
+        .order_by(func.sum(Execution.cost_usd).desc())
     ).all()
     dates = [(since + timedelta(days=n)).isoformat() for n in range(days)]
     return {
@@ -243,5 +308,10 @@ def usage_report(user: User, *, days: int = 30, workflow_id: str | None = None) 
 
 def _usage_entry(row) -> dict:
     executions, prompt, completion, total, cost = row
-    return {"executions": int(executions), "prompt_tokens": int(prompt), "completion_tokens": int(completion),
-            "total_tokens": int(total), "cost_usd": round(float(cost), 10)}
+    return {
+        "executions": int(executions),
+        "prompt_tokens": int(prompt),
+        "completion_tokens": int(completion),
+        "total_tokens": int(total),
+        "cost_usd": round(float(cost), 10),
+    }

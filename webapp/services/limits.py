@@ -36,8 +36,9 @@ def budgets(user: User) -> tuple[int, float]:
 
 def spent_this_month(user_id: str) -> tuple[int, float]:
     row = db.session.execute(
-        select(func.coalesce(func.sum(Execution.total_tokens), 0), func.coalesce(func.sum(Execution.cost_usd), 0.0))
-        .where(Execution.user_id == user_id, Execution.created_at >= month_start(utcnow()))
+        select(
+            func.coalesce(func.sum(Execution.total_tokens), 0), func.coalesce(func.sum(Execution.cost_usd), 0.0)
+        ).where(Execution.user_id == user_id, Execution.created_at >= month_start(utcnow()))
     ).one()
     return int(row[0]), float(row[1])
 

@@ -91,30 +91,34 @@ def heartbeat(app: Flask) -> Heartbeat:
 
 def reap(app: Flask) -> dict[str, int]:
     """One pass over active executions; returns how many it settled or requeued."""
-    from .runs import settle
+    from .runs import LOST, settle
 
     config = app.config
     now = utcnow()
     lost_before = now - timedelta(seconds=config["WORKER_LOST_AFTER"])
     too_old = now - timedelta(seconds=config["EXECUTION_TIMEOUT"] + config["WORKER_LOST_AFTER"])
-    lost = {"code": "worker_lost", "message": "the worker running this execution stopped answering", "node_id": None}
     counts = {"worker_lost": 0, "requeued": 0, "timeout": 0}
     with app.app_context():
         queue = dispatcher(app)
         rows = db.session.execute(
-            select(Execution.id, Execution.status, Execution.created_at, Execution.heartbeat_at, Execution.job_id)
-            .where(Execution.status.in_(ACTIVE_STATUSES), Execution.created_at < now - ENQUEUE_GRACE)
+            select(
+                Execution.id, Execution.status, Execution.created_at, Execution.heartbeat_at, Execution.job_id
+            ).where(Execution.status.in_(ACTIVE_STATUSES), Execution.created_at < now - ENQUEUE_GRACE)
         ).all()
         db.session.commit()
         for row in rows:
             beat = row.heartbeat_at or row.created_at
             if row.created_at < too_old:
                 message = f"the execution did not finish within {config['EXECUTION_TIMEOUT']:g} s"
-                if settle(row.id, "failed", {"code": "timeout", "message": message, "node_id": None},
-                          from_statuses=(row.status,)):
+                if settle(
+                    row.id,
+                    "failed",
+                    {"code": "timeout", "message": message, "node_id": None},
+                    from_statuses=(row.status,),
+                ):
                     counts["timeout"] += 1
             elif row.status == RUNNING and beat < lost_before:
-                counts["worker_lost"] += settle(row.id, "failed", lost, from_statuses=(RUNNING,))
+                counts["worker_lost"] += settle(row.id, "failed", LOST, from_statuses=(RUNNING,))
             elif row.status == QUEUED and queue.mode == "queue" and not queue.job_is_live(row.job_id):
                 job_id = queue.submit(row.id)
                 if job_id is not None:
@@ -122,7 +126,7 @@ def reap(app: Flask) -> dict[str, int]:
                     db.session.commit()
                     counts["requeued"] += 1
             elif row.status == QUEUED and queue.mode == "local" and beat < lost_before:
-                counts["worker_lost"] += settle(row.id, "failed", lost, from_statuses=(QUEUED,))
+                counts["worker_lost"] += settle(row.id, "failed", LOST, from_statuses=(QUEUED,))
     if any(counts.values()):
         log.warning("reaper: %s", counts)
     return counts

@@ -35,6 +35,7 @@ STOP_CHECK_SECONDS = 0.5  # how stale a runner's view of "was I cancelled?" may 
 # and go back to the queue, to be resumed by another worker.
 shutdown_requested = threading.Event()
 _nodes = NodeRun.__table__
+LOST = {"code": "worker_lost", "message": "the worker running this execution stopped answering", "node_id": None}
 
 
 def run_execution(execution_id: str) -> None:
@@ -48,8 +49,12 @@ def run_execution(execution_id: str) -> None:
     except Exception as exc:
         db.session.rollback()
         log.exception("execution %s crashed", execution_id)
-        settle(execution_id, FAILED, {"code": "node_failed", "message": f"internal error: {type(exc).__name__}: {exc}",
-                                      "node_id": None}, from_statuses=(RUNNING,))
+        settle(
+            execution_id,
+            FAILED,
+            {"code": "node_failed", "message": f"internal error: {type(exc).__name__}: {exc}", "node_id": None},
+            from_statuses=(RUNNING,),
+        )
     finally:
         beats.discard(execution_id)
         dispatcher().notify_finished(execution_id)
@@ -138,8 +143,7 @@ def settle(execution_id: str, status: str, error: dict | None, *, from_statuses:
             db.session.execute(
                 update(_nodes)
                 .where(_nodes.c.execution_id == execution_id, _nodes.c.status == from_status)
-                .values(status=to_status, error=node_error,
-                        finished_at=now if from_status == "running" else None)
+                .values(status=to_status, error=node_error, finished_at=now if from_status == "running" else None)
             )
     db.session.commit()
     return bool(changed)
@@ -185,7 +189,9 @@ class Recorder(Observer):
         pending, self.pending = self.pending, {}
         for node_id, values in pending.items():
             db.session.execute(
-                update(_nodes).where(_nodes.c.execution_id == self.execution_id, _nodes.c.node_id == node_id).values(**values)
+                update(_nodes)
+                .where(_nodes.c.execution_id == self.execution_id, _nodes.c.node_id == node_id)
+                .values(**values)
             )
         db.session.commit()
 
@@ -211,10 +217,23 @@ def _row_values(record: NodeRecord) -> dict:
 
 
 def _record_of(row: NodeRun) -> NodeRecord:
-    usage = None if row.prompt_tokens is None else Usage(row.prompt_tokens, row.completion_tokens or 0, row.total_tokens or 0)
-    return NodeRecord(row.node_id, row.type, row.status, output=row.output, usage=usage, cost_usd=row.cost_usd,
-                      cost_saved_usd=row.cost_saved_usd, cached=row.cached, attempts=row.attempts,
-                      reused_from=row.reused_from)
+    usage = (
+        None
+        if row.prompt_tokens is None
+        else Usage(row.prompt_tokens, row.completion_tokens or 0, row.total_tokens or 0)
+    )
+    return NodeRecord(
+        row.node_id,
+        row.type,
+        row.status,
+        output=row.output,
+        usage=usage,
+        cost_usd=row.cost_usd,
+        cost_saved_usd=row.cost_saved_usd,
+        cached=row.cached,
+        attempts=row.attempts,
+        reused_from=row.reused_from,
+    )
 
 
 def _totals(records) -> dict:

@@ -44,18 +44,31 @@ def owned_workflow(user: User, workflow_id: str) -> Workflow:
 # -- reading -------------------------------------------------------------------------------
 
 
-def list_workflows(user: User, *, limit: int = 20, offset: int = 0, category: str | None = None,
-                   include_public: bool = False, search: str | None = None) -> tuple[list[Workflow], int]:
+def list_workflows(
+    user: User,
+    *,
+    limit: int = 20,
+    offset: int = 0,
+    category: str | None = None,
+    include_public: bool = False,
+    search: str | None = None,
+) -> tuple[list[Workflow], int]:
     """Newest ``updated_at`` first; ids are time-ordered, so ties go to the newest."""
     mine = Workflow.owner_id == user.id
-    query = select(Workflow).where(Workflow.deleted_at.is_(None), or_(mine, Workflow.public) if include_public else mine)
+    query = select(Workflow).where(
+        Workflow.deleted_at.is_(None), or_(mine, Workflow.public) if include_public else mine
+    )
     if category:
         query = query.where(Workflow.category == category)
     if search:
         pattern = f"%{search.strip().lower()}%"
-        query = query.where(or_(func.lower(Workflow.name).like(pattern), func.lower(Workflow.description).like(pattern)))
+        query = query.where(
+            or_(func.lower(Workflow.name).like(pattern), func.lower(Workflow.description).like(pattern))
+        )
     total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
-    rows = db.session.scalars(query.order_by(Workflow.updated_at.desc(), Workflow.id.desc()).limit(limit).offset(offset))
+    rows = db.session.scalars(
+        query.order_by(Workflow.updated_at.desc(), Workflow.id.desc()).limit(limit).offset(offset)
+    )
     return list(rows), total
 
 
@@ -78,7 +91,9 @@ def read_fields(body: Any, *, creating: bool) -> dict:
             if not isinstance(value, str) and not (value is None and key != "name"):
                 problems.append(Problem(key, "invalid_value", f"'{key}' must be a string"))
             elif value is not None and len(value) > _TEXT_FIELDS[key]:
-                problems.append(Problem(key, "invalid_value", f"'{key}' must be at most {_TEXT_FIELDS[key]} characters"))
+                problems.append(
+                    Problem(key, "invalid_value", f"'{key}' must be at most {_TEXT_FIELDS[key]} characters")
+                )
             elif key == "name" and not value.strip():
                 problems.append(Problem(key, "invalid_value", "'name' must not be empty"))
             else:
@@ -99,8 +114,9 @@ def read_fields(body: Any, *, creating: bool) -> dict:
     return fields
 
 
-def create_workflow(user: User, fields: dict, *, template_id: str | None = None,
-                    cloned_from: str | None = None) -> Workflow:
+def create_workflow(
+    user: User, fields: dict, *, template_id: str | None = None, cloned_from: str | None = None
+) -> Workflow:
     definition = definition_of(fields)
     compile_definition(definition)
     workflow = Workflow(
@@ -146,8 +162,9 @@ def update_workflow(user: User, workflow_id: str, fields: dict) -> Workflow:
         workflow.updated_at = utcnow()
         audit.record("workflow.changed", user, "workflow", workflow.id, details={"fields": changed})
         if "public" in changed:
-            audit.record("workflow.published" if workflow.public else "workflow.unpublished", user, "workflow",
-                         workflow.id)
+            audit.record(
+                "workflow.published" if workflow.public else "workflow.unpublished", user, "workflow", workflow.id
+            )
     db.session.commit()
     db.session.refresh(workflow)
     return workflow
@@ -164,7 +181,9 @@ def delete_workflow(user: User, workflow_id: str) -> None:
 def rate_workflow(user: User, workflow_id: str, value: Any) -> Workflow:
     workflow = visible_workflow(user, workflow_id)
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 5:
-        raise ValidationFailed("Rating is invalid", [Problem("rating", "invalid_value", "'rating' must be an integer from 1 to 5")])
+        raise ValidationFailed(
+            "Rating is invalid", [Problem("rating", "invalid_value", "'rating' must be an integer from 1 to 5")]
+        )
     rating = db.session.get(Rating, (workflow.id, user.id))
     if rating is None:
         db.session.add(Rating(workflow_id=workflow.id, user_id=user.id, value=value))
@@ -216,11 +235,18 @@ def import_document(user: User, document: dict) -> Workflow:
         if document.get("format") != EXPORT_FORMAT:
             problems.append(Problem("format", "invalid_value", f"'format' must be '{EXPORT_FORMAT}'"))
         elif document.get("format_version") != EXPORT_VERSION:
-            problems.append(Problem("format_version", "invalid_value", f"only format_version {EXPORT_VERSION} is understood"))
+            problems.append(
+                Problem("format_version", "invalid_value", f"only format_version {EXPORT_VERSION} is understood")
+            )
         body = document.get("workflow")
         if not isinstance(body, dict):
-            problems.append(Problem("workflow", "missing_field" if body is None else "invalid_value",
-                                    "'workflow' must be an object with name, nodes and connections"))
+            problems.append(
+                Problem(
+                    "workflow",
+                    "missing_field" if body is None else "invalid_value",
+                    "'workflow' must be an object with name, nodes and connections",
+                )
+            )
         if problems:
             raise ValidationFailed("Import document is invalid", problems)
     else:

@@ -122,8 +122,11 @@ class ConfigReader:
         if source is _MISSING:
             return None
         if not isinstance(source, str) or not source.strip():
-            self.problem(key, "invalid_value" if not isinstance(source, str) else "missing_field",
-                         f"'{key}' must be an expression such as \"draft.text | length > 200\"")
+            self.problem(
+                key,
+                "invalid_value" if not isinstance(source, str) else "missing_field",
+                f"'{key}' must be an expression such as \"draft.text | length > 200\"",
+            )
             return None
         return self._compile(key, source, self.expressions.condition)
 

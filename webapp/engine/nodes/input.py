@@ -79,7 +79,9 @@ class InputNode(NodeType):
             if declared is None:
                 continue
             if declared.name in names:
-                reader.problem(f"fields[{index}].name", "duplicate_id", f"input field '{declared.name}' is declared twice")
+                reader.problem(
+                    f"fields[{index}].name", "duplicate_id", f"input field '{declared.name}' is declared twice"
+                )
                 continue
             names.add(declared.name)
             self.fields.append(declared)
@@ -92,11 +94,15 @@ class InputNode(NodeType):
         known = {f.name for f in self.fields}
         for name in inputs:
             if name not in known:
-                problems.append(Problem(f"inputs.{name}", "unknown_field", f"'{name}' is not an input of this workflow"))
+                problems.append(
+                    Problem(f"inputs.{name}", "unknown_field", f"'{name}' is not an input of this workflow")
+                )
         for declared in self.fields:
             if declared.name not in inputs or inputs[declared.name] is None:
                 if declared.required and declared.default is None:
-                    problems.append(Problem(f"inputs.{declared.name}", "missing_field", f"'{declared.name}' is required"))
+                    problems.append(
+                        Problem(f"inputs.{declared.name}", "missing_field", f"'{declared.name}' is required")
+                    )
                 values[declared.name] = declared.default
                 continue
             value, wrong = declared.check(inputs[declared.name])
@@ -131,8 +137,11 @@ def _read_field(spec: Any, where: str, reader: ConfigReader) -> InputField | Non
     if kind not in FIELD_TYPES:
         reader.problem(f"{where}.type", "invalid_value", f"type must be one of {', '.join(FIELD_TYPES)}")
     declared = InputField(name=name if isinstance(name, str) else "", type=kind if kind in FIELD_TYPES else "string")
-    for key, check in (("required", lambda v: isinstance(v, bool)), ("description", lambda v: isinstance(v, str)),
-                       ("label", lambda v: isinstance(v, str))):
+    for key, check in (
+        ("required", lambda v: isinstance(v, bool)),
+        ("description", lambda v: isinstance(v, str)),
+        ("label", lambda v: isinstance(v, str)),
+    ):
         if key in spec and spec[key] is not None:
             if check(spec[key]):
                 setattr(declared, key, spec[key])

@@ -16,8 +16,11 @@ class OutputNode(NodeType):
     def configure(self, reader: ConfigReader) -> None:
         has_fields, has_template = reader.config.get("fields") is not None, reader.config.get("template") is not None
         if has_fields == has_template:
-            reader.problem(None, "missing_field" if not has_fields else "invalid_value",
-                           "an output needs either 'fields' or 'template', not both")
+            reader.problem(
+                None,
+                "missing_field" if not has_fields else "invalid_value",
+                "an output needs either 'fields' or 'template', not both",
+            )
         self.fields = reader.templates("fields") if has_fields else None
         self.template = reader.template("template") if has_template else None
         self.format = reader.string("format", default="text", choices=FORMATS)

@@ -1,0 +1,254 @@
+"""Nothing lost, nothing stuck: real RQ worker processes, started, killed and restarted.
+
+Recovery settings are shortened for tests (tests/conftest.py FAST_RECOVERY): a worker
+silent for 3 s is lost, and the reaper looks every 0.5 s.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+from sqlalchemy import select
+
+from tests.conftest import FAST_RECOVERY, Api, make_app, make_user
+from tests.definitions import model_definition, workflow_body
+from webapp.extensions import db
+from webapp.models import Execution, NodeRun
+from webapp.services.recovery import reaper
+
+TERMINAL = ("completed", "failed", "cancelled")
+LOST_BOUND = FAST_RECOVERY["WORKER_LOST_AFTER"] + FAST_RECOVERY["REAPER_INTERVAL"] + 2.0  # + slack for a busy CI
+
+
+def api_for(app, email="alice@example.com") -> Api:
+    user, key = make_user(app, email)
+    return Api(app.test_client(), user, key)
+
+
+def create(api, definition) -> str:
+    response = api.post("/workflows", json=workflow_body(definition=definition))
+    assert response.status_code == 201, response.json
+    return response.json["id"]
+
+
+def start(api, workflow_id, text) -> str:
+    response = api.post(f"/workflows/{workflow_id}/execute", json={"inputs": {"text": text}, "async": True})
+    assert response.status_code == 202, response.json
+    return response.json["execution_id"]
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def execution(api, execution_id) -> dict:
+    return api.get(f"/executions/{execution_id}").json
+
+
+def node_status(api, execution_id, node_id) -> str:
+    return next(n["status"] for n in execution(api, execution_id)["nodes"] if n["node_id"] == node_id)
+
+
+def finished(api, execution_id, timeout=30.0) -> dict:
+    return wait_for(
+        lambda: (body := execution(api, execution_id))["status"] in TERMINAL and body,
+        timeout,
+        f"{execution_id} to finish",
+    )
+
+
+def no_node_left_running(app) -> bool:
+    with app.app_context():
+        return db.session.scalar(select(NodeRun).where(NodeRun.status.in_(("running", "pending")))) is None
+
+
+def test_two_workers_drain_50_executions_and_none_runs_twice(queue_env, model):
+    app = queue_env.app()
+    api = api_for(app)
+    workflow_id = create(api, model_definition("{{ in.text }} [[latency=0.05]]"))
+    queue_env.worker()
+    queue_env.worker()
+    ids = [start(api, workflow_id, f"job {i}") for i in range(50)]
+    bodies = [finished(api, execution_id, timeout=60) for execution_id in ids]
+    assert {b["status"] for b in bodies} == {"completed"}
+    assert model.call_count == 50, "each execution called the model exactly once"
+    prompts = sorted(call["prompt"] for call in model.calls)
+    assert len(set(prompts)) == 50
+    assert api.get(f"/workflows/{workflow_id}").json["usage_count"] == 50
+    with app.app_context():
+        runners = set(db.session.scalars(select(Execution.runner)))
+    assert len(runners) == 2, "both workers took a share"
+    assert no_node_left_running(app)
+
+
+def test_a_sigkilled_worker_is_settled_as_worker_lost_with_no_worker_left(queue_env, model):
+    app = queue_env.app(REAPER_ENABLED=True)
+    reaper(app).ensure_running()  # the web process's reaper: no other worker is listening
+    api = api_for(app)
+    workflow_id = create(api, model_definition("[[latency=60]] {{ in.text }}"))
+    worker = queue_env.worker()
+    execution_id = start(api, workflow_id, "doomed")
+    wait_for(lambda: node_status(api, execution_id, "gen") == "running", 15, "the model node to start")
+    killed_at = time.monotonic()
+    worker.signal(signal.SIGKILL)
+    body = finished(api, execution_id, timeout=LOST_BOUND + 5)
+    assert time.monotonic() - killed_at <= LOST_BOUND
+    assert body["status"] == "failed" and body["error"]["code"] == "worker_lost"
+    nodes = {n["node_id"]: n for n in body["nodes"]}
+    assert nodes["in"]["status"] == "completed"
+    assert nodes["gen"]["status"] == "failed" and nodes["gen"]["error"]["code"] == "worker_lost"
+    assert nodes["out"]["status"] == "cancelled"
+    assert no_node_left_running(app)
+
+
+def test_a_killed_work_horse_settles_its_execution(queue_env, model):
+    app = queue_env.app()
+    api = api_for(app)
+    workflow_id = create(api, model_definition("[[latency=60]] {{ in.text }}"))
+    worker = queue_env.worker("webapp.worker.ForkingAppWorker")
+    execution_id = start(api, workflow_id, "horse")
+    wait_for(lambda: node_status(api, execution_id, "gen") == "running", 15, "the model node to start")
+    horse = int(subprocess.check_output(["pgrep", "-P", str(worker.process.pid)]).split()[0])
+    os.kill(horse, signal.SIGKILL)
+    body = finished(api, execution_id, timeout=LOST_BOUND)
+    assert body["status"] == "failed" and body["error"]["code"] == "worker_lost"
+    assert worker.process.poll() is None, "the worker itself lives on"
+    assert no_node_left_running(app)
+    # …and keeps working
+    model.reset()
+    follow_up = start(api, create(api, model_definition()), "after")
+    assert finished(api, follow_up)["status"] == "completed"
+
+
+def test_warm_shutdown_finishes_the_node_and_another_worker_resumes(queue_env, model):
+    app = queue_env.app()
+    api = api_for(app)
+    definition = model_definition("[[latency=1.5]] first {{ in.text }}")
+    definition["nodes"].insert(
+        2, {"id": "second", "type": "ai_model", "config": {"prompt": "[[latency=0.2]] second {{ gen.text }}"}}
+    )
+    definition["connections"] = [
+        {"from": "in", "to": "gen"},
+        {"from": "gen", "to": "second"},
+        {"from": "second", "to": "out"},
+    ]
+    workflow_id = create(api, definition)
+    first = queue_env.worker()
+    execution_id = start(api, workflow_id, "shutdown")
+    wait_for(lambda: node_status(api, execution_id, "gen") == "running", 15, "the first node to start")
+    first.signal(signal.SIGTERM)
+    first.process.wait(15)
+    body = execution(api, execution_id)
+    assert body["status"] == "queued", "handed back to the queue, not lost"
+    nodes = {n["node_id"]: n["status"] for n in body["nodes"]}
+    assert nodes["gen"] == "completed", "the node in flight finished and was recorded"
+    assert nodes["second"] == "pending"
+    queue_env.worker()
+    body = finished(api, execution_id)
+    assert body["status"] == "completed"
+    assert [c["prompt"].split()[1] for c in model.calls] == ["first", "second"], "the first node ran once"
+
+
+def test_redis_restart_loses_queued_jobs_but_not_executions(private_redis, database_url, model):
+    from tests.conftest import WorkerProcess, close_app
+
+    queue = "restart"
+    app = make_app(
+        database_url, model.base_url, REDIS_URL=private_redis.url, RQ_QUEUE=queue, **FAST_RECOVERY, REAPER_ENABLED=True
+    )
+    worker = WorkerProcess(database_url, private_redis.url, model.base_url, queue, **FAST_RECOVERY).wait_ready()
+    try:
+        reaper(app).ensure_running()
+        api = api_for(app)
+        workflow_id = create(api, model_definition("[[latency=0.6]] {{ in.text }}"))
+        ids = [start(api, workflow_id, f"r{i}") for i in range(6)]
+        wait_for(lambda: node_status(api, ids[0], "gen") == "running", 15, "the first run to start")
+        private_redis.restart()
+        bodies = [finished(api, execution_id, timeout=60) for execution_id in ids]
+        assert [b["status"] for b in bodies] == ["completed"] * 6
+        assert sorted(c["prompt"] for c in model.calls) == sorted(f"[[latency=0.6]] r{i}" for i in range(6))
+        assert worker.process.poll() is None, "the worker waited for Redis instead of exiting"
+    finally:
+        worker.stop()
+        close_app(app)
+
+
+def test_a_web_process_killed_during_a_sync_run_leaves_no_execution_running(sqlite_url, model, tmp_path):
+    """Local mode: the execution ran in the web process's own pool and died with it."""
+    app = make_app(sqlite_url, model.base_url, **FAST_RECOVERY)
+    api = api_for(app)
+    workflow_id = create(api, model_definition("[[latency=60]] {{ in.text }}"))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "DATABASE_URL": sqlite_url,
+        "OPENAI_BASE_URL": model.base_url,
+        "REDIS_URL": "",
+        **{k: str(v) for k, v in FAST_RECOVERY.items()},
+    }
+    root = Path(__file__).resolve().parents[2]
+    web = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{port}", "--threads", "4", "wsgi:app"],
+        cwd=root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_for(lambda: _answers(port), 20, "gunicorn to serve")
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/v1/workflows/{workflow_id}/execute",
+            method="POST",
+            data=b'{"inputs": {"text": "sync"}}',
+            headers={"Authorization": f"Bearer {api.key}", "Content-Type": "application/json"},
+        )
+        threading.Thread(target=_ignore_errors, args=(request,), daemon=True).start()
+        execution_id = wait_for(lambda: _running_execution(app), 15, "the sync run to start")
+        os.killpg(web.pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+    finally:
+        if web.poll() is None:
+            os.killpg(web.pid, signal.SIGKILL)
+        web.wait()
+    app.config["REAPER_ENABLED"] = True
+    reaper(app).ensure_running()  # the restarted web process
+    body = finished(api, execution_id, timeout=LOST_BOUND + 5)
+    assert time.monotonic() - killed_at <= LOST_BOUND
+    assert body["status"] == "failed" and body["error"]["code"] == "worker_lost"
+    assert no_node_left_running(app)
+
+
+def _answers(port: int) -> bool:
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/openapi.json", timeout=1)
+        return True
+    except OSError:
+        return False
+
+
+def _ignore_errors(request) -> None:
+    with contextlib.suppress(OSError):  # the server is killed under it, as intended
+        urllib.request.urlopen(request, timeout=120)
+
+
+def _running_execution(app) -> str | None:
+    with app.app_context():
+        return db.session.scalar(select(Execution.id).where(Execution.status == "running"))
