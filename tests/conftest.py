@@ -112,8 +112,9 @@ def make_app(database_url: str, model_url: str, **overrides):
     config = TestConfig()
     config.SQLALCHEMY_DATABASE_URI = database_url
     config.OPENAI_BASE_URL = model_url
+    for key, value in overrides.items():  # before create_app: extensions read some settings once
+        setattr(config, key, value)
     app = create_app(config)
-    app.config.update(overrides)
     with app.app_context():
         if database_url not in _migrated:
             upgrade()

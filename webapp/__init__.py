@@ -9,7 +9,7 @@ from flask import Flask
 from sqlalchemy import event
 
 from .config import INSTANCE_DIR, Config
-from .extensions import csrf, db, htmx, limiter, login_manager, migrate
+from .extensions import csrf, db, htmx, login_manager, migrate
 
 
 def create_app(config: Config | Mapping | None = None) -> Flask:
@@ -28,14 +28,14 @@ def create_app(config: Config | Mapping | None = None) -> Flask:
     csrf.init_app(app)
     htmx.init_app(app)
     login_manager.init_app(app)
-    limiter.init_app(app)
 
-    from . import api, cli, models, security, ui  # noqa: F401 - models register their tables
+    from . import api, cli, models, ratelimits, security, ui  # noqa: F401 - models register their tables
     from .api import errors as api_errors
     from .auth import session
 
     csrf.exempt(api.bp)  # bearer keys, not cookies: nothing for a forged form to ride on
     app.register_blueprint(api.bp)
+    ratelimits.init_app(app)
     session.init_app(app)
     ui.init_app(app)
     api_errors.register(app, ui.render_error_page)

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, g, request
+from flask import Blueprint, current_app, g, request
 
 from ..auth.accounts import user_for_api_key
 from ..errors import Unauthorized
+from ..extensions import limiter
+from ..ratelimits import api_caller
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 PUBLIC_ENDPOINTS = {"api.openapi"}
+# Declared once, at import: every app made from this blueprint shares the one limit.
+limiter.limit(
+    lambda: current_app.config["RATELIMIT_API"], key_func=api_caller, error_message="Too many API requests for this key"
+)(bp)
 
 
 @bp.before_request

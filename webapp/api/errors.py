@@ -13,6 +13,7 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from ..errors import RateLimited, ServiceError
+from ..ratelimits import retry_after_for_current_request
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +32,8 @@ HTTP_CODES = {
 }
 
 
-def error_response(status: int, code: str, message: str, details=None, headers=None) -> Response:
-    body = {"error": {"code": code, "message": message, "details": [d.as_dict() for d in details or []]}}
+def error_response(status: int, code: str, message: str, details=None, headers=None, **extra) -> Response:
+    body = {"error": {"code": code, "message": message, "details": [d.as_dict() for d in details or []], **extra}}
     response = jsonify(body)
     response.status_code = status
     for name, value in (headers or {}).items():
@@ -45,8 +46,14 @@ def is_api_request() -> bool:
 
 
 def service_error_response(exc: ServiceError) -> Response:
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
-    return error_response(exc.status, exc.code, exc.message, exc.details, headers)
+    if isinstance(exc, RateLimited):
+        return rate_limited_response(exc.code, exc.message, exc.retry_after)
+    return error_response(exc.status, exc.code, exc.message, exc.details)
+
+
+def rate_limited_response(code: str, message: str, retry_after: int) -> Response:
+    """429 with the wait both in ``Retry-After`` and in the envelope."""
+    return error_response(429, code, message, headers={"Retry-After": str(retry_after)}, retry_after=retry_after)
 
 
 def http_error_response(exc: HTTPException) -> Response:
@@ -56,14 +63,17 @@ def http_error_response(exc: HTTPException) -> Response:
         405: f"{request.method} is not allowed on {request.path}",
         413: "The request body is larger than the limit",
     }
+    if status == 429:  # Flask-Limiter's limit on the API blueprint
+        return rate_limited_response(
+            "rate_limited", f"Rate limit exceeded: {exc.description}", retry_after_for_current_request()
+        )
     headers = {}
     allowed = getattr(exc, "valid_methods", None)
     if status == 405 and allowed:
         headers["Allow"] = ", ".join(allowed)
-    if status == 429:
-        headers["Retry-After"] = str(getattr(exc, "retry_after", None) or 60)
-    return error_response(status, HTTP_CODES.get(status, "error"), messages.get(status, exc.description or exc.name),
-                          headers=headers)
+    return error_response(
+        status, HTTP_CODES.get(status, "error"), messages.get(status, exc.description or exc.name), headers=headers
+    )
 
 
 def register(app: Flask, render_page_error) -> None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+from flask import has_request_context, request
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from .. import ratelimits
 from ..engine.errors import Problem
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..extensions import db
@@ -58,19 +60,18 @@ _DUMMY_HASH = generate_password_hash("timing equaliser")
 def sign_in(email: str, password: str) -> User | None:
     """The user if the password is right, else None. Both outcomes are audited (a
     failure lands in the account owner's log, so they can see attempts)."""
-    user = user_by_email(email) if isinstance(email, str) else None
+    address = request.remote_addr if has_request_context() else None
+    ratelimits.check_sign_in(email, address)
+    user = user_by_email(email)
     if user is None:
         check_password_hash(_DUMMY_HASH, password)  # same time whether or not the account exists
         ok = False
     else:
         ok = user.check_password(password)
-    audit.record(
-        "sign_in.success" if ok else "sign_in.failure",
-        user,
-        "user",
-        user.id if user else None,
-        actor=(email or "")[:254],
-    )
+    if not ok:
+        ratelimits.record_failed_sign_in(email, address)
+    action = "sign_in.success" if ok else "sign_in.failure"
+    audit.record(action, user, "user", user.id if user else None, actor=email[:254])
     db.session.commit()
     return user if ok else None
 

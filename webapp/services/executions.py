@@ -16,6 +16,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..dispatch import dispatcher
+from ..ratelimits import count_execution
 from ..engine.errors import InputError, Problem
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..extensions import db
@@ -53,6 +54,7 @@ def start_execution(user: User, workflow_id: str, inputs: Any, *, idempotency_ke
     graph = graph_for(workflow.id, workflow.version, workflow.definition)
     values = _validated_inputs(graph, inputs)
     check_budget(user)
+    count_execution(user.id)
     execution = Execution(
         workflow_id=workflow.id,
         workflow_version=workflow.version,
@@ -198,6 +200,7 @@ def retry_execution(user: User, execution_id: str) -> Execution:
     if workflow is None or workflow.deleted_at is not None:
         raise Conflict("The workflow of this execution has been deleted")
     check_budget(user)
+    count_execution(user.id)
     version = db.session.get(WorkflowVersion, (original.workflow_id, original.workflow_version))
     graph = graph_for(original.workflow_id, original.workflow_version, version.definition)
     now = utcnow()

@@ -7,6 +7,7 @@ one that crosses the line mid-run stops at its next node.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from flask import current_app
@@ -54,6 +55,32 @@ def over_budget(user: User, extra_tokens: int = 0, extra_cost: float = 0.0) -> s
     if cost_budget and cost + extra_cost >= cost_budget:
         return f"the monthly budget of ${cost_budget:g} is used up"
     return None
+
+
+@dataclass(frozen=True)
+class BudgetWatch:
+    """A running execution's view of its user's budget: what was spent before it
+    started, so each node boundary can check without a query."""
+
+    token_budget: int
+    cost_budget: float
+    tokens_before: int
+    cost_before: float
+
+    def exceeded(self, tokens: int, cost: float) -> str | None:
+        if self.token_budget and self.tokens_before + tokens >= self.token_budget:
+            return f"the monthly budget of {self.token_budget} tokens is used up"
+        if self.cost_budget and self.cost_before + cost >= self.cost_budget:
+            return f"the monthly budget of ${self.cost_budget:g} is used up"
+        return None
+
+
+def watch_budget(user: User) -> BudgetWatch | None:
+    token_budget, cost_budget = budgets(user)
+    if not token_budget and not cost_budget:
+        return None
+    tokens, cost = spent_this_month(user.id)
+    return BudgetWatch(token_budget, cost_budget, tokens, cost)
 
 
 def check_budget(user: User) -> None:

@@ -24,9 +24,10 @@ from ..engine.model_calls import ZERO_USAGE, Usage
 from ..engine.runner import Limits, NodeRecord, Observer, RunResult, Stop
 from ..extensions import db
 from ..llm import gateway_for
-from ..models import Execution, NodeRun, WorkflowVersion, utcnow
+from ..models import Execution, NodeRun, User, WorkflowVersion, utcnow
 from ..models.execution import CANCELLED, COMPLETED, FAILED, QUEUED, RUNNING
 from .definitions import graph_for
+from .limits import BudgetWatch, watch_budget
 from .recovery import heartbeat
 
 log = logging.getLogger(__name__)
@@ -88,8 +89,9 @@ def _run(execution_id: str) -> RunResult:
         timeout=max(config["EXECUTION_TIMEOUT"] - elapsed, 0.001),
     )
     inputs = execution.inputs
+    budget = watch_budget(db.session.get(User, execution.user_id))
     db.session.commit()  # end the read transaction: a long run must not hold it open
-    recorder = Recorder(execution_id)
+    recorder = Recorder(execution_id, budget)
     result = runner.run(graph, inputs, recorder, models=gateway_for(current_app), limits=limits, prior=prior)
     recorder.flush()
     return result
@@ -154,8 +156,10 @@ class Recorder(Observer):
     the runner is about to wait (so a slow model call shows as running at once)
     and at the end (so a quick run costs one transaction, not one per node)."""
 
-    def __init__(self, execution_id: str) -> None:
+    def __init__(self, execution_id: str, budget: BudgetWatch | None = None) -> None:
         self.execution_id = execution_id
+        self.budget = budget
+        self.tokens, self.cost = 0, 0.0  # spent by this run so far
         self.pending: dict[str, dict] = {}
         self.checked_at = time.monotonic()
 
@@ -164,6 +168,8 @@ class Recorder(Observer):
 
     def node_settled(self, record: NodeRecord) -> None:
         self.pending[record.node_id] = _row_values(record)
+        self.tokens += (record.usage or ZERO_USAGE).total_tokens
+        self.cost += record.cost_usd
 
     def idle(self) -> None:
         self.flush()
@@ -171,6 +177,9 @@ class Recorder(Observer):
     def should_stop(self) -> Stop | None:
         if shutdown_requested.is_set():
             return Stop("worker_shutdown", "the worker is shutting down", status=QUEUED, drain=True)
+        over = self.budget.exceeded(self.tokens, self.cost) if self.budget else None
+        if over:
+            return Stop("budget_exceeded", f"stopped: {over}", status=FAILED, drain=True)
         now = time.monotonic()
         if now - self.checked_at < STOP_CHECK_SECONDS:
             return None
