@@ -134,6 +134,9 @@ def _empty_tables() -> None:
 
 
 def close_app(app) -> None:
+    for background in ("reaper", "heartbeat"):
+        if background in app.extensions:
+            app.extensions[background].stop()
     dispatcher = app.extensions.get("dispatcher")
     if dispatcher is not None and hasattr(dispatcher, "pool"):
         dispatcher.pool.shutdown(wait=True)

@@ -11,6 +11,7 @@ import contextlib
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 
 from flask import Flask, current_app
 from redis.exceptions import RedisError
@@ -62,7 +63,7 @@ class LocalDispatcher:
         if event is not None:
             event.wait(timeout)
 
-    def job_is_live(self, job_id: str | None) -> bool:
+    def job_is_live(self, job_id: str | None, claim_within: float) -> bool:
         return False  # nothing outlives this process; heartbeats tell the reaper the rest
 
 
@@ -106,14 +107,20 @@ class QueueDispatcher:
         with contextlib.suppress(RedisError):  # then the caller reads the database, as after a timeout
             self.redis.blpop([DONE_KEY.format(execution_id)], timeout=max(timeout, 0.01))
 
-    def job_is_live(self, job_id: str | None) -> bool:
+    def job_is_live(self, job_id: str | None, claim_within: float) -> bool:
+        """Whether the job of a still-queued execution may yet run it. A job a worker
+        took more than ``claim_within`` seconds ago without claiming the execution
+        belongs to a worker that died in between."""
         if job_id is None:
             return False
         try:
             job = Job.fetch(job_id, connection=self.redis)
         except Exception:  # NoSuchJobError, or a job whose data Redis lost
             return False
-        return job.get_status(refresh=False) in LIVE_JOB_STATUSES
+        status = job.get_status(refresh=False)
+        if status == JobStatus.STARTED and job.started_at is not None:
+            return (datetime.now(UTC) - job.started_at.replace(tzinfo=UTC)).total_seconds() < claim_within
+        return status in LIVE_JOB_STATUSES
 
 
 _lock = threading.Lock()

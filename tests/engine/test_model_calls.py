@@ -172,3 +172,9 @@ def test_answers_the_node_would_reject_are_not_cached(model, cache):
     _, record = run_model(gateway, "rate it", response_format="json")
     assert record.status == "completed" and record.output["json"] == {"score": 3}
     assert model.call_count == 2
+
+
+def test_non_finite_numbers_in_a_json_answer_are_invalid_json(model, gateway):
+    model.reply_when("rate", '{"score": NaN, "max": Infinity}')
+    _, record = run_model(gateway, "rate {{ in.text }}", response_format="json")
+    assert record.status == "failed" and record.error["code"] == "invalid_json"

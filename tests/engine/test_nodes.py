@@ -198,3 +198,10 @@ def test_output_fields_and_template_formats():
 def test_output_json_format_refuses_invalid_json():
     _, record = run_one({"type": "output", "config": {"template": "{ {{ in.v }}", "format": "json"}}, {"v": "x"})
     assert record.status == "failed" and record.error["code"] == "invalid_json"
+
+
+def test_results_that_json_cannot_hold_fail_the_node():
+    _, record = run_one(
+        {"type": "processing", "config": {"operation": "template", "template": "{{ in.v | float }}"}}, {"v": "nan"}
+    )
+    assert record.status == "failed" and record.error["code"] == "invalid_output"

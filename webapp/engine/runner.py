@@ -188,7 +188,8 @@ class _Run:
         context = RunContext(node.id, values, self.inputs, self.models)
         try:
             outcome: NodeOutcome = node.impl.run(context)
-            size = len(json.dumps(outcome.output, ensure_ascii=False))
+            size = _json_size(outcome.output)
+            _json_size(outcome.input)
             if size > self.limits.max_output_bytes:
                 raise NodeError(
                     "output_too_large", f"the output is {size} bytes; the limit is {self.limits.max_output_bytes}"
@@ -267,6 +268,14 @@ class _Run:
             if isinstance(node.impl, OutputNode) and record is not None and record.status == COMPLETED:
                 outputs.update(node.impl.contribution(record.output))
         return RunResult(COMPLETED, outputs, None, self.records)
+
+
+def _json_size(value: Any) -> int:
+    """Outputs are stored as JSON, which has no NaN or Infinity (PostgreSQL refuses them)."""
+    try:
+        return len(json.dumps(value, ensure_ascii=False, allow_nan=False))
+    except ValueError as exc:
+        raise NodeError("invalid_output", f"the result is not representable as JSON: {exc}") from None
 
 
 def _is_taken(edge: Edge, status: str, on_error: str, branch: str | None) -> bool:

@@ -16,12 +16,12 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..dispatch import dispatcher
-from ..ratelimits import count_execution
 from ..engine.errors import InputError, Problem
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..extensions import db
 from ..models import Execution, IdempotencyKey, NodeRun, User, Workflow, WorkflowVersion, utcnow
 from ..models.execution import ACTIVE_STATUSES, CANCELLED, COMPLETED, FAILED, QUEUED, STATUSES
+from ..ratelimits import count_execution
 from . import audit
 from .definitions import graph_for
 from .limits import check_budget

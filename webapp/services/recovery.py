@@ -68,6 +68,9 @@ class Heartbeat:
             )
             db.session.commit()
 
+    def stop(self) -> None:
+        self.pid = None
+
     def _loop(self) -> None:
         pid = os.getpid()
         while self.pid == pid:
@@ -119,7 +122,11 @@ def reap(app: Flask) -> dict[str, int]:
                     counts["timeout"] += 1
             elif row.status == RUNNING and beat < lost_before:
                 counts["worker_lost"] += settle(row.id, "failed", LOST, from_statuses=(RUNNING,))
-            elif row.status == QUEUED and queue.mode == "queue" and not queue.job_is_live(row.job_id):
+            elif (
+                row.status == QUEUED
+                and queue.mode == "queue"
+                and not queue.job_is_live(row.job_id, config["WORKER_LOST_AFTER"])
+            ):
                 job_id = queue.submit(row.id)
                 if job_id is not None:
                     db.session.execute(update(Execution).where(Execution.id == row.id).values(job_id=job_id))
@@ -147,6 +154,9 @@ class Reaper:
             if self.pid != os.getpid():
                 self.pid = os.getpid()
                 threading.Thread(target=self._loop, name="reaper", daemon=True).start()
+
+    def stop(self) -> None:
+        self.pid = None  # the loop notices on its next turn
 
     def _loop(self) -> None:
         pid = os.getpid()

@@ -50,11 +50,10 @@ def run_execution(execution_id: str) -> None:
     except Exception as exc:
         db.session.rollback()
         log.exception("execution %s crashed", execution_id)
+        # The details (which may hold SQL and parameters) go to the log, not to the user.
+        message = f"internal error ({type(exc).__name__}); the details are in the server log"
         settle(
-            execution_id,
-            FAILED,
-            {"code": "node_failed", "message": f"internal error: {type(exc).__name__}: {exc}", "node_id": None},
-            from_statuses=(RUNNING,),
+            execution_id, FAILED, {"code": "node_failed", "message": message, "node_id": None}, from_statuses=(RUNNING,)
         )
     finally:
         beats.discard(execution_id)

@@ -67,6 +67,10 @@ class AiModelNode(NodeType):
         )
 
 
+def _refuse_non_finite(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def parse_model_json(text: str):
     """Models often wrap JSON in a Markdown fence; accept that, refuse anything else."""
     body = text.strip()
@@ -74,7 +78,7 @@ def parse_model_json(text: str):
         body = body.split("\n", 1)[1] if "\n" in body else ""
         body = body.rsplit("```", 1)[0]
     try:
-        return json.loads(body)
+        return json.loads(body, parse_constant=_refuse_non_finite)
     except ValueError as exc:
         preview = text.strip()[:120]
         raise NodeError("invalid_json", f"the model did not answer with valid JSON ({exc}): {preview!r}") from None

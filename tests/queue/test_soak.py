@@ -1,0 +1,89 @@
+"""The fault soak (issue 7): 300 executions on PostgreSQL across two RQ workers while
+one worker is SIGKILLed and restarted every few seconds and Redis restarts once.
+Every execution must end terminal, none may run twice, no node row may stay running."""
+
+from __future__ import annotations
+
+import collections
+import signal
+import time
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.conftest import FAST_RECOVERY, WorkerProcess, close_app, make_app
+from tests.definitions import model_definition
+from tests.queue.test_recovery import api_for, create, start
+from webapp.extensions import db
+from webapp.models import Execution, NodeRun
+from webapp.services.recovery import reaper
+
+EXECUTIONS = 300
+KILL_EVERY = 3.0
+
+
+@pytest.mark.slow
+def test_fault_soak(postgres_url, private_redis, model):
+    queue = "soak"
+    settings = {**FAST_RECOVERY, "REAPER_ENABLED": True}
+    app = make_app(postgres_url, model.base_url, REDIS_URL=private_redis.url, RQ_QUEUE=queue, **settings)
+    steady = WorkerProcess(postgres_url, private_redis.url, model.base_url, queue, **settings).wait_ready()
+    victim = WorkerProcess(postgres_url, private_redis.url, model.base_url, queue, **settings).wait_ready()
+    try:
+        reaper(app).ensure_running()
+        api = api_for(app)
+        workflow_id = create(api, model_definition("{{ in.text }} [[latency=0.1]]"))
+        ids = [start(api, workflow_id, f"soak {i}") for i in range(EXECUTIONS)]
+        deadline, kills, redis_restarted = time.monotonic() + 300, 0, False
+        while time.monotonic() < deadline:
+            time.sleep(KILL_EVERY)
+            victim.signal(signal.SIGKILL)
+            victim.process.wait()
+            kills += 1
+            if kills == 3 and not redis_restarted:
+                private_redis.restart(down_for=0.5)
+                redis_restarted = True
+            victim = WorkerProcess(postgres_url, private_redis.url, model.base_url, queue, **settings)
+            if _active(app) == 0:
+                break
+        victim.wait_ready()
+        _wait_until(lambda: _active(app) == 0, 120)
+
+        with app.app_context():
+            statuses = collections.Counter(db.session.scalars(select(Execution.status).where(Execution.id.in_(ids))))
+            stuck_nodes = db.session.scalar(
+                select(func.count()).select_from(NodeRun).where(NodeRun.status.in_(("running", "pending")))
+            )
+        calls = collections.Counter(call["prompt"] for call in model.calls)
+        print(
+            f"\nsoak: {dict(statuses)}, {kills} worker kills, Redis restarted: {redis_restarted}, "
+            f"{len(calls)} model calls"
+        )
+        assert sum(statuses.values()) == EXECUTIONS
+        assert set(statuses) <= {"completed", "failed"}, "every execution ended terminal"
+        assert statuses["completed"] >= EXECUTIONS * 0.8, "most runs completed despite the faults"
+        assert max(calls.values()) == 1, "no execution ran its model call twice"
+        assert stuck_nodes == 0, "no node row stays running or pending"
+        assert kills >= 3 and redis_restarted
+    finally:
+        victim.stop(timeout=5)
+        steady.stop(timeout=5)
+        close_app(app)
+
+
+def _active(app) -> int:
+    with app.app_context():
+        count = db.session.scalar(
+            select(func.count()).select_from(Execution).where(Execution.status.in_(("queued", "running")))
+        )
+        db.session.commit()
+        return count
+
+
+def _wait_until(predicate, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.5)
+    raise AssertionError("executions still active after the soak")
