@@ -21,6 +21,8 @@ from .workflows import create_workflow, read_fields
 
 CATALOGUE_DIR = BASE_DIR / "catalogue"
 _REQUIRED = ("name", "description", "category", "how_to_use", "nodes", "connections")
+_TEXT_LIMITS = {"name": 200, "description": 10_000, "category": 64, "how_to_use": 10_000}
+MAX_SLUG_LENGTH = 100  # Template.slug
 
 
 class CatalogueError(Exception):
@@ -28,6 +30,8 @@ class CatalogueError(Exception):
 
 
 def load_file(path: Path) -> dict:
+    if len(path.stem) > MAX_SLUG_LENGTH:
+        raise CatalogueError(f"{path.name}: the file name is longer than {MAX_SLUG_LENGTH} characters")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -37,6 +41,14 @@ def load_file(path: Path) -> dict:
     missing = [key for key in _REQUIRED if not data.get(key)]
     if missing:
         raise CatalogueError(f"{path.name}: missing {', '.join(missing)}")
+    problems = [f"unknown key '{key}'" for key in data if key not in _REQUIRED]
+    for key, limit in _TEXT_LIMITS.items():
+        if not isinstance(data[key], str):
+            problems.append(f"'{key}' must be a string")
+        elif len(data[key]) > limit:
+            problems.append(f"'{key}' is longer than {limit} characters")
+    if problems:
+        raise CatalogueError(f"{path.name}: {'; '.join(problems)}")
     try:
         compile_definition({"nodes": data["nodes"], "connections": data["connections"]})
     except ValidationFailed as exc:
@@ -45,9 +57,10 @@ def load_file(path: Path) -> dict:
     return data
 
 
-def seed(directory: Path = CATALOGUE_DIR) -> tuple[int, int]:
-    """Load every ``*.json`` in ``directory``: (created, updated). All files are checked
-    before anything is written, so a broken file changes nothing."""
+def seed(directory: Path | None = None) -> tuple[int, int]:
+    """Load every ``*.json`` in ``directory`` (default: the catalogue): (created, updated).
+    All files are checked before anything is written, so a broken file changes nothing."""
+    directory = CATALOGUE_DIR if directory is None else directory
     documents = {path.stem: load_file(path) for path in sorted(directory.glob("*.json"))}
     created = updated = 0
     for slug, data in documents.items():
