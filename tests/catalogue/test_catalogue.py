@@ -232,16 +232,13 @@ def test_seed_command_reports_a_broken_file_and_writes_nothing(app, tmp_path, mo
         assert count_templates() == 0
 
 
-# -- known bugs elsewhere ---------------------------------------------------------------
+# -- answers JSON cannot hold -------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="parse_model_json accepts NaN/Infinity, which PostgreSQL's JSON type refuses: "
-                                       "the execution crashes with an internal DataError instead of an invalid_json "
-                                       "node failure (webapp/engine/nodes/ai_model.py)")
 @pytest.mark.parametrize("reply", ['{"score": NaN, "summary": "ok"}', '{"score": Infinity}'])
 def test_a_non_finite_number_in_a_json_answer_is_a_handled_node_failure(app, catalogue, model, reply):
-    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
-        pytest.skip("SQLite stores NaN and Infinity; PostgreSQL refuses them")
+    """NaN and Infinity are not JSON (PostgreSQL refuses them): the node fails as
+    invalid_json, which the template's on_error handles, on every database."""
     workflow_id = catalogue.workflow("resume-screening")
     script(model, [("Screen this resume", reply)])
     execution = catalogue.run(workflow_id, SCENARIOS["resume-screening"].inputs)
