@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import secrets
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -34,13 +35,15 @@ class LocalDispatcher:
         self.pool = ThreadPoolExecutor(app.config["LOCAL_WORKERS"], thread_name_prefix="execution")
         self.finished: dict[str, threading.Event] = {}
 
-    def submit(self, execution_id: str) -> str | None:
+    def new_job_id(self, execution_id: str) -> None:
+        return None  # no job outside this process to name
+
+    def submit(self, execution_id: str, job_id: str | None) -> None:
         from .services.recovery import heartbeat
 
         self.finished[execution_id] = threading.Event()
         heartbeat(self.app).add(execution_id)  # queued here: only this process can run it
         self.pool.submit(self._run, execution_id)
-        return None
 
     def _run(self, execution_id: str) -> None:
         from .services.runs import run_execution
@@ -76,13 +79,19 @@ class QueueDispatcher:
         # RQ's own timeout is a backstop behind the engine's EXECUTION_TIMEOUT.
         self.job_timeout = int(app.config["EXECUTION_TIMEOUT"]) + 120
 
-    def submit(self, execution_id: str) -> str | None:
-        """The job id, or None if Redis is unreachable: the execution then stays
-        queued and the reaper enqueues it again once Redis answers."""
+    def new_job_id(self, execution_id: str) -> str:
+        """Each hand-over gets a job id of its own: a requeued run never shares one
+        with the job a dead worker left behind."""
+        return f"{execution_id}-{secrets.token_hex(3)}"
+
+    def submit(self, execution_id: str, job_id: str | None) -> None:
+        """Enqueue the job. If Redis is unreachable the execution stays queued with a
+        job id that names no job, and the reaper enqueues it again once Redis answers."""
         try:
-            job = self.queue.enqueue_call(
+            self.queue.enqueue_call(
                 JOB_FUNCTION,
                 args=(execution_id,),
+                job_id=job_id,
                 timeout=self.job_timeout,
                 result_ttl=600,
                 failure_ttl=24 * 3600,
@@ -90,8 +99,6 @@ class QueueDispatcher:
             )
         except RedisError as exc:
             log.warning("could not enqueue %s: %s", execution_id, exc)
-            return None
-        return job.id
 
     def notify_finished(self, execution_id: str) -> None:
         key = DONE_KEY.format(execution_id)

@@ -19,7 +19,7 @@ from ..dispatch import dispatcher
 from ..engine.errors import InputError, Problem
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..extensions import db
-from ..models import Execution, IdempotencyKey, NodeRun, User, Workflow, WorkflowVersion, utcnow
+from ..models import Execution, IdempotencyKey, NodeRun, User, Workflow, WorkflowVersion, new_id, utcnow
 from ..models.execution import ACTIVE_STATUSES, CANCELLED, COMPLETED, FAILED, QUEUED, STATUSES
 from ..ratelimits import count_execution
 from . import audit
@@ -55,17 +55,9 @@ def start_execution(user: User, workflow_id: str, inputs: Any, *, idempotency_ke
     values = _validated_inputs(graph, inputs)
     check_budget(user)
     count_execution(user.id)
-    execution = Execution(
-        workflow_id=workflow.id,
-        workflow_version=workflow.version,
-        user_id=user.id,
-        inputs=values,
-        status=QUEUED,
-        heartbeat_at=utcnow(),
+    execution = _new_execution(
+        graph, workflow_id=workflow.id, workflow_version=workflow.version, user_id=user.id, inputs=values
     )
-    db.session.add(execution)
-    db.session.flush()
-    _add_node_rows(execution.id, [(n.id, n.type) for n in graph.nodes.values()])
     _count_use(workflow.id)
     audit.record("execution.started", user, "execution", execution.id, details={"workflow_id": workflow.id})
     if idempotency_key is not None:
@@ -157,11 +149,21 @@ def _count_use(workflow_id: str) -> None:
     db.session.execute(update(Workflow).where(Workflow.id == workflow_id).values(usage_count=Workflow.usage_count + 1))
 
 
+def _new_execution(graph, copied: dict[str, dict] | None = None, **fields) -> Execution:
+    """A queued execution and its node rows, with the job id it will be enqueued under
+    chosen now, so one commit records everything."""
+    execution_id = new_id("exec")
+    execution = Execution(
+        id=execution_id, status=QUEUED, heartbeat_at=utcnow(), job_id=dispatcher().new_job_id(execution_id), **fields
+    )
+    db.session.add(execution)
+    db.session.flush()
+    _add_node_rows(execution_id, [(n.id, n.type) for n in graph.nodes.values()], copied)
+    return execution
+
+
 def _dispatch(execution: Execution) -> None:
-    job_id = dispatcher().submit(execution.id)
-    if job_id is not None:
-        db.session.execute(update(Execution).where(Execution.id == execution.id).values(job_id=job_id))
-        db.session.commit()
+    dispatcher().submit(execution.id, execution.job_id)
 
 
 def wait_for(execution: Execution, timeout: float) -> Execution:
@@ -219,18 +221,15 @@ def retry_execution(user: User, execution_id: str) -> Execution:
         for row in original.nodes
         if row.status == COMPLETED
     }
-    execution = Execution(
+    execution = _new_execution(
+        graph,
+        reused,
         workflow_id=original.workflow_id,
         workflow_version=original.workflow_version,
         user_id=user.id,
         retry_of=original.id,
         inputs=original.inputs,
-        status=QUEUED,
-        heartbeat_at=now,
     )
-    db.session.add(execution)
-    db.session.flush()
-    _add_node_rows(execution.id, [(n.id, n.type) for n in graph.nodes.values()], reused)
     _count_use(workflow.id)
     audit.record("execution.retried", user, "execution", execution.id, details={"retry_of": original.id})
     db.session.commit()

@@ -94,7 +94,7 @@ def heartbeat(app: Flask) -> Heartbeat:
 
 def reap(app: Flask) -> dict[str, int]:
     """One pass over active executions; returns how many it settled or requeued."""
-    from .runs import LOST, settle
+    from .runs import LOST, requeue, settle
 
     config = app.config
     now = utcnow()
@@ -127,11 +127,8 @@ def reap(app: Flask) -> dict[str, int]:
                 and queue.mode == "queue"
                 and not queue.job_is_live(row.job_id, config["WORKER_LOST_AFTER"])
             ):
-                job_id = queue.submit(row.id)
-                if job_id is not None:
-                    db.session.execute(update(Execution).where(Execution.id == row.id).values(job_id=job_id))
-                    db.session.commit()
-                    counts["requeued"] += 1
+                requeue(row.id)
+                counts["requeued"] += 1
             elif row.status == QUEUED and queue.mode == "local" and beat < lost_before:
                 counts["worker_lost"] += settle(row.id, "failed", LOST, from_statuses=(QUEUED,))
     if any(counts.values()):

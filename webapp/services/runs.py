@@ -16,7 +16,7 @@ import time
 from datetime import UTC, datetime
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, func, select, update
 
 from ..dispatch import dispatcher
 from ..engine import runner
@@ -45,8 +45,8 @@ def run_execution(execution_id: str) -> None:
     beats = heartbeat(current_app._get_current_object())
     beats.add(execution_id)
     try:
-        result = _run(execution_id)
-        _finish(execution_id, result)
+        result, recorder = _run(execution_id)
+        _finish(execution_id, result, recorder)
     except Exception as exc:
         db.session.rollback()
         log.exception("execution %s crashed", execution_id)
@@ -65,17 +65,18 @@ def _claim(execution_id: str) -> bool:
     claimed = db.session.execute(
         update(Execution)
         .where(Execution.id == execution_id, Execution.status == QUEUED)
-        .values(status=RUNNING, heartbeat_at=now, runner=f"{socket.gethostname()}:{os.getpid()}")
-    ).rowcount
-    if claimed:  # keep the first start when a run resumes after a shutdown
-        db.session.execute(
-            update(Execution).where(Execution.id == execution_id, Execution.started_at.is_(None)).values(started_at=now)
+        .values(
+            status=RUNNING,
+            started_at=func.coalesce(Execution.started_at, now),  # a resumed run keeps its first start
+            heartbeat_at=now,
+            runner=f"{socket.gethostname()}:{os.getpid()}",
         )
+    ).rowcount
     db.session.commit()
     return bool(claimed)
 
 
-def _run(execution_id: str) -> RunResult:
+def _run(execution_id: str) -> tuple[RunResult, Recorder]:
     config = current_app.config
     execution = db.session.get(Execution, execution_id)
     version = db.session.get(WorkflowVersion, (execution.workflow_id, execution.workflow_version))
@@ -88,15 +89,15 @@ def _run(execution_id: str) -> RunResult:
         timeout=max(config["EXECUTION_TIMEOUT"] - elapsed, 0.001),
     )
     inputs = execution.inputs
-    budget = watch_budget(db.session.get(User, execution.user_id))
+    recorder = Recorder(execution_id, watch_budget(db.session.get(User, execution.user_id)))
     db.session.commit()  # end the read transaction: a long run must not hold it open
-    recorder = Recorder(execution_id, budget)
     result = runner.run(graph, inputs, recorder, models=gateway_for(current_app), limits=limits, prior=prior)
-    recorder.flush()
-    return result
+    return result, recorder
 
 
-def _finish(execution_id: str, result: RunResult) -> None:
+def _finish(execution_id: str, result: RunResult, recorder: Recorder) -> None:
+    """The last node rows and the execution's outcome, in one transaction."""
+    recorder.flush(commit=False)
     if result.status == QUEUED:  # drained for a shutdown: hand back to the queue
         _requeue(execution_id)
         return
@@ -122,10 +123,18 @@ def _requeue(execution_id: str) -> None:
     ).rowcount
     db.session.commit()
     if requeued:
-        job_id = dispatcher().submit(execution_id)
-        db.session.execute(update(Execution).where(Execution.id == execution_id).values(job_id=job_id))
-        db.session.commit()
+        requeue(execution_id)
         log.info("execution %s handed back to the queue for another worker", execution_id)
+
+
+def requeue(execution_id: str) -> None:
+    """Hand a queued execution to the dispatcher again, under a new job id recorded
+    first: if the enqueue itself is lost, the reaper sees a job id naming no job."""
+    queue = dispatcher()
+    job_id = queue.new_job_id(execution_id)
+    db.session.execute(update(Execution).where(Execution.id == execution_id).values(job_id=job_id))
+    db.session.commit()
+    queue.submit(execution_id, job_id)
 
 
 def settle(execution_id: str, status: str, error: dict | None, *, from_statuses: tuple[str, ...]) -> bool:
@@ -191,17 +200,21 @@ class Recorder(Observer):
             return Stop("worker_lost", f"the execution was already settled as {status}", status=status)
         return None
 
-    def flush(self) -> None:
-        if not self.pending:
-            return
+    def flush(self, commit: bool = True) -> None:
+        """Write what changed since the last flush: one executemany per shape of row."""
         pending, self.pending = self.pending, {}
+        shapes: dict[tuple, list[dict]] = {}
         for node_id, values in pending.items():
-            db.session.execute(
+            shapes.setdefault(tuple(values), []).append({"b_execution": self.execution_id, "b_node": node_id, **values})
+        for columns, rows in shapes.items():
+            statement = (
                 update(_nodes)
-                .where(_nodes.c.execution_id == self.execution_id, _nodes.c.node_id == node_id)
-                .values(**values)
+                .where(_nodes.c.execution_id == bindparam("b_execution"), _nodes.c.node_id == bindparam("b_node"))
+                .values({column: bindparam(column) for column in columns})
             )
-        db.session.commit()
+            db.session.execute(statement, rows)
+        if commit and pending:
+            db.session.commit()
 
 
 def _row_values(record: NodeRecord) -> dict:
