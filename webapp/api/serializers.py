@@ -26,7 +26,7 @@ def workflow_full(workflow: Workflow) -> dict:
         **workflow_summary(workflow),
         "version": workflow.version,
         "nodes": definition["nodes"],
-        "connections": definition.get("connections", []),
+        "connections": definition.get("connections") or [],  # a PATCH may have stored null
     }
 
 
@@ -91,7 +91,7 @@ def template(template: Template, *, with_definition: bool = True) -> dict:
     }
     if with_definition:
         body["nodes"] = template.definition["nodes"]
-        body["connections"] = template.definition.get("connections", [])
+        body["connections"] = template.definition.get("connections") or []
     return body
 
 

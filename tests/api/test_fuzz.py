@@ -1,0 +1,291 @@
+"""Schemathesis against /api/v1/openapi.json, in process, plus the bugs fuzzing found.
+
+The fuzzer loads the document from the Flask app itself (WSGI, no server) and
+sends every operation its examples, the coverage phase's boundary cases and a
+bounded number of generated requests, positive and negative, signed with a real
+API key. A user who owns workflows and executions (and another user's public and
+private workflows) makes real ids exist: about half the generated ids are swapped
+for real ones, so requests get past "404" into validation and the happy paths.
+Every answer must be: not a 5xx, a documented status, the documented content type
+and headers, and a body that matches the schema. SQLite only; about 45 s.
+
+The schema is loaded at import from an app without a database (serving the
+document needs none) and every call goes to the fixture's app: schemathesis'
+lazy ``from_fixture`` loader reads ``request.node._nodeid``, which pytest 9.2 no
+longer has.
+
+Below it, strict xfail tests pin bugs found while fuzzing whose fix belongs to
+files outside the API layer (each docstring carries the proposed patch), and
+regression tests for the ones fixed since.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from datetime import timedelta
+from types import SimpleNamespace
+
+import pytest
+import schemathesis
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+from sqlalchemy import update
+
+from tests.conftest import Api, close_app, make_app, make_user
+from tests.definitions import echo_definition, model_definition, spec_example, workflow_body
+from webapp import create_app
+from webapp.config import TestConfig as AppTestConfig  # aliased: pytest would collect Test*
+from webapp.extensions import db
+from webapp.models import Execution, utcnow
+from webapp.services import templates as template_service
+
+EXAMPLES_PER_OPERATION = 30
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
+          response_schema_conformance]
+TEMPLATE_FILE = {"name": "Shouter", "description": "Says it louder", "category": "writing",
+                 "how_to_use": "Give it text.", **echo_definition()}
+FAILING = {"nodes": [{"id": "gen", "type": "ai_model", "config": {"prompt": "[[status=500]] go", "retries": 0}},
+                     {"id": "out", "type": "output", "config": {"fields": {"answer": "{{ gen.text }}"}}}],
+           "connections": [{"from": "gen", "to": "out"}]}
+
+
+def _created(response) -> str:
+    assert response.status_code in (200, 201), response.get_data(as_text=True)
+    return response.json["id"]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, model_server):
+    """An app on its own SQLite file, a user with things to fuzz, and their key."""
+    model_server.reset()
+    directory = tmp_path_factory.mktemp("fuzz")
+    app = make_app(f"sqlite:///{directory / 'fuzz.db'}", model_server.base_url)
+    (directory / "catalogue").mkdir()
+    (directory / "catalogue" / "shouter.json").write_text(json.dumps(TEMPLATE_FILE))
+    with app.app_context():
+        template_service.seed()  # the real catalogue
+        template_service.seed(directory / "catalogue")
+        templates, _ = template_service.list_templates(limit=100)
+        template_ids = [template.id for template in templates]
+        template_id = next(template.id for template in templates if template.name == "Shouter")
+    user, key = make_user(app, "fuzz@example.com")
+    other_user, other_key = make_user(app, "other@example.com")
+    me, other = Api(app.test_client(), user, key), Api(app.test_client(), other_user, other_key)
+
+    echo = _created(me.post("/workflows", json=workflow_body("Echo")))
+    copy = _created(me.post("/workflows", json=workflow_body("Copy", definition=spec_example())))
+    failing = _created(me.post("/workflows", json=workflow_body("Failing", definition=FAILING)))
+    public = _created(other.post("/workflows", json=workflow_body("Public", public=True)))
+    private = _created(other.post("/workflows", json=workflow_body("Private")))
+    deleted = _created(me.post("/workflows", json=workflow_body("Deleted")))
+    assert me.delete(f"/workflows/{deleted}").status_code == 204
+    completed = _created(me.post(f"/workflows/{echo}/execute", json={"inputs": {"text": "hi"}}))
+    priced = _created(me.post(f"/workflows/{copy}/execute", json={"inputs": {"product": "a lamp"}}))
+    failed = _created(me.post(f"/workflows/{failing}/execute"))
+    fails_later = model_definition("[[status=500]] {{ in.text }}", retries=0)  # its input node completes
+    failing_later = _created(me.post("/workflows", json=workflow_body("Fails later", definition=fails_later)))
+    failed_later = _created(me.post(f"/workflows/{failing_later}/execute", json={"inputs": {"text": "x"}}))
+    theirs = _created(other.post(f"/workflows/{public}/execute", json={"inputs": {"text": "x"}}))
+
+    def throwaway() -> str:
+        return _created(me.post("/workflows", json=workflow_body("Throwaway")))
+
+    ids = {
+        "workflows": [echo, copy, failing, public, private, deleted],
+        "executions": [completed, priced, failed, failed_later, theirs],
+        "templates": [*template_ids[:5], template_id],
+    }
+    yield SimpleNamespace(app=app, headers={"Authorization": f"Bearer {key}"}, ids=ids, throwaway=throwaway)
+    close_app(app)
+
+
+def _schema() -> schemathesis.BaseSchema:
+    """The document as the app serves it (an app without a database is enough to serve it)."""
+    config = AppTestConfig()
+    config.SQLALCHEMY_DATABASE_URI = "sqlite://"
+    settings = schemathesis.Config.from_dict({
+        "seed": 20250131,
+        "suppress-health-check": ["too_slow", "filter_too_much", "data_too_large", "large_base_example"],
+        "generation": {"mode": "all", "max-examples": EXAMPLES_PER_OPERATION, "deterministic": True,
+                       "database": "none", "with-security-parameters": False},
+        "phases": {"stateful": {"enabled": False}},
+    })
+    return schemathesis.openapi.from_wsgi("/api/v1/openapi.json", create_app(config), config=settings)
+
+
+schema = _schema()
+
+
+def _pick(options: list[str], seed: str) -> str | None:
+    """A real id for about half of the generated ones; which one follows from the generated value."""
+    index = zlib.crc32(seed.encode("utf-8", "surrogatepass")) % (2 * len(options))
+    return options[index] if index < len(options) else None
+
+
+def _use_real_ids(case, world) -> None:
+    path, params = case.operation.path, case.path_parameters or {}
+    if "id" in params and isinstance(params["id"], str):
+        kind = path.split("/")[3]  # /api/v1/<kind>/{id}…
+        real = _pick(world.ids[kind], f"{params['id']}|{case.query!r}|{case.body!r}")
+        if real is not None and case.method.upper() == "DELETE":
+            real = world.throwaway()  # deleting a fixture would leave the rest of the run 404
+        if real is not None:
+            params["id"] = real
+    if path.endswith("/from-template") and isinstance(case.body, dict):
+        generated = case.body.get("template_id")
+        real = _pick(world.ids["templates"], generated) if isinstance(generated, str) else None
+        if real is not None:
+            case.body["template_id"] = real
+
+
+@schema.parametrize()
+def test_the_api_answers_as_documented(case, world):
+    _use_real_ids(case, world)
+    case.call_and_validate(app=world.app, headers=world.headers, checks=CHECKS)
+
+
+# -- bugs found while fuzzing, in files outside the API layer --------------------------------
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+@pytest.mark.parametrize("path", [
+    "/workflows/wf%00",              # a path id → db.session.get(Workflow, "wf\x00")
+    "/executions/exec%00",
+    "/templates/tpl%00",
+    "/workflows?category=a%00",      # a query filter compared in SQL
+    "/templates?category=a%00",
+    "/usage?workflow_id=wf%00",
+])
+@pytest.mark.xfail(strict=True, reason="NUL in a path or query value reaches PostgreSQL: 500 (see docstring)")
+def test_a_nul_character_in_the_url_is_a_4xx_on_postgresql(api, path):
+    """psycopg refuses NUL in text parameters ("PostgreSQL text fields cannot contain
+    NUL (0x00) bytes"), so any path id or query value with %00 answers 500 there
+    (SQLite stores it and answers 404/200). JSON bodies are refused in params.py.
+
+    Proposed patch, webapp/api/__init__.py, in ``authenticate`` (before the key check,
+    so it covers every route, including ones added later)::
+
+        if "\\x00" in request.path or any("\\x00" in k or "\\x00" in v
+                                          for k, v in request.args.items(multi=True)):
+            raise BadRequest("NUL characters are not allowed in the URL")
+        # and the same for request.headers.get("Idempotency-Key") (see below)
+
+    with ``from ..errors import BadRequest, Unauthorized``.
+    """
+    response = api.get(path)
+    assert 400 <= response.status_code < 500, response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+@pytest.mark.xfail(strict=True, reason="NUL in the Idempotency-Key header reaches PostgreSQL: 500")
+def test_a_nul_character_in_the_idempotency_key_is_a_4xx_on_postgresql(api):
+    """Proposed patch, webapp/services/executions.py ``_check_idempotency_key``::
+
+        if not key.strip() or len(key) > MAX_IDEMPOTENCY_KEY or "\\x00" in key:
+    """
+    workflow = _created(api.post("/workflows", json=workflow_body()))
+    response = api.post(f"/workflows/{workflow}/execute", json={"inputs": {"text": "x"}},
+                        headers={"Idempotency-Key": "a\x00b"})
+    assert response.status_code == 422, response.get_data(as_text=True)
+
+
+def test_retry_reuses_completed_nodes(api, model):
+    """Found by the tour: ``_add_node_rows`` inserted rows with different keys in one
+    executemany, so retrying an execution in which a node completed answered 500.
+    Fixed in webapp/services/executions.py (``_PENDING_NODE``); kept as a regression test."""
+    definition = {
+        "nodes": [{"id": "in", "type": "input", "config": {"fields": [{"name": "text", "type": "string"}]}},
+                  {"id": "gen", "type": "ai_model", "config": {"prompt": "[[status=500]] {{ in.text }}",
+                                                               "retries": 0}},
+                  {"id": "out", "type": "output", "config": {"fields": {"answer": "{{ gen.text }}"}}}],
+        "connections": [{"from": "in", "to": "gen"}, {"from": "gen", "to": "out"}],
+    }
+    workflow = _created(api.post("/workflows", json=workflow_body(definition=definition)))
+    failed = api.post(f"/workflows/{workflow}/execute", json={"inputs": {"text": "x"}}).json
+    assert failed["status"] == "failed" and failed["nodes"][0]["status"] == "completed"
+    retried = api.post(f"/executions/{failed['id']}/retry")
+    assert retried.status_code == 202, retried.get_data(as_text=True)
+    assert retried.json["nodes"][0]["reused_from"] == failed["id"]
+
+
+@pytest.mark.xfail(strict=True, reason="export writes connections: null after a PATCH with null connections")
+def test_export_after_clearing_connections_is_importable_as_documented(api):
+    """PATCH {"connections": null} stores ``null`` (``update_workflow`` copies the field
+    as given; ``definition_of`` turns it into [] only on create). The API's serializer
+    now shows [], but ``export_document`` (webapp/services/workflows.py) still writes
+    ``"connections": null``, which the document (an array) does not allow.
+
+    Proposed patch, webapp/services/workflows.py ``update_workflow``::
+
+        "connections": (fields["connections"] or []) if "connections" in fields else ...
+
+    (and ``.get("connections") or []`` in ``export_document``).
+    """
+    lone = {"nodes": [{"id": "out", "type": "output", "config": {"template": "hello"}}]}
+    workflow = _created(api.post("/workflows", json=workflow_body(definition=lone)))
+    assert api.patch(f"/workflows/{workflow}", json={"connections": None}).status_code == 200
+    assert api.get(f"/workflows/{workflow}/export").json["workflow"]["connections"] == []
+
+
+@pytest.mark.xfail(strict=True, reason="a cancel racing the worker's claim ends before it started (see docstring)")
+def test_a_cancelled_execution_never_finishes_before_it_started(app, api, model):
+    """``settle`` (webapp/services/runs.py) takes ``now`` before its UPDATE waits for the
+    row; a worker's ``_claim`` that commits meanwhile writes a later ``started_at``.
+    Seen in the tour: started_at …28.016Z, finished_at …28.009Z, duration_ms -6. Here
+    the claim's later clock reading is set directly, which makes the race deterministic.
+
+    Proposed patch, ``settle``: never finish before the start::
+
+        finished = case((Execution.started_at > now, Execution.started_at), else_=now)
+        ... .values(status=status, error=error, finished_at=finished)
+
+    (``from sqlalchemy import case``; the same for node rows with ``_nodes.c.started_at``).
+    """
+    slow = {"nodes": [{"id": "gen", "type": "ai_model", "config": {"prompt": "[[latency=1]] go"}},
+                      {"id": "out", "type": "output", "config": {"fields": {"answer": "{{ gen.text }}"}}}],
+            "connections": [{"from": "gen", "to": "out"}]}
+    workflow = _created(api.post("/workflows", json=workflow_body(definition=slow)))
+    execution_id = api.post(f"/workflows/{workflow}/execute", json={"async": True}).json["execution_id"]
+    with app.app_context():
+        later = utcnow() + timedelta(seconds=1)  # the claim read the clock after the cancel did
+        db.session.execute(update(Execution).where(Execution.id == execution_id).values(started_at=later))
+        db.session.commit()
+    cancelled = api.post(f"/executions/{execution_id}/cancel").json
+    assert cancelled["status"] == "cancelled"
+    assert cancelled["finished_at"] >= cancelled["started_at"] and cancelled["duration_ms"] >= 0
+
+
+@pytest.mark.xfail(strict=True, reason="a template Jinja cannot compile (too deep, or a failing constant) is a 500")
+@pytest.mark.parametrize("template", ["{{ " + "(" * 80 + "in.text" + ")" * 80 + " }}", "{{ not {[1]: 1} }}"])
+def test_a_template_that_cannot_be_compiled_is_a_422(api, template):
+    """See tests/engine/test_fuzz_sandbox.py::test_every_compile_failure_is_a_syntax_error
+    for the cause and the patch (webapp/engine/expressions.py)."""
+    definition = echo_definition()
+    definition["nodes"][2]["config"]["fields"]["result"] = template
+    response = api.post("/workflows", json=workflow_body(definition=definition))
+    assert response.status_code == 422, response.get_data(as_text=True)[:300]
+    assert response.json["error"]["details"][0]["code"] == "syntax_error"
+
+
+def test_execution_outputs_are_strict_json(api):
+    """Found while fuzzing the sandbox: ``{{ 1e308 * 10 }}`` evaluates to inf, which the
+    API wrote as ``Infinity`` (not JSON) on SQLite and PostgreSQL's jsonb refused. The
+    runner now fails such a node (invalid_output); the sandbox itself still returns inf
+    (tests/engine/test_fuzz_sandbox.py::test_results_are_always_serialisable_json)."""
+    definition = echo_definition()
+    definition["nodes"][2]["config"]["fields"]["result"] = "{{ 1e308 * 10 }}"
+    workflow = _created(api.post("/workflows", json=workflow_body(definition=definition)))
+    response = api.post(f"/workflows/{workflow}/execute", json={"inputs": {"text": "x"}})
+
+    def refuse(name):
+        raise ValueError(f"{name} is not JSON")
+
+    body = json.loads(response.get_data(as_text=True), parse_constant=refuse)
+    assert response.status_code == 200 and body["status"] == "failed", body
+    assert body["nodes"][2]["status"] == "failed"
