@@ -6,7 +6,11 @@ htmx is configured through a ``<meta>`` tag, and model output can never run.
 
 from __future__ import annotations
 
-from flask import Flask, Response
+from flask import Flask, Response, request
+
+from .errors import BadRequest
+
+FORM_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data"}
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -25,6 +29,16 @@ CONTENT_SECURITY_POLICY = "; ".join(
 
 
 def init_app(app: Flask) -> None:
+    @app.before_request
+    def refuse_nul_characters() -> None:
+        """PostgreSQL text cannot hold NUL, so a NUL anywhere a value may reach a query
+        is refused up front, for every route (JSON bodies are checked in api/params.py)."""
+        values = [request.path, *request.args.keys(), *request.args.values()]
+        if request.mimetype in FORM_TYPES and not request.path.startswith("/api/"):  # API bodies: params.py
+            values += [*request.form.keys(), *request.form.values()]
+        if any("\x00" in value for value in values):
+            raise BadRequest("NUL characters are not allowed in the address or form")
+
     @app.after_request
     def add_security_headers(response: Response) -> Response:
         headers = response.headers

@@ -14,9 +14,7 @@ document needs none) and every call goes to the fixture's app: schemathesis'
 lazy ``from_fixture`` loader reads ``request.node._nodeid``, which pytest 9.2 no
 longer has.
 
-Below it, strict xfail tests pin bugs found while fuzzing whose fix belongs to
-files outside the API layer (each docstring carries the proposed patch), and
-regression tests for the ones fixed since.
+Below it, regression tests for the bugs fuzzing found.
 """
 
 from __future__ import annotations
@@ -150,7 +148,7 @@ def test_the_api_answers_as_documented(case, world):
     case.call_and_validate(app=world.app, headers=world.headers, checks=CHECKS)
 
 
-# -- bugs found while fuzzing, in files outside the API layer --------------------------------
+# -- found while fuzzing, kept as regressions --------------------------------------------------
 
 
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
@@ -162,33 +160,16 @@ def test_the_api_answers_as_documented(case, world):
     "/templates?category=a%00",
     "/usage?workflow_id=wf%00",
 ])
-@pytest.mark.xfail(strict=True, reason="NUL in a path or query value reaches PostgreSQL: 500 (see docstring)")
 def test_a_nul_character_in_the_url_is_a_4xx_on_postgresql(api, path):
-    """psycopg refuses NUL in text parameters ("PostgreSQL text fields cannot contain
-    NUL (0x00) bytes"), so any path id or query value with %00 answers 500 there
-    (SQLite stores it and answers 404/200). JSON bodies are refused in params.py.
-
-    Proposed patch, webapp/api/__init__.py, in ``authenticate`` (before the key check,
-    so it covers every route, including ones added later)::
-
-        if "\\x00" in request.path or any("\\x00" in k or "\\x00" in v
-                                          for k, v in request.args.items(multi=True)):
-            raise BadRequest("NUL characters are not allowed in the URL")
-        # and the same for request.headers.get("Idempotency-Key") (see below)
-
-    with ``from ..errors import BadRequest, Unauthorized``.
-    """
+    """psycopg refuses NUL in text parameters, so a path id or query value with %00
+    once answered 500 on PostgreSQL; it is refused up front (webapp/security.py)."""
     response = api.get(path)
     assert 400 <= response.status_code < 500, response.get_data(as_text=True)
 
 
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
-@pytest.mark.xfail(strict=True, reason="NUL in the Idempotency-Key header reaches PostgreSQL: 500")
 def test_a_nul_character_in_the_idempotency_key_is_a_4xx_on_postgresql(api):
-    """Proposed patch, webapp/services/executions.py ``_check_idempotency_key``::
-
-        if not key.strip() or len(key) > MAX_IDEMPOTENCY_KEY or "\\x00" in key:
-    """
+    """The Idempotency-Key header must be printable; NUL once reached PostgreSQL."""
     workflow = _created(api.post("/workflows", json=workflow_body()))
     response = api.post(f"/workflows/{workflow}/execute", json={"inputs": {"text": "x"}},
                         headers={"Idempotency-Key": "a\x00b"})
@@ -214,39 +195,18 @@ def test_retry_reuses_completed_nodes(api, model):
     assert retried.json["nodes"][0]["reused_from"] == failed["id"]
 
 
-@pytest.mark.xfail(strict=True, reason="export writes connections: null after a PATCH with null connections")
 def test_export_after_clearing_connections_is_importable_as_documented(api):
-    """PATCH {"connections": null} stores ``null`` (``update_workflow`` copies the field
-    as given; ``definition_of`` turns it into [] only on create). The API's serializer
-    now shows [], but ``export_document`` (webapp/services/workflows.py) still writes
-    ``"connections": null``, which the document (an array) does not allow.
-
-    Proposed patch, webapp/services/workflows.py ``update_workflow``::
-
-        "connections": (fields["connections"] or []) if "connections" in fields else ...
-
-    (and ``.get("connections") or []`` in ``export_document``).
-    """
+    """PATCH {"connections": null} means "no connections"; export once wrote null."""
     lone = {"nodes": [{"id": "out", "type": "output", "config": {"template": "hello"}}]}
     workflow = _created(api.post("/workflows", json=workflow_body(definition=lone)))
     assert api.patch(f"/workflows/{workflow}", json={"connections": None}).status_code == 200
     assert api.get(f"/workflows/{workflow}/export").json["workflow"]["connections"] == []
 
 
-@pytest.mark.xfail(strict=True, reason="a cancel racing the worker's claim ends before it started (see docstring)")
 def test_a_cancelled_execution_never_finishes_before_it_started(app, api, model):
-    """``settle`` (webapp/services/runs.py) takes ``now`` before its UPDATE waits for the
-    row; a worker's ``_claim`` that commits meanwhile writes a later ``started_at``.
-    Seen in the tour: started_at …28.016Z, finished_at …28.009Z, duration_ms -6. Here
-    the claim's later clock reading is set directly, which makes the race deterministic.
-
-    Proposed patch, ``settle``: never finish before the start::
-
-        finished = case((Execution.started_at > now, Execution.started_at), else_=now)
-        ... .values(status=status, error=error, finished_at=finished)
-
-    (``from sqlalchemy import case``; the same for node rows with ``_nodes.c.started_at``).
-    """
+    """A cancel racing a worker's claim once recorded finished_at before started_at
+    (duration -6 ms): settling never finishes before the start. The claim's later
+    clock reading is set directly, which makes the race deterministic."""
     slow = {"nodes": [{"id": "gen", "type": "ai_model", "config": {"prompt": "[[latency=1]] go"}},
                       {"id": "out", "type": "output", "config": {"fields": {"answer": "{{ gen.text }}"}}}],
             "connections": [{"from": "gen", "to": "out"}]}
@@ -261,11 +221,10 @@ def test_a_cancelled_execution_never_finishes_before_it_started(app, api, model)
     assert cancelled["finished_at"] >= cancelled["started_at"] and cancelled["duration_ms"] >= 0
 
 
-@pytest.mark.xfail(strict=True, reason="a template Jinja cannot compile (too deep, or a failing constant) is a 500")
 @pytest.mark.parametrize("template", ["{{ " + "(" * 80 + "in.text" + ")" * 80 + " }}", "{{ not {[1]: 1} }}"])
 def test_a_template_that_cannot_be_compiled_is_a_422(api, template):
-    """See tests/engine/test_fuzz_sandbox.py::test_every_compile_failure_is_a_syntax_error
-    for the cause and the patch (webapp/engine/expressions.py)."""
+    """Templates Python or Jinja cannot compile (too deep, a failing folded constant)
+    once answered 500; they are syntax errors (tests/engine/test_fuzz_sandbox.py)."""
     definition = echo_definition()
     definition["nodes"][2]["config"]["fields"]["result"] = template
     response = api.post("/workflows", json=workflow_body(definition=definition))
@@ -274,10 +233,8 @@ def test_a_template_that_cannot_be_compiled_is_a_422(api, template):
 
 
 def test_execution_outputs_are_strict_json(api):
-    """Found while fuzzing the sandbox: ``{{ 1e308 * 10 }}`` evaluates to inf, which the
-    API wrote as ``Infinity`` (not JSON) on SQLite and PostgreSQL's jsonb refused. The
-    runner now fails such a node (invalid_output); the sandbox itself still returns inf
-    (tests/engine/test_fuzz_sandbox.py::test_results_are_always_serialisable_json)."""
+    """``{{ 1e308 * 10 }}`` is inf, which is not JSON (and PostgreSQL's jsonb refuses
+    it): the node fails, the API answers strict JSON."""
     definition = echo_definition()
     definition["nodes"][2]["config"]["fields"]["result"] = "{{ 1e308 * 10 }}"
     workflow = _created(api.post("/workflows", json=workflow_body(definition=definition)))

@@ -152,7 +152,7 @@ def _read_node_id(node_id: Any, where: str, first_use: dict, index: int, problem
     if node_id is None:
         problems.append(Problem(f"{where}.id", "missing_field", "'id' is required"))
         return None
-    if not isinstance(node_id, str) or not NODE_ID.match(node_id):
+    if not isinstance(node_id, str) or not NODE_ID.fullmatch(node_id):
         problems.append(
             Problem(
                 f"{where}.id",

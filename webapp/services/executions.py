@@ -69,6 +69,7 @@ def start_execution(user: User, workflow_id: str, inputs: Any, *, idempotency_ke
             return _execution_for_key(user, idempotency_key)
     else:
         db.session.commit()
+    db.session.refresh(execution)  # as committed (queued), before a worker can move it on
     _dispatch(execution)
     return execution
 
@@ -90,10 +91,10 @@ def _validated_inputs(graph, inputs: Any) -> dict:
 
 
 def _check_idempotency_key(key: str) -> None:
-    if not key.strip() or len(key) > MAX_IDEMPOTENCY_KEY:
+    if not key.strip() or len(key) > MAX_IDEMPOTENCY_KEY or not key.isprintable():
         raise ValidationFailed(
             "Idempotency-Key is invalid",
-            [Problem("Idempotency-Key", "invalid_value", f"use 1 to {MAX_IDEMPOTENCY_KEY} characters")],
+            [Problem("Idempotency-Key", "invalid_value", f"use 1 to {MAX_IDEMPOTENCY_KEY} printable characters")],
         )
 
 

@@ -16,7 +16,7 @@ import time
 from datetime import UTC, datetime
 
 from flask import current_app
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, case, func, select, update
 
 from ..dispatch import dispatcher
 from ..engine import runner
@@ -144,19 +144,25 @@ def settle(execution_id: str, status: str, error: dict | None, *, from_statuses:
     changed = db.session.execute(
         update(Execution)
         .where(Execution.id == execution_id, Execution.status.in_(from_statuses))
-        .values(status=status, error=error, finished_at=now)
+        .values(status=status, error=error, finished_at=_not_before(Execution.started_at, now))
     ).rowcount
     if changed:
         node_error = {"code": error["code"], "message": error["message"]} if error else None
         running_status = CANCELLED if status == CANCELLED else FAILED
         for from_status, to_status in (("running", running_status), ("pending", CANCELLED)):
+            finished = _not_before(_nodes.c.started_at, now) if from_status == "running" else None
             db.session.execute(
                 update(_nodes)
                 .where(_nodes.c.execution_id == execution_id, _nodes.c.status == from_status)
-                .values(status=to_status, error=node_error, finished_at=now if from_status == "running" else None)
+                .values(status=to_status, error=node_error, finished_at=finished)
             )
     db.session.commit()
     return bool(changed)
+
+
+def _not_before(started_at, now):
+    """``now``, or the start if a claim on another machine read its clock later."""
+    return case((started_at > now, started_at), else_=now)
 
 
 class Recorder(Observer):

@@ -79,8 +79,9 @@ def seed(directory: Path | None = None) -> tuple[int, int]:
     return created, updated
 
 
-def list_templates(*, category: str | None = None, search: str | None = None, limit: int = 20,
-                   offset: int = 0) -> tuple[list[Template], int]:
+def list_templates(
+    *, category: str | None = None, search: str | None = None, limit: int = 20, offset: int = 0
+) -> tuple[list[Template], int]:
     query = select(Template)
     if category:
         query = query.where(Template.category == category)
@@ -107,8 +108,9 @@ def workflow_from_template(user: User, body: dict) -> Workflow:
     """A private workflow owned by ``user``, named as asked or after the template."""
     template_id = body.get("template_id")
     if not isinstance(template_id, str):
-        raise ValidationFailed("Request body is invalid",
-                               [Problem("template_id", "missing_field", "'template_id' is required")])
+        raise ValidationFailed(
+            "Request body is invalid", [Problem("template_id", "missing_field", "'template_id' is required")]
+        )
     template = get_template(template_id)
     overrides = read_fields({k: v for k, v in body.items() if k != "template_id"}, creating=False)
     fields = {

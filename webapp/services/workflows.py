@@ -103,6 +103,8 @@ def read_fields(body: Any, *, creating: bool) -> dict:
                 fields[key] = value
             else:
                 problems.append(Problem(key, "invalid_value", "'public' must be true or false"))
+        elif key == "connections" and value is None:
+            fields[key] = []  # "no connections", as on create
         elif key in ("nodes", "connections"):
             fields[key] = value  # the definition validator checks these
         else:

@@ -130,7 +130,7 @@ def _read_field(spec: Any, where: str, reader: ConfigReader) -> InputField | Non
         if key not in _FIELD_KEYS:
             reader.problem(f"{where}.{key}", "invalid_value", f"unknown field option '{key}'")
     name = spec.get("name")
-    if not isinstance(name, str) or not FIELD_NAME.match(name):
+    if not isinstance(name, str) or not FIELD_NAME.fullmatch(name):
         code = "missing_field" if name is None else "invalid_value"
         reader.problem(f"{where}.name", code, "a field needs a name of letters, digits and underscores")
     kind = spec.get("type", "string")

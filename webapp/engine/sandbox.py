@@ -1,0 +1,242 @@
+"""The sandboxed Jinja2 environment, with bounds on size and time.
+
+Jinja's ``SandboxedEnvironment`` already refuses dunder access, unsafe callables and
+``str.format`` tricks. What it does not bound is how much a short template can
+build or how long it can spin: ``'x' * 10**10``, ``'%*d' % (10**9, 1)``,
+``s.center(10**9)``, ``range(10**5) | join(s)``, doubling a string with ``~`` in a
+loop, squaring an integer in a loop. Every operation that can grow a value is
+checked *before* it runs, against ``max_chars``; every loop draws on one budget per
+render. A hostile template ends as a clear error, quickly.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from jinja2 import StrictUndefined
+from jinja2.exceptions import SecurityError
+from jinja2.filters import do_center, do_format, do_indent, do_join, do_replace, make_attrgetter, pass_eval_context
+from jinja2.runtime import Undefined
+from jinja2.sandbox import SandboxedEnvironment
+
+MAX_LOOP_ITERATIONS = 10_000  # per render, across every loop in the template
+MAX_INT_BITS = 100_000  # about 30,000 digits: far past any real use, far short of a hang
+JSON_INT_BITS = 14_000  # Python writes at most 4,300 digits of an int as text
+_DIGITS = re.compile(r"\d+")
+_NESTED_FIELD = re.compile(r"\{[^{}]*\{")  # '{0:{1}}': a width taken from the arguments
+_WIDENING_METHODS = frozenset({"center", "ljust", "rjust", "zfill"})
+_SAFE_GLOBALS = ("range", "dict", "namespace")
+
+
+@dataclass
+class _Budget(threading.local):
+    iterations: int = MAX_LOOP_ITERATIONS
+
+
+_budget = _Budget()
+
+
+def reset_budget() -> None:
+    _budget.iterations = MAX_LOOP_ITERATIONS
+
+
+def _loop_guard(iterable: Iterable) -> Iterator:
+    """Wraps the iterable of every ``{% for %}``: one shared budget per render."""
+    for item in iterable:
+        _budget.iterations -= 1
+        if _budget.iterations < 0:
+            raise SecurityError(f"template loops ran more than {MAX_LOOP_ITERATIONS} iterations")
+        yield item
+
+
+class Sandbox(SandboxedEnvironment):
+    intercepted_binops = frozenset({"*", "**", "%", "+"})
+
+    def __init__(self, max_chars: int) -> None:
+        super().__init__(undefined=StrictUndefined, autoescape=False, finalize=_finalize)
+        self.max_chars = max_chars
+        for name in list(self.globals):
+            if name not in _SAFE_GLOBALS:
+                del self.globals[name]  # lipsum, cycler, joiner: nothing a workflow needs
+        self.globals.update(_loop_guard=_loop_guard, _concat=self._concat)
+        self.filters.update(
+            center=self._guarded(do_center, lambda value, width=80: width),
+            indent=self._guarded(do_indent, lambda value, width=4, *a, **k: _indented_size(value, width)),
+            format=self._guarded(do_format, lambda value, *args, **kwargs: _format_size(value, args, kwargs)),
+            replace=self._guarded(do_replace, lambda value, old, new, count=None: _replace_size(value, old, new)),
+            join=self._join,
+        )
+
+    def check(self, size: float, what: str) -> None:
+        if size > self.max_chars:
+            raise SecurityError(f"{what} would exceed the limit of {self.max_chars} characters")
+
+    def _guarded(self, function, size_of):
+        def guarded(*args, **kwargs):
+            self.check(size_of(*_strip_context(function, args), **kwargs), "the filter's result")
+            return function(*args, **kwargs)
+
+        if hasattr(function, "jinja_pass_arg"):  # keep Jinja's pass_eval_context marker
+            guarded.jinja_pass_arg = function.jinja_pass_arg
+        return guarded
+
+    # -- operators -----------------------------------------------------------------------
+
+    def call_binop(self, context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "*":
+            for seq, times in ((left, right), (right, left)):
+                if isinstance(seq, (str, list, tuple)) and isinstance(times, int):
+                    self.check(len(seq) * times, "repetition")
+            if _is_int(left) and _is_int(right) and left.bit_length() + right.bit_length() > MAX_INT_BITS:
+                raise SecurityError("the product is too large")
+        elif operator == "**" and isinstance(left, (int, float)) and isinstance(right, (int, float)):
+            if abs(right) * math.log2(abs(left) + 2) > MAX_INT_BITS:
+                raise SecurityError("the power is too large")
+        elif operator == "%" and isinstance(left, str):
+            self.check(_format_size(left, right if isinstance(right, tuple) else (right,), {}), "formatting")
+        elif operator == "+" and isinstance(left, (str, list)) and isinstance(right, (str, list)):
+            self.check(len(left) + len(right), "concatenation")
+        return super().call_binop(context, operator, left, right)
+
+    def _concat(self, *parts: Any) -> str:
+        """``a ~ b``: Jinja compiles it to a join no sandbox hook sees, so templates are
+        compiled to call this instead (``expressions.py``)."""
+        texts = [str(part) for part in parts]
+        self.check(sum(map(len, texts)), "concatenation")
+        return "".join(texts)
+
+    # -- calls and attributes ------------------------------------------------------------
+
+    def call(__self, __context, __obj, *args, **kwargs):  # noqa: N805 - Jinja's signature
+        owner = getattr(__obj, "__self__", None)
+        if isinstance(owner, str):
+            name = getattr(__obj, "__name__", "")
+            if name in _WIDENING_METHODS and args:
+                __self.check(_int(args[0]), f"str.{name}")
+            elif name == "expandtabs":
+                __self.check(len(owner) + owner.count("\t") * _int(args[0] if args else 8), "str.expandtabs")
+            elif name == "replace" and len(args) >= 2:
+                __self.check(_replace_size(owner, args[0], args[1]), "str.replace")
+            elif name == "join" and args:
+                items = [str(item) for item in args[0]]
+                __self.check(_joined_size(items, owner), "str.join")
+                args = (items, *args[1:])
+        return super().call(__context, __obj, *args, **kwargs)
+
+    def wrap_str_format(self, value: Any):
+        """Jinja swaps ``str.format`` for a sandboxed version on access; size it per call."""
+        wrapped = super().wrap_str_format(value)
+        if wrapped is None:
+            return None
+        template, is_map = value.__self__, value.__name__ == "format_map"
+
+        def sized(*args, **kwargs):
+            mapping = args[0] if is_map and args and isinstance(args[0], dict) else kwargs
+            self.check(_format_size(template, () if is_map else args, mapping), "str.format")
+            return wrapped(*args, **kwargs)
+
+        return sized
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        """``node.items`` means the output field "items", not the dict method."""
+        if isinstance(obj, dict) and attribute in obj:
+            return obj[attribute]
+        return super().getattr(obj, attribute)
+
+    @pass_eval_context
+    def _join(self, eval_ctx, value: Iterable, d: str = "", attribute: Any = None) -> str:
+        items = list(value)
+        if attribute is not None:
+            items = list(map(make_attrgetter(eval_ctx.environment, attribute), items))
+        self.check(_joined_size([str(item) for item in items], str(d)), "join")
+        return do_join(eval_ctx, items, d)
+
+
+def _finalize(value: Any) -> Any:
+    """What ``{{ value }}`` may print: data. A skipped node prints nothing (not
+    "None"); a function, type or other object is an error, never its repr."""
+    if value is None:
+        return ""
+    if isinstance(value, (str, int, float, bool)):
+        return value
+    return jsonable(value)
+
+
+def jsonable(value: Any) -> Any:
+    """Expression results become node outputs, stored as JSON: refuse anything else
+    (Undefined raises its own error; ``TypeError``/``ValueError`` name the problem)."""
+    if value is None or isinstance(value, (str, bool)):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"the expression produced {value}, which JSON cannot hold")
+        return value
+    if isinstance(value, int):
+        if value.bit_length() > JSON_INT_BITS:
+            raise ValueError("the expression produced an integer too large for JSON")
+        return value
+    if isinstance(value, Undefined):
+        value._fail_with_undefined_error()
+    if isinstance(value, dict):
+        return {_json_key(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    raise TypeError(f"the expression produced a {type(value).__name__}, which is not a JSON value")
+
+
+def _json_key(key: Any) -> str:
+    if key is None or isinstance(key, (str, int, float, bool)):
+        return json.dumps(key) if not isinstance(key, str) else key  # as json.dumps writes them
+    raise TypeError(f"an object key must be text, not a {type(key).__name__}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _text_length(value: Any) -> int:
+    return len(value) if isinstance(value, str) else len(str(value)) if not _is_int(value) else value.bit_length() // 3
+
+
+def _format_size(template: Any, args: Iterable, kwargs: dict) -> int:
+    """An upper bound on what a ``%`` or ``format`` call may build: the template, its
+    literal widths, the arguments, and, where widths come from the arguments
+    (``%*d``, ``{0:{1}}``), the largest integer among them."""
+    template = str(template)
+    values = [*args, *kwargs.values()]
+    size = len(template) + max((int(d) for d in _DIGITS.findall(template[:10_000])), default=0)
+    size += sum(_text_length(v) for v in values)
+    if "*" in template or _NESTED_FIELD.search(template):
+        size += max((abs(v) for v in values if _is_int(v)), default=0)
+    return size
+
+
+def _replace_size(value: Any, old: Any, new: Any) -> int:
+    text, old, new = str(value), str(old), str(new)
+    return len(text) + (text.count(old) if old else len(text) + 1) * max(len(new) - len(old), 0)
+
+
+def _indented_size(value: Any, width: Any) -> int:
+    text = str(value)
+    return len(text) + (text.count("\n") + 1) * (_int(width) if not isinstance(width, str) else len(width))
+
+
+def _joined_size(items: list[str], separator: str) -> int:
+    return sum(map(len, items)) + len(separator) * max(len(items) - 1, 0)
+
+
+def _strip_context(function, args: tuple) -> tuple:
+    return args[1:] if getattr(function, "jinja_pass_arg", None) else args
