@@ -1,0 +1,136 @@
+/* The little the pages need beyond htmx: copy buttons, dismissible messages,
+   inserting {{ references }} into templates, keeping <details> open across live
+   updates, and an inline message when a request fails. No eval, no inline code:
+   the Content-Security-Policy allows neither. */
+(function () {
+  "use strict";
+
+  function flash(kind, text) {
+    var area = document.getElementById("flash");
+    if (!area) return;
+    var box = document.createElement("div");
+    box.className = "alert alert-" + kind;
+    box.setAttribute("role", kind === "error" ? "alert" : "status");
+    var span = document.createElement("span");
+    span.textContent = text;
+    var close = document.createElement("button");
+    close.type = "button";
+    close.className = "alert-close";
+    close.setAttribute("data-dismiss", "");
+    close.setAttribute("aria-label", "Dismiss");
+    close.textContent = "×";
+    box.appendChild(span);
+    box.appendChild(close);
+    area.replaceChildren(box);
+  }
+
+  function copyText(text, button) {
+    var done = function () {
+      var label = button.textContent;
+      button.textContent = "Copied ✓";
+      setTimeout(function () { button.textContent = label; }, 1600);
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done, function () { fallbackCopy(text); done(); });
+    } else {
+      fallbackCopy(text);
+      done();
+    }
+  }
+
+  function fallbackCopy(text) {
+    var area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.className = "visually-hidden";
+    document.body.appendChild(area);
+    area.select();
+    try { document.execCommand("copy"); } catch (e) { /* nothing more to try */ }
+    area.remove();
+  }
+
+  // -- clicks ---------------------------------------------------------------------------------
+  var lastTemplateField = new WeakMap();
+
+  document.addEventListener("focusin", function (event) {
+    var field = event.target;
+    if (field.classList && field.classList.contains("takes-refs")) {
+      var card = field.closest(".node-card");
+      if (card) lastTemplateField.set(card, field);
+    }
+  });
+
+  document.addEventListener("click", function (event) {
+    var dismiss = event.target.closest("[data-dismiss]");
+    if (dismiss) {
+      var alert = dismiss.closest(".alert");
+      if (alert) alert.remove();
+      return;
+    }
+    var copy = event.target.closest("[data-copy]");
+    if (copy) {
+      var source = document.querySelector(copy.getAttribute("data-copy"));
+      if (source) copyText(source.textContent.trim(), copy);
+      return;
+    }
+    var copyOf = event.target.closest("[data-copy-text-of]");
+    if (copyOf) {
+      var template = document.getElementById(copyOf.getAttribute("data-copy-text-of"));
+      if (template) copyText(template.content.textContent, copyOf);
+      return;
+    }
+    var chip = event.target.closest(".ref-chip");
+    if (chip) insertReference(chip);
+  });
+
+  function insertReference(chip) {
+    var card = chip.closest(".node-card");
+    if (!card) return;
+    var field = lastTemplateField.get(card);
+    if (!field || !card.contains(field)) field = card.querySelector(".takes-refs");
+    if (!field) return;
+    var ref = chip.getAttribute("data-insert");
+    var text = field.getAttribute("data-ref-style") === "expression" ? ref : "{{ " + ref + " }}";
+    var start = field.selectionStart == null ? field.value.length : field.selectionStart;
+    var end = field.selectionEnd == null ? start : field.selectionEnd;
+    field.value = field.value.slice(0, start) + text + field.value.slice(end);
+    field.focus();
+    field.setSelectionRange(start + text.length, start + text.length);
+    field.dispatchEvent(new Event("input", { bubbles: true }));
+  }
+
+  // -- htmx ----------------------------------------------------------------------------------
+  // Open/closed <details> survive a live refresh of the part of the page they are in.
+  var detailsState = {};
+
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var detail = event.detail;
+    if (detail.isError && !detail.xhr.getResponseHeader("HX-Retarget")) {
+      // An error page from outside the app (a proxy, a crash): say so, keep the page.
+      detail.shouldSwap = false;
+      flash("error", "The request failed (" + detail.xhr.status + "). Please try again.");
+      return;
+    }
+    var target = detail.target;
+    if (target && target.querySelectorAll) {
+      target.querySelectorAll("details[id]").forEach(function (node) {
+        detailsState[node.id] = node.open;
+      });
+    }
+  });
+
+  document.addEventListener("htmx:afterSettle", function () {
+    Object.keys(detailsState).forEach(function (id) {
+      var node = document.getElementById(id);
+      if (node && node.tagName === "DETAILS") node.open = detailsState[id];
+    });
+  });
+
+  document.addEventListener("htmx:sendError", function () {
+    flash("error", "Could not reach the server. Check your connection and try again.");
+  });
+
+  document.addEventListener("htmx:timeout", function () {
+    flash("error", "The server took too long to answer. Please try again.");
+  });
+})();

@@ -1,0 +1,347 @@
+"""The workflow editor: forms per node that give back the definition they show,
+live validation with problems next to their fields, structural edits, the JSON
+tab, and saving (a new version only when the definition changed)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+
+import pytest
+
+from tests.definitions import echo_definition, fan_out_definition, spec_example
+from tests.ui.conftest import create_workflow
+from tests.ui.forms import as_multidict, form_fields
+from webapp.ui import draft
+
+
+def rich_definition() -> dict:
+    """Every node type with most of its options, including ones the form keeps hidden."""
+    return {
+        "nodes": [
+            {
+                "id": "in",
+                "type": "input",
+                "name": "Request",
+                "config": {
+                    "fields": [
+                        {
+                            "name": "topic",
+                            "type": "string",
+                            "required": True,
+                            "max_length": 300,
+                            "description": "What about",
+                            "label": "Topic",
+                        },
+                        {"name": "tone", "type": "string", "enum": ["plain", "warm, friendly"], "default": "plain"},
+                        {"name": "count", "type": "integer", "default": 3, "enum": [1, 3, 5]},
+                        {"name": "strict", "type": "boolean", "default": False},
+                        {"name": "extra", "type": "object", "default": {"a": [1, 2]}},
+                        {"name": "tags", "type": "array"},
+                    ]
+                },
+            },
+            {
+                "id": "gen",
+                "type": "ai_model",
+                "on_error": "branch",
+                "config": {
+                    "model": "gpt-4o",
+                    "system": "Be brief.",
+                    "prompt": "Write about {{ in.topic }} in a {{ in.tone }} tone",
+                    "temperature": 0.2,
+                    "max_tokens": 300,
+                    "response_format": "json",
+                    "cache": False,
+                    "timeout": 12.5,
+                    "retries": 1,
+                },
+            },
+            {"id": "fallback", "type": "processing", "config": {"operation": "template", "template": "n/a"}},
+            {
+                "id": "pick",
+                "type": "processing",
+                "config": {
+                    "operation": "regex_extract",
+                    "input": "{{ gen.text }}",
+                    "pattern": "(?P<word>\\w+)",
+                    "group": "word",
+                },
+            },
+            {
+                "id": "parts",
+                "type": "processing",
+                "config": {"operation": "split", "input": "{{ gen.text }}", "separator": "\n\t"},
+            },
+            {
+                "id": "both",
+                "type": "processing",
+                "config": {"operation": "merge", "values": {"word": "{{ pick.value }}", "parts": "{{ parts.value }}"}},
+            },
+            {"id": "check", "type": "conditional", "config": {"condition": "parts.value | length > 2"}},
+            {
+                "id": "report",
+                "type": "output",
+                "config": {"template": "# {{ in.topic }}\n\n{{ both.value }}", "format": "markdown"},
+            },
+            {"id": "short", "type": "output", "config": {"fields": {"answer": "{{ fallback.value }}"}}},
+        ],
+        "connections": [
+            {"from": "in", "to": "gen"},
+            {"from": "gen", "to": "fallback", "branch": "error"},
+            {"from": "gen", "to": "pick"},
+            {"from": "gen", "to": "parts"},
+            {"from": "pick", "to": "both"},
+            {"from": "parts", "to": "both"},
+            {"from": "both", "to": "check"},
+            {"from": "check", "to": "report", "branch": "true"},
+            {"from": "check", "to": "short", "branch": "false"},
+            {"from": "fallback", "to": "short"},
+            {"from": "in", "to": "report"},
+        ],
+    }
+
+
+def editor_form(page, workflow_id: str) -> list[tuple[str, str]]:
+    return page.form(f"/workflows/{workflow_id}", "editor-form")
+
+
+def replace(pairs, name: str, value: str) -> list[tuple[str, str]]:
+    assert any(k == name for k, _ in pairs), f"no field {name}"
+    return [(k, value if k == name else v) for k, v in pairs]
+
+
+def slot(html: str, slot_id: str) -> str:
+    match = re.search(rf'<span class="problem" id="{re.escape(slot_id)}"[^>]*>(.*?)</span>', html, re.S)
+    assert match, f"no slot {slot_id}"
+    return match.group(1)
+
+
+@pytest.mark.parametrize(
+    "definition",
+    [spec_example(), echo_definition(), fan_out_definition(3), rich_definition()],
+    ids=["spec", "echo", "fan_out", "rich"],
+)
+def test_an_unchanged_form_gives_back_the_same_definition(page, app, definition):
+    workflow_id = create_workflow(app, page.user, definition)
+    posted = draft.read_form(as_multidict(editor_form(page, workflow_id)))
+    assert posted.problems == []
+    assert posted.definition == definition
+
+
+def test_the_rich_definition_is_valid(app):
+    from webapp.services.definitions import compile_definition
+
+    with app.app_context():
+        compile_definition(rich_definition())
+
+
+def test_each_node_gets_a_form_fitting_its_type(page, app):
+    workflow_id = create_workflow(app, page.user, rich_definition(), name="Rich")
+    html = page.get(f"/workflows/{workflow_id}").text
+    assert '<datalist id="model-list">' in html and '<option value="gpt-4o-mini">' in html
+    assert 'name="nodes[1].config.model"' in html and 'list="model-list"' in html
+    assert re.search(r'<textarea id="f-nodes-1-config-prompt" name="nodes\[1\].config.prompt"', html)
+    assert 'name="nodes[3].config.operation"' in html and 'value="regex_extract" selected' in html
+    assert 'name="nodes[3].config.pattern"' in html and 'name="nodes[3].config.group"' in html
+    assert 'name="nodes[4].config.separator" value="\\n\\t"' in html  # escapes shown as typed
+    assert 'name="nodes[5].config.values[1].name" value="parts"' in html
+    assert 'name="nodes[6].config.condition"' in html
+    assert 'name="nodes[7].config.format"' in html and 'value="markdown" selected' in html
+    assert 'name="nodes[8].config.fields[0].template"' in html
+    assert 'name="connections[1].branch"' in html and '<option value="error" selected>' in html
+    # references: what each template may use, from the nodes upstream of it
+    refs = re.search(r'<div class="refs" id="refs-1">(.*?)</div>', html, re.S).group(1)
+    assert 'data-insert="in.topic"' in refs and 'data-insert="in.tags"' in refs and "gen." not in refs
+    refs = re.search(r'<div class="refs" id="refs-5">(.*?)</div>', html, re.S).group(1)
+    assert 'data-insert="gen.json"' in refs and 'data-insert="pick.value"' in refs
+    assert 'data-insert="check.result"' not in refs
+    assert "version 1" in html and "Saved" in html
+
+
+def test_a_bad_reference_is_reported_next_to_the_prompt(page, app):
+    workflow_id = create_workflow(app, page.user, spec_example())
+    pairs = replace(editor_form(page, workflow_id), "nodes[1].config.prompt", "Describe {{ nope.product }}")
+    response = page.post(f"/workflows/{workflow_id}/editor/check", pairs, htmx=True)
+    assert response.status_code == 200
+    html = response.text
+    assert "references unknown node &#39;nope&#39;" in slot(html, "pb-nodes-1-config-prompt")
+    assert slot(html, "pb-nodes-0-id") == ""  # every other slot is cleared
+    assert html.lstrip().startswith('<div class="problems-box">')  # the summary, swapped in place
+    assert '<div id="editor-graph" class="graph-wrap" hx-swap-oob="true">' in html
+    assert 'id="editor-state" class="editor-state is-dirty" hx-swap-oob="true">Unsaved changes' in html
+
+
+def test_a_valid_change_clears_the_problems(page, app):
+    workflow_id = create_workflow(app, page.user, spec_example())
+    pairs = replace(editor_form(page, workflow_id), "nodes[1].config.prompt", "Sell {{ in.product }} to me")
+    html = page.post(f"/workflows/{workflow_id}/editor/check", pairs, htmx=True).text
+    assert "✓ Valid" in html and slot(html, "pb-nodes-1-config-prompt") == ""
+
+
+def test_problems_land_on_their_fields(page, app):
+    workflow_id = create_workflow(app, page.user, rich_definition())
+    pairs = editor_form(page, workflow_id)
+    pairs = replace(pairs, "nodes[1].config.temperature", "7")
+    pairs = replace(pairs, "nodes[3].config.pattern", "(unclosed")
+    pairs = replace(pairs, "nodes[6].config.condition", "parts.value |")
+    pairs = replace(pairs, "nodes[8].config.fields[0].template", "{{ report.value }}")
+    pairs = replace(pairs, "nodes[0].config.fields[1].default", "loud")  # not in its enum
+    pairs = replace(pairs, "connections[2].to", "gen")  # gen → gen
+    pairs = replace(pairs, "nodes[2].id", "if")  # a reserved word
+    html = page.post(f"/workflows/{workflow_id}/editor/check", pairs, htmx=True).text
+    assert "between 0 and 2" in slot(html, "pb-nodes-1-config-temperature")
+    assert "invalid regular expression" in slot(html, "pb-nodes-3-config-pattern")
+    assert slot(html, "pb-nodes-6-config-condition")
+    assert "not upstream" in slot(html, "pb-nodes-8-config-fields-0-template")
+    assert "must be one of" in slot(html, "pb-nodes-0-config-fields-1-default")
+    assert "connected to itself" in slot(html, "pb-connections-2")
+    assert "reserved word" in slot(html, "pb-nodes-2-id")
+
+
+def test_problems_without_a_field_go_to_the_nearest_place(page, app):
+    definition = echo_definition()
+    definition["nodes"] = [n for n in definition["nodes"] if n["type"] != "output"]
+    definition["connections"] = definition["connections"][:1]
+    with pytest.raises(Exception):  # noqa: B017 - the service refuses it; the editor must still show it
+        create_workflow(app, page.user, definition)
+    workflow_id = create_workflow(app, page.user, echo_definition())
+    pairs = [(k, v) for k, v in editor_form(page, workflow_id) if not k.startswith(("nodes[2]", "connections[1]"))]
+    html = page.post(f"/workflows/{workflow_id}/editor/check", pairs, htmx=True).text
+    assert "needs at least one output node" in slot(html, "pb-nodes")
+
+
+def test_structural_edits_redraw_the_editor(page, app):
+    workflow_id = create_workflow(app, page.user, spec_example())
+    url = f"/workflows/{workflow_id}/editor"
+    pairs = editor_form(page, workflow_id)
+    assert ("new_node_after", "short") in pairs  # by default, after the last node that is not an output
+    added = page.post(url, [*replace(pairs, "new_node_after", "in"), ("action", "add_node")], htmx=True)
+    assert added.status_code == 200 and added.text.lstrip().startswith('<section id="editor"')
+    assert 'value="model"' in added.text and "{{ in.product }}" in added.text  # a starter prompt
+    pairs = form_fields(added.text, "editor-form")
+    assert ("connections[5].from", "in") in pairs and ("connections[5].to", "model") in pairs
+    removed = page.post(url, [*pairs, ("action", "remove_node:3")], htmx=True).text  # 'short'
+    assert 'value="short"' not in removed and "references" not in removed.split("pb-nodes-3")[0][-50:]
+    pairs = form_fields(removed, "editor-form")
+    assert not any(v == "short" for k, v in pairs if k.startswith("connections"))
+    with_row = page.post(url, [*pairs, ("action", "add_row:0")], htmx=True).text
+    assert 'name="nodes[0].config.fields[1].name" value="field"' in with_row
+    with_connection = page.post(url, [*pairs, ("action", "add_connection")], htmx=True).text
+    assert len(re.findall(r'name="connections\[\d+\]\.from"', with_connection)) == 5
+    moved = page.post(url, [*pairs, ("action", "move_node:1:1")], htmx=True).text
+    assert moved.index('value="long"') < moved.index('value="draft"')
+
+
+def test_switching_an_operation_or_output_shape_redraws_its_options(page, app):
+    workflow_id = create_workflow(app, page.user, spec_example())
+    url = f"/workflows/{workflow_id}/editor"
+    pairs = replace(editor_form(page, workflow_id), "nodes[3].config.operation", "split")
+    html = page.post(url, pairs, htmx=True).text
+    assert 'name="nodes[3].config.separator"' in html and 'name="nodes[3].config.length"' not in html
+    assert 'hx-trigger="change consume"' in html
+    pairs = replace(editor_form(page, workflow_id), "nodes[4].mode", "template")
+    html = page.post(url, pairs, htmx=True).text
+    assert 'name="nodes[4].config.template"' in html and "{{ short.value if short else draft.text }}" in html
+    assert 'name="nodes[4].config.format"' in html
+
+
+def test_renaming_a_node_follows_it_in_the_connections(page, app):
+    workflow_id = create_workflow(app, page.user, spec_example())
+    pairs = replace(editor_form(page, workflow_id), "nodes[1].id", "writer")
+    html = page.post(f"/workflows/{workflow_id}/editor", pairs, htmx=True).text
+    after = draft.read_form(as_multidict(form_fields(html, "editor-form"))).definition
+    assert {"from": "in", "to": "writer"} in after["connections"]
+    assert {"from": "writer", "to": "long"} in after["connections"]
+    assert "references unknown node &#39;draft&#39;" in html  # templates still say draft: shown, not rewritten
+
+
+def test_save_makes_a_new_version_only_when_the_definition_changes(page, app):
+    workflow_id = create_workflow(app, page.user, spec_example())
+    url = f"/workflows/{workflow_id}/definition"
+    pairs = editor_form(page, workflow_id)
+    same = page.post(url, pairs, htmx=True)
+    assert same.status_code == 200 and "No changes to save" in same.text and "version 1" in same.text
+    changed = replace(pairs, "nodes[1].config.prompt", "Describe {{ in.product }} briefly")
+    saved = page.post(url, changed, htmx=True)
+    assert saved.status_code == 200 and "Saved as version 2" in saved.text
+    assert saved.headers["HX-Trigger"] == "workflow-saved"
+    assert 'id="wf-head" class="page-head" hx-swap-oob="true"' in saved.text  # the header's version too
+    assert "briefly" in page.get(f"/workflows/{workflow_id}").text
+    assert page.get(f"/api/v1/workflows/{workflow_id}").status_code == 401  # (the API needs a key)
+
+
+def test_an_invalid_save_is_refused_with_its_problems(page, app):
+    workflow_id = create_workflow(app, page.user, spec_example())
+    pairs = replace(editor_form(page, workflow_id), "nodes[1].config.prompt", "{{ ghost.text }}")
+    response = page.post(f"/workflows/{workflow_id}/definition", pairs, htmx=True)
+    assert response.status_code == 422
+    assert "Not saved" in response.text and "ghost" in slot(response.text, "pb-nodes-1-config-prompt")
+    assert "{{ ghost.text }}" in response.text  # what was typed stays
+    assert "version 1" in page.get(f"/workflows/{workflow_id}").text
+
+
+def test_saving_without_htmx_redirects_back(page, app):
+    workflow_id = create_workflow(app, page.user, spec_example())
+    pairs = replace(editor_form(page, workflow_id), "nodes[1].config.temperature", "0.3")
+    response = page.post(f"/workflows/{workflow_id}/definition", pairs)
+    assert response.status_code == 303
+    assert "Saved as version 2" in page.get(response.headers["Location"]).text
+    bad = replace(pairs, "nodes[1].config.temperature", "9")
+    response = page.post(f"/workflows/{workflow_id}/definition", bad)
+    assert response.status_code == 422 and "<html" in response.text and "between 0 and 2" in response.text
+
+
+def test_a_structural_edit_without_htmx_renders_the_page(page, app):
+    workflow_id = create_workflow(app, page.user, spec_example())
+    pairs = editor_form(page, workflow_id)
+    response = page.post(f"/workflows/{workflow_id}/editor", [*pairs, ("action", "add_connection")])
+    assert response.status_code == 200 and "<html" in response.text
+    assert "Unsaved changes" in response.text
+
+
+def test_the_json_tab_round_trips(page, app):
+    workflow_id = create_workflow(app, page.user, spec_example())
+    url = f"/workflows/{workflow_id}/editor"
+    json_view = page.post(url, [*editor_form(page, workflow_id), ("action", "view:json")], htmx=True).text
+    pairs = form_fields(json_view, "editor-form")
+    text = dict(pairs)["definition_json"]
+    assert json.loads(text) == spec_example() and ("_view", "json") in pairs
+    edited = copy.deepcopy(spec_example())
+    edited["nodes"][1]["config"]["prompt"] = "Pitch {{ in.product }}"
+    pairs = replace(pairs, "definition_json", json.dumps(edited))
+    checked = page.post(f"/workflows/{workflow_id}/editor/check", pairs, htmx=True).text
+    assert "✓ Valid" in checked and "Unsaved changes" in checked
+    back = page.post(url, [*pairs, ("action", "view:form")], htmx=True).text
+    assert "Pitch {{ in.product }}" in back and 'name="nodes[1].config.prompt"' in back
+    saved = page.post(f"/workflows/{workflow_id}/definition", pairs, htmx=True)
+    assert "Saved as version 2" in saved.text
+
+
+def test_the_json_tab_reports_broken_json_and_keeps_the_text(page, app):
+    workflow_id = create_workflow(app, page.user, spec_example())
+    pairs = [("csrf_token", page.token), ("_view", "json"), ("definition_json", '{"nodes": [')]
+    checked = page.post(f"/workflows/{workflow_id}/editor/check", pairs, htmx=True).text
+    assert "not valid JSON" in slot(checked, "pb-definition_json")
+    assert "editor-graph" not in checked  # the last good picture stays
+    back = page.post(f"/workflows/{workflow_id}/editor", [*pairs, ("action", "view:form")], htmx=True)
+    assert back.status_code == 422 and "{&#34;nodes&#34;: [" in back.text and "not valid JSON" in back.text
+    saved = page.post(f"/workflows/{workflow_id}/definition", pairs, htmx=True)
+    assert saved.status_code == 422
+
+
+def test_the_json_tab_takes_an_export_document(page, app):
+    workflow_id = create_workflow(app, page.user, spec_example())
+    document = page.get(f"/workflows/{workflow_id}/export").json
+    document["workflow"]["nodes"][1]["config"]["prompt"] = "Exported {{ in.product }}"
+    pairs = [("csrf_token", page.token), ("_view", "json"), ("definition_json", json.dumps(document))]
+    html = page.post(f"/workflows/{workflow_id}/editor", [*pairs, ("action", "view:form")], htmx=True).text
+    assert "Exported {{ in.product }}" in html
+
+
+def test_the_graph_is_drawn_and_links_to_the_forms(page, app):
+    workflow_id = create_workflow(app, page.user, spec_example())
+    html = page.get(f"/workflows/{workflow_id}").text
+    assert '<a href="#node-draft" class="node-link">' in html and 'id="node-draft"' in html
+    assert 'class="node t-conditional"' in html and ">false</text>" in html

@@ -1,0 +1,228 @@
+"""The run form, starting runs (background or wait), and the live execution page:
+polling until the end, cancel, retry, and who may see an execution."""
+
+from __future__ import annotations
+
+import re
+import time
+
+from tests.definitions import echo_definition, model_definition, spec_example
+from tests.ui.conftest import both_databases, create_workflow, in_app, run_and_wait
+from tests.ui.forms import form_fields
+from webapp.services.executions import own_execution
+
+TYPED_INPUTS = {
+    "nodes": [
+        {
+            "id": "in",
+            "type": "input",
+            "config": {
+                "fields": [
+                    {
+                        "name": "title",
+                        "type": "string",
+                        "required": True,
+                        "max_length": 80,
+                        "description": "A short title",
+                    },
+                    {"name": "body", "type": "string"},
+                    {"name": "tone", "type": "string", "enum": ["plain", "warm"], "default": "warm"},
+                    {"name": "count", "type": "integer", "default": 2},
+                    {"name": "ratio", "type": "number"},
+                    {"name": "loud", "type": "boolean", "required": True},
+                    {"name": "meta", "type": "object"},
+                    {"name": "tags", "type": "array", "default": ["a"]},
+                ]
+            },
+        },
+        {
+            "id": "out",
+            "type": "output",
+            "config": {"fields": {"all": "{{ in }}", "count": "{{ in.count }}", "loud": "{{ in.loud }}"}},
+        },
+    ],
+    "connections": [{"from": "in", "to": "out"}],
+}
+
+database_url = both_databases  # these pages read queries that differ by database
+
+
+def test_the_run_form_has_a_widget_per_input_type(page, app):
+    workflow_id = create_workflow(app, page.user, TYPED_INPUTS, name="Typed")
+    html = page.get(f"/workflows/{workflow_id}/run").text
+    assert re.search(r'<input type="text" id="in-title" name="inputs.title"[^>]*maxlength="80"', html)
+    assert '<textarea id="in-body" name="inputs.body"' in html
+    assert '<select id="in-tone" name="inputs.tone"' in html and '<option value="warm" selected>' in html
+    assert re.search(r'<input type="number" id="in-count" name="inputs.count" value="2" step="1"', html)
+    assert re.search(r'<input type="number" id="in-ratio" name="inputs.ratio" value="" step="any"', html)
+    assert '<select id="in-loud" name="inputs.loud"' in html
+    assert '<textarea id="in-meta" name="inputs.meta"' in html and "[&#34;a&#34;]" in html
+    assert html.count('<span class="req" aria-hidden="true">*</span>') == 2  # title and loud
+    assert "A short title" in html and '<label for="in-title">' in html
+
+
+def test_values_are_read_as_their_types(page, app):
+    workflow_id = create_workflow(app, page.user, TYPED_INPUTS, name="Typed")
+    response = page.post(
+        f"/workflows/{workflow_id}/run",
+        {
+            "inputs.title": "Hi",
+            "inputs.body": "",
+            "inputs.tone": "plain",
+            "inputs.count": "4",
+            "inputs.ratio": "0.5",
+            "inputs.loud": "true",
+            "inputs.meta": '{"k": 1}',
+            "inputs.tags": "",
+            "mode": "wait",
+        },
+        htmx=True,
+    )
+    assert response.status_code == 200, response.text
+    assert "completed" in response.text
+    execution_id = re.search(r'href="/executions/(exec_\w+)"', response.text).group(1)
+    body = in_app(app, lambda u: own_execution(u, execution_id).inputs, user_id=page.user.id)
+    assert body == {
+        "title": "Hi",
+        "body": None,
+        "tone": "plain",
+        "count": 4,
+        "ratio": 0.5,
+        "loud": True,
+        "meta": {"k": 1},
+        "tags": ["a"],
+    }
+
+
+def test_input_problems_show_next_to_their_fields(page, app):
+    workflow_id = create_workflow(app, page.user, TYPED_INPUTS, name="Typed")
+    response = page.post(
+        f"/workflows/{workflow_id}/run",
+        {"inputs.title": "x" * 81, "inputs.count": "2.5", "inputs.meta": "{broken", "inputs.loud": "true"},
+        htmx=True,
+    )
+    assert response.status_code == 422
+    assert "not valid JSON" in response.text
+    response = page.post(
+        f"/workflows/{workflow_id}/run",
+        {"inputs.title": "x" * 81, "inputs.count": "2.5", "inputs.loud": "", "mode": "background"},
+        htmx=True,
+    )
+    assert response.status_code == 422
+    html = response.text
+    assert re.search(r'id="pb-in-title">[^<]*longer than 80', html)
+    assert re.search(r'id="pb-in-count">[^<]*integer', html)
+    assert re.search(r'id="pb-in-loud">[^<]*required', html)
+    assert 'value="2.5"' in html  # what was typed stays
+    assert page.get("/history").text.count("/executions/exec_") == 0  # nothing ran
+
+
+def test_run_in_background_goes_to_the_live_page(page, app, model):
+    workflow_id = create_workflow(app, page.user, model_definition(), name="Ask")
+    response = page.post(
+        f"/workflows/{workflow_id}/run", {"inputs.text": "hello [[latency=1.2]]", "mode": "background"}, htmx=True
+    )
+    assert response.status_code == 204
+    location = response.headers["HX-Redirect"]
+    assert location.startswith("/executions/exec_")
+    live = page.get(location)
+    assert live.status_code == 200
+    assert 'hx-trigger="every 1s"' in live.text and "Cancel" in live.text
+    assert re.search(r'data-status="(queued|running)"', live.text)
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        fragment = page.get(location + "/live", htmx=True)
+        if 'data-status="completed"' in fragment.text:
+            break
+        assert 'hx-trigger="every 1s"' in fragment.text
+        time.sleep(0.2)
+    assert fragment.text.lstrip().startswith('<div id="live"')
+    assert "hx-trigger" not in fragment.text.split(">", 1)[0]  # finished: the polling stops
+    assert "Echo: hello" in fragment.text and "Cancel" not in fragment.text
+
+
+def test_run_and_wait_shows_the_result_in_place(page, app, model):
+    workflow_id = create_workflow(app, page.user, echo_definition(), name="Shout")
+    response = page.post(f"/workflows/{workflow_id}/run", {"inputs.text": "quiet", "mode": "wait"}, htmx=True)
+    assert response.status_code == 200
+    assert response.text.lstrip().startswith('<section id="run-panel"')
+    assert "QUIET" in response.text and "Open the execution" in response.text
+    plain = page.post(f"/workflows/{workflow_id}/run", {"inputs.text": "quiet", "mode": "wait"})
+    assert plain.status_code == 303 and plain.headers["Location"].startswith("/executions/")
+
+
+def test_the_execution_page_shows_every_node(page, app, model):
+    workflow_id = create_workflow(app, page.user, spec_example(), name="Copy")
+    execution_id = run_and_wait(app, page.user, workflow_id, {"product": "a lamp"})
+    html = page.get(f"/executions/{execution_id}").text
+    assert "Completed" in html and "Copy" in html
+    for node_id in ("in", "draft", "long", "short", "out"):
+        assert f'id="run-{node_id}"' in html
+    assert 'class="node t-processing s-skipped"' in html and 'class="node t-ai_model s-completed"' in html
+    assert "Describe a lamp" in html and "You write marketing copy." in html  # the messages sent
+    assert "tokens" in html and "$" in html
+    assert "Echo: Describe a lamp" in html
+
+
+def test_failed_executions_show_the_error_and_can_be_retried(page, app, model):
+    workflow_id = create_workflow(app, page.user, model_definition(prompt="{{ in.text }}", retries=0), name="Flaky")
+    execution_id = run_and_wait(app, page.user, workflow_id, {"text": "boom [[fail=1:500]]"})
+    html = page.get(f"/executions/{execution_id}").text
+    assert "Failed" in html and "Retry" in html and "alert-error" in html
+    response = page.post(f"/executions/{execution_id}/retry", htmx=True)
+    assert response.status_code == 204
+    retried = response.headers["HX-Redirect"]
+    assert retried != f"/executions/{execution_id}"
+    deadline = time.time() + 15
+    while 'data-status="completed"' not in (html := page.get(retried).text) and time.time() < deadline:
+        time.sleep(0.2)
+    assert "retry of" in html and execution_id in html
+
+
+def test_cancel_stops_a_running_execution(page, app, model):
+    workflow_id = create_workflow(app, page.user, model_definition(), name="Slow")
+    response = page.post(f"/workflows/{workflow_id}/run", {"inputs.text": "wait [[latency=3]]"}, htmx=True)
+    location = response.headers["HX-Redirect"]
+    execution_id = location.rsplit("/", 1)[1]
+    cancelled = page.post(f"/executions/{execution_id}/cancel", htmx=True)
+    assert cancelled.status_code == 200
+    assert 'data-status="cancelled"' in cancelled.text and "Retry" in cancelled.text
+    again = page.post(f"/executions/{execution_id}/cancel", htmx=True)
+    assert again.status_code == 409 and again.headers["HX-Retarget"] == "#flash"
+    assert "already cancelled" in again.text
+
+
+def test_a_completed_execution_cannot_be_retried(page, app, model):
+    workflow_id = create_workflow(app, page.user, echo_definition())
+    execution_id = run_and_wait(app, page.user, workflow_id, {"text": "x"})
+    response = page.post(f"/executions/{execution_id}/retry", htmx=True)
+    assert response.status_code == 409 and "alert-error" in response.text
+
+
+def test_another_users_execution_is_not_found(page, other_page, app, model):
+    shared = create_workflow(app, other_page.user, echo_definition(), name="Shared", public=True)
+    execution_id = run_and_wait(app, other_page.user, shared, {"text": "bob's input"})
+    for path in (f"/executions/{execution_id}", f"/executions/{execution_id}/live"):
+        response = page.get(path)
+        assert response.status_code == 404 and "bob&#39;s input" not in response.text, path
+    for path in (f"/executions/{execution_id}/cancel", f"/executions/{execution_id}/retry"):
+        assert page.post(path, htmx=True).status_code == 404, path
+    assert "bob" not in page.get("/history").text.lower()
+
+
+def test_running_someone_elses_public_workflow_is_my_execution(page, other_page, app, model):
+    shared = create_workflow(app, other_page.user, echo_definition(), name="Shared", public=True)
+    response = page.post(f"/workflows/{shared}/run", {"inputs.text": "mine", "mode": "wait"}, htmx=True)
+    assert response.status_code == 200 and "MINE" in response.text
+    execution_id = re.search(r'href="/executions/(exec_\w+)"', response.text).group(1)
+    assert page.get(f"/executions/{execution_id}").status_code == 200
+    assert other_page.get(f"/executions/{execution_id}").status_code == 404
+
+
+def test_the_run_form_posts_with_the_token(page, app):
+    workflow_id = create_workflow(app, page.user, echo_definition())
+    names = {name for name, _ in page.form(f"/workflows/{workflow_id}/run", "run-form")}
+    assert names == {"csrf_token", "inputs.text"}
+    html = page.get(f"/workflows/{workflow_id}/run").text
+    assert 'name="mode" value="background"' in html and 'name="mode" value="wait"' in html
+    assert form_fields(html, "run-form")[0][0] == "csrf_token"

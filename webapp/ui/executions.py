@@ -1,0 +1,153 @@
+"""Running a workflow from its run form, and watching an execution live.
+
+The execution page polls its live fragment every second while the execution is
+queued or running; the fragment of a finished execution comes back without the
+polling trigger, so the polling stops by itself.
+"""
+
+from __future__ import annotations
+
+from flask import current_app, flash, request, url_for
+from flask_login import current_user
+
+from ..errors import ValidationFailed
+from ..services import executions as service
+from ..services import summaries
+from ..services.definitions import graph_for
+from ..services.workflows import visible_workflow
+from . import bp
+from .formatting import format_duration
+from .graph import render_graph
+from .rendering import is_fragment_request, redirect_to, respond
+from .run_form import read_inputs, run_fields
+
+POLL_SECONDS = 1
+
+
+def _user():
+    return current_user._get_current_object()
+
+
+# -- the run form ----------------------------------------------------------------------------------
+
+
+@bp.get("/workflows/<workflow_id>/run")
+def workflow_run(workflow_id: str):
+    workflow = visible_workflow(_user(), workflow_id)
+    return _run_page(workflow)
+
+
+def _run_page(workflow, *, values: dict | None = None, problems=None, status: int = 200, result=None):
+    graph = graph_for(workflow.id, workflow.version, workflow.definition)
+    placed: dict[str, list[str]] = {}
+    loose = []
+    fields = run_fields(graph, values)
+    slots = {f"inputs.{f.name}": f.slot for f in fields}
+    for problem in problems or []:
+        if problem.path in slots:
+            placed.setdefault(slots[problem.path], []).append(problem.message)
+        else:
+            loose.append(problem)
+    runs, run_total = service.list_executions(_user(), workflow_id=workflow.id, limit=8)
+    return respond(
+        "executions/run.html",
+        "partials/_run_form.html",
+        status=status,
+        workflow=workflow,
+        fields=fields,
+        placed=placed,
+        loose=loose,
+        runs=runs,
+        run_total=run_total,
+        result=result,
+        **(_result_context(result) if result is not None else {}),
+    )
+
+
+@bp.post("/workflows/<workflow_id>/run")
+def workflow_start(workflow_id: str):
+    user = _user()
+    workflow = visible_workflow(user, workflow_id)
+    graph = graph_for(workflow.id, workflow.version, workflow.definition)
+    inputs, raw, problems = read_inputs(graph, request.form)
+    if problems:
+        return _run_page(workflow, values=raw, problems=problems, status=422)
+    try:
+        execution = service.start_execution(user, workflow.id, inputs)
+    except ValidationFailed as exc:
+        return _run_page(workflow, values=raw, problems=exc.details or [], status=422)
+    if request.form.get("mode") != "wait" or not is_fragment_request():
+        if request.form.get("mode") == "wait":
+            service.wait_for(execution, current_app.config["SYNC_TIMEOUT"])
+        return redirect_to(url_for("ui.execution", execution_id=execution.id))
+    execution = service.wait_for(execution, current_app.config["SYNC_TIMEOUT"])
+    return _run_page(workflow, values=raw, result=execution)
+
+
+# -- one execution ---------------------------------------------------------------------------------
+
+
+def _result_context(execution) -> dict:
+    definition = summaries.executed_definition(execution)
+    formats = {}
+    for node in definition.get("nodes") or []:
+        config = node.get("config") or {}
+        if node.get("type") == "output" and config.get("template") is not None:
+            formats[node["id"]] = config.get("format", "text")
+    statuses = {row.node_id: row.status for row in execution.nodes}
+    details = {row.node_id: _node_detail(row) for row in execution.nodes}
+    return {
+        "execution": execution,
+        "output_formats": formats,
+        "run_graph": render_graph(
+            definition,
+            statuses=statuses,
+            details=details,
+            link_prefix="run-",
+            label="Execution graph, coloured by node status",
+        ),
+        "node_names": {n.get("id"): n.get("name") for n in definition.get("nodes") or [] if isinstance(n, dict)},
+        "poll_seconds": POLL_SECONDS,
+    }
+
+
+def _node_detail(row) -> str:
+    if row.status == "completed":
+        extra = " · cached" if row.cached else (" · reused" if row.reused_from else "")
+        return f"{format_duration(row.duration_ms)}{extra}"
+    return row.status
+
+
+def _execution_context(execution) -> dict:
+    names = summaries.workflow_names(_user(), {execution.workflow_id})
+    name, available = names.get(execution.workflow_id, (execution.workflow_id, False))
+    return {"workflow_name": name, "workflow_available": available, **_result_context(execution)}
+
+
+@bp.get("/executions/<execution_id>")
+def execution(execution_id: str):
+    item = service.own_execution(_user(), execution_id)
+    return respond("executions/detail.html", "partials/_execution_live.html", **_execution_context(item))
+
+
+@bp.get("/executions/<execution_id>/live")
+def execution_live(execution_id: str):
+    """The live part of the page; polled while the execution is still going."""
+    item = service.own_execution(_user(), execution_id)
+    return respond("executions/detail.html", "partials/_execution_live.html", **_execution_context(item))
+
+
+@bp.post("/executions/<execution_id>/cancel")
+def execution_cancel(execution_id: str):
+    item = service.cancel_execution(_user(), execution_id)
+    if not is_fragment_request():
+        flash("Cancelled.", "info")
+        return redirect_to(url_for("ui.execution", execution_id=item.id))
+    return respond("partials/_execution_live.html", **_execution_context(item))
+
+
+@bp.post("/executions/<execution_id>/retry")
+def execution_retry(execution_id: str):
+    item = service.retry_execution(_user(), execution_id)
+    flash("Retrying: nodes that completed before are reused, the rest run again.", "info")
+    return redirect_to(url_for("ui.execution", execution_id=item.id))
