@@ -29,6 +29,7 @@ LIVE_JOB_STATUSES = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, Jo
 
 class LocalDispatcher:
     mode = "local"
+    lane = "local"  # what executions handed to this dispatcher record as their queue
 
     def __init__(self, app: Flask) -> None:
         self.app = app
@@ -76,6 +77,7 @@ class QueueDispatcher:
     def __init__(self, app: Flask) -> None:
         self.redis = redis_connection(app)
         self.queue = Queue(app.config["RQ_QUEUE"], connection=self.redis)
+        self.lane = app.config["RQ_QUEUE"]
         # RQ's own timeout is a backstop behind the engine's EXECUTION_TIMEOUT.
         self.job_timeout = int(app.config["EXECUTION_TIMEOUT"]) + 120
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-28 17:51:05.353828
+Create Date: 2026-11-28 19:21:13.633691
 
 """
 from alembic import op
@@ -125,6 +125,7 @@ def upgrade():
     sa.Column('heartbeat_at', sa.DateTime(), nullable=True),
     sa.Column('runner', sa.String(length=120), nullable=True),
     sa.Column('job_id', sa.String(length=80), nullable=True),
+    sa.Column('queue', sa.String(length=64), server_default='local', nullable=False),
     sa.Column('prompt_tokens', sa.Integer(), nullable=False),
     sa.Column('completion_tokens', sa.Integer(), nullable=False),
     sa.Column('total_tokens', sa.Integer(), nullable=False),
@@ -136,7 +137,7 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_executions'))
     )
     with op.batch_alter_table('executions', schema=None) as batch_op:
-        batch_op.create_index('ix_executions_active', ['status', 'heartbeat_at'], unique=False)
+        batch_op.create_index('ix_executions_active', ['status', 'queue', 'heartbeat_at'], unique=False)
         batch_op.create_index('ix_executions_user_history', ['user_id', 'created_at'], unique=False)
         batch_op.create_index('ix_executions_workflow_history', ['workflow_id', 'created_at'], unique=False)
 

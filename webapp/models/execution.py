@@ -21,7 +21,7 @@ class Execution(db.Model):
     __table_args__ = (
         Index("ix_executions_workflow_history", "workflow_id", "created_at"),
         Index("ix_executions_user_history", "user_id", "created_at"),
-        Index("ix_executions_active", "status", "heartbeat_at"),
+        Index("ix_executions_active", "status", "queue", "heartbeat_at"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("exec"))
@@ -40,6 +40,8 @@ class Execution(db.Model):
     heartbeat_at: Mapped[datetime | None]
     runner: Mapped[str | None] = mapped_column(String(120))  # host:pid that ran it, for operators
     job_id: Mapped[str | None] = mapped_column(String(80))  # the RQ job, in queue mode
+    # "local", or the RQ queue it was given to: a reaper settles only its own lane's runs.
+    queue: Mapped[str] = mapped_column(String(64), default="local", server_default="local")
     prompt_tokens: Mapped[int] = mapped_column(default=0)
     completion_tokens: Mapped[int] = mapped_column(default=0)
     total_tokens: Mapped[int] = mapped_column(default=0)

@@ -154,8 +154,14 @@ def _new_execution(graph, copied: dict[str, dict] | None = None, **fields) -> Ex
     """A queued execution and its node rows, with the job id it will be enqueued under
     chosen now, so one commit records everything."""
     execution_id = new_id("exec")
+    lane = dispatcher()
     execution = Execution(
-        id=execution_id, status=QUEUED, heartbeat_at=utcnow(), job_id=dispatcher().new_job_id(execution_id), **fields
+        id=execution_id,
+        status=QUEUED,
+        heartbeat_at=utcnow(),
+        queue=lane.lane,
+        job_id=lane.new_job_id(execution_id),
+        **fields,
     )
     db.session.add(execution)
     db.session.flush()

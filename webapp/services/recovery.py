@@ -106,7 +106,11 @@ def reap(app: Flask) -> dict[str, int]:
         rows = db.session.execute(
             select(
                 Execution.id, Execution.status, Execution.created_at, Execution.heartbeat_at, Execution.job_id
-            ).where(Execution.status.in_(ACTIVE_STATUSES), Execution.created_at < now - ENQUEUE_GRACE)
+            ).where(
+                Execution.status.in_(ACTIVE_STATUSES),
+                Execution.queue == queue.lane,  # another deployment's runs are not ours to judge
+                Execution.created_at < now - ENQUEUE_GRACE,
+            )
         ).all()
         db.session.commit()
         for row in rows:
