@@ -52,16 +52,19 @@ def _enabled() -> bool:
     return limiter.enabled and current_app.config["RATELIMIT_ENABLED"]
 
 
-def count(limit: str, scope: str, identity: str, message: str) -> None:
-    """Count one event against ``limit``; ``RateLimited`` (429) once it is used up."""
-    if not _enabled():
-        return
+def _allowed(check: str, limit: str, scope: str, identity: str) -> bool:
+    """``hit`` (count one) or ``test`` (only look). An unreachable storage allows: a
+    limiter outage must not lock everyone out."""
     try:
-        allowed = limiter.limiter.hit(parse(limit), scope, identity)
+        return getattr(limiter.limiter, check)(parse(limit), scope, identity)
     except Exception:
         log.exception("rate limit storage unreachable; letting the request through")
-        return
-    if not allowed:
+        return True
+
+
+def count(limit: str, scope: str, identity: str, message: str) -> None:
+    """Count one event against ``limit``; ``RateLimited`` (429) once it is used up."""
+    if _enabled() and not _allowed("hit", limit, scope, identity):
         raise RateLimited(message, seconds_until_reset(limit, scope, identity))
 
 
@@ -69,27 +72,22 @@ def count_execution(user_id: str) -> None:
     count(current_app.config["RATELIMIT_EXECUTIONS"], "executions", user_id, "Too many executions started; slow down")
 
 
+def _sign_in_keys(email: str, address: str | None) -> tuple[tuple[str, str], ...]:
+    return ("login-account", email.strip().lower()), ("login-address", address or "unknown")
+
+
 def check_sign_in(email: str, address: str | None) -> None:
     """Refuse before checking the password once an account or address has too many failures."""
     if not _enabled():
         return
     limit = current_app.config["RATELIMIT_LOGIN"]
-    for scope, identity in (("login-account", email.strip().lower()), ("login-address", address or "unknown")):
-        try:
-            allowed = limiter.limiter.test(parse(limit), scope, identity)
-        except Exception:
-            log.exception("rate limit storage unreachable; letting the sign-in through")
-            continue
-        if not allowed:
+    for scope, identity in _sign_in_keys(email, address):
+        if not _allowed("test", limit, scope, identity):
             raise RateLimited("Too many failed sign-ins; try again later", seconds_until_reset(limit, scope, identity))
 
 
 def record_failed_sign_in(email: str, address: str | None) -> None:
-    if not _enabled():
-        return
-    limit = parse(current_app.config["RATELIMIT_LOGIN"])
-    try:
-        limiter.limiter.hit(limit, "login-account", email.strip().lower())
-        limiter.limiter.hit(limit, "login-address", address or "unknown")
-    except Exception:
-        log.exception("rate limit storage unreachable; failed sign-in not counted")
+    """Only failures count, so a person who signs in often is never locked out."""
+    if _enabled():
+        for scope, identity in _sign_in_keys(email, address):
+            _allowed("hit", current_app.config["RATELIMIT_LOGIN"], scope, identity)

@@ -165,34 +165,18 @@ def editor_save(workflow_id: str):
     workflow = _owned()
     posted, view = _posted_draft()
     json_text = request.form.get("definition_json") if view == "json" else None
-    if posted.problems:
-        return _editor(
-            workflow,
-            editor_context(
-                workflow,
-                posted.definition,
-                view=view,
-                json_text=json_text,
-                problems=problems_of(posted.definition, posted.problems),
-            ),
-            status=422,
-        )
+    problems, message = (problems_of(posted.definition, posted.problems), None) if posted.problems else (None, None)
     before = workflow.version
-    try:
-        workflow = service.update_workflow(current_user._get_current_object(), workflow.id, dict(posted.definition))
-    except ValidationFailed as exc:
-        return _editor(
-            workflow,
-            editor_context(
-                workflow,
-                posted.definition,
-                view=view,
-                json_text=json_text,
-                problems=exc.details,
-                message="Not saved: fix the problems below.",
-            ),
-            status=422,
+    if not problems:
+        try:
+            workflow = service.update_workflow(current_user._get_current_object(), workflow.id, dict(posted.definition))
+        except ValidationFailed as exc:
+            problems, message = exc.details, "Not saved: fix the problems below."
+    if problems:
+        context = editor_context(
+            workflow, posted.definition, view=view, json_text=json_text, problems=problems, message=message
         )
+        return _editor(workflow, context, status=422)
     message = f"Saved as version {workflow.version}." if workflow.version != before else "No changes to save."
     if not is_fragment_request():
         flash(message, "success")
