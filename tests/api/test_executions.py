@@ -170,6 +170,14 @@ def test_idempotency_key_returns_the_first_execution(api, model):
     assert api.get(f"/workflows/{workflow_id}").json["usage_count"] == 2
 
 
+def test_an_idempotency_key_cannot_be_reused_for_another_workflow(api):
+    first, second = create(api), create(api, name="second")
+    headers = {"Idempotency-Key": "reused"}
+    assert api.post(f"/workflows/{first}/execute", json={"inputs": {"text": "a"}}, headers=headers).status_code == 200
+    response = api.post(f"/workflows/{second}/execute", json={"inputs": {"text": "a"}}, headers=headers)
+    assert response.status_code == 409 and response.json["error"]["code"] == "conflict"
+
+
 def test_idempotency_keys_are_per_user(api, other_api):
     workflow_id = create(api, public=True)
     headers = {"Idempotency-Key": "same"}

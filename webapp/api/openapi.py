@@ -21,16 +21,21 @@ JSON = "application/json"
 ERRORS = {  # status → (component name, description, the error codes it carries)
     400: ("BadRequest", "Malformed JSON, query parameters or request text.", ["bad_request"]),
     401: ("Unauthorized", "No API key, or not a valid one.", ["unauthorized"]),
-    403: ("Forbidden", "Someone else's public workflow: it may be read, run and cloned, not changed.",
-          ["forbidden"]),
+    403: ("Forbidden", "Someone else's public workflow: it may be read, run and cloned, not changed.", ["forbidden"]),
     404: ("NotFound", "No such thing, or one the caller may not see.", ["not_found"]),
-    405: ("MethodNotAllowed", "The path exists, the method does not (see the Allow header).",
-          ["method_not_allowed"]),
-    409: ("Conflict", "The execution is in the wrong state for this.", ["conflict"]),
+    405: ("MethodNotAllowed", "The path exists, the method does not (see the Allow header).", ["method_not_allowed"]),
+    409: (
+        "Conflict",
+        "The execution is in the wrong state for this, or an Idempotency-Key is reused for another workflow.",
+        ["conflict"],
+    ),
     413: ("PayloadTooLarge", "The request body is larger than the limit.", ["payload_too_large"]),
     415: ("UnsupportedMediaType", "A body that is not sent as application/json.", ["unsupported_media_type"]),
-    422: ("ValidationFailed", "A well-formed body that fails validation; 'details' lists every problem.",
-          ["validation_error"]),
+    422: (
+        "ValidationFailed",
+        "A well-formed body that fails validation; 'details' lists every problem.",
+        ["validation_error"],
+    ),
     429: ("RateLimited", "Too many requests, or the monthly budget is used up.", ["rate_limited", "budget_exceeded"]),
 }
 EVERY = (429,)  # the per-key (or, without a key, per-address) limit covers the whole API
@@ -38,8 +43,13 @@ AUTHENTICATED = (400, 401)  # any call needing a key can be malformed or unautho
 WITH_BODY = (413, 415, 422)
 ERROR_HEADERS = {
     405: {"Allow": {"description": "The methods the path allows.", "schema": {"type": "string"}}},
-    429: {"Retry-After": {"description": "Seconds to wait before trying again.", "required": True,
-                          "schema": {"type": "string", "pattern": r"^\d+$"}}},
+    429: {
+        "Retry-After": {
+            "description": "Seconds to wait before trying again.",
+            "required": True,
+            "schema": {"type": "string", "pattern": r"^\d+$"},
+        }
+    },
 }
 LOCATION = {"description": "The execution's status_url.", "schema": {"type": "string", "format": "uri"}}
 
@@ -49,13 +59,24 @@ LOCATION = {"description": "The execution's status_url.", "schema": {"type": "st
 
 def query(name: str, schema: dict, description: str) -> dict:
     """A query parameter; sent empty (``?limit=``) it counts as left out."""
-    return {"name": name, "in": "query", "required": False, "allowEmptyValue": True, "schema": schema,
-            "description": description}
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "allowEmptyValue": True,
+        "schema": schema,
+        "description": description,
+    }
 
 
 def path_id(what: str, prefix: str) -> dict:
-    return {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "minLength": 1},
-            "description": f"The {what}'s id ({prefix}_…)."}
+    return {
+        "name": "id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "minLength": 1},
+        "description": f"The {what}'s id ({prefix}_…).",
+    }
 
 
 def param(name: str) -> dict:
@@ -76,9 +97,18 @@ def json_body(schema: dict, *, required: bool = True, example: Any = None) -> di
     return {"required": required, "content": {JSON: content}}
 
 
-def operation(operation_id: str, summary: str, tag: str, responses: dict, *, errors: tuple[int, ...] = (),
-              parameters: tuple = (), body: dict | None = None, public: bool = False,
-              description: str | None = None) -> dict:
+def operation(
+    operation_id: str,
+    summary: str,
+    tag: str,
+    responses: dict,
+    *,
+    errors: tuple[int, ...] = (),
+    parameters: tuple = (),
+    body: dict | None = None,
+    public: bool = False,
+    description: str | None = None,
+) -> dict:
     """One operation; ``errors`` adds the error envelope for each status (plus the
     statuses every authenticated call or every body can answer)."""
     statuses = set(errors) | set(EVERY)
@@ -118,20 +148,36 @@ def error_responses() -> dict:
 
 SPEC_DEFINITION = {
     "nodes": [
-        {"id": "in", "type": "input", "config": {"fields": [
-            {"name": "product", "type": "string", "required": True, "max_length": 2000}]}},
-        {"id": "draft", "type": "ai_model", "config": {
-            "model": "gpt-4o-mini", "system": "You write marketing copy.", "prompt": "Describe {{ in.product }}",
-            "temperature": 0.7, "max_tokens": 400}},
+        {
+            "id": "in",
+            "type": "input",
+            "config": {"fields": [{"name": "product", "type": "string", "required": True, "max_length": 2000}]},
+        },
+        {
+            "id": "draft",
+            "type": "ai_model",
+            "config": {
+                "model": "gpt-4o-mini",
+                "system": "You write marketing copy.",
+                "prompt": "Describe {{ in.product }}",
+                "temperature": 0.7,
+                "max_tokens": 400,
+            },
+        },
         {"id": "long", "type": "conditional", "config": {"condition": "draft.text | length > 200"}},
-        {"id": "short", "type": "processing", "config": {
-            "operation": "truncate", "input": "{{ draft.text }}", "length": 200}},
+        {
+            "id": "short",
+            "type": "processing",
+            "config": {"operation": "truncate", "input": "{{ draft.text }}", "length": 200},
+        },
         {"id": "out", "type": "output", "config": {"fields": {"copy": "{{ short.value if short else draft.text }}"}}},
     ],
     "connections": [
-        {"from": "in", "to": "draft"}, {"from": "draft", "to": "long"},
+        {"from": "in", "to": "draft"},
+        {"from": "draft", "to": "long"},
         {"from": "long", "to": "short", "branch": "true"},
-        {"from": "long", "to": "out", "branch": "false"}, {"from": "short", "to": "out"},
+        {"from": "long", "to": "out", "branch": "false"},
+        {"from": "short", "to": "out"},
     ],
 }
 
@@ -140,121 +186,242 @@ def workflow_paths() -> dict:
     full = json_response("The full workflow.", ref("Workflow"))
     created = json_response("The new workflow, owned by the caller.", ref("Workflow"))
     wf_id = param("WorkflowId")
-    example = {"name": "Product copy", "description": "Marketing copy for a product", "category": "marketing",
-               **SPEC_DEFINITION}
+    example = {
+        "name": "Product copy",
+        "description": "Marketing copy for a product",
+        "category": "marketing",
+        **SPEC_DEFINITION,
+    }
     update = json_body(ref("WorkflowUpdate"), example={"name": "Renamed"})
     return {
         "/api/v1/workflows": {
             "get": operation(
-                "listWorkflows", "List workflows", "workflows",
-                {200: json_response("Own workflows (and with public=true others' public ones), newest updated_at "
-                                    "first.", ref("WorkflowList"))},
-                parameters=(param("limit"), param("offset"),
-                            query("category", {"type": "string"}, "Only workflows of this category."),
-                            query("public", {"type": "boolean", "default": False},
-                                  "Also list other users' public workflows.")),
+                "listWorkflows",
+                "List workflows",
+                "workflows",
+                {
+                    200: json_response(
+                        "Own workflows (and with public=true others' public ones), newest updated_at first.",
+                        ref("WorkflowList"),
+                    )
+                },
+                parameters=(
+                    param("limit"),
+                    param("offset"),
+                    query("category", {"type": "string"}, "Only workflows of this category."),
+                    query("public", {"type": "boolean", "default": False}, "Also list other users' public workflows."),
+                ),
             ),
-            "post": operation("createWorkflow", "Create a workflow", "workflows", {201: created},
-                              body=json_body(ref("WorkflowCreate"), example=example)),
+            "post": operation(
+                "createWorkflow",
+                "Create a workflow",
+                "workflows",
+                {201: created},
+                body=json_body(ref("WorkflowCreate"), example=example),
+            ),
         },
         "/api/v1/workflows/{id}": {
-            "get": operation("getWorkflow", "Get a workflow", "workflows", {200: full}, errors=(404,),
-                             parameters=(wf_id,)),
-            "put": operation("replaceWorkflow", "Change a workflow (same as PATCH)", "workflows", {200: full},
-                             errors=(403, 404), parameters=(wf_id,), body=update),
-            "patch": operation("updateWorkflow", "Change a workflow", "workflows", {200: full},
-                               errors=(403, 404), parameters=(wf_id,), body=update),
-            "delete": operation("deleteWorkflow", "Delete a workflow", "workflows",
-                                {204: {"description": "Deleted; its executions stay readable."}},
-                                errors=(403, 404), parameters=(wf_id,)),
+            "get": operation(
+                "getWorkflow", "Get a workflow", "workflows", {200: full}, errors=(404,), parameters=(wf_id,)
+            ),
+            "put": operation(
+                "replaceWorkflow",
+                "Change a workflow (same as PATCH)",
+                "workflows",
+                {200: full},
+                errors=(403, 404),
+                parameters=(wf_id,),
+                body=update,
+            ),
+            "patch": operation(
+                "updateWorkflow",
+                "Change a workflow",
+                "workflows",
+                {200: full},
+                errors=(403, 404),
+                parameters=(wf_id,),
+                body=update,
+            ),
+            "delete": operation(
+                "deleteWorkflow",
+                "Delete a workflow",
+                "workflows",
+                {204: {"description": "Deleted; its executions stay readable."}},
+                errors=(403, 404),
+                parameters=(wf_id,),
+            ),
         },
         "/api/v1/workflows/{id}/rating": {
-            "post": operation("rateWorkflow", "Rate a workflow (re-rating replaces)", "workflows",
-                              {200: json_response("The workflow with its new mean rating.", ref("Workflow"))},
-                              errors=(404,), parameters=(wf_id,),
-                              body=json_body(ref("RatingRequest"), example={"rating": 5})),
+            "post": operation(
+                "rateWorkflow",
+                "Rate a workflow (re-rating replaces)",
+                "workflows",
+                {200: json_response("The workflow with its new mean rating.", ref("Workflow"))},
+                errors=(404,),
+                parameters=(wf_id,),
+                body=json_body(ref("RatingRequest"), example={"rating": 5}),
+            ),
         },
         "/api/v1/workflows/{id}/clone": {
-            "post": operation("cloneWorkflow", "Clone an own or public workflow", "workflows",
-                              {201: json_response("A private copy owned by the caller.", ref("Workflow"))},
-                              errors=(404,), parameters=(wf_id,),
-                              body=json_body(ref("CloneRequest"), required=False)),
+            "post": operation(
+                "cloneWorkflow",
+                "Clone an own or public workflow",
+                "workflows",
+                {201: json_response("A private copy owned by the caller.", ref("Workflow"))},
+                errors=(404,),
+                parameters=(wf_id,),
+                body=json_body(ref("CloneRequest"), required=False),
+            ),
         },
         "/api/v1/workflows/{id}/export": {
             "get": operation(
-                "exportWorkflow", "Export a workflow's definition", "workflows",
-                {200: json_response("A file-ready document; POST it to /api/v1/workflows/import.",
-                                    ref("ExportDocument"),
-                                    {"Content-Disposition": {"description": "attachment; filename=…",
-                                                             "schema": {"type": "string"}}})},
-                errors=(404,), parameters=(wf_id,)),
+                "exportWorkflow",
+                "Export a workflow's definition",
+                "workflows",
+                {
+                    200: json_response(
+                        "A file-ready document; POST it to /api/v1/workflows/import.",
+                        ref("ExportDocument"),
+                        {
+                            "Content-Disposition": {
+                                "description": "attachment; filename=…",
+                                "schema": {"type": "string"},
+                            }
+                        },
+                    )
+                },
+                errors=(404,),
+                parameters=(wf_id,),
+            ),
         },
         "/api/v1/workflows/import": {
-            "post": operation("importWorkflow", "Import an exported workflow", "workflows",
-                              {201: json_response("A new private workflow.", ref("Workflow"))},
-                              body=json_body(ref("ImportRequest"), example={
-                                  "format": "ai-workflow", "format_version": 1,
-                                  "workflow": {"name": "Imported", **SPEC_DEFINITION}})),
+            "post": operation(
+                "importWorkflow",
+                "Import an exported workflow",
+                "workflows",
+                {201: json_response("A new private workflow.", ref("Workflow"))},
+                body=json_body(
+                    ref("ImportRequest"),
+                    example={
+                        "format": "ai-workflow",
+                        "format_version": 1,
+                        "workflow": {"name": "Imported", **SPEC_DEFINITION},
+                    },
+                ),
+            ),
         },
         "/api/v1/workflows/from-template": {
-            "post": operation("createWorkflowFromTemplate", "Make a workflow from a template", "templates",
-                              {201: json_response("A new workflow, owned by the caller.", ref("Workflow"))},
-                              errors=(404,), body=json_body(ref("FromTemplateRequest"))),
+            "post": operation(
+                "createWorkflowFromTemplate",
+                "Make a workflow from a template",
+                "templates",
+                {201: json_response("A new workflow, owned by the caller.", ref("Workflow"))},
+                errors=(404,),
+                body=json_body(ref("FromTemplateRequest")),
+            ),
         },
     }
 
 
 def execution_paths() -> dict:
     execution = json_response("The execution.", ref("Execution"))
-    accepted = json_response("Running in the background; follow status_url.", ref("ExecutionAccepted"),
-                             {"Location": LOCATION})
+    accepted = json_response(
+        "Running in the background; follow status_url.", ref("ExecutionAccepted"), {"Location": LOCATION}
+    )
     exec_id = param("ExecutionId")
     return {
         "/api/v1/workflows/{id}/execute": {
             "post": operation(
-                "executeWorkflow", "Run a workflow", "executions",
+                "executeWorkflow",
+                "Run a workflow",
+                "executions",
                 {200: json_response("Sync: the finished execution.", ref("Execution")), 202: accepted},
-                errors=(404,), parameters=(param("WorkflowId"), param("IdempotencyKey")),
-                body=json_body(ref("ExecuteRequest"), required=False,
-                               example={"inputs": {"product": "a solar lamp"}, "async": False}),
+                errors=(404, 409),
+                parameters=(param("WorkflowId"), param("IdempotencyKey")),
+                body=json_body(
+                    ref("ExecuteRequest"),
+                    required=False,
+                    example={"inputs": {"product": "a solar lamp"}, "async": False},
+                ),
                 description="Sync runs answer 200 with the finished execution, or 202 (as async does) when still "
-                            "running after SYNC_TIMEOUT. Inputs that fail the input node: 422, nothing runs. "
-                            "Over the monthly budget: 429 with code budget_exceeded."),
+                "running after SYNC_TIMEOUT. Inputs that fail the input node: 422, nothing runs. "
+                "A repeated Idempotency-Key returns the first execution (409 if it ran another "
+                "workflow). "
+                "Over the monthly budget: 429 with code budget_exceeded.",
+            ),
         },
         "/api/v1/workflows/{id}/executions": {
             "get": operation(
-                "listWorkflowExecutions", "List a workflow's executions", "executions",
-                {200: json_response("The caller's executions of the workflow, newest first, without nodes.",
-                                    ref("ExecutionList"))},
+                "listWorkflowExecutions",
+                "List a workflow's executions",
+                "executions",
+                {
+                    200: json_response(
+                        "The caller's executions of the workflow, newest first, without nodes.", ref("ExecutionList")
+                    )
+                },
                 errors=(404,),
-                parameters=(param("WorkflowId"), param("limit"), param("offset"),
-                            query("status", {"type": "string", "enum": list(STATUSES)}, "Only this status."))),
+                parameters=(
+                    param("WorkflowId"),
+                    param("limit"),
+                    param("offset"),
+                    query("status", {"type": "string", "enum": list(STATUSES)}, "Only this status."),
+                ),
+            ),
         },
         "/api/v1/executions/{id}": {
-            "get": operation("getExecution", "Get an execution, node by node", "executions", {200: execution},
-                             errors=(404,), parameters=(exec_id,)),
+            "get": operation(
+                "getExecution",
+                "Get an execution, node by node",
+                "executions",
+                {200: execution},
+                errors=(404,),
+                parameters=(exec_id,),
+            ),
         },
         "/api/v1/executions/{id}/cancel": {
-            "post": operation("cancelExecution", "Cancel a queued or running execution", "executions",
-                              {202: json_response("The cancelled execution.", ref("Execution"))},
-                              errors=(404, 409), parameters=(exec_id,),
-                              description="A finished execution: 409."),
+            "post": operation(
+                "cancelExecution",
+                "Cancel a queued or running execution",
+                "executions",
+                {202: json_response("The cancelled execution.", ref("Execution"))},
+                errors=(404, 409),
+                parameters=(exec_id,),
+                description="A finished execution: 409.",
+            ),
         },
         "/api/v1/executions/{id}/retry": {
-            "post": operation("retryExecution", "Retry a failed or cancelled execution", "executions",
-                              {202: json_response("A new execution (retry_of names the original) that reuses the "
-                                                  "outputs of the nodes that completed.", ref("RetryAccepted"),
-                                                  {"Location": LOCATION})},
-                              errors=(404, 409), parameters=(exec_id,),
-                              description="A queued, running or completed execution: 409."),
+            "post": operation(
+                "retryExecution",
+                "Retry a failed or cancelled execution",
+                "executions",
+                {
+                    202: json_response(
+                        "A new execution (retry_of names the original) that reuses the "
+                        "outputs of the nodes that completed.",
+                        ref("RetryAccepted"),
+                        {"Location": LOCATION},
+                    )
+                },
+                errors=(404, 409),
+                parameters=(exec_id,),
+                description="A queued, running or completed execution: 409.",
+            ),
         },
         "/api/v1/usage": {
             "get": operation(
-                "getUsage", "Tokens and cost per day and per workflow", "usage",
+                "getUsage",
+                "Tokens and cost per day and per workflow",
+                "usage",
                 {200: json_response("The caller's usage over the last `days` days (UTC).", ref("UsageReport"))},
-                parameters=(query("days", {"type": "integer", "minimum": 1, "maximum": 366, "default": 30},
-                                  "How many days back, today included."),
-                            query("workflow_id", {"type": "string"}, "Only this workflow.")),
+                parameters=(
+                    query(
+                        "days",
+                        {"type": "integer", "minimum": 1, "maximum": 366, "default": 30},
+                        "How many days back, today included.",
+                    ),
+                    query("workflow_id", {"type": "string"}, "Only this workflow."),
+                ),
             ),
         },
     }
@@ -263,24 +430,45 @@ def execution_paths() -> dict:
 def other_paths() -> dict:
     return {
         "/api/v1/templates": {
-            "get": operation("listTemplates", "List templates", "templates",
-                             {200: json_response("Templates by category and name.", ref("TemplateList"))},
-                             parameters=(query("category", {"type": "string"}, "Only this category."),
-                                         param("limit"), param("offset"))),
+            "get": operation(
+                "listTemplates",
+                "List templates",
+                "templates",
+                {200: json_response("Templates by category and name.", ref("TemplateList"))},
+                parameters=(
+                    query("category", {"type": "string"}, "Only this category."),
+                    param("limit"),
+                    param("offset"),
+                ),
+            ),
         },
         "/api/v1/templates/{id}": {
-            "get": operation("getTemplate", "Get a template with its definition", "templates",
-                             {200: json_response("The template.", ref("Template"))}, errors=(404,),
-                             parameters=(path_id("template", "tpl"),)),
+            "get": operation(
+                "getTemplate",
+                "Get a template with its definition",
+                "templates",
+                {200: json_response("The template.", ref("Template"))},
+                errors=(404,),
+                parameters=(path_id("template", "tpl"),),
+            ),
         },
         "/api/v1/audit": {
-            "get": operation("listAuditEvents", "The caller's audit events", "audit",
-                             {200: json_response("Newest first.", ref("AuditList"))},
-                             parameters=(param("limit"), param("offset"))),
+            "get": operation(
+                "listAuditEvents",
+                "The caller's audit events",
+                "audit",
+                {200: json_response("Newest first.", ref("AuditList"))},
+                parameters=(param("limit"), param("offset")),
+            ),
         },
         "/api/v1/openapi.json": {
-            "get": operation("getOpenapi", "This document", "meta",
-                             {200: json_response("The OpenAPI 3.1 document.", {"type": "object"})}, public=True),
+            "get": operation(
+                "getOpenapi",
+                "This document",
+                "meta",
+                {200: json_response("The OpenAPI 3.1 document.", {"type": "object"})},
+                public=True,
+            ),
         },
     }
 
@@ -292,8 +480,8 @@ def build_document(config) -> dict:
             "title": "AI workflows",
             "version": "1",
             "description": "Build workflows of AI model calls, run them and follow their executions. Every error "
-                           "is JSON: {\"error\": {\"code\", \"message\", \"details\": [{\"path\", \"code\", "
-                           "\"message\"}]}}.",
+            'is JSON: {"error": {"code", "message", "details": [{"path", "code", '
+            '"message"}]}}.',
         },
         "servers": [{"url": "/"}],
         "security": [{"bearerAuth": []}],
@@ -301,21 +489,30 @@ def build_document(config) -> dict:
         "paths": {**workflow_paths(), **execution_paths(), **other_paths()},
         "components": {
             "securitySchemes": {
-                "bearerAuth": {"type": "http", "scheme": "bearer",
-                               "description": "An API key: `flask --app wsgi create-api-key EMAIL` or the settings "
-                                              "page. Session cookies are not accepted here."},
+                "bearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "An API key: `flask --app wsgi create-api-key EMAIL` or the settings "
+                    "page. Session cookies are not accepted here.",
+                },
             },
             "parameters": {
-                "limit": query("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
-                               "Page size, 1–100."),
-                "offset": query("offset", {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0},
-                                "How many items to skip."),
+                "limit": query(
+                    "limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}, "Page size, 1–100."
+                ),
+                "offset": query(
+                    "offset",
+                    {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0},
+                    "How many items to skip.",
+                ),
                 "WorkflowId": path_id("workflow", "wf"),
                 "ExecutionId": path_id("execution", "exec"),
                 "IdempotencyKey": {
-                    "name": "Idempotency-Key", "in": "header", "required": False,
+                    "name": "Idempotency-Key",
+                    "in": "header",
+                    "required": False,
                     "description": "A repeated key (same user, within a day) answers with the first execution "
-                                   "instead of starting another.",
+                    "instead of starting another.",
                     "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"\S"},
                 },
             },

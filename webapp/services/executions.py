@@ -49,6 +49,8 @@ def start_execution(user: User, workflow_id: str, inputs: Any, *, idempotency_ke
     if idempotency_key is not None:
         _check_idempotency_key(idempotency_key)
         earlier = _execution_for_key(user, idempotency_key)
+        if earlier is not None and earlier.workflow_id != workflow.id:
+            raise Conflict("This Idempotency-Key was already used to run another workflow")
         if earlier is not None:
             return earlier
     graph = graph_for(workflow.id, workflow.version, workflow.definition)

@@ -113,14 +113,17 @@ def _finish(execution_id: str, result: RunResult, recorder: Recorder) -> None:
 
 
 def _requeue(execution_id: str) -> None:
-    db.session.execute(
-        update(_nodes)
-        .where(_nodes.c.execution_id == execution_id, _nodes.c.status != COMPLETED)
-        .values(status="pending", started_at=None, finished_at=None, error=None, output=None, input=None)
-    )
+    """Back to ``queued`` with its completed nodes kept (they are reused on resume),
+    unless a cancel or the reaper settled it meanwhile."""
     requeued = db.session.execute(
         update(Execution).where(Execution.id == execution_id, Execution.status == RUNNING).values(status=QUEUED)
     ).rowcount
+    if requeued:
+        db.session.execute(
+            update(_nodes)
+            .where(_nodes.c.execution_id == execution_id, _nodes.c.status != COMPLETED)
+            .values(status="pending", started_at=None, finished_at=None, error=None, output=None, input=None)
+        )
     db.session.commit()
     if requeued:
         requeue(execution_id)
