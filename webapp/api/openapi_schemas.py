@@ -85,8 +85,11 @@ def prefixed_id(prefix: str) -> dict:
 
 def timestamp(*, null: bool = False) -> dict:
     """ISO 8601 UTC with milliseconds and ``Z``, as SPEC.md fixes for every time."""
-    schema = string(format="date-time", pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$",
-                    examples=["2025-01-31T09:30:00.123Z"])
+    schema = string(
+        format="date-time",
+        pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$",
+        examples=["2025-01-31T09:30:00.123Z"],
+    )
     return nullable(schema) if null else schema
 
 
@@ -110,70 +113,114 @@ NODE_ID_SCHEMA = string(
     # The Jinja2 words a node could be named but never referred to by, in any case.
     **{"not": {"pattern": f"^(?:{'|'.join(_any_case(w) for w in sorted(RESERVED_IDS))})$"}},
     description="Unique within the workflow; letters, digits and _, not starting with a digit, at most 64; "
-                "not one of " + ", ".join(sorted(RESERVED_IDS)) + " (in any case).",
+    "not one of " + ", ".join(sorted(RESERVED_IDS)) + " (in any case).",
 )
 TEMPLATE = string(description="A Jinja2 template, rendered in the sandbox; may refer to upstream nodes by id.")
-TEMPLATES = obj({}, [], additional=TEMPLATE, minProperties=1, propertyNames={"pattern": NOT_BLANK},
-                description="An object of name → template.")
+TEMPLATES = obj(
+    {},
+    [],
+    additional=TEMPLATE,
+    minProperties=1,
+    propertyNames={"pattern": NOT_BLANK},
+    description="An object of name → template.",
+)
 
-INPUT_FIELD = obj({
-    "name": string(pattern=FIELD_NAME.pattern),
-    "type": enum(FIELD_TYPES, default="string"),
-    "required": nullable(boolean(default=False)),
-    "default": {"description": "Used when the input is left out; must match the field's type."},
-    "description": nullable(string()),
-    "label": nullable(string()),
-    "max_length": nullable(integer(minimum=1, description="For string and array fields.")),
-    "enum": nullable(array({}, minItems=1)),
-}, ["name"])
+INPUT_FIELD = obj(
+    {
+        "name": string(pattern=FIELD_NAME.pattern),
+        "type": enum(FIELD_TYPES, default="string"),
+        "required": nullable(boolean(default=False)),
+        "default": {"description": "Used when the input is left out; must match the field's type."},
+        "description": nullable(string()),
+        "label": nullable(string()),
+        "max_length": nullable(integer(minimum=1, description="For string and array fields.")),
+        "enum": nullable(array({}, minItems=1)),
+    },
+    ["name"],
+)
 
 NODE_CONFIGS = {
     "input": (False, obj({"fields": nullable(array(ref("InputField")))}, [])),
-    "ai_model": (True, obj({
-        "model": nullable(string(examples=["gpt-4o-mini"])),
-        "prompt": TEMPLATE,
-        "system": nullable(TEMPLATE),
-        "temperature": nullable(number(minimum=0, maximum=2)),
-        "max_tokens": nullable(integer(minimum=1, maximum=1_000_000)),
-        "response_format": nullable(enum(("text", "json"), default="text")),
-        "cache": nullable(boolean(default=True)),
-        "timeout": nullable(number(minimum=0.1, maximum=3600, description="Seconds.")),
-        "retries": nullable(integer(minimum=0, maximum=10)),
-    }, ["prompt"])),
-    "processing": (True, obj({
-        "operation": enum(OPERATIONS),
-        "input": nullable({**TEMPLATE, "description": "The value operated on; required for every operation "
-                                                      "but template and merge."}),
-        "template": nullable({**TEMPLATE, "description": "For operation template."}),
-        "values": nullable({**TEMPLATES, "description": "For operation merge: an object of name → template."}),
-        "path": nullable(string(description="For extract: a dotted path.")),
-        "pattern": nullable(string(description="For regex_extract.")),
-        "group": nullable({"type": ["integer", "string"], "description": "For regex_extract."}),
-        "separator": nullable(string(description="For split and join.")),
-        "length": nullable(integer(minimum=0, description="For truncate.")),
-        "max_length": nullable(integer(minimum=1, description="For sanitize.")),
-    }, ["operation"], description="Each operation reads only its own options; any other option is refused.")),
-    "conditional": (True, obj({
-        "condition": string(pattern=NOT_BLANK, description="A Jinja2 expression.",
-                            examples=["draft.text | length > 200"]),
-    })),
-    "output": (True, obj({
-        "fields": nullable({**TEMPLATES, "description": "Name → template; each lands in the execution's outputs."}),
-        "template": nullable({**TEMPLATE, "description": "One template; its value lands under the node's id."}),
-        "format": nullable(enum(FORMATS, default="text")),
-    }, [], description="Exactly one of 'fields' and 'template'.")),
+    "ai_model": (
+        True,
+        obj(
+            {
+                "model": nullable(string(examples=["gpt-4o-mini"])),
+                "prompt": TEMPLATE,
+                "system": nullable(TEMPLATE),
+                "temperature": nullable(number(minimum=0, maximum=2)),
+                "max_tokens": nullable(integer(minimum=1, maximum=1_000_000)),
+                "response_format": nullable(enum(("text", "json"), default="text")),
+                "cache": nullable(boolean(default=True)),
+                "timeout": nullable(number(minimum=0.1, maximum=3600, description="Seconds.")),
+                "retries": nullable(integer(minimum=0, maximum=10)),
+            },
+            ["prompt"],
+        ),
+    ),
+    "processing": (
+        True,
+        obj(
+            {
+                "operation": enum(OPERATIONS),
+                "input": nullable(
+                    {
+                        **TEMPLATE,
+                        "description": "The value operated on; required for every operation but template and merge.",
+                    }
+                ),
+                "template": nullable({**TEMPLATE, "description": "For operation template."}),
+                "values": nullable({**TEMPLATES, "description": "For operation merge: an object of name → template."}),
+                "path": nullable(string(description="For extract: a dotted path.")),
+                "pattern": nullable(string(description="For regex_extract.")),
+                "group": nullable({"type": ["integer", "string"], "description": "For regex_extract."}),
+                "separator": nullable(string(description="For split and join.")),
+                "length": nullable(integer(minimum=0, description="For truncate.")),
+                "max_length": nullable(integer(minimum=1, description="For sanitize.")),
+            },
+            ["operation"],
+            description="Each operation reads only its own options; any other option is refused.",
+        ),
+    ),
+    "conditional": (
+        True,
+        obj(
+            {
+                "condition": string(
+                    pattern=NOT_BLANK, description="A Jinja2 expression.", examples=["draft.text | length > 200"]
+                ),
+            }
+        ),
+    ),
+    "output": (
+        True,
+        obj(
+            {
+                "fields": nullable(
+                    {**TEMPLATES, "description": "Name → template; each lands in the execution's outputs."}
+                ),
+                "template": nullable({**TEMPLATE, "description": "One template; its value lands under the node's id."}),
+                "format": nullable(enum(FORMATS, default="text")),
+            },
+            [],
+            description="Exactly one of 'fields' and 'template'.",
+        ),
+    ),
 }
 
 
 def node_schema(kind: str) -> dict:
     config_required, config = NODE_CONFIGS[kind]
-    return obj({
-        "id": NODE_ID_SCHEMA,
-        "type": {"const": kind},
-        "name": nullable(string(maxLength=200)),
-        "config": config if config_required else nullable(config),
-        "on_error": enum(ON_ERROR, default="fail"),
-    }, ["id", "type", "config"] if config_required else ["id", "type"])
+    return obj(
+        {
+            "id": NODE_ID_SCHEMA,
+            "type": {"const": kind},
+            "name": nullable(string(maxLength=200)),
+            "config": config if config_required else nullable(config),
+            "on_error": enum(ON_ERROR, default="fail"),
+        },
+        ["id", "type", "config"] if config_required else ["id", "type"],
+    )
 
 
 def _node_name(kind: str) -> str:
@@ -182,15 +229,24 @@ def _node_name(kind: str) -> str:
 
 NODE = {
     "oneOf": [ref(_node_name(kind)) for kind in NODE_CONFIGS],
-    "discriminator": {"propertyName": "type",
-                      "mapping": {kind: f"#/components/schemas/{_node_name(kind)}" for kind in NODE_CONFIGS}},
+    "discriminator": {
+        "propertyName": "type",
+        "mapping": {kind: f"#/components/schemas/{_node_name(kind)}" for kind in NODE_CONFIGS},
+    },
 }
-CONNECTION = obj({
-    "from": string(description="A node id."),
-    "to": string(description="A node id."),
-    "branch": nullable(enum(BRANCHES, description="'true'/'false' only from a conditional; 'error' only from a "
-                                                  "node with on_error 'branch'.")),
-}, ["from", "to"])
+CONNECTION = obj(
+    {
+        "from": string(description="A node id."),
+        "to": string(description="A node id."),
+        "branch": nullable(
+            enum(
+                BRANCHES,
+                description="'true'/'false' only from a conditional; 'error' only from a node with on_error 'branch'.",
+            )
+        ),
+    },
+    ["from", "to"],
+)
 
 
 def definition_properties(max_nodes: int) -> dict:
@@ -225,74 +281,105 @@ def workflow_schemas(max_nodes: int) -> dict:
     }
     # Fields a client may send back as it read them: accepted and ignored.
     ignored = {name: {"readOnly": True, "description": "Ignored."} for name in sorted(READ_ONLY_FIELDS)}
-    exported = obj({"name": SUMMARY_PROPERTIES["name"], "description": string(), "category": string(),
-                    **definition})
+    exported = obj({"name": SUMMARY_PROPERTIES["name"], "description": string(), "category": string(), **definition})
     return {
         "WorkflowSummary": obj(SUMMARY_PROPERTIES, description="Exactly the fields of a list item."),
-        "Workflow": obj({**SUMMARY_PROPERTIES, "version": integer(minimum=1), **definition},
-                        description="A summary plus the version and the definition."),
+        "Workflow": obj(
+            {**SUMMARY_PROPERTIES, "version": integer(minimum=1), **definition},
+            description="A summary plus the version and the definition.",
+        ),
         "WorkflowList": list_of("workflows", "WorkflowSummary"),
         "WorkflowCreate": obj({**settable, **ignored}, ["name", "nodes"]),
-        "WorkflowUpdate": obj({**settable, **ignored}, [],
-                              description="Fields left out keep their values; a changed definition bumps 'version'."),
+        "WorkflowUpdate": obj(
+            {**settable, **ignored},
+            [],
+            description="Fields left out keep their values; a changed definition bumps 'version'.",
+        ),
         "RatingRequest": obj({"rating": integer(minimum=1, maximum=5)}, additional=True),
-        "CloneRequest": obj({"name": settable["name"]}, [], additional=True,
-                            description="Optional; the copy is named after the original unless 'name' is given."),
-        "FromTemplateRequest": obj({
-            "template_id": string(examples=["tpl_01jc7m2kq3x8v4n5p6r7s8t9wa"]),
-            "name": settable["name"],
-            "description": settable["description"],
-            "public": settable["public"],
-        }, ["template_id"]),
-        "ExportDocument": obj({
-            "format": {"const": EXPORT_FORMAT},
-            "format_version": {"const": EXPORT_VERSION},
-            "exported_at": timestamp(),
-            "workflow": exported,
-        }),
-        "ImportDocument": obj({
-            "format": {"const": EXPORT_FORMAT},
-            "format_version": {"const": EXPORT_VERSION},
-            "exported_at": {"description": "Ignored."},
-            "workflow": ref("WorkflowCreate"),
-        }, ["format", "format_version", "workflow"]),
-        "ImportRequest": {"anyOf": [ref("ImportDocument"), ref("WorkflowCreate")],
-                          "description": "An export document, or (leniently) a create body. The new workflow is "
-                                         "always private."},
+        "CloneRequest": obj(
+            {"name": settable["name"]},
+            [],
+            additional=True,
+            description="Optional; the copy is named after the original unless 'name' is given.",
+        ),
+        "FromTemplateRequest": obj(
+            {
+                "template_id": string(examples=["tpl_01jc7m2kq3x8v4n5p6r7s8t9wa"]),
+                "name": settable["name"],
+                "description": settable["description"],
+                "public": settable["public"],
+            },
+            ["template_id"],
+        ),
+        "ExportDocument": obj(
+            {
+                "format": {"const": EXPORT_FORMAT},
+                "format_version": {"const": EXPORT_VERSION},
+                "exported_at": timestamp(),
+                "workflow": exported,
+            }
+        ),
+        "ImportDocument": obj(
+            {
+                "format": {"const": EXPORT_FORMAT},
+                "format_version": {"const": EXPORT_VERSION},
+                "exported_at": {"description": "Ignored."},
+                "workflow": ref("WorkflowCreate"),
+            },
+            ["format", "format_version", "workflow"],
+        ),
+        "ImportRequest": {
+            "anyOf": [ref("ImportDocument"), ref("WorkflowCreate")],
+            "description": "An export document, or (leniently) a create body. The new workflow is always private.",
+        },
     }
 
 
 # -- executions ------------------------------------------------------------------------
 
-EXECUTION_USAGE = obj({
-    "prompt_tokens": count(), "completion_tokens": count(), "total_tokens": count(),
-    "cost_usd": number(minimum=0), "cost_saved_usd": number(minimum=0, description="Spared by the cache or a retry."),
-})
-NODE_USAGE = obj({
-    "prompt_tokens": nullable(count()), "completion_tokens": nullable(count()), "total_tokens": nullable(count()),
-    "cost_usd": number(minimum=0),
-}, description="Null token counts: the model server did not report usage.")
-EXECUTION_ERROR = obj({
-    "code": enum(sorted(EXECUTION_ERROR_CODES)),
-    "message": string(),
-    "node_id": nullable(string()),
-})
-NODE_RUN = obj({
-    "node_id": string(),
-    "type": string(),
-    "status": enum(NODE_STATUSES),
-    "started_at": timestamp(null=True),
-    "finished_at": timestamp(null=True),
-    "duration_ms": nullable(count()),
-    "input": {"description": "What the node worked on (a rendered prompt, an evaluated input…); any JSON."},
-    "output": {"description": "The node's output; any JSON, null unless completed."},
-    "error": nullable(obj({"code": string(), "message": string()})),
-    "usage": ref("NodeUsage"),
-    "cost_saved_usd": number(minimum=0),
-    "cached": boolean(),
-    "attempts": count(),
-    "reused_from": nullable(prefixed_id("exec")),
-})
+EXECUTION_USAGE = obj(
+    {
+        "prompt_tokens": count(),
+        "completion_tokens": count(),
+        "total_tokens": count(),
+        "cost_usd": number(minimum=0),
+        "cost_saved_usd": number(minimum=0, description="Spared by the cache or a retry."),
+    }
+)
+NODE_USAGE = obj(
+    {
+        "prompt_tokens": nullable(count()),
+        "completion_tokens": nullable(count()),
+        "total_tokens": nullable(count()),
+        "cost_usd": number(minimum=0),
+    },
+    description="Null token counts: the model server did not report usage.",
+)
+EXECUTION_ERROR = obj(
+    {
+        "code": enum(sorted(EXECUTION_ERROR_CODES)),
+        "message": string(),
+        "node_id": nullable(string()),
+    }
+)
+NODE_RUN = obj(
+    {
+        "node_id": string(),
+        "type": string(),
+        "status": enum(NODE_STATUSES),
+        "started_at": timestamp(null=True),
+        "finished_at": timestamp(null=True),
+        "duration_ms": nullable(count()),
+        "input": {"description": "What the node worked on (a rendered prompt, an evaluated input…); any JSON."},
+        "output": {"description": "The node's output; any JSON, null unless completed."},
+        "error": nullable(obj({"code": string(), "message": string()})),
+        "usage": ref("NodeUsage"),
+        "cost_saved_usd": number(minimum=0),
+        "cached": boolean(),
+        "attempts": count(),
+        "reused_from": nullable(prefixed_id("exec")),
+    }
+)
 EXECUTION_PROPERTIES = {
     "id": prefixed_id("exec"),
     "workflow_id": prefixed_id("wf"),
@@ -310,21 +397,29 @@ EXECUTION_PROPERTIES = {
 }
 ACCEPTED_PROPERTIES = {
     "execution_id": prefixed_id("exec"),
-    "status": enum(STATUSES, description="'queued' for a new execution; a repeated Idempotency-Key answers with "
-                                         "the first execution's status."),
+    "status": enum(
+        STATUSES,
+        description="'queued' for a new execution; a repeated Idempotency-Key answers with "
+        "the first execution's status.",
+    ),
     "status_url": string(format="uri"),
 }
 EXECUTION_SCHEMAS = {
-    "ExecuteRequest": obj({
-        "inputs": nullable(obj({}, [], additional=True, description="Checked against the input node's fields.")),
-        "async": boolean(default=False),
-    }, []),
+    "ExecuteRequest": obj(
+        {
+            "inputs": nullable(obj({}, [], additional=True, description="Checked against the input node's fields.")),
+            "async": boolean(default=False),
+        },
+        [],
+    ),
     "Execution": obj({**EXECUTION_PROPERTIES, "nodes": array(ref("NodeRun"))}),
     "ExecutionSummary": obj(EXECUTION_PROPERTIES, description="An execution without its nodes."),
     "ExecutionList": list_of("executions", "ExecutionSummary"),
     "ExecutionAccepted": obj(ACCEPTED_PROPERTIES),
-    "RetryAccepted": obj({**EXECUTION_PROPERTIES, "nodes": array(ref("NodeRun")), **ACCEPTED_PROPERTIES},
-                         description="The new execution, with where to follow it."),
+    "RetryAccepted": obj(
+        {**EXECUTION_PROPERTIES, "nodes": array(ref("NodeRun")), **ACCEPTED_PROPERTIES},
+        description="The new execution, with where to follow it.",
+    ),
     "ExecutionError": EXECUTION_ERROR,
     "ExecutionUsage": EXECUTION_USAGE,
     "NodeRun": NODE_RUN,
@@ -334,40 +429,50 @@ EXECUTION_SCHEMAS = {
 # -- templates, usage, audit, errors -----------------------------------------------------
 
 USAGE_ENTRY = {
-    "executions": count(), "prompt_tokens": count(), "completion_tokens": count(), "total_tokens": count(),
+    "executions": count(),
+    "prompt_tokens": count(),
+    "completion_tokens": count(),
+    "total_tokens": count(),
     "cost_usd": number(minimum=0),
 }
 OTHER_SCHEMAS = {
-    "Template": obj({
-        "id": prefixed_id("tpl"),
-        "name": string(),
-        "description": string(),
-        "category": string(),
-        "how_to_use": string(),
-        "usage_count": count(),
-        "nodes": array(ref("Node")),
-        "connections": array(ref("Connection")),
-    }),
+    "Template": obj(
+        {
+            "id": prefixed_id("tpl"),
+            "name": string(),
+            "description": string(),
+            "category": string(),
+            "how_to_use": string(),
+            "usage_count": count(),
+            "nodes": array(ref("Node")),
+            "connections": array(ref("Connection")),
+        }
+    ),
     "TemplateList": list_of("templates", "Template"),
     "UsageTotals": obj(USAGE_ENTRY),
-    "UsageReport": obj({
-        "days": integer(minimum=1, maximum=366),
-        "since": string(format="date", description="The first day counted (UTC)."),
-        "workflow_id": nullable(string()),
-        "totals": ref("UsageTotals"),
-        "by_day": array(obj({"date": string(format="date"), **USAGE_ENTRY}), description="Oldest day first."),
-        "by_workflow": array(obj({"workflow_id": prefixed_id("wf"), "name": string(), **USAGE_ENTRY}),
-                             description="Costliest first."),
-    }),
-    "AuditEvent": obj({
-        "id": prefixed_id("evt"),
-        "at": timestamp(),
-        "actor": string(),
-        "action": string(examples=["workflow.created"]),
-        "target_type": nullable(string()),
-        "target_id": nullable(string()),
-        "ip": nullable(string()),
-    }),
+    "UsageReport": obj(
+        {
+            "days": integer(minimum=1, maximum=366),
+            "since": string(format="date", description="The first day counted (UTC)."),
+            "workflow_id": nullable(string()),
+            "totals": ref("UsageTotals"),
+            "by_day": array(obj({"date": string(format="date"), **USAGE_ENTRY}), description="Oldest day first."),
+            "by_workflow": array(
+                obj({"workflow_id": prefixed_id("wf"), "name": string(), **USAGE_ENTRY}), description="Costliest first."
+            ),
+        }
+    ),
+    "AuditEvent": obj(
+        {
+            "id": prefixed_id("evt"),
+            "at": timestamp(),
+            "actor": string(),
+            "action": string(examples=["workflow.created"]),
+            "target_type": nullable(string()),
+            "target_id": nullable(string()),
+            "ip": nullable(string()),
+        }
+    ),
     "AuditList": list_of("events", "AuditEvent"),
     "ErrorDetail": obj({"path": string(examples=["nodes[1].config.prompt"]), "code": string(), "message": string()}),
 }
@@ -375,12 +480,19 @@ OTHER_SCHEMAS = {
 
 def error_schema() -> dict:
     """The one envelope. A 429 also says how long to wait (as its Retry-After header does)."""
-    return obj({"error": obj({
-        "code": string(),
-        "message": string(),
-        "details": array(ref("ErrorDetail")),
-        "retry_after": integer(minimum=0, description="Seconds to wait; 429 only."),
-    }, ["code", "message", "details"])})
+    return obj(
+        {
+            "error": obj(
+                {
+                    "code": string(),
+                    "message": string(),
+                    "details": array(ref("ErrorDetail")),
+                    "retry_after": integer(minimum=0, description="Seconds to wait; 429 only."),
+                },
+                ["code", "message", "details"],
+            )
+        }
+    )
 
 
 def schemas(max_nodes: int) -> dict:

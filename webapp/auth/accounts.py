@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hmac
 import re
 from datetime import timedelta
 
 from flask import has_request_context, request
-from sqlalchemy import select
+from sqlalchemy import select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .. import ratelimits
@@ -106,14 +107,19 @@ def user_for_api_key(raw_key: str) -> User | None:
     compared by hash in constant time."""
     if not raw_key.startswith(API_KEY_PREFIX) or len(raw_key) < LOOKUP_LENGTH + 16:
         return None
-    candidates = db.session.scalars(
-        select(ApiKey).where(ApiKey.lookup == raw_key[:LOOKUP_LENGTH], ApiKey.revoked_at.is_(None))
+    candidates = db.session.execute(  # one query for the key and its owner
+        select(User, ApiKey.id, ApiKey.key_hash, ApiKey.last_used_at)
+        .join(ApiKey, ApiKey.user_id == User.id)
+        .where(ApiKey.lookup == raw_key[:LOOKUP_LENGTH], ApiKey.revoked_at.is_(None))
     )
-    for key in candidates:
-        if key.matches(raw_key):
+    digest = ApiKey.digest(raw_key)
+    for user, key_id, key_hash, last_used_at in candidates:
+        if hmac.compare_digest(key_hash, digest):
             now = utcnow()
-            if key.last_used_at is None or now - key.last_used_at > LAST_USED_PRECISION:
-                key.last_used_at = now
+            if last_used_at is None or now - last_used_at > LAST_USED_PRECISION:
+                db.session.execute(
+                    update(ApiKey.__table__).where(ApiKey.__table__.c.id == key_id).values(last_used_at=now)
+                )
                 db.session.commit()
-            return key.user
+            return user
     return None

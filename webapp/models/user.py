@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
 from datetime import datetime
 
@@ -70,9 +69,6 @@ class ApiKey(db.Model):
         raw = cls.generate()
         key = cls(user=user, name=name, lookup=raw[:LOOKUP_LENGTH], key_hash=cls.digest(raw))
         return key, raw
-
-    def matches(self, raw_key: str) -> bool:
-        return hmac.compare_digest(self.key_hash, self.digest(raw_key))
 
     @property
     def masked(self) -> str:

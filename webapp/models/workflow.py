@@ -34,15 +34,14 @@ class Workflow(db.Model):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     deleted_at: Mapped[datetime | None]
 
-    # The definition lives in WorkflowVersion rows; this is the current one.
+    # The definition lives in WorkflowVersion rows; this is the current one, loaded
+    # only when asked for (authorising a run or listing needs no definition).
     current: Mapped[WorkflowVersion] = relationship(
         primaryjoin=lambda: and_(
             foreign(WorkflowVersion.workflow_id) == Workflow.id,
             foreign(WorkflowVersion.version) == Workflow.version,
         ),
         viewonly=True,
-        lazy="joined",
-        innerjoin=True,
     )
 
     @property

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import has_request_context, request
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from ..extensions import db
 from ..models import AuditEvent, User
@@ -17,19 +17,20 @@ def record(
     *,
     actor: str | None = None,
     details: dict | None = None,
-) -> AuditEvent:
-    """Adds the event to the session; it commits with the change it describes."""
-    event = AuditEvent(
-        user_id=user.id if user is not None else None,
-        actor=actor or (user.id if user is not None else "anonymous"),
-        action=action,
-        target_type=target_type,
-        target_id=target_id,
-        ip=request.remote_addr if has_request_context() else None,
-        details=details,
+) -> None:
+    """Writes the event in the current transaction: it commits with the change it
+    describes, or not at all."""
+    db.session.execute(
+        insert(AuditEvent.__table__).values(
+            user_id=user.id if user is not None else None,
+            actor=actor or (user.id if user is not None else "anonymous"),
+            action=action,
+            target_type=target_type,
+            target_id=target_id,
+            ip=request.remote_addr if has_request_context() else None,
+            details=details,
+        )
     )
-    db.session.add(event)
-    return event
 
 
 def events_for(user: User, *, limit: int, offset: int) -> tuple[list[AuditEvent], int]:

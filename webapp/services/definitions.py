@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
+from collections.abc import Callable
 
 from flask import current_app
 
@@ -39,13 +40,14 @@ def compile_definition(definition: dict) -> Graph:
         raise ValidationFailed(exc.message, exc.problems) from None
 
 
-def graph_for(workflow_id: str, version: int, definition: dict) -> Graph:
-    """Versions never change, so a parsed graph is reused for every run of one."""
+def graph_for(workflow_id: str, version: int, definition: Callable[[], dict]) -> Graph:
+    """Versions never change, so a parsed graph is reused for every run of one (and
+    ``definition`` is only called, to load it, the first time)."""
     cache: OrderedDict = current_app.extensions.setdefault("graph_cache", OrderedDict())
     key = (workflow_id, version)
     graph = cache.get(key)
     if graph is None:
-        graph = compile_definition(definition)
+        graph = compile_definition(definition())
         cache[key] = graph
         while len(cache) > GRAPH_CACHE_SIZE:
             cache.popitem(last=False)

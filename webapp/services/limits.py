@@ -29,9 +29,13 @@ def next_month_start(moment: datetime) -> datetime:
 
 def budgets(user: User) -> tuple[int, float]:
     """(tokens, dollars) per month; 0 means no limit."""
+    return _budgets(user.token_budget, user.cost_budget)
+
+
+def _budgets(token_override: int | None, cost_override: float | None) -> tuple[int, float]:
     config = current_app.config
-    tokens = user.token_budget if user.token_budget is not None else config["MONTHLY_TOKEN_BUDGET"]
-    dollars = user.cost_budget if user.cost_budget is not None else config["MONTHLY_COST_BUDGET"]
+    tokens = token_override if token_override is not None else config["MONTHLY_TOKEN_BUDGET"]
+    dollars = cost_override if cost_override is not None else config["MONTHLY_COST_BUDGET"]
     return tokens, dollars
 
 
@@ -75,11 +79,12 @@ class BudgetWatch:
         return None
 
 
-def watch_budget(user: User) -> BudgetWatch | None:
-    token_budget, cost_budget = budgets(user)
+def watch_budget(user_id: str, token_override: int | None, cost_override: float | None) -> BudgetWatch | None:
+    """None when the user has no budget (then nothing is queried)."""
+    token_budget, cost_budget = _budgets(token_override, cost_override)
     if not token_budget and not cost_budget:
         return None
-    tokens, cost = spent_this_month(user.id)
+    tokens, cost = spent_this_month(user_id)
     return BudgetWatch(token_budget, cost_budget, tokens, cost)
 
 

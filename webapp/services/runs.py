@@ -13,6 +13,7 @@ import os
 import socket
 import threading
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from flask import current_app
@@ -20,6 +21,7 @@ from sqlalchemy import bindparam, case, func, select, update
 
 from ..dispatch import dispatcher
 from ..engine import runner
+from ..engine.definition import Graph
 from ..engine.model_calls import ZERO_USAGE, Usage
 from ..engine.runner import Limits, NodeRecord, Observer, RunResult, Stop
 from ..extensions import db
@@ -35,17 +37,21 @@ STOP_CHECK_SECONDS = 0.5  # how stale a runner's view of "was I cancelled?" may 
 # Set when the worker is asked to shut down: runs stop at the next node boundary
 # and go back to the queue, to be resumed by another worker.
 shutdown_requested = threading.Event()
+# The hot path writes through the Core tables: the ORM's bulk-update machinery
+# costs about twice as much per statement and buys nothing here.
+_executions = Execution.__table__
 _nodes = NodeRun.__table__
 LOST = {"code": "worker_lost", "message": "the worker running this execution stopped answering", "node_id": None}
 
 
 def run_execution(execution_id: str) -> None:
-    if not _claim(execution_id):
+    claim = _claim(execution_id)
+    if claim is None:
         return  # already taken, finished or cancelled: nothing to do, nothing to undo
     beats = heartbeat(current_app._get_current_object())
     beats.add(execution_id)
     try:
-        result, recorder = _run(execution_id)
+        result, recorder = _run(execution_id, claim)
         _finish(execution_id, result, recorder)
     except Exception as exc:
         db.session.rollback()
@@ -60,39 +66,70 @@ def run_execution(execution_id: str) -> None:
         dispatcher().notify_finished(execution_id)
 
 
-def _claim(execution_id: str) -> bool:
+@dataclass
+class _Claim:
+    """What a run needs, read in the same short transaction that claimed it."""
+
+    graph: Graph
+    inputs: dict
+    started_at: datetime
+    budget: BudgetWatch | None
+    prior: dict[str, NodeRecord]
+
+
+def _claim(execution_id: str) -> _Claim | None:
+    """Queued → running, atomically (UPDATE … WHERE status = 'queued' RETURNING …):
+    of several workers handed the same execution, exactly one gets a row back."""
     now = utcnow()
-    claimed = db.session.execute(
-        update(Execution)
-        .where(Execution.id == execution_id, Execution.status == QUEUED)
+    row = db.session.execute(
+        update(_executions)
+        .where(_executions.c.id == execution_id, _executions.c.status == QUEUED)
         .values(
             status=RUNNING,
-            started_at=func.coalesce(Execution.started_at, now),  # a resumed run keeps its first start
+            started_at=func.coalesce(_executions.c.started_at, now),  # a resumed run keeps its first start
             heartbeat_at=now,
             runner=f"{socket.gethostname()}:{os.getpid()}",
         )
-    ).rowcount
-    db.session.commit()
-    return bool(claimed)
+        .returning(
+            _executions.c.workflow_id,
+            _executions.c.workflow_version,
+            _executions.c.inputs,
+            _executions.c.started_at,
+            _executions.c.retry_of,
+            _executions.c.user_id,
+        )
+    ).first()
+    if row is None:
+        db.session.commit()
+        return None
+    overrides = db.session.execute(select(User.token_budget, User.cost_budget).where(User.id == row.user_id)).one()
+    prior = {}
+    if row.retry_of is not None or row.started_at != now:  # a retry's copied nodes, or a resumed run's own
+        completed = select(_nodes).where(_nodes.c.execution_id == execution_id, _nodes.c.status == COMPLETED)
+        prior = {node.node_id: _record_of(node) for node in db.session.execute(completed)}
+    graph = graph_for(row.workflow_id, row.workflow_version, lambda: _definition(row.workflow_id, row.workflow_version))
+    claim = _Claim(graph, row.inputs, row.started_at, watch_budget(row.user_id, *overrides), prior)
+    db.session.commit()  # a long run must not hold a transaction open
+    return claim
 
 
-def _run(execution_id: str) -> tuple[RunResult, Recorder]:
+def _run(execution_id: str, claim: _Claim) -> tuple[RunResult, Recorder]:
     config = current_app.config
-    execution = db.session.get(Execution, execution_id)
-    version = db.session.get(WorkflowVersion, (execution.workflow_id, execution.workflow_version))
-    graph = graph_for(execution.workflow_id, execution.workflow_version, version.definition)
-    prior = {row.node_id: _record_of(row) for row in execution.nodes if row.status == COMPLETED}
-    elapsed = (utcnow() - execution.started_at).total_seconds()
+    elapsed = (utcnow() - claim.started_at).total_seconds()
     limits = Limits(
         max_parallel=config["NODE_CONCURRENCY"],
         max_output_bytes=config["MAX_NODE_OUTPUT_BYTES"],
         timeout=max(config["EXECUTION_TIMEOUT"] - elapsed, 0.001),
     )
-    inputs = execution.inputs
-    recorder = Recorder(execution_id, watch_budget(db.session.get(User, execution.user_id)))
-    db.session.commit()  # end the read transaction: a long run must not hold it open
-    result = runner.run(graph, inputs, recorder, models=gateway_for(current_app), limits=limits, prior=prior)
+    recorder = Recorder(execution_id, claim.budget)
+    result = runner.run(
+        claim.graph, claim.inputs, recorder, models=gateway_for(current_app), limits=limits, prior=claim.prior
+    )
     return result, recorder
+
+
+def _definition(workflow_id: str, version: int) -> dict:
+    return db.session.get(WorkflowVersion, (workflow_id, version)).definition
 
 
 def _finish(execution_id: str, result: RunResult, recorder: Recorder) -> None:
@@ -103,12 +140,12 @@ def _finish(execution_id: str, result: RunResult, recorder: Recorder) -> None:
         return
     totals = _totals(result.records.values())
     settled = db.session.execute(
-        update(Execution)
-        .where(Execution.id == execution_id, Execution.status == RUNNING)
+        update(_executions)
+        .where(_executions.c.id == execution_id, _executions.c.status == RUNNING)
         .values(status=result.status, outputs=result.outputs, error=result.error, finished_at=utcnow(), **totals)
     ).rowcount
     if not settled:  # cancelled or reaped meanwhile: keep that status, but count what was spent
-        db.session.execute(update(Execution).where(Execution.id == execution_id).values(**totals))
+        db.session.execute(update(_executions).where(_executions.c.id == execution_id).values(**totals))
     db.session.commit()
 
 
@@ -116,7 +153,9 @@ def _requeue(execution_id: str) -> None:
     """Back to ``queued`` with its completed nodes kept (they are reused on resume),
     unless a cancel or the reaper settled it meanwhile."""
     requeued = db.session.execute(
-        update(Execution).where(Execution.id == execution_id, Execution.status == RUNNING).values(status=QUEUED)
+        update(_executions)
+        .where(_executions.c.id == execution_id, _executions.c.status == RUNNING)
+        .values(status=QUEUED)
     ).rowcount
     if requeued:
         db.session.execute(
@@ -135,7 +174,7 @@ def requeue(execution_id: str) -> None:
     first: if the enqueue itself is lost, the reaper sees a job id naming no job."""
     queue = dispatcher()
     job_id = queue.new_job_id(execution_id)
-    db.session.execute(update(Execution).where(Execution.id == execution_id).values(job_id=job_id))
+    db.session.execute(update(_executions).where(_executions.c.id == execution_id).values(job_id=job_id))
     db.session.commit()
     queue.submit(execution_id, job_id)
 
@@ -145,9 +184,9 @@ def settle(execution_id: str, status: str, error: dict | None, *, from_statuses:
     yet finished end too: running ones as failed (or cancelled), pending ones cancelled."""
     now = utcnow()
     changed = db.session.execute(
-        update(Execution)
-        .where(Execution.id == execution_id, Execution.status.in_(from_statuses))
-        .values(status=status, error=error, finished_at=_not_before(Execution.started_at, now))
+        update(_executions)
+        .where(_executions.c.id == execution_id, _executions.c.status.in_(from_statuses))
+        .values(status=status, error=error, finished_at=_not_before(_executions.c.started_at, now))
     ).rowcount
     if changed:
         node_error = {"code": error["code"], "message": error["message"]} if error else None
@@ -201,7 +240,7 @@ class Recorder(Observer):
         if now - self.checked_at < STOP_CHECK_SECONDS:
             return None
         self.checked_at = now
-        status = db.session.scalar(select(Execution.status).where(Execution.id == self.execution_id))
+        status = db.session.scalar(select(_executions.c.status).where(_executions.c.id == self.execution_id))
         db.session.commit()
         if status == CANCELLED:
             return Stop("cancelled", "cancelled on request", status=CANCELLED)
@@ -246,7 +285,7 @@ def _row_values(record: NodeRecord) -> dict:
     }
 
 
-def _record_of(row: NodeRun) -> NodeRecord:
+def _record_of(row) -> NodeRecord:
     usage = (
         None
         if row.prompt_tokens is None
