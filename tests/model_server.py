@@ -135,6 +135,7 @@ def _error(status: int) -> tuple[int, dict, dict]:
 def _handler_for(server: ModelServer):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go in two writes: without this, +40 ms a call
 
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)

@@ -55,9 +55,11 @@ def _init_database(app: Flask) -> None:
     uri = app.config["SQLALCHEMY_DATABASE_URI"]
     if uri.startswith("sqlite:///"):
         INSTANCE_DIR.mkdir(exist_ok=True)
-        # Threads share the file: wait on locks rather than fail at once.
+        # Threads share the file: wait on locks rather than fail at once. A file cannot
+        # drop a connection, so no ping before each use (that is for PostgreSQL restarts).
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
             **app.config["SQLALCHEMY_ENGINE_OPTIONS"],
+            "pool_pre_ping": False,
             "connect_args": {"timeout": 30, "check_same_thread": False},
         }
     db.init_app(app)

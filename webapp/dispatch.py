@@ -47,6 +47,7 @@ class LocalDispatcher:
         self.pool.submit(self._run, execution_id)
 
     def _run(self, execution_id: str) -> None:
+        from .services.recovery import heartbeat
         from .services.runs import run_execution
 
         try:
@@ -55,6 +56,8 @@ class LocalDispatcher:
         except Exception:
             log.exception("execution %s crashed", execution_id)
         finally:
+            # Even a run that crashed before its claim stops beating: silent, the reaper settles it.
+            heartbeat(self.app).discard(execution_id)
             event = self.finished.pop(execution_id, None)
             if event is not None:
                 event.set()
@@ -95,7 +98,7 @@ class QueueDispatcher:
                 args=(execution_id,),
                 job_id=job_id,
                 timeout=self.job_timeout,
-                result_ttl=600,
+                result_ttl=0,  # the outcome lives in the database: no result hash, no registry entry
                 failure_ttl=24 * 3600,
                 description=f"run_execution({execution_id})",
             )

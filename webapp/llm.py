@@ -13,9 +13,8 @@ import hashlib
 import json
 import threading
 from datetime import timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import openai
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Engine
 
@@ -24,6 +23,9 @@ from .engine.model_calls import ZERO_USAGE, ModelReply, ModelRequest, Usage
 from .engine.nodes.ai_model import parse_model_json
 from .models.base import utcnow
 from .models.cache import CachedResponse
+
+if TYPE_CHECKING:
+    import openai
 
 # USD per 1M tokens (prompt, completion). MODEL_PRICES overrides or extends it.
 DEFAULT_PRICES: dict[str, tuple[float, float]] = {
@@ -136,6 +138,8 @@ class ModelGateway:
         cache: ResponseCache | None,
         cache_ttl: int,
     ) -> None:
+        import openai  # here: a web process in queue mode never calls a model, and openai costs 20+ MB
+
         # Local OpenAI-compatible servers (Ollama, vLLM) want no key, but the SDK
         # refuses to start without one; OpenAI itself will answer 401 clearly.
         self.client = openai.OpenAI(
@@ -167,6 +171,8 @@ class ModelGateway:
         return reply
 
     def _call(self, model: str, request: ModelRequest) -> ModelReply:
+        import openai
+
         retries = self.retries if request.retries is None else request.retries
         client = self.client.with_options(timeout=request.timeout or self.timeout, max_retries=retries)
         params = {"model": model, "messages": [{"role": r, "content": c} for r, c in request.messages]}

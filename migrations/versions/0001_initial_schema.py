@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-28 19:21:13.633691
+Create Date: 2026-11-28 20:29:06.651038
 
 """
 from alembic import op
@@ -109,6 +109,14 @@ def upgrade():
         batch_op.create_index('ix_workflows_owner_listing', ['owner_id', 'deleted_at', 'updated_at'], unique=False)
         batch_op.create_index('ix_workflows_public_listing', ['public', 'deleted_at', 'updated_at'], unique=False)
 
+    op.create_table('execution_counts',
+    sa.Column('user_id', sa.String(length=40), nullable=False),
+    sa.Column('workflow_id', sa.String(length=40), nullable=False),
+    sa.Column('count', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_execution_counts_user_id_users')),
+    sa.ForeignKeyConstraint(['workflow_id'], ['workflows.id'], name=op.f('fk_execution_counts_workflow_id_workflows')),
+    sa.PrimaryKeyConstraint('user_id', 'workflow_id', name=op.f('pk_execution_counts'))
+    )
     op.create_table('executions',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('workflow_id', sa.String(length=40), nullable=False),
@@ -138,7 +146,8 @@ def upgrade():
     )
     with op.batch_alter_table('executions', schema=None) as batch_op:
         batch_op.create_index('ix_executions_active', ['status', 'queue', 'heartbeat_at'], unique=False)
-        batch_op.create_index('ix_executions_user_history', ['user_id', 'created_at'], unique=False)
+        batch_op.create_index('ix_executions_user_history', ['user_id', 'created_at', 'id'], unique=False)
+        batch_op.create_index('ix_executions_user_workflow_history', ['user_id', 'workflow_id', 'created_at', 'id'], unique=False)
         batch_op.create_index('ix_executions_workflow_history', ['workflow_id', 'created_at'], unique=False)
 
     op.create_table('ratings',
@@ -207,10 +216,12 @@ def downgrade():
     op.drop_table('ratings')
     with op.batch_alter_table('executions', schema=None) as batch_op:
         batch_op.drop_index('ix_executions_workflow_history')
+        batch_op.drop_index('ix_executions_user_workflow_history')
         batch_op.drop_index('ix_executions_user_history')
         batch_op.drop_index('ix_executions_active')
 
     op.drop_table('executions')
+    op.drop_table('execution_counts')
     with op.batch_alter_table('workflows', schema=None) as batch_op:
         batch_op.drop_index('ix_workflows_public_listing')
         batch_op.drop_index('ix_workflows_owner_listing')

@@ -3,7 +3,7 @@
 from .audit import AuditEvent
 from .base import isoformat, new_id, utcnow
 from .cache import CachedResponse
-from .execution import Execution, IdempotencyKey, NodeRun
+from .execution import Execution, ExecutionCount, IdempotencyKey, NodeRun
 from .template import Template
 from .user import ApiKey, User
 from .workflow import Rating, Workflow, WorkflowVersion
@@ -13,6 +13,7 @@ __all__ = [
     "AuditEvent",
     "CachedResponse",
     "Execution",
+    "ExecutionCount",
     "IdempotencyKey",
     "NodeRun",
     "Rating",

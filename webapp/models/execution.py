@@ -20,7 +20,8 @@ class Execution(db.Model):
     __tablename__ = "executions"
     __table_args__ = (
         Index("ix_executions_workflow_history", "workflow_id", "created_at"),
-        Index("ix_executions_user_history", "user_id", "created_at"),
+        Index("ix_executions_user_history", "user_id", "created_at", "id"),
+        Index("ix_executions_user_workflow_history", "user_id", "workflow_id", "created_at", "id"),
         Index("ix_executions_active", "status", "queue", "heartbeat_at"),
     )
 
@@ -96,6 +97,17 @@ class NodeRun(db.Model):
         if self.started_at is None or self.finished_at is None:
             return None
         return round((self.finished_at - self.started_at).total_seconds() * 1000)
+
+
+class ExecutionCount(db.Model):
+    """How many executions a user has started of a workflow, counted as they start: a
+    history's ``total`` read from one row, not counted over rows that keep growing."""
+
+    __tablename__ = "execution_counts"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(ForeignKey("workflows.id"), primary_key=True)
+    count: Mapped[int] = mapped_column(default=0)
 
 
 class IdempotencyKey(db.Model):

@@ -13,13 +13,25 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from ..dispatch import dispatcher
 from ..engine.errors import InputError, Problem
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..extensions import db
-from ..models import Execution, IdempotencyKey, NodeRun, User, Workflow, WorkflowVersion, new_id, utcnow
+from ..models import (
+    Execution,
+    ExecutionCount,
+    IdempotencyKey,
+    NodeRun,
+    User,
+    Workflow,
+    WorkflowVersion,
+    new_id,
+    utcnow,
+)
 from ..models.execution import ACTIVE_STATUSES, CANCELLED, COMPLETED, FAILED, QUEUED, STATUSES
 from ..ratelimits import count_execution
 from . import audit
@@ -29,7 +41,7 @@ from .runs import settle
 from .workflows import visible_workflow
 
 MAX_IDEMPOTENCY_KEY = 255
-_executions, _nodes = Execution.__table__, NodeRun.__table__
+_executions, _nodes, _counts = Execution.__table__, NodeRun.__table__, ExecutionCount.__table__
 
 
 def own_execution(user: User, execution_id: str) -> Execution:
@@ -60,17 +72,16 @@ def start_execution(user: User, workflow_id: str, inputs: Any, *, idempotency_ke
     execution = _new_execution(
         graph, workflow_id=workflow.id, workflow_version=workflow.version, user_id=user.id, inputs=values
     )
-    _count_use(workflow.id)
     audit.record("execution.started", user, "execution", execution.id, details={"workflow_id": workflow.id})
     if idempotency_key is not None:
         db.session.add(IdempotencyKey(user_id=user.id, key=idempotency_key, execution_id=execution.id))
         try:
-            db.session.commit()
+            db.session.flush()
         except IntegrityError:  # the same key raced us: the other request's execution wins
             db.session.rollback()
             return _execution_for_key(user, idempotency_key)
-    else:
-        db.session.commit()
+    _count_use(workflow.id, user.id)  # last: the workflow's row stays locked only until the commit
+    db.session.commit()
     _dispatch(execution)
     return execution
 
@@ -146,11 +157,18 @@ def _add_node_rows(execution_id: str, nodes: list[tuple[str, str]], copied: dict
     )
 
 
-def _count_use(workflow_id: str) -> None:
-    """In SQL, not Python: concurrent starts on several machines must all count."""
+def _count_use(workflow_id: str, user_id: str) -> None:
+    """The workflow's ``usage_count`` and the user's history count, in SQL, not Python:
+    concurrent starts on several machines must all count."""
     workflows = Workflow.__table__
     db.session.execute(
         update(workflows).where(workflows.c.id == workflow_id).values(usage_count=workflows.c.usage_count + 1)
+    )
+    upsert = (postgresql_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert)(_counts)
+    db.session.execute(
+        upsert.values(user_id=user_id, workflow_id=workflow_id, count=1).on_conflict_do_update(
+            index_elements=[_counts.c.user_id, _counts.c.workflow_id], set_={"count": _counts.c.count + 1}
+        )
     )
 
 
@@ -196,6 +214,9 @@ def _dispatch(execution: Execution) -> None:
 def wait_for(execution: Execution, timeout: float) -> Execution:
     """Block until the execution finishes or ``timeout`` passes; the fresh row either way."""
     if execution.status in ACTIVE_STATUSES:
+        # Give the pooled connection back first: the run itself (local mode) and other
+        # requests need it more than a request that only waits.
+        db.session.commit()
         dispatcher().wait(execution.id, timeout)
         db.session.expire_all()
     return db.session.get(Execution, execution.id)
@@ -257,8 +278,8 @@ def retry_execution(user: User, execution_id: str) -> Execution:
         retry_of=original.id,
         inputs=original.inputs,
     )
-    _count_use(workflow.id)
     audit.record("execution.retried", user, "execution", execution.id, details={"retry_of": original.id})
+    _count_use(workflow.id, user.id)  # last: the workflow's row stays locked only until the commit
     db.session.commit()
     _dispatch(execution)
     return db.session.get(Execution, execution.id)  # with its node rows, for the answer
@@ -278,24 +299,38 @@ def list_executions(
     offset: int = 0,
 ) -> tuple[list[Execution], int]:
     """The caller's executions, newest first (ids are time-ordered, so they break ties)."""
-    query = select(Execution).where(Execution.user_id == user.id)
+    scope = [Execution.user_id == user.id]
     if workflow_id is not None:
-        query = query.where(Execution.workflow_id == workflow_id)
+        scope.append(Execution.workflow_id == workflow_id)
+    filters = []
     if status is not None:
         if status not in STATUSES:
             raise ValidationFailed(
                 "Unknown status", [Problem("status", "invalid_value", f"one of {', '.join(STATUSES)}")]
             )
-        query = query.where(Execution.status == status)
+        filters.append(Execution.status == status)
     if since is not None:
-        query = query.where(Execution.created_at >= since)
+        filters.append(Execution.created_at >= since)
     if until is not None:
-        query = query.where(Execution.created_at < until)
-    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
+        filters.append(Execution.created_at < until)
+    counted = select(func.count()).select_from(Execution).where(*scope, *filters)
+    total = db.session.scalar(counted) if filters else _started(user, workflow_id)
     rows = db.session.scalars(
-        query.order_by(Execution.created_at.desc(), Execution.id.desc()).limit(limit).offset(offset)
+        select(Execution)
+        .where(*scope, *filters)
+        .order_by(Execution.created_at.desc(), Execution.id.desc())
+        .limit(limit)
+        .offset(offset)
     )
     return list(rows), total
+
+
+def _started(user: User, workflow_id: str | None) -> int:
+    """Executions the user started (of one workflow, or of all), from the counters."""
+    query = select(func.coalesce(func.sum(_counts.c.count), 0)).where(_counts.c.user_id == user.id)
+    if workflow_id is not None:
+        query = query.where(_counts.c.workflow_id == workflow_id)
+    return db.session.scalar(query)
 
 
 def usage_report(user: User, *, days: int = 30, workflow_id: str | None = None) -> dict:
