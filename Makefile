@@ -36,8 +36,9 @@ run: $(VENV)/.runtime
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## bench: the benchmark suite; prints a table and writes docs/benchmarks.md
+## bench: the benchmark suite; prints a table and writes docs/benchmarks.md (needs wrk: installed if missing)
 bench: $(VENV)/.dev
+	@command -v wrk >/dev/null || { echo "bench: installing wrk"; apt-get update -qq && apt-get install -y -qq wrk; }
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 lint: $(VENV)/.dev

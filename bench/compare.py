@@ -1,0 +1,90 @@
+"""A/B: the same cases on this checkout and another one, runs interleaved.
+
+``python -m bench.compare /path/to/patched/checkout [--rounds 3]`` starts each case's
+stack twice (this checkout's app and the other's), then alternates measurements
+between them, so whatever else the machine is doing weighs on both alike. Prints
+the medians and the change. Handy to judge a patch before the full suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from pathlib import Path
+
+from .measure import WARM_UP, submit_async, wait_until_terminal, warm_up, window
+from .stack import APP_ROOT, ModelServerProcess, Stack, flush_redis
+from .workflows import ECHO_INPUTS, echo
+from .wrk import run_wrk
+
+# (label, database, mode, rq workers, kind, concurrency, figure)
+CASES = [
+    ("sync, PostgreSQL local, c=1: p50 ms", "postgres", "local", 0, "sync", 1, "p50_ms"),
+    ("sync, PostgreSQL local, c=8: exec/s", "postgres", "local", 0, "sync", 8, "rps"),
+    ("sync, SQLite local, c=8: exec/s", "sqlite", "local", 0, "sync", 8, "rps"),
+    ("async 202, PostgreSQL queue 1 worker, c=8: p99 ms", "postgres", "queue", 1, "async", 8, "p99_ms"),
+    ("throughput, PostgreSQL local: completed/s", "postgres", "local", 0, "throughput", 16, "rate"),
+    ("throughput, PostgreSQL queue 2 workers: completed/s", "postgres", "queue", 2, "throughput", 16, "rate"),
+]
+
+
+def measure(stack: Stack, kind: str, concurrency: int, figure: str, seconds: float, count: int) -> float:
+    workflow_id = stack.api.create_workflow(f"compare {kind}", echo())
+    warm_up(stack, workflow_id)
+    if kind == "throughput":
+        sent = submit_async(stack, workflow_id, count, concurrency)
+        wait_until_terminal(stack, workflow_id, count + WARM_UP)
+        load = window(stack, workflow_id, sent["started"])
+        return load["completed"] / load["span"]
+    body = {"inputs": ECHO_INPUTS, "async": kind == "async"}
+    path = f"/api/v1/workflows/{workflow_id}/execute"
+    result = run_wrk(
+        stack.port, stack.key, paths=[path], method="POST", body=body, concurrency=concurrency, duration=seconds
+    )
+    if kind == "async":  # let the backlog run before the other side measures
+        from .measure import outcome
+
+        wait_until_terminal(stack, workflow_id, outcome(stack, workflow_id)["total"])
+    return result[figure]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("other", type=Path, help="the other checkout (its webapp/, wsgi.py, migrations/)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--count", type=int, default=1000, help="executions per throughput run")
+    parser.add_argument("--only", help="run the cases whose label contains this")
+    args = parser.parse_args()
+    flush_redis()
+    model = ModelServerProcess()
+    roots = {"A (this)": APP_ROOT, "B (other)": args.other.resolve()}
+    rows = []
+    try:
+        for label, db, mode, workers, kind, concurrency, figure in CASES:
+            if args.only and args.only not in label:
+                continue
+            with (
+                Stack(db, model.base_url, mode, workers, app_root=roots["A (this)"]) as a,
+                Stack(db, model.base_url, mode, workers, app_root=roots["B (other)"]) as b,
+            ):
+                values = {"A (this)": [], "B (other)": []}
+                for _ in range(args.rounds):
+                    for name, stack in (("A (this)", a), ("B (other)", b)):
+                        values[name].append(measure(stack, kind, concurrency, figure, args.seconds, args.count))
+            med_a, med_b = statistics.median(values["A (this)"]), statistics.median(values["B (other)"])
+            rows.append((label, med_a, med_b, values))
+            print(
+                f"{label}: A {med_a:.1f}  B {med_b:.1f}  ({(med_b / med_a - 1) * 100:+.0f} %)  runs {values}",
+                flush=True,
+            )
+    finally:
+        model.stop()
+        flush_redis()
+    print("\n| case | A (this) | B (other) | change |\n|---|---|---|---|")
+    for label, med_a, med_b, _ in rows:
+        print(f"| {label} | {med_a:.1f} | {med_b:.1f} | {(med_b / med_a - 1) * 100:+.0f} % |")
+
+
+if __name__ == "__main__":
+    main()

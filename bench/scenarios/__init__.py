@@ -1,0 +1,17 @@
+"""One module per scenario of issue 8; each has ``NAME``, ``TITLE`` and ``run(ctx)``."""
+
+from . import (
+    async_latency,
+    cache,
+    engine,
+    fanout,
+    gunicorn,
+    reads,
+    sync,
+    throughput,
+    worker_memory,
+)
+
+# In the order ``make bench`` runs them (and the report lists them).
+ALL = [engine, gunicorn, throughput, sync, async_latency, fanout, cache, reads, worker_memory]
+BY_NAME = {module.NAME: module for module in ALL}

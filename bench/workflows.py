@@ -1,0 +1,118 @@
+"""The workflow definitions the scenarios run (kept here, not borrowed from tests/,
+so a change to the tests cannot silently change what the figures mean)."""
+
+from __future__ import annotations
+
+import itertools
+
+
+def _input(*names: str) -> dict:
+    fields = [{"name": name, "type": "string", "required": True, "max_length": 2000} for name in names]
+    return {"id": "in", "type": "input", "config": {"fields": fields}}
+
+
+def _chain(nodes: list[dict]) -> dict:
+    connections = [{"from": a["id"], "to": b["id"]} for a, b in itertools.pairwise(nodes)]
+    return {"nodes": nodes, "connections": connections}
+
+
+def echo() -> dict:
+    """Issue 8's 3-node workflow: input → processing → output, no model call."""
+    return _chain(
+        [
+            _input("text"),
+            {"id": "shout", "type": "processing", "config": {"operation": "uppercase", "input": "{{ in.text }}"}},
+            {"id": "out", "type": "output", "config": {"fields": {"result": "{{ shout.value }}"}}},
+        ]
+    )
+
+
+ECHO_INPUTS = {"text": "hello from the benchmark"}
+
+
+def ref(expression: str) -> str:
+    return "{{ " + expression + " }}"
+
+
+_PROCESSING_STEPS = [  # each takes the previous node's value
+    ("template", "template", "Topic: {}", {}),
+    ("uppercase", "input", "{}", {}),
+    ("truncate", "input", "{}", {"length": 120}),
+    ("strip", "input", "{}", {}),
+    ("lowercase", "input", "{}", {}),
+]
+
+
+def engine_chain(processing: int, models: int) -> dict:
+    """input → ``processing`` processing nodes → ``models`` model nodes → output, one chain."""
+    nodes = [_input("text")]
+    previous = "in.text"
+    for i in range(processing):
+        operation, key, shape, options = _PROCESSING_STEPS[i % len(_PROCESSING_STEPS)]
+        config = {"operation": operation, key: shape.format(ref(previous)), **options}
+        nodes.append({"id": f"p{i}", "type": "processing", "config": config})
+        previous = f"p{i}.value"
+    for i in range(models):
+        prompt = f"{ref(previous)} (step {i})"
+        config = {"model": "gpt-4o-mini", "prompt": prompt, "cache": False, "retries": 0}
+        nodes.append({"id": f"m{i}", "type": "ai_model", "config": config})
+        previous = f"m{i}.text"
+    nodes.append({"id": "out", "type": "output", "config": {"fields": {"result": ref(previous)}}})
+    return _chain(nodes)
+
+
+def fan_out(width: int = 8, latency: float = 0.2) -> dict:
+    """input → ``width`` independent model calls of ``latency`` s each → one output."""
+    nodes = [_input("topic")]
+    connections = []
+    for i in range(width):
+        prompt = f"[[latency={latency}]] part {i} of {{{{ in.topic }}}}"
+        nodes.append({"id": f"m{i}", "type": "ai_model", "config": {"prompt": prompt, "cache": False}})
+        connections += [{"from": "in", "to": f"m{i}"}, {"from": f"m{i}", "to": "out"}]
+    fields = {f"p{i}": f"{{{{ m{i}.text }}}}" for i in range(width)}
+    nodes.append({"id": "out", "type": "output", "config": {"fields": fields}})
+    return {"nodes": nodes, "connections": connections}
+
+
+def cached_model() -> dict:
+    """input → one cacheable model call (50 ms when it really runs) → output."""
+    return _chain(
+        [
+            _input("text"),
+            {"id": "gen", "type": "ai_model", "config": {"prompt": "[[latency=0.05]] {{ in.text }}", "cache": True}},
+            {"id": "out", "type": "output", "config": {"fields": {"answer": "{{ gen.text }}"}}},
+        ]
+    )
+
+
+def model_pipeline() -> dict:
+    """input → model call (uncached, zero latency) → processing → output: a worker's usual day."""
+    return _chain(
+        [
+            _input("text"),
+            {"id": "gen", "type": "ai_model", "config": {"prompt": "Summarise {{ in.text }}", "cache": False}},
+            {
+                "id": "clip",
+                "type": "processing",
+                "config": {"operation": "truncate", "input": "{{ gen.text }}", "length": 200},
+            },
+            {"id": "out", "type": "output", "config": {"fields": {"summary": "{{ clip.value }}"}}},
+        ]
+    )
+
+
+def five_nodes() -> dict:
+    """The shape of the executions bulk-loaded for the reads scenario (5 node rows each)."""
+    return _chain(
+        [
+            _input("text"),
+            {"id": "clean", "type": "processing", "config": {"operation": "strip", "input": "{{ in.text }}"}},
+            {"id": "gen", "type": "ai_model", "config": {"prompt": "Describe {{ clean.value }}"}},
+            {
+                "id": "clip",
+                "type": "processing",
+                "config": {"operation": "truncate", "input": "{{ gen.text }}", "length": 200},
+            },
+            {"id": "out", "type": "output", "config": {"fields": {"text": "{{ clip.value }}"}}},
+        ]
+    )
