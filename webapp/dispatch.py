@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from flask import Flask, current_app
 from redis.exceptions import RedisError
 from rq import Queue
+from rq.intermediate_queue import IntermediateQueue
 from rq.job import Job, JobStatus
 
 from .connections import redis_connection
@@ -131,8 +132,25 @@ class QueueDispatcher:
             return False
         status = job.get_status(refresh=False)
         if status == JobStatus.STARTED and job.started_at is not None:
-            return (datetime.now(UTC) - job.started_at.replace(tzinfo=UTC)).total_seconds() < claim_within
+            return _seconds_since(job.started_at) < claim_within
+        if status == JobStatus.QUEUED and self._stuck_in_hand_over(job_id, claim_within):
+            return False
         return status in LIVE_JOB_STATUSES
+
+    def _stuck_in_hand_over(self, job_id: str, claim_within: float) -> bool:
+        """A worker moves the job it takes to RQ's intermediate list and marks it
+        started a moment later. One still there ``claim_within`` seconds after we
+        first saw it (RQ's own first-seen mark) belongs to a worker that died between."""
+        intermediate = IntermediateQueue(self.queue.key, connection=self.redis)
+        if self.redis.lpos(intermediate.key, job_id) is None:
+            return False
+        intermediate.set_first_seen(job_id)
+        first_seen = intermediate.get_first_seen(job_id)
+        return first_seen is not None and _seconds_since(first_seen) >= claim_within
+
+
+def _seconds_since(moment: datetime) -> float:
+    return (datetime.now(UTC) - moment.replace(tzinfo=moment.tzinfo or UTC)).total_seconds()
 
 
 _lock = threading.Lock()

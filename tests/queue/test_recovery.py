@@ -252,3 +252,30 @@ def _ignore_errors(request) -> None:
 def _running_execution(app) -> str | None:
     with app.app_context():
         return db.session.scalar(select(Execution.id).where(Execution.status == "running"))
+
+
+def test_a_job_taken_by_a_worker_that_died_before_starting_it_is_requeued(queue_env, model):
+    """RQ moves a job it dequeues to an intermediate list before marking it started;
+    a worker killed between the two leaves the job there, still 'queued'."""
+    from redis import Redis
+    from rq import Queue
+    from rq.intermediate_queue import IntermediateQueue
+
+    from webapp.services.recovery import reap
+
+    app = queue_env.app()
+    api = api_for(app)
+    execution_id = start(api, create(api, model_definition()), "handed over")
+    redis = Redis.from_url(queue_env.redis_url)
+    queue = Queue(queue_env.queue, connection=redis)
+    intermediate = IntermediateQueue.get_intermediate_queue_key(queue.key)
+    assert redis.lmove(queue.key, intermediate, "LEFT", "RIGHT") is not None, "what a dequeuing worker does"
+
+    # Past the enqueue grace and WORKER_LOST_AFTER from the first look, the reaper requeues it.
+    wait_for(lambda: reap(app)["requeued"], LOST_BOUND + 10, "a requeue")
+    assert execution(api, execution_id)["status"] == "queued"
+    assert queue.count == 1, "a fresh job waits in the queue"
+    queue_env.worker()
+    body = finished(api, execution_id)
+    assert body["status"] == "completed"
+    assert model.call_count == 1
