@@ -44,13 +44,27 @@ from webapp.models import Execution, utcnow
 from webapp.services import templates as template_service
 
 EXAMPLES_PER_OPERATION = 30
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
-          response_schema_conformance]
-TEMPLATE_FILE = {"name": "Shouter", "description": "Says it louder", "category": "writing",
-                 "how_to_use": "Give it text.", **echo_definition()}
-FAILING = {"nodes": [{"id": "gen", "type": "ai_model", "config": {"prompt": "[[status=500]] go", "retries": 0}},
-                     {"id": "out", "type": "output", "config": {"fields": {"answer": "{{ gen.text }}"}}}],
-           "connections": [{"from": "gen", "to": "out"}]}
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
+TEMPLATE_FILE = {
+    "name": "Shouter",
+    "description": "Says it louder",
+    "category": "writing",
+    "how_to_use": "Give it text.",
+    **echo_definition(),
+}
+FAILING = {
+    "nodes": [
+        {"id": "gen", "type": "ai_model", "config": {"prompt": "[[status=500]] go", "retries": 0}},
+        {"id": "out", "type": "output", "config": {"fields": {"answer": "{{ gen.text }}"}}},
+    ],
+    "connections": [{"from": "gen", "to": "out"}],
+}
 
 
 def _created(response) -> str:
@@ -107,13 +121,20 @@ def _schema() -> schemathesis.BaseSchema:
     """The document as the app serves it (an app without a database is enough to serve it)."""
     config = AppTestConfig()
     config.SQLALCHEMY_DATABASE_URI = "sqlite://"
-    settings = schemathesis.Config.from_dict({
-        "seed": 20250131,
-        "suppress-health-check": ["too_slow", "filter_too_much", "data_too_large", "large_base_example"],
-        "generation": {"mode": "all", "max-examples": EXAMPLES_PER_OPERATION, "deterministic": True,
-                       "database": "none", "with-security-parameters": False},
-        "phases": {"stateful": {"enabled": False}},
-    })
+    settings = schemathesis.Config.from_dict(
+        {
+            "seed": 20250131,
+            "suppress-health-check": ["too_slow", "filter_too_much", "data_too_large", "large_base_example"],
+            "generation": {
+                "mode": "all",
+                "max-examples": EXAMPLES_PER_OPERATION,
+                "deterministic": True,
+                "database": "none",
+                "with-security-parameters": False,
+            },
+            "phases": {"stateful": {"enabled": False}},
+        }
+    )
     return schemathesis.openapi.from_wsgi("/api/v1/openapi.json", create_app(config), config=settings)
 
 
@@ -152,14 +173,17 @@ def test_the_api_answers_as_documented(case, world):
 
 
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
-@pytest.mark.parametrize("path", [
-    "/workflows/wf%00",              # a path id → db.session.get(Workflow, "wf\x00")
-    "/executions/exec%00",
-    "/templates/tpl%00",
-    "/workflows?category=a%00",      # a query filter compared in SQL
-    "/templates?category=a%00",
-    "/usage?workflow_id=wf%00",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/workflows/wf%00",  # a path id → db.session.get(Workflow, "wf\x00")
+        "/executions/exec%00",
+        "/templates/tpl%00",
+        "/workflows?category=a%00",  # a query filter compared in SQL
+        "/templates?category=a%00",
+        "/usage?workflow_id=wf%00",
+    ],
+)
 def test_a_nul_character_in_the_url_is_a_4xx_on_postgresql(api, path):
     """psycopg refuses NUL in text parameters, so a path id or query value with %00
     once answered 500 on PostgreSQL; it is refused up front (webapp/security.py)."""
@@ -171,8 +195,9 @@ def test_a_nul_character_in_the_url_is_a_4xx_on_postgresql(api, path):
 def test_a_nul_character_in_the_idempotency_key_is_a_4xx_on_postgresql(api):
     """The Idempotency-Key header must be printable; NUL once reached PostgreSQL."""
     workflow = _created(api.post("/workflows", json=workflow_body()))
-    response = api.post(f"/workflows/{workflow}/execute", json={"inputs": {"text": "x"}},
-                        headers={"Idempotency-Key": "a\x00b"})
+    response = api.post(
+        f"/workflows/{workflow}/execute", json={"inputs": {"text": "x"}}, headers={"Idempotency-Key": "a\x00b"}
+    )
     assert response.status_code == 422, response.get_data(as_text=True)
 
 
@@ -181,10 +206,11 @@ def test_retry_reuses_completed_nodes(api, model):
     executemany, so retrying an execution in which a node completed answered 500.
     Fixed in webapp/services/executions.py (``_PENDING_NODE``); kept as a regression test."""
     definition = {
-        "nodes": [{"id": "in", "type": "input", "config": {"fields": [{"name": "text", "type": "string"}]}},
-                  {"id": "gen", "type": "ai_model", "config": {"prompt": "[[status=500]] {{ in.text }}",
-                                                               "retries": 0}},
-                  {"id": "out", "type": "output", "config": {"fields": {"answer": "{{ gen.text }}"}}}],
+        "nodes": [
+            {"id": "in", "type": "input", "config": {"fields": [{"name": "text", "type": "string"}]}},
+            {"id": "gen", "type": "ai_model", "config": {"prompt": "[[status=500]] {{ in.text }}", "retries": 0}},
+            {"id": "out", "type": "output", "config": {"fields": {"answer": "{{ gen.text }}"}}},
+        ],
         "connections": [{"from": "in", "to": "gen"}, {"from": "gen", "to": "out"}],
     }
     workflow = _created(api.post("/workflows", json=workflow_body(definition=definition)))
@@ -207,9 +233,13 @@ def test_a_cancelled_execution_never_finishes_before_it_started(app, api, model)
     """A cancel racing a worker's claim once recorded finished_at before started_at
     (duration -6 ms): settling never finishes before the start. The claim's later
     clock reading is set directly, which makes the race deterministic."""
-    slow = {"nodes": [{"id": "gen", "type": "ai_model", "config": {"prompt": "[[latency=1]] go"}},
-                      {"id": "out", "type": "output", "config": {"fields": {"answer": "{{ gen.text }}"}}}],
-            "connections": [{"from": "gen", "to": "out"}]}
+    slow = {
+        "nodes": [
+            {"id": "gen", "type": "ai_model", "config": {"prompt": "[[latency=1]] go"}},
+            {"id": "out", "type": "output", "config": {"fields": {"answer": "{{ gen.text }}"}}},
+        ],
+        "connections": [{"from": "gen", "to": "out"}],
+    }
     workflow = _created(api.post("/workflows", json=workflow_body(definition=slow)))
     execution_id = api.post(f"/workflows/{workflow}/execute", json={"async": True}).json["execution_id"]
     with app.app_context():

@@ -20,29 +20,47 @@ from webapp.services import templates as template_service
 
 # Every operation SPEC.md names, as (method, path).
 SPEC_OPERATIONS = {
-    ("get", "/api/v1/workflows"), ("post", "/api/v1/workflows"),
-    ("get", "/api/v1/workflows/{id}"), ("put", "/api/v1/workflows/{id}"), ("patch", "/api/v1/workflows/{id}"),
+    ("get", "/api/v1/workflows"),
+    ("post", "/api/v1/workflows"),
+    ("get", "/api/v1/workflows/{id}"),
+    ("put", "/api/v1/workflows/{id}"),
+    ("patch", "/api/v1/workflows/{id}"),
     ("delete", "/api/v1/workflows/{id}"),
-    ("post", "/api/v1/workflows/{id}/rating"), ("post", "/api/v1/workflows/{id}/clone"),
-    ("get", "/api/v1/workflows/{id}/export"), ("post", "/api/v1/workflows/import"),
-    ("post", "/api/v1/workflows/{id}/execute"), ("get", "/api/v1/executions/{id}"),
-    ("get", "/api/v1/workflows/{id}/executions"), ("post", "/api/v1/executions/{id}/cancel"),
-    ("post", "/api/v1/executions/{id}/retry"), ("get", "/api/v1/usage"),
-    ("get", "/api/v1/templates"), ("get", "/api/v1/templates/{id}"), ("post", "/api/v1/workflows/from-template"),
-    ("get", "/api/v1/audit"), ("get", "/api/v1/openapi.json"),
+    ("post", "/api/v1/workflows/{id}/rating"),
+    ("post", "/api/v1/workflows/{id}/clone"),
+    ("get", "/api/v1/workflows/{id}/export"),
+    ("post", "/api/v1/workflows/import"),
+    ("post", "/api/v1/workflows/{id}/execute"),
+    ("get", "/api/v1/executions/{id}"),
+    ("get", "/api/v1/workflows/{id}/executions"),
+    ("post", "/api/v1/executions/{id}/cancel"),
+    ("post", "/api/v1/executions/{id}/retry"),
+    ("get", "/api/v1/usage"),
+    ("get", "/api/v1/templates"),
+    ("get", "/api/v1/templates/{id}"),
+    ("post", "/api/v1/workflows/from-template"),
+    ("get", "/api/v1/audit"),
+    ("get", "/api/v1/openapi.json"),
 }
 LONE_OUTPUT = {"nodes": [{"id": "out", "type": "output", "config": {"template": "hello"}}]}
 
 
 def one_call(directive: str) -> dict:
     """One model call and no input node: runs with no inputs at all."""
-    return {"nodes": [{"id": "gen", "type": "ai_model", "config": {"prompt": f"{directive} go", "retries": 0}},
-                      {"id": "out", "type": "output", "config": {"fields": {"answer": "{{ gen.text }}"}}}],
-            "connections": [{"from": "gen", "to": "out"}]}
+    return {
+        "nodes": [
+            {"id": "gen", "type": "ai_model", "config": {"prompt": f"{directive} go", "retries": 0}},
+            {"id": "out", "type": "output", "config": {"fields": {"answer": "{{ gen.text }}"}}},
+        ],
+        "connections": [{"from": "gen", "to": "out"}],
+    }
 
 
 TEMPLATE_FILE = {
-    "name": "Shouter", "description": "Says it louder", "category": "writing", "how_to_use": "Give it text.",
+    "name": "Shouter",
+    "description": "Says it louder",
+    "category": "writing",
+    "how_to_use": "Give it text.",
     **echo_definition(),
 }
 
@@ -105,9 +123,22 @@ def test_every_schema_is_valid_json_schema(document):
     for name, schema in document["components"]["schemas"].items():
         assert jsonschema_rs.meta.is_valid(schema), name
     summary = document["components"]["schemas"]["WorkflowSummary"]
-    assert set(summary["required"]) == set(summary["properties"]) == {
-        "id", "name", "description", "category", "public", "created_by", "created_at", "updated_at",
-        "usage_count", "rating"}
+    assert (
+        set(summary["required"])
+        == set(summary["properties"])
+        == {
+            "id",
+            "name",
+            "description",
+            "category",
+            "public",
+            "created_by",
+            "created_at",
+            "updated_at",
+            "usage_count",
+            "rating",
+        }
+    )
     assert summary["additionalProperties"] is False
     assert summary["properties"]["rating"]["type"] == ["number", "null"]
 
@@ -176,8 +207,17 @@ class Tour:
                 assert response.headers.get(name), f"{label}: header {name} is missing"
         return response
 
-    def call(self, client: Api | None, method: str, path: str, expect: int, *, id: str | None = None,
-             raw_client=None, **kwargs):
+    def call(
+        self,
+        client: Api | None,
+        method: str,
+        path: str,
+        expect: int,
+        *,
+        id: str | None = None,
+        raw_client=None,
+        **kwargs,
+    ):
         url = path.replace("{id}", id) if id is not None else path
         if client is not None:
             response = getattr(client, method)(url, **kwargs)
@@ -245,15 +285,27 @@ def test_a_tour_of_the_api_matches_the_document(app, client, api, other_api, doc
     # Executions: sync, async, idempotent, with a model, failing, cancelled, retried.
     done = tour.call(api, post, "/workflows/{id}/execute", 200, id=echo["id"], json={"inputs": {"text": "hi"}}).json
     assert done["status"] == "completed" and done["outputs"] == {"result": "HI"}
-    queued = tour.call(api, post, "/workflows/{id}/execute", 202, id=echo["id"],
-                       json={"inputs": {"text": "later"}, "async": True}).json
+    queued = tour.call(
+        api, post, "/workflows/{id}/execute", 202, id=echo["id"], json={"inputs": {"text": "later"}, "async": True}
+    ).json
     assert queued["status"] == "queued"
     tour.call(api, post, "/workflows/{id}/execute", 200, id=theirs["id"], json={"inputs": {"text": "yours"}})
-    keyed = [tour.call(api, post, "/workflows/{id}/execute", 200, id=echo["id"], json={"inputs": {"text": "once"}},
-                       headers={"Idempotency-Key": "tour-1"}).json["id"] for _ in range(2)]
+    keyed = [
+        tour.call(
+            api,
+            post,
+            "/workflows/{id}/execute",
+            200,
+            id=echo["id"],
+            json={"inputs": {"text": "once"}},
+            headers={"Idempotency-Key": "tour-1"},
+        ).json["id"]
+        for _ in range(2)
+    ]
     assert keyed[0] == keyed[1]
-    priced = tour.call(api, post, "/workflows/{id}/execute", 200, id=copy["id"],
-                       json={"inputs": {"product": "a lamp"}}).json
+    priced = tour.call(
+        api, post, "/workflows/{id}/execute", 200, id=copy["id"], json={"inputs": {"product": "a lamp"}}
+    ).json
     assert priced["status"] == "completed" and priced["usage"]["total_tokens"] > 0
     _wait_until_finished(api, queued["execution_id"])
     tour.call(api, get, "/executions/{id}", 200, id=queued["execution_id"])
@@ -314,14 +366,28 @@ def test_a_tour_of_the_api_matches_the_document(app, client, api, other_api, doc
     tour.call(api, post, "/workflows", 400, data='{"name": NaN}', headers=json_headers)
     tour.call(api, post, "/workflows", 400, data='{"name": "x", "nodes": 1e999}', headers=json_headers)
     tour.call(api, post, "/workflows", 400, data="[" * 50_000 + "]" * 50_000, headers=json_headers)
-    tour.call(api, post, "/workflows/{id}/execute", 400, id=echo["id"],
-              data='{"inputs": {"text": ' + '{"a": ' * 200 + "1" + "}" * 200 + "}}", headers=json_headers)
+    tour.call(
+        api,
+        post,
+        "/workflows/{id}/execute",
+        400,
+        id=echo["id"],
+        data='{"inputs": {"text": ' + '{"a": ' * 200 + "1" + "}" * 200 + "}}",
+        headers=json_headers,
+    )
     tour.call(api, post, "/workflows/{id}/rating", 400, id=echo["id"])
 
     # 401, 403, 404.
     tour.call(None, get, "/workflows", 401, raw_client=client)
-    tour.call(None, get, "/executions/{id}", 401, id=done["id"], raw_client=client,
-              headers={"Authorization": "Bearer not-a-key"})
+    tour.call(
+        None,
+        get,
+        "/executions/{id}",
+        401,
+        id=done["id"],
+        raw_client=client,
+        headers={"Authorization": "Bearer not-a-key"},
+    )
     tour.call(api, "patch", "/workflows/{id}", 403, id=theirs["id"], json={"name": "mine now"})
     tour.call(api, "put", "/workflows/{id}", 403, id=theirs["id"], json={"name": "mine now"})
     tour.call(api, "delete", "/workflows/{id}", 403, id=theirs["id"])
@@ -342,8 +408,15 @@ def test_a_tour_of_the_api_matches_the_document(app, client, api, other_api, doc
     too_big = "x" * (app.config["MAX_CONTENT_LENGTH"] + 1)
     tour.call(api, post, "/workflows", 413, data=too_big, headers=json_headers)
     tour.call(api, post, "/workflows", 415, data="name=x", headers={"Content-Type": "text/plain"})
-    tour.call(api, post, "/workflows/{id}/execute", 415, id=echo["id"], data="x",
-              headers={"Content-Type": "application/x-www-form-urlencoded"})
+    tour.call(
+        api,
+        post,
+        "/workflows/{id}/execute",
+        415,
+        id=echo["id"],
+        data="x",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     bad_definition = spec_example()
     bad_definition["nodes"][1]["config"]["prompt"] = "{{ gen2.text }}"
     bad_definition["connections"].append({"from": "out", "to": "in"})
@@ -356,8 +429,15 @@ def test_a_tour_of_the_api_matches_the_document(app, client, api, other_api, doc
     tour.call(api, post, "/workflows/{id}/clone", 422, id=echo["id"], json={"name": ""})
     tour.call(api, post, "/workflows/{id}/execute", 422, id=echo["id"], json={"inputs": {"text": 3}})
     tour.call(api, post, "/workflows/{id}/execute", 422, id=echo["id"], json={"inputs": {}, "sync": True})
-    tour.call(api, post, "/workflows/{id}/execute", 422, id=echo["id"], json={"inputs": {"text": "x"}},
-              headers={"Idempotency-Key": "k" * 256})
+    tour.call(
+        api,
+        post,
+        "/workflows/{id}/execute",
+        422,
+        id=echo["id"],
+        json={"inputs": {"text": "x"}},
+        headers={"Idempotency-Key": "k" * 256},
+    )
     tour.call(api, post, "/workflows/import", 422, json={"format": "n8n", "workflow": {}})
 
     # 429: over the monthly token budget.
@@ -368,4 +448,3 @@ def test_a_tour_of_the_api_matches_the_document(app, client, api, other_api, doc
 
     succeeded = {(method, path) for method, path, status in tour.seen if status < 300}
     assert succeeded == SPEC_OPERATIONS
-

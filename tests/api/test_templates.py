@@ -149,8 +149,15 @@ def test_from_template_needs_a_template_id(api, seeded, body):
     assert error["code"] == "validation_error" and error["details"][0]["path"] == "template_id"
 
 
-@pytest.mark.parametrize("fields,path", [({"name": ""}, "name"), ({"name": "x" * 201}, "name"),
-                                         ({"public": "yes"}, "public"), ({"colour": "red"}, "colour")])
+@pytest.mark.parametrize(
+    "fields,path",
+    [
+        ({"name": ""}, "name"),
+        ({"name": "x" * 201}, "name"),
+        ({"public": "yes"}, "public"),
+        ({"colour": "red"}, "colour"),
+    ],
+)
 def test_from_template_refuses_bad_fields(api, seeded, fields, path):
     template = template_named(api, seeded["meeting-action-items"]["name"])
     response = api.post("/workflows/from-template", json={"template_id": template["id"], **fields})
@@ -189,9 +196,11 @@ def test_a_published_workflow_can_be_cloned_but_not_changed_by_others(api, other
     assert copy["id"] in {w["id"] for w in other_api.get("/workflows").json["workflows"]}
     assert api.get(f"/workflows/{copy['id']}").status_code == 404  # the clone is private to its owner
 
-    for response in (other_api.patch(f"/workflows/{original['id']}", json={"name": "Mine now"}),
-                     other_api.put(f"/workflows/{original['id']}", json={"name": "Mine now"}),
-                     other_api.delete(f"/workflows/{original['id']}")):
+    for response in (
+        other_api.patch(f"/workflows/{original['id']}", json={"name": "Mine now"}),
+        other_api.put(f"/workflows/{original['id']}", json={"name": "Mine now"}),
+        other_api.delete(f"/workflows/{original['id']}"),
+    ):
         assert response.status_code == 403
         assert response.json["error"]["code"] == "forbidden"
     unchanged = api.get(f"/workflows/{original['id']}").json

@@ -24,204 +24,441 @@ def j(**fields) -> str:
 
 
 LONG_EMAIL = "Subject: faster month-end close\n\nHi Dana,\n\n" + "We help finance teams close faster. " * 40
-SHORT_EMAIL = ("Subject: month-end close at Acme\n\nHi Dana,\n\nSaw Acme is hiring two AP clerks. Teams like "
-               "Northwind cut close from 9 days to 4 with us. Worth a 15-minute call next week?\n\nSam")
+SHORT_EMAIL = (
+    "Subject: month-end close at Acme\n\nHi Dana,\n\nSaw Acme is hiring two AP clerks. Teams like "
+    "Northwind cut close from 9 days to 4 with us. Worth a 15-minute call next week?\n\nSam"
+)
 
 BLOCKER = {"severity": "blocker", "file": "app.py", "line": 1, "issue": "Breaks callers", "suggestion": "Keep x"}
 NIT = {"severity": "nit", "file": "app.py", "line": 1, "issue": "Unclear name", "suggestion": "Rename x"}
 
 SCENARIOS: dict[str, Scenario] = {
     "product-launch-copy": Scenario(
-        inputs={"product_name": "BrewMate", "product_description": "<p>A <b>smart kettle</b> that holds water at "
-                "any temperature from 40 to 100 °C for 30 minutes.</p>", "tone": "premium"},
-        runs={
-            "true": [("Review this launch copy", j(tone_score=9, unsupported_claims=[], suggestions=["Shorter CTA"])),
-                     ("Write launch copy", "# Tea at exactly the right heat\nBrewMate holds 40-100 °C."),
-                     ("Write launch posts", "## LinkedIn\nMeet BrewMate.\n## X\nBrewMate.\n## Instagram\nHi.")],
-            "false": [("Review this launch copy", j(tone_score=4, unsupported_claims=["Best kettle in the world"],
-                                                    suggestions=["Drop superlatives"])),
-                      ("Write launch copy", "# The best kettle in the world"),
-                      ("Revise the launch copy", "# Tea at exactly the right heat"),
-                      ("Write launch posts", "## LinkedIn\nMeet BrewMate.")],
+        inputs={
+            "product_name": "BrewMate",
+            "product_description": "<p>A <b>smart kettle</b> that holds water at "
+            "any temperature from 40 to 100 °C for 30 minutes.</p>",
+            "tone": "premium",
         },
-        expect={"true": {"rewritten": False, "tone_score": 9.0},
-                "false": {"rewritten": True, "copy": "# Tea at exactly the right heat",
-                          "unsupported_claims": ["Best kettle in the world"]}},
+        runs={
+            "true": [
+                ("Review this launch copy", j(tone_score=9, unsupported_claims=[], suggestions=["Shorter CTA"])),
+                ("Write launch copy", "# Tea at exactly the right heat\nBrewMate holds 40-100 °C."),
+                ("Write launch posts", "## LinkedIn\nMeet BrewMate.\n## X\nBrewMate.\n## Instagram\nHi."),
+            ],
+            "false": [
+                (
+                    "Review this launch copy",
+                    j(tone_score=4, unsupported_claims=["Best kettle in the world"], suggestions=["Drop superlatives"]),
+                ),
+                ("Write launch copy", "# The best kettle in the world"),
+                ("Revise the launch copy", "# Tea at exactly the right heat"),
+                ("Write launch posts", "## LinkedIn\nMeet BrewMate."),
+            ],
+        },
+        expect={
+            "true": {"rewritten": False, "tone_score": 9.0},
+            "false": {
+                "rewritten": True,
+                "copy": "# Tea at exactly the right heat",
+                "unsupported_claims": ["Best kettle in the world"],
+            },
+        },
     ),
     "seo-meta-tags": Scenario(
-        inputs={"page_content": "<h1>Trail shoes</h1><p>Our guide to trail running shoes for wet, muddy ground.</p>",
-                "primary_keyword": "trail running shoes", "brand": "Peak", "page_url": "https://example.com/a?b=1&c"},
-        runs={
-            "true": [("Write search metadata", j(title="Trail running shoes: the complete guide to every shoe for wet"
-                                                 " and muddy ground in 2025", meta_description="x" * 200,
-                                                 slug="Trail Running Shoes", secondary_keywords=["mud shoes"])),
-                     ("Shorten this search snippet", j(title="Trail running shoes for wet ground",
-                                                       meta_description="Pick trail running shoes that grip."))],
-            "false": [("Write search metadata", j(title="Trail running shoes for wet, muddy ground",
-                                                  meta_description="How to choose trail running shoes that grip.",
-                                                  slug="trail-running-shoes-wet", secondary_keywords=["mud"],
-                                                  og_title="Trail shoes", og_description="Grip in the mud"))],
+        inputs={
+            "page_content": "<h1>Trail shoes</h1><p>Our guide to trail running shoes for wet, muddy ground.</p>",
+            "primary_keyword": "trail running shoes",
+            "brand": "Peak",
+            "page_url": "https://example.com/a?b=1&c",
         },
-        expect={"true": {"shortened": True, "title": "Trail running shoes for wet ground",
-                         "slug": "trail-running-shoes"},
-                "false": {"shortened": False, "title": "Trail running shoes for wet, muddy ground",
-                          "slug": "trail-running-shoes-wet"}},
+        runs={
+            "true": [
+                (
+                    "Write search metadata",
+                    j(
+                        title="Trail running shoes: the complete guide to every shoe for wet and muddy ground in 2025",
+                        meta_description="x" * 200,
+                        slug="Trail Running Shoes",
+                        secondary_keywords=["mud shoes"],
+                    ),
+                ),
+                (
+                    "Shorten this search snippet",
+                    j(
+                        title="Trail running shoes for wet ground",
+                        meta_description="Pick trail running shoes that grip.",
+                    ),
+                ),
+            ],
+            "false": [
+                (
+                    "Write search metadata",
+                    j(
+                        title="Trail running shoes for wet, muddy ground",
+                        meta_description="How to choose trail running shoes that grip.",
+                        slug="trail-running-shoes-wet",
+                        secondary_keywords=["mud"],
+                        og_title="Trail shoes",
+                        og_description="Grip in the mud",
+                    ),
+                )
+            ],
+        },
+        expect={
+            "true": {"shortened": True, "title": "Trail running shoes for wet ground", "slug": "trail-running-shoes"},
+            "false": {
+                "shortened": False,
+                "title": "Trail running shoes for wet, muddy ground",
+                "slug": "trail-running-shoes-wet",
+            },
+        },
     ),
     "support-ticket-triage": Scenario(
-        inputs={"subject": "Site down", "message": "<div>Nothing loads since 9am!!</div>",
-                "customer_tier": "pro", "customer_name": "Ana"},
-        runs={
-            "true": [("Triage this support ticket", j(category="outage", urgency=5, sentiment="angry",
-                                                      summary="The site is down.", needs_human=True)),
-                     ("Write an internal escalation note", "**Problem** - site down"),
-                     ("Write a short acknowledgement", "Hi Ana, a specialist is on it.")],
-            "false": [("Triage this support ticket", j(category="how_to", urgency=2, sentiment="calm",
-                                                       summary="Asks how to export.", needs_human=False)),
-                      ("Draft a reply", "Hi Ana, go to Settings > Export.")],
+        inputs={
+            "subject": "Site down",
+            "message": "<div>Nothing loads since 9am!!</div>",
+            "customer_tier": "pro",
+            "customer_name": "Ana",
         },
-        expect={"true": {"route": "escalated", "urgency": 5, "category": "outage"},
-                "false": {"route": "answered", "urgency": 2, "customer_reply": "Hi Ana, go to Settings > Export."}},
+        runs={
+            "true": [
+                (
+                    "Triage this support ticket",
+                    j(category="outage", urgency=5, sentiment="angry", summary="The site is down.", needs_human=True),
+                ),
+                ("Write an internal escalation note", "**Problem** - site down"),
+                ("Write a short acknowledgement", "Hi Ana, a specialist is on it."),
+            ],
+            "false": [
+                (
+                    "Triage this support ticket",
+                    j(category="how_to", urgency=2, sentiment="calm", summary="Asks how to export.", needs_human=False),
+                ),
+                ("Draft a reply", "Hi Ana, go to Settings > Export."),
+            ],
+        },
+        expect={
+            "true": {"route": "escalated", "urgency": 5, "category": "outage"},
+            "false": {"route": "answered", "urgency": 2, "customer_reply": "Hi Ana, go to Settings > Export."},
+        },
     ),
     "review-response-router": Scenario(
-        inputs={"review": "Arrived broken and support ignored me.", "product": "Desk lamp", "star_rating": 1,
-                "channel": "marketplace"},
+        inputs={
+            "review": "Arrived broken and support ignored me.",
+            "product": "Desk lamp",
+            "star_rating": 1,
+            "channel": "marketplace",
+        },
         runs={
-            "true": [("Analyse this review", j(sentiment="negative", severity="high", topics=["damage", "support"],
-                                               main_point="Arrived broken.", safety_or_legal=False)),
-                     ("contact support privately", "We're sorry your lamp arrived broken."),
-                     ("Write an internal alert", "Review alert: lamp arrived broken")],
-            "false": [("Analyse this review", j(sentiment="positive", severity="low", topics=["design"],
-                                                main_point="Loves the design.", safety_or_legal=False)),
-                      ("Thank them for a specific detail", "Thank you - glad the design works for you.")],
+            "true": [
+                (
+                    "Analyse this review",
+                    j(
+                        sentiment="negative",
+                        severity="high",
+                        topics=["damage", "support"],
+                        main_point="Arrived broken.",
+                        safety_or_legal=False,
+                    ),
+                ),
+                ("contact support privately", "We're sorry your lamp arrived broken."),
+                ("Write an internal alert", "Review alert: lamp arrived broken"),
+            ],
+            "false": [
+                (
+                    "Analyse this review",
+                    j(
+                        sentiment="positive",
+                        severity="low",
+                        topics=["design"],
+                        main_point="Loves the design.",
+                        safety_or_legal=False,
+                    ),
+                ),
+                ("Thank them for a specific detail", "Thank you - glad the design works for you."),
+            ],
         },
         expect={"true": {"route": "recovery", "severity": "high"}, "false": {"route": "thank_you"}},
     ),
     "blog-article-writer": Scenario(
         inputs={"topic": "Sourdough for beginners", "key_points": "Starter needs 7 days."},
-        runs={"helpful": [
-            ("Plan a blog article", j(title="Your first sourdough", hook="It is easier than you think.",
-                                      sections=[{"heading": "Make a starter", "brief": "Feeding"},
-                                                {"heading": "Mix and proof", "brief": "Timing"},
-                                                {"heading": "Bake", "brief": "Heat"}])),
-            ("Write section 1 of 3", "## Make a starter\nFlour and water."),
-            ("Write section 2 of 3", "## Mix and proof\nPatience."),
-            ("Write section 3 of 3", "## Bake\nHot oven."),
-            ("Write the conclusion", "## Key takeaways\n- Feed it."),
-        ]},
+        runs={
+            "helpful": [
+                (
+                    "Plan a blog article",
+                    j(
+                        title="Your first sourdough",
+                        hook="It is easier than you think.",
+                        sections=[
+                            {"heading": "Make a starter", "brief": "Feeding"},
+                            {"heading": "Mix and proof", "brief": "Timing"},
+                            {"heading": "Bake", "brief": "Heat"},
+                        ],
+                    ),
+                ),
+                ("Write section 1 of 3", "## Make a starter\nFlour and water."),
+                ("Write section 2 of 3", "## Mix and proof\nPatience."),
+                ("Write section 3 of 3", "## Bake\nHot oven."),
+                ("Write the conclusion", "## Key takeaways\n- Feed it."),
+            ]
+        },
         expect={"helpful": {"title": "Your first sourdough", "outline": ["Make a starter", "Mix and proof", "Bake"]}},
     ),
     "translation-with-review": Scenario(
         inputs={"text": "Your order has shipped.", "target_language": "German", "glossary": "order = Bestellung"},
         runs={
-            "true": [("Translate the text below", "Ihre Bestellung wurde versandt."),
-                     ("Review this translation", j(score=9, accuracy_issues=[], fluency_issues=[],
-                                                   detected_source_language="English"))],
-            "false": [("Translate the text below", "Ihr Auftrag wurde versandt."),
-                      ("Review this translation", j(score=5, accuracy_issues=["'Auftrag' violates the glossary"],
-                                                    fluency_issues=[], detected_source_language="English")),
-                      ("Revise this translation", "Ihre Bestellung wurde versandt.")],
+            "true": [
+                ("Translate the text below", "Ihre Bestellung wurde versandt."),
+                (
+                    "Review this translation",
+                    j(score=9, accuracy_issues=[], fluency_issues=[], detected_source_language="English"),
+                ),
+            ],
+            "false": [
+                ("Translate the text below", "Ihr Auftrag wurde versandt."),
+                (
+                    "Review this translation",
+                    j(
+                        score=5,
+                        accuracy_issues=["'Auftrag' violates the glossary"],
+                        fluency_issues=[],
+                        detected_source_language="English",
+                    ),
+                ),
+                ("Revise this translation", "Ihre Bestellung wurde versandt."),
+            ],
         },
-        expect={"true": {"revised": False, "translation": "Ihre Bestellung wurde versandt."},
-                "false": {"revised": True, "translation": "Ihre Bestellung wurde versandt.", "quality_score": 5.0}},
+        expect={
+            "true": {"revised": False, "translation": "Ihre Bestellung wurde versandt."},
+            "false": {"revised": True, "translation": "Ihre Bestellung wurde versandt.", "quality_score": 5.0},
+        },
     ),
     "meeting-action-items": Scenario(
         inputs={"notes": "Ana will send the deck by Friday. We chose vendor B.", "meeting_date": "2025-03-03"},
-        runs={"helpful": [("Extract the outcomes of this meeting", j(
-            summary="Vendor chosen.", decisions=["Vendor B"], open_questions=[],
-            action_items=[{"task": "Send the deck", "owner": "Ana", "due": "2025-03-07", "priority": "high"}]))]},
+        runs={
+            "helpful": [
+                (
+                    "Extract the outcomes of this meeting",
+                    j(
+                        summary="Vendor chosen.",
+                        decisions=["Vendor B"],
+                        open_questions=[],
+                        action_items=[
+                            {"task": "Send the deck", "owner": "Ana", "due": "2025-03-07", "priority": "high"}
+                        ],
+                    ),
+                )
+            ]
+        },
         expect={"helpful": {"action_item_count": 1, "decisions": ["Vendor B"]}},
     ),
     "invoice-extractor": Scenario(
         inputs={"document": "ACME Ltd Invoice #42 ... Total EUR 121.00", "expected_currency": "eur"},
         runs={
-            "true": [("Extract the data of this invoice", j(
-                vendor_name="ACME Ltd", invoice_number="42", invoice_date="2025-01-31", due_date=None, currency="EUR",
-                subtotal=100, tax=21, total=121, line_items=[{"description": "Widgets", "quantity": 2,
-                                                              "unit_price": 50, "amount": 100}]))],
-            "false": [("Extract the data of this invoice", j(
-                vendor_name="ACME Ltd", invoice_number="42", currency="EUR", subtotal=100, tax=21, total=121,
-                line_items=[{"description": "Widgets", "amount": 90}]))],
+            "true": [
+                (
+                    "Extract the data of this invoice",
+                    j(
+                        vendor_name="ACME Ltd",
+                        invoice_number="42",
+                        invoice_date="2025-01-31",
+                        due_date=None,
+                        currency="EUR",
+                        subtotal=100,
+                        tax=21,
+                        total=121,
+                        line_items=[{"description": "Widgets", "quantity": 2, "unit_price": 50, "amount": 100}],
+                    ),
+                )
+            ],
+            "false": [
+                (
+                    "Extract the data of this invoice",
+                    j(
+                        vendor_name="ACME Ltd",
+                        invoice_number="42",
+                        currency="EUR",
+                        subtotal=100,
+                        tax=21,
+                        total=121,
+                        line_items=[{"description": "Widgets", "amount": 90}],
+                    ),
+                )
+            ],
         },
         expect={"true": {"status": "ready"}, "false": {"status": "needs_review"}},
     ),
     "code-review-summary": Scenario(
         inputs={"diff": "diff --git a/app.py b/app.py\n--- a/app.py\n+++ b/app.py\n@@ -1 +1 @@\n-x = 1\n+x = 2\n"},
         runs={
-            "true": [("Review this change", j(summary="Changes x.", risk="high", tests=["test x"], findings=[BLOCKER])),
-                     ("Write the pull request review comment", "Must fix before merge: app.py:1")],
+            "true": [
+                ("Review this change", j(summary="Changes x.", risk="high", tests=["test x"], findings=[BLOCKER])),
+                ("Write the pull request review comment", "Must fix before merge: app.py:1"),
+            ],
             "false": [("Review this change", j(summary="Changes x.", risk="low", tests=[], findings=[NIT]))],
         },
-        expect={"true": {"verdict": "request_changes", "files_changed": 1},
-                "false": {"verdict": "approve", "risk": "low"}},
+        expect={
+            "true": {"verdict": "request_changes", "files_changed": 1},
+            "false": {"verdict": "approve", "risk": "low"},
+        },
     ),
     "bug-report-to-ticket": Scenario(
         inputs={"report": "The app crashes when I upload a photo.", "components": "mobile, api"},
         runs={
-            "true": [("Turn this bug report", j(title="Crash on photo upload", summary="Crash.", steps=[],
-                                                expected="Upload works", actual="Crash", severity="high",
-                                                component="mobile", missing=["App version", "Steps"])),
-                     ("Write a follow-up message", "Thanks! 1. Which app version?")],
-            "false": [("Turn this bug report", j(title="Crash on photo upload", summary="Crash.",
-                                                 steps=["Open app", "Upload photo"], expected="Upload works",
-                                                 actual="Crash", severity="high", component="mobile", missing=[]))],
+            "true": [
+                (
+                    "Turn this bug report",
+                    j(
+                        title="Crash on photo upload",
+                        summary="Crash.",
+                        steps=[],
+                        expected="Upload works",
+                        actual="Crash",
+                        severity="high",
+                        component="mobile",
+                        missing=["App version", "Steps"],
+                    ),
+                ),
+                ("Write a follow-up message", "Thanks! 1. Which app version?"),
+            ],
+            "false": [
+                (
+                    "Turn this bug report",
+                    j(
+                        title="Crash on photo upload",
+                        summary="Crash.",
+                        steps=["Open app", "Upload photo"],
+                        expected="Upload works",
+                        actual="Crash",
+                        severity="high",
+                        component="mobile",
+                        missing=[],
+                    ),
+                )
+            ],
         },
         expect={"true": {"follow_up": "Thanks! 1. Which app version?"}},
     ),
     "cold-outreach-email": Scenario(
-        inputs={"prospect_name": "Dana Lee", "company": "Acme", "offer": "AP automation",
-                "sender_name": "Sam", "research": "Hiring two AP clerks."},
-        runs={
-            "true": [("Find the best angle", j(pain_point="Slow close", hook="Saw you are hiring AP clerks.",
-                                               ask="15 minutes?")),
-                     ("Write a first outreach email", LONG_EMAIL),
-                     ("This outreach email has", SHORT_EMAIL)],
-            "false": [("Find the best angle", j(pain_point="Slow close", hook="Saw you are hiring AP clerks.",
-                                                ask="15 minutes?")),
-                      ("Write a first outreach email", SHORT_EMAIL)],
+        inputs={
+            "prospect_name": "Dana Lee",
+            "company": "Acme",
+            "offer": "AP automation",
+            "sender_name": "Sam",
+            "research": "Hiring two AP clerks.",
         },
-        expect={"true": {"tightened": True, "email": SHORT_EMAIL},
-                "false": {"tightened": False, "email": SHORT_EMAIL, "angle": "Slow close"}},
+        runs={
+            "true": [
+                (
+                    "Find the best angle",
+                    j(pain_point="Slow close", hook="Saw you are hiring AP clerks.", ask="15 minutes?"),
+                ),
+                ("Write a first outreach email", LONG_EMAIL),
+                ("This outreach email has", SHORT_EMAIL),
+            ],
+            "false": [
+                (
+                    "Find the best angle",
+                    j(pain_point="Slow close", hook="Saw you are hiring AP clerks.", ask="15 minutes?"),
+                ),
+                ("Write a first outreach email", SHORT_EMAIL),
+            ],
+        },
+        expect={
+            "true": {"tightened": True, "email": SHORT_EMAIL},
+            "false": {"tightened": False, "email": SHORT_EMAIL, "angle": "Slow close"},
+        },
     ),
     "sales-call-qualification": Scenario(
-        inputs={"transcript": "We have budget approved, I sign off, need it by Q3.", "company": "Acme",
-                "rep_name": "Sam"},
-        runs={
-            "true": [("Qualify this discovery call", j(summary="Ready.", budget="approved", authority="signs off",
-                                                       need="clear", timeline="Q3", score=85, objections=["price"],
-                                                       next_step="Demo Tuesday")),
-                     ("Write the follow-up email to", "Subject: demo Tuesday")],
-            "false": [("Qualify this discovery call", j(summary="Early.", score=30, objections=[],
-                                                        next_step="none agreed")),
-                      ("Write a low-pressure follow-up email", "Subject: an idea for later")],
+        inputs={
+            "transcript": "We have budget approved, I sign off, need it by Q3.",
+            "company": "Acme",
+            "rep_name": "Sam",
         },
-        expect={"true": {"qualified": True, "score": 85, "follow_up_email": "Subject: demo Tuesday"},
-                "false": {"qualified": False, "follow_up_email": "Subject: an idea for later"}},
+        runs={
+            "true": [
+                (
+                    "Qualify this discovery call",
+                    j(
+                        summary="Ready.",
+                        budget="approved",
+                        authority="signs off",
+                        need="clear",
+                        timeline="Q3",
+                        score=85,
+                        objections=["price"],
+                        next_step="Demo Tuesday",
+                    ),
+                ),
+                ("Write the follow-up email to", "Subject: demo Tuesday"),
+            ],
+            "false": [
+                ("Qualify this discovery call", j(summary="Early.", score=30, objections=[], next_step="none agreed")),
+                ("Write a low-pressure follow-up email", "Subject: an idea for later"),
+            ],
+        },
+        expect={
+            "true": {"qualified": True, "score": 85, "follow_up_email": "Subject: demo Tuesday"},
+            "false": {"qualified": False, "follow_up_email": "Subject: an idea for later"},
+        },
     ),
     "research-brief": Scenario(
         inputs={"question": "Should we adopt a four-day week?", "depth": "brief"},
-        runs={"helpful": [
-            ("Break this research question", j(sub_questions=["What do trials show?", "What does it cost?",
-                                                              "What are the risks?"])),
-            ("Research sub-question 1 of 3", "**Answer** Productivity held."),
-            ("Research sub-question 2 of 3", "**Answer** Costs vary."),
-            ("Research sub-question 3 of 3", "**Answer** Coverage gaps."),
-            ("Write a research brief", "## Bottom line\nPilot it."),
-        ]},
+        runs={
+            "helpful": [
+                (
+                    "Break this research question",
+                    j(sub_questions=["What do trials show?", "What does it cost?", "What are the risks?"]),
+                ),
+                ("Research sub-question 1 of 3", "**Answer** Productivity held."),
+                ("Research sub-question 2 of 3", "**Answer** Costs vary."),
+                ("Research sub-question 3 of 3", "**Answer** Coverage gaps."),
+                ("Write a research brief", "## Bottom line\nPilot it."),
+            ]
+        },
         expect={"helpful": {"sub_questions": ["What do trials show?", "What does it cost?", "What are the risks?"]}},
     ),
     "resume-screening": Scenario(
-        inputs={"job_description": "Senior Python engineer, Kubernetes required.", "resume": "<p>10 years Python</p>",
-                "must_haves": "Python\nKubernetes"},
-        runs={
-            "true": [("Screen this resume", j(score=85, must_haves_met=["Python", "Kubernetes"], must_haves_missing=[],
-                                              strengths=["10 years Python"], concerns=[], summary="Strong.")),
-                     ("Prepare a first interview", "1. Tell me about a Kubernetes migration.")],
-            "false": [("Screen this resume", j(score=40, must_haves_met=["Python"], must_haves_missing=["Kubernetes"],
-                                               strengths=["Python"], concerns=["No Kubernetes"], summary="Partial.")),
-                      ("Summarise for the recruiter", "Missing Kubernetes evidence.")],
+        inputs={
+            "job_description": "Senior Python engineer, Kubernetes required.",
+            "resume": "<p>10 years Python</p>",
+            "must_haves": "Python\nKubernetes",
         },
-        expect={"true": {"recommendation": "interview", "score": 85},
-                "false": {"recommendation": "do_not_advance", "missing_must_haves": ["Kubernetes"]}},
+        runs={
+            "true": [
+                (
+                    "Screen this resume",
+                    j(
+                        score=85,
+                        must_haves_met=["Python", "Kubernetes"],
+                        must_haves_missing=[],
+                        strengths=["10 years Python"],
+                        concerns=[],
+                        summary="Strong.",
+                    ),
+                ),
+                ("Prepare a first interview", "1. Tell me about a Kubernetes migration."),
+            ],
+            "false": [
+                (
+                    "Screen this resume",
+                    j(
+                        score=40,
+                        must_haves_met=["Python"],
+                        must_haves_missing=["Kubernetes"],
+                        strengths=["Python"],
+                        concerns=["No Kubernetes"],
+                        summary="Partial.",
+                    ),
+                ),
+                ("Summarise for the recruiter", "Missing Kubernetes evidence."),
+            ],
+        },
+        expect={
+            "true": {"recommendation": "interview", "score": 85},
+            "false": {"recommendation": "do_not_advance", "missing_must_haves": ["Kubernetes"]},
+        },
     ),
 }
 

@@ -196,16 +196,27 @@ def valid() -> dict:
 
 
 BROKEN = {
-    "bad_json": ("{\"name\": \"Half a file\",", "not readable JSON"),
+    "bad_json": ('{"name": "Half a file",', "not readable JSON"),
     "not_an_object": (json.dumps([valid()]), "must hold one JSON object"),
     "missing_field": (json.dumps({k: v for k, v in valid().items() if k != "how_to_use"}), "missing how_to_use"),
     "wrong_type": (json.dumps(valid() | {"category": ["support"]}), "'category' must be a string"),
     "unknown_key": (json.dumps(valid() | {"tags": ["x"]}), "unknown key 'tags'"),
-    "bad_reference": (json.dumps(valid() | {"nodes": [*valid()["nodes"][:-1], {
-        "id": "out", "type": "output", "config": {"fields": {"x": "{{ nowhere.value }}"}}}]}),
-        "invalid definition: nodes[5].config.fields.x: references unknown node 'nowhere'"),
-    "cycle": (json.dumps(valid() | {"connections": [*valid()["connections"], {"from": "out", "to": "clean"}]}),
-              "invalid definition: connections: connections form a cycle"),
+    "bad_reference": (
+        json.dumps(
+            valid()
+            | {
+                "nodes": [
+                    *valid()["nodes"][:-1],
+                    {"id": "out", "type": "output", "config": {"fields": {"x": "{{ nowhere.value }}"}}},
+                ]
+            }
+        ),
+        "invalid definition: nodes[5].config.fields.x: references unknown node 'nowhere'",
+    ),
+    "cycle": (
+        json.dumps(valid() | {"connections": [*valid()["connections"], {"from": "out", "to": "clean"}]}),
+        "invalid definition: connections: connections form a cycle",
+    ),
 }
 
 

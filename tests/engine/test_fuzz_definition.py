@@ -24,8 +24,18 @@ from webapp.engine.runner import COMPLETED, run
 
 EXPRESSIONS = Expressions(max_chars=10_000)
 # SPEC.md's detail codes, plus the one the engine documents for unknown input names.
-KNOWN_CODES = {"duplicate_id", "unknown_node_type", "unknown_node", "cycle", "bad_branch", "bad_reference",
-               "syntax_error", "missing_field", "invalid_value", "unknown_field"}
+KNOWN_CODES = {
+    "duplicate_id",
+    "unknown_node_type",
+    "unknown_node",
+    "cycle",
+    "bad_branch",
+    "bad_reference",
+    "syntax_error",
+    "missing_field",
+    "invalid_value",
+    "unknown_field",
+}
 # A path starts at the document's top: "", nodes…, connections… (keys after that are the user's own).
 PATH = re.compile(r"^(|(nodes|connections)(\[\d+\])?(\..*)?)$", re.DOTALL)
 FUZZ = settings(max_examples=200, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
@@ -33,43 +43,118 @@ FUZZ = settings(max_examples=200, deadline=None, derandomize=True, suppress_heal
 # -- strategies: JSON-ish documents -----------------------------------------------------------
 
 scalars = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=12)
-json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
-                           | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12)
+json_values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
 
 IDS = ["in", "a", "b", "out", "x_1", "_", "A" * 64, "A" * 65, "1a", "", "a-b", "a b", "and", "None", "IF", "é"]
-TEMPLATE_BITS = ["{{ in.text }}", "{{ a.value }}", "{{ b.text }}", "{{ out.value }}", "{{ nowhere.x }}", "{{",
-                 "}}", "{% for x in in.text %}{{ x }}{% endfor %}", "{% if a %}y{% endif %}", "{% endif %}",
-                 "a.result and not b", "in.text | length > 2", "{{ a.value if a else b.text }}", "plain", "",
-                 "{{ a.__class__ }}", "{% set z = 1 %}{{ z }}", "{# comment #}", "\\d+", "(", "a{99999999999}",
-                 "(?P<name>x)", "((a+)+)+$", "{{ 1 / 0 }}", "{{ [1, 2] }}", "{{ x }}"]
-OPTION_NAMES = ["fields", "model", "prompt", "system", "temperature", "max_tokens", "response_format", "cache",
-                "timeout", "retries", "operation", "input", "template", "values", "path", "pattern", "group",
-                "separator", "length", "max_length", "condition", "format", "colour"]
+TEMPLATE_BITS = [
+    "{{ in.text }}",
+    "{{ a.value }}",
+    "{{ b.text }}",
+    "{{ out.value }}",
+    "{{ nowhere.x }}",
+    "{{",
+    "}}",
+    "{% for x in in.text %}{{ x }}{% endfor %}",
+    "{% if a %}y{% endif %}",
+    "{% endif %}",
+    "a.result and not b",
+    "in.text | length > 2",
+    "{{ a.value if a else b.text }}",
+    "plain",
+    "",
+    "{{ a.__class__ }}",
+    "{% set z = 1 %}{{ z }}",
+    "{# comment #}",
+    "\\d+",
+    "(",
+    "a{99999999999}",
+    "(?P<name>x)",
+    "((a+)+)+$",
+    "{{ 1 / 0 }}",
+    "{{ [1, 2] }}",
+    "{{ x }}",
+]
+OPTION_NAMES = [
+    "fields",
+    "model",
+    "prompt",
+    "system",
+    "temperature",
+    "max_tokens",
+    "response_format",
+    "cache",
+    "timeout",
+    "retries",
+    "operation",
+    "input",
+    "template",
+    "values",
+    "path",
+    "pattern",
+    "group",
+    "separator",
+    "length",
+    "max_length",
+    "condition",
+    "format",
+    "colour",
+]
 templates = st.lists(st.sampled_from(TEMPLATE_BITS), min_size=1, max_size=3).map("".join)
 node_ids = st.sampled_from(IDS) | json_values
-field_like = st.fixed_dictionaries({}, optional={
-    "name": st.sampled_from(["text", "n", "1x", "", "a b"]) | json_values,
-    "type": st.sampled_from(["string", "number", "integer", "boolean", "object", "array", "date"]) | json_values,
-    "required": st.booleans() | json_values, "default": json_values, "description": json_values,
-    "max_length": st.integers(-2, 5) | json_values, "enum": st.lists(json_values, max_size=3) | json_values,
-    "label": json_values, "unit": json_values,
-})
-option_values = (templates | json_values | st.sampled_from(["truncate", "split", "merge", "template", "json", "text"])
-                 | st.lists(field_like, max_size=3) | st.dictionaries(st.sampled_from(["a", "b", " "]), templates))
+field_like = st.fixed_dictionaries(
+    {},
+    optional={
+        "name": st.sampled_from(["text", "n", "1x", "", "a b"]) | json_values,
+        "type": st.sampled_from(["string", "number", "integer", "boolean", "object", "array", "date"]) | json_values,
+        "required": st.booleans() | json_values,
+        "default": json_values,
+        "description": json_values,
+        "max_length": st.integers(-2, 5) | json_values,
+        "enum": st.lists(json_values, max_size=3) | json_values,
+        "label": json_values,
+        "unit": json_values,
+    },
+)
+option_values = (
+    templates
+    | json_values
+    | st.sampled_from(["truncate", "split", "merge", "template", "json", "text"])
+    | st.lists(field_like, max_size=3)
+    | st.dictionaries(st.sampled_from(["a", "b", " "]), templates)
+)
 configs = st.dictionaries(st.sampled_from(OPTION_NAMES), option_values, max_size=6) | json_values
-node_like = st.fixed_dictionaries({}, optional={
-    "id": node_ids, "type": st.sampled_from([*type_names(), "teleport"]) | json_values, "config": configs,
-    "name": json_values, "on_error": st.sampled_from([*ON_ERROR, "retry"]) | json_values, "extra": json_values,
-})
-connection_like = st.fixed_dictionaries({}, optional={
-    "from": node_ids, "to": node_ids, "branch": st.sampled_from([*BRANCHES, "maybe"]) | json_values,
-    "via": json_values,
-})
-definition_like = st.fixed_dictionaries({}, optional={
-    "nodes": st.lists(node_like | json_values, max_size=6) | json_values,
-    "connections": st.lists(connection_like | json_values, max_size=8) | json_values,
-    "version": json_values,
-})
+node_like = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": node_ids,
+        "type": st.sampled_from([*type_names(), "teleport"]) | json_values,
+        "config": configs,
+        "name": json_values,
+        "on_error": st.sampled_from([*ON_ERROR, "retry"]) | json_values,
+        "extra": json_values,
+    },
+)
+connection_like = st.fixed_dictionaries(
+    {},
+    optional={
+        "from": node_ids,
+        "to": node_ids,
+        "branch": st.sampled_from([*BRANCHES, "maybe"]) | json_values,
+        "via": json_values,
+    },
+)
+definition_like = st.fixed_dictionaries(
+    {},
+    optional={
+        "nodes": st.lists(node_like | json_values, max_size=6) | json_values,
+        "connections": st.lists(connection_like | json_values, max_size=8) | json_values,
+        "version": json_values,
+    },
+)
 
 
 def check_problems(document) -> Graph | None:
@@ -143,8 +228,21 @@ def test_mutated_valid_definitions_never_raise_anything_else(document):
 
 # -- valid graphs run to completion --------------------------------------------------------------
 
-OPERATIONS = ["uppercase", "lowercase", "strip", "word_count", "sanitize", "truncate", "split", "join", "template",
-              "merge", "extract", "regex_extract", "json_parse"]
+OPERATIONS = [
+    "uppercase",
+    "lowercase",
+    "strip",
+    "word_count",
+    "sanitize",
+    "truncate",
+    "split",
+    "join",
+    "template",
+    "merge",
+    "extract",
+    "regex_extract",
+    "json_parse",
+]
 
 
 def _operation_config(operation: str, source: str, draw) -> dict:
@@ -188,8 +286,13 @@ def processing_graphs(draw):
     sinks = [node_id for node_id in ids[1:] if node_id not in used]
     extra = draw(st.lists(st.sampled_from(ids[1:]), max_size=2, unique=True))
     feeding = sinks + [node_id for node_id in extra if node_id not in sinks]
-    nodes.append({"id": "out", "type": "output",
-                  "config": {"fields": {f"from_{node_id}": f"{{{{ {node_id}.value }}}}" for node_id in feeding}}})
+    nodes.append(
+        {
+            "id": "out",
+            "type": "output",
+            "config": {"fields": {f"from_{node_id}": f"{{{{ {node_id}.value }}}}" for node_id in feeding}},
+        }
+    )
     connections += [{"from": node_id, "to": "out"} for node_id in feeding]
     return {"nodes": draw(st.permutations(nodes)), "connections": draw(st.permutations(connections))}
 
@@ -216,8 +319,9 @@ def test_a_trailing_newline_is_not_part_of_a_valid_name(where):
     node id (nor ``"text\\n"`` as an input name), or it could never be referred to."""
     definition = echo_definition()
     if where == "node id":
-        definition["nodes"].append({"id": "spare\n", "type": "processing",
-                                    "config": {"operation": "strip", "input": "x"}})
+        definition["nodes"].append(
+            {"id": "spare\n", "type": "processing", "config": {"operation": "strip", "input": "x"}}
+        )
         definition["connections"].append({"from": "spare\n", "to": "out"})
     else:
         definition["nodes"][0]["config"]["fields"].append({"name": "extra\n", "type": "string"})

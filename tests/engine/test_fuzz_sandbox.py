@@ -25,37 +25,203 @@ SANDBOX = Expressions(max_chars=2_000)
 VALUES = {"a": {"text": "hello world", "items": [1, 2, 3], "n": 7, "json": {"k": "v"}}, "b": None}
 LEAKS = ("<class", "function", "module", "built-in")
 TIME_LIMIT = 2.0
-FUZZ = settings(max_examples=200, deadline=None, derandomize=True,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+FUZZ = settings(
+    max_examples=200,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
 
 # -- the grammar -------------------------------------------------------------------------------
 
-NUMBERS = ["0", "1", "2", "3", "7", "-1", "64", "1000", "100000", "10 ** 6", "999999999", "10 ** 12", "10 ** 18",
-           "99999", "0.5", "2.5"]
-STRINGS = ["'x'", "'ab'", "''", "' a b '", "'%s'", "'%d'", "'%999999999d'", "'%-999999999s'", "'%.999999999f'",
-           "'{}'", "'{0}'", "'{:>999999999}'", "'{0.__class__}'", "'{0.__globals__}'", "'{.__class__.__mro__}'",
-           "'%(a)s'", "'\\t'", "'<b>'", "'{{ 1 }}'", "'a,b,c'", "'%*d'", "'%.*f'", "'{0:{1}}'", "'{:{w}}'"]
-NAMES = ["a", "a.text", "a.items", "a.n", "a.json", "a['text']", "a.json.k", "b", "self", "request", "config",
-         "lipsum", "cycler", "joiner", "namespace", "range", "dict", "loop", "undefined_name", "true", "none"]
-ATTRIBUTES = [".__class__", ".__globals__", ".__subclasses__()", ".mro()", ".__mro__", ".__init__", ".__dict__",
-              ".__base__", ".__bases__", ".__builtins__", ".__self__", ".__func__", ".__code__", ".gi_frame",
-              ".f_globals", "['__class__']", "['__globals__']", ".format", ".format_map({})", ".__doc__",
-              ".__module__", ".__name__", ".__reduce__()", ".__getattribute__('__class__')", ".keys()",
-              ".items()", ".values()", ".upper()", ".split()", ".append(1)", ".update({})", ".pop()"]
-CALLS = ["range({})", "range({})|list", "namespace(x={})", "dict(a={})", "cycler({}, 1)", "lipsum({})",
-         "joiner({})", "({}).center(999999999)", "({}).center({})", "({}).ljust({})", "({}).zfill({})",
-         "({}).rjust({})", "({}).expandtabs({})", "({}).replace('x', 'xxxxxxxxxx')", "({}).replace('', '--')",
-         "', '.join({})", "({}).format(1, 2)", "({}).format_map(dict(a={}))", "({}) % ({})", "({}) % (1, 2)",
-         "({}) % ({}, 1)", "({}).format(1, {})", "({}).format(1, w={})", "range({}) | join('x' * 1000)",
-         "({}) | list | join({})", "({}).join(range({}))"]
-FILTERS = ["center(999999999)", "center({})", "format({})", "format(999999999)", "replace('x', 'yyyyy')",
-           "replace('', '-')", "join(', ')", "join", "list", "string", "length", "first", "last", "sum", "sort",
-           "unique", "reverse", "batch(3)", "slice(2)", "int", "float", "abs", "round", "trim", "upper", "title",
-           "count", "wordcount", "wordwrap({})", "truncate({})", "indent({})", "indent(999999999)", "tojson",
-           "attr('__class__')", "attr('__globals__')", "attr('mro')", "attr('format')", "map('attr', '__class__')",
-           "map('upper')", "map('string')", "select", "reject", "selectattr('__class__')", "groupby('__class__')",
-           "dictsort", "items", "xmlattr", "urlize", "striptags", "escape", "safe", "default('d')", "min", "max",
-           "filesizeformat", "urlencode", "pprint"]
+NUMBERS = [
+    "0",
+    "1",
+    "2",
+    "3",
+    "7",
+    "-1",
+    "64",
+    "1000",
+    "100000",
+    "10 ** 6",
+    "999999999",
+    "10 ** 12",
+    "10 ** 18",
+    "99999",
+    "0.5",
+    "2.5",
+]
+STRINGS = [
+    "'x'",
+    "'ab'",
+    "''",
+    "' a b '",
+    "'%s'",
+    "'%d'",
+    "'%999999999d'",
+    "'%-999999999s'",
+    "'%.999999999f'",
+    "'{}'",
+    "'{0}'",
+    "'{:>999999999}'",
+    "'{0.__class__}'",
+    "'{0.__globals__}'",
+    "'{.__class__.__mro__}'",
+    "'%(a)s'",
+    "'\\t'",
+    "'<b>'",
+    "'{{ 1 }}'",
+    "'a,b,c'",
+    "'%*d'",
+    "'%.*f'",
+    "'{0:{1}}'",
+    "'{:{w}}'",
+]
+NAMES = [
+    "a",
+    "a.text",
+    "a.items",
+    "a.n",
+    "a.json",
+    "a['text']",
+    "a.json.k",
+    "b",
+    "self",
+    "request",
+    "config",
+    "lipsum",
+    "cycler",
+    "joiner",
+    "namespace",
+    "range",
+    "dict",
+    "loop",
+    "undefined_name",
+    "true",
+    "none",
+]
+ATTRIBUTES = [
+    ".__class__",
+    ".__globals__",
+    ".__subclasses__()",
+    ".mro()",
+    ".__mro__",
+    ".__init__",
+    ".__dict__",
+    ".__base__",
+    ".__bases__",
+    ".__builtins__",
+    ".__self__",
+    ".__func__",
+    ".__code__",
+    ".gi_frame",
+    ".f_globals",
+    "['__class__']",
+    "['__globals__']",
+    ".format",
+    ".format_map({})",
+    ".__doc__",
+    ".__module__",
+    ".__name__",
+    ".__reduce__()",
+    ".__getattribute__('__class__')",
+    ".keys()",
+    ".items()",
+    ".values()",
+    ".upper()",
+    ".split()",
+    ".append(1)",
+    ".update({})",
+    ".pop()",
+]
+CALLS = [
+    "range({})",
+    "range({})|list",
+    "namespace(x={})",
+    "dict(a={})",
+    "cycler({}, 1)",
+    "lipsum({})",
+    "joiner({})",
+    "({}).center(999999999)",
+    "({}).center({})",
+    "({}).ljust({})",
+    "({}).zfill({})",
+    "({}).rjust({})",
+    "({}).expandtabs({})",
+    "({}).replace('x', 'xxxxxxxxxx')",
+    "({}).replace('', '--')",
+    "', '.join({})",
+    "({}).format(1, 2)",
+    "({}).format_map(dict(a={}))",
+    "({}) % ({})",
+    "({}) % (1, 2)",
+    "({}) % ({}, 1)",
+    "({}).format(1, {})",
+    "({}).format(1, w={})",
+    "range({}) | join('x' * 1000)",
+    "({}) | list | join({})",
+    "({}).join(range({}))",
+]
+FILTERS = [
+    "center(999999999)",
+    "center({})",
+    "format({})",
+    "format(999999999)",
+    "replace('x', 'yyyyy')",
+    "replace('', '-')",
+    "join(', ')",
+    "join",
+    "list",
+    "string",
+    "length",
+    "first",
+    "last",
+    "sum",
+    "sort",
+    "unique",
+    "reverse",
+    "batch(3)",
+    "slice(2)",
+    "int",
+    "float",
+    "abs",
+    "round",
+    "trim",
+    "upper",
+    "title",
+    "count",
+    "wordcount",
+    "wordwrap({})",
+    "truncate({})",
+    "indent({})",
+    "indent(999999999)",
+    "tojson",
+    "attr('__class__')",
+    "attr('__globals__')",
+    "attr('mro')",
+    "attr('format')",
+    "map('attr', '__class__')",
+    "map('upper')",
+    "map('string')",
+    "select",
+    "reject",
+    "selectattr('__class__')",
+    "groupby('__class__')",
+    "dictsort",
+    "items",
+    "xmlattr",
+    "urlize",
+    "striptags",
+    "escape",
+    "safe",
+    "default('d')",
+    "min",
+    "max",
+    "filesizeformat",
+    "urlencode",
+    "pprint",
+]
 BINARY = ["*", "**", "%", "+", "-", "//", "/", "~", "and", "or", "==", "<", "in", "not in", "is", "is not"]
 TESTS = ["defined", "none", "string", "number", "callable", "iterable", "mapping", "sameas(a)", "divisibleby(3)"]
 
@@ -69,8 +235,9 @@ def _extend(inner):
     return st.one_of(
         st.tuples(inner, st.sampled_from(BINARY), inner).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
         st.tuples(inner, st.sampled_from(ATTRIBUTES)).map(lambda t: f"({t[0]}){t[1]}"),
-        st.tuples(inner, st.sampled_from(FILTERS), st.lists(inner, min_size=1, max_size=1))
-        .map(lambda t: f"({t[0]})|{fill(t[1], t[2])}"),
+        st.tuples(inner, st.sampled_from(FILTERS), st.lists(inner, min_size=1, max_size=1)).map(
+            lambda t: f"({t[0]})|{fill(t[1], t[2])}"
+        ),
         st.tuples(st.sampled_from(CALLS), st.lists(inner, min_size=2, max_size=2)).map(lambda t: fill(t[0], t[1])),
         st.tuples(inner, st.sampled_from(TESTS)).map(lambda t: f"({t[0]}) is {t[1]}"),
         inner.map(lambda c: f"not ({c})"),
@@ -122,6 +289,7 @@ def templates(draw):
 
 # -- the properties ----------------------------------------------------------------------------
 
+
 def check_result(value) -> None:
     text = json.dumps(value, allow_nan=False, ensure_ascii=False)
     assert json.loads(text) == value
@@ -157,8 +325,11 @@ def test_conditions_compile_evaluate_or_fail_cleanly(source):
 
 
 @FUZZ
-@given(st.lists(st.sampled_from([*"{}%#()[]|.'\"~*+-_ax01 \n", "{{", "}}", "{%", "%}", "for ", "if ", "in "]),
-                max_size=30).map("".join))
+@given(
+    st.lists(
+        st.sampled_from([*"{}%#()[]|.'\"~*+-_ax01 \n", "{{", "}}", "{%", "%}", "for ", "if ", "in "]), max_size=30
+    ).map("".join)
+)
 def test_arbitrary_text_compiles_or_is_a_syntax_error(source):
     evaluate_safely(SANDBOX.template, source)
     evaluate_safely(SANDBOX.condition, source)
@@ -171,16 +342,19 @@ def _evaluate(source: str):
     return SANDBOX.template(source).evaluate(VALUES)
 
 
-@pytest.mark.parametrize("source", [
-    "{{ " + "(" * 80 + "1" + ")" * 80 + " }}",
-    "{{ " + "[" * 80 + "1" + "]" * 80 + " }}",
-    "{{ " + "+".join(["1"] * 210) + " }}",
-    "{% if 1 %}" * 110 + "x" + "{% endif %}" * 110,
-    "{% for i in [1] %}" * 25 + "x" + "{% endfor %}" * 25,
-    "{{ " + "9" * 5000 + " }}",
-    "{{ not {[1]: 1} }}",
-    "{{ 1 if ''['x'] else 2 }}",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ " + "(" * 80 + "1" + ")" * 80 + " }}",
+        "{{ " + "[" * 80 + "1" + "]" * 80 + " }}",
+        "{{ " + "+".join(["1"] * 210) + " }}",
+        "{% if 1 %}" * 110 + "x" + "{% endif %}" * 110,
+        "{% for i in [1] %}" * 25 + "x" + "{% endfor %}" * 25,
+        "{{ " + "9" * 5000 + " }}",
+        "{{ not {[1]: 1} }}",
+        "{{ 1 if ''['x'] else 2 }}",
+    ],
+)
 def test_every_compile_failure_is_a_syntax_error(source):
     """Python's compiler and Jinja's constant folding fail on such templates (nesting
     past Python's limits, 5,000-digit ints, a folded ``not {[1]: 1}``); each must be a
@@ -206,19 +380,22 @@ def test_every_evaluation_failure_is_an_expression_error(source):
         _evaluate(source)
 
 
-@pytest.mark.parametrize("source", [
-    "{{ '%*d' % (100000000, 1) }}",
-    "{{ '%.*f' % (100000000, 1.0) }}",
-    "{{ '{0:{1}}'.format(1, 100000000) }}",
-    "{{ '{:{w}}'.format(1, w=100000000) }}",
-    "{{ '%*d' | format(100000000, 1) }}",
-    "{{ range(100000) | join('x' * 1000) }}",
-    "{{ ('x' * 2000) | list | join('y' * 1999) }}",
-    "{{ ('%s' * 1000) % (('x' * 2000,) * 1000) }}",
-    "{% set ns = namespace(x='ab') %}{% for i in range(24) %}{% set ns.x = ns.x ~ ns.x %}{% endfor %}"
-    "{{ ns.x | length }}",
-    "{% set ns = namespace(x=3) %}{% for i in range(22) %}{% set ns.x = ns.x * ns.x %}{% endfor %}{{ ns.x > 1 }}",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ '%*d' % (100000000, 1) }}",
+        "{{ '%.*f' % (100000000, 1.0) }}",
+        "{{ '{0:{1}}'.format(1, 100000000) }}",
+        "{{ '{:{w}}'.format(1, w=100000000) }}",
+        "{{ '%*d' | format(100000000, 1) }}",
+        "{{ range(100000) | join('x' * 1000) }}",
+        "{{ ('x' * 2000) | list | join('y' * 1999) }}",
+        "{{ ('%s' * 1000) % (('x' * 2000,) * 1000) }}",
+        "{% set ns = namespace(x='ab') %}{% for i in range(24) %}{% set ns.x = ns.x ~ ns.x %}{% endfor %}"
+        "{{ ns.x | length }}",
+        "{% set ns = namespace(x=3) %}{% for i in range(22) %}{% set ns.x = ns.x * ns.x %}{% endfor %}{{ ns.x > 1 }}",
+    ],
+)
 def test_results_past_the_size_limit_are_refused_before_they_are_built(source):
     """Widths from arguments (``%*d``, ``{0:{1}}``), ``join``, ``%`` with large
     arguments, ``~`` doubling and integer squaring in loops: each would build megabytes
@@ -239,8 +416,9 @@ def test_results_are_always_serialisable_json(source):
     json.dumps(value, allow_nan=False)
 
 
-@pytest.mark.parametrize("source", ["x{{ a.text.upper }}", "x{{ range }}", "x{{ namespace }}", "x{{ ''.upper }}",
-                                    "x{{ dict }}"])
+@pytest.mark.parametrize(
+    "source", ["x{{ a.text.upper }}", "x{{ range }}", "x{{ namespace }}", "x{{ ''.upper }}", "x{{ dict }}"]
+)
 def test_rendered_text_never_shows_python_internals(source):
     """Inside text, a function or type would render as its repr, with names and
     addresses of the host process: refused instead."""

@@ -201,9 +201,12 @@ def test_output_json_format_refuses_invalid_json():
 
 
 def test_results_that_json_cannot_hold_fail_the_node():
-    _, record = run_one({"type": "processing", "config": {"operation": "template", "template": "{{ in.v | float }}"}},
-                        {"v": "nan"})
+    _, record = run_one(
+        {"type": "processing", "config": {"operation": "template", "template": "{{ in.v | float }}"}}, {"v": "nan"}
+    )
     assert record.status == "failed" and record.error["code"] == "expression_error"
-    _, record = run_one({"type": "processing", "config": {"operation": "extract", "input": "{{ in.v }}", "path": "a"}},
-                        {"v": '{"a": NaN}'})
+    _, record = run_one(
+        {"type": "processing", "config": {"operation": "extract", "input": "{{ in.v }}", "path": "a"}},
+        {"v": '{"a": NaN}'},
+    )
     assert record.status == "failed" and record.error["code"] == "invalid_output"
