@@ -22,15 +22,17 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt $(VENV)/.runtime
 
 install: $(VENV)/.runtime
 
-## run: migrate, seed templates and serve on 127.0.0.1:$(PORT); with REDIS_URL set, an RQ worker runs beside it
+## run: migrate, seed templates and serve on 127.0.0.1:$(PORT): 2 web workers running executions in
+## their pools, or with REDIS_URL set 1 web worker and an RQ worker beside it
 run: $(VENV)/.runtime
 	$(FLASK) db upgrade
 	$(FLASK) seed-templates
-	@if [ -n "$$REDIS_URL" ]; then \
+	@web_workers=2; if [ -n "$$REDIS_URL" ]; then \
+		web_workers=1; \
 		$(BIN)/rq worker --worker-class webapp.worker.AppWorker --url "$$REDIS_URL" $(QUEUE) & \
 		worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	fi; \
-	$(BIN)/gunicorn --bind 127.0.0.1:$(PORT) --workers 2 --threads 8 --access-logfile - wsgi:app
+	$(BIN)/gunicorn --bind 127.0.0.1:$(PORT) --workers $$web_workers --threads 8 --access-logfile - wsgi:app
 
 ## test: the whole suite (SQLite and PostgreSQL, Redis and rq workers, Chromium when present)
 test: $(VENV)/.dev

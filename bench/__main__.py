@@ -19,7 +19,7 @@ from . import report
 from .core import Context
 from .machine import machine_info, versions
 from .scenarios import ALL, BY_NAME
-from .stack import DEFAULT_GUNICORN, POSTGRES_ADMIN_URL, REDIS_URL, GunicornConfig, ModelServerProcess, flush_redis
+from .stack import POSTGRES_ADMIN_URL, REDIS_URL, GunicornConfig, ModelServerProcess, flush_redis
 from .stack import workdir as make_workdir
 
 ORDER = [*[module.NAME for module in ALL], "profile"]
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     if problems:
         print("cannot run the benchmarks:\n  " + "\n  ".join(problems), file=sys.stderr)
         return 2
-    gunicorn = DEFAULT_GUNICORN
+    gunicorn = None
     if args.gunicorn:
         workers, _, threads = args.gunicorn.partition(":")
         gunicorn = GunicornConfig(int(workers), int(threads or 8))
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         meta = {
             "machine": machine_info(),
             "versions": versions(REDIS_URL, POSTGRES_ADMIN_URL),
-            "gunicorn": gunicorn.label(),
+            "gunicorn": ctx.gunicorn_label(),
             "loadavg_start": load_start,
             "quick": args.quick,
             "commit": code_version(),

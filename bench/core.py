@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .machine import merge_cpu
-from .stack import DEFAULT_GUNICORN, GunicornConfig
+from .stack import GunicornConfig, gunicorn_for
 from .stats import Figure
 
 
@@ -14,7 +14,15 @@ class Context:
     quick: bool
     repeats: int
     model_url: str
-    gunicorn: GunicornConfig = DEFAULT_GUNICORN
+    gunicorn: GunicornConfig | None = None  # from --gunicorn; None: the set-up chosen per mode
+
+    def gunicorn_for(self, mode: str) -> GunicornConfig:
+        return self.gunicorn or gunicorn_for(mode)
+
+    def gunicorn_label(self) -> str:
+        if self.gunicorn:
+            return self.gunicorn.label()
+        return f"{gunicorn_for('local').label()} in local mode, {gunicorn_for('queue').label()} in queue mode"
 
     def pick(self, full, quick):
         return quick if self.quick else full

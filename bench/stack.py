@@ -45,6 +45,15 @@ class GunicornConfig:
 
 
 DEFAULT_GUNICORN = GunicornConfig()
+# In queue mode the web process only accepts and answers: one worker is enough, and a
+# second one would cost ~100 MB of RSS for nothing (see the memory figures).
+QUEUE_GUNICORN = GunicornConfig(workers=1)
+
+
+def gunicorn_for(mode: str) -> GunicornConfig:
+    return QUEUE_GUNICORN if mode == "queue" else DEFAULT_GUNICORN
+
+
 _workdir: Path | None = None
 
 
@@ -339,7 +348,7 @@ class Stack:
     model_url: str
     mode: str = "local"  # or "queue"
     workers: int = 0
-    gunicorn: GunicornConfig = DEFAULT_GUNICORN
+    gunicorn: GunicornConfig | None = None  # None: the set-up chosen for the mode
     settings: dict = field(default_factory=dict)
     app_root: Path = APP_ROOT
 
@@ -351,6 +360,7 @@ class Stack:
             self.database.migrate(self.app_root)
             self.key = create_account(self.database.url)
             self.env = app_env(self.database, self.model_url, self.queue, **self.settings)
+            self.gunicorn = self.gunicorn or gunicorn_for(self.mode)
             self.web = Gunicorn(self.env, self.gunicorn, self.app_root)
             self.children.append(self.web)
             count = self.workers if self.queue else 0

@@ -59,11 +59,11 @@ def run(ctx: Context) -> Result:
         "latency is wrk's, of the 202 answers. Memory: RSS summed over the gunicorn master and workers and (queue "
         "mode) the one rq worker, sampled every 0.25 s from the start of the load until the backlog has run; "
         "PSS alongside (RSS counts pages that forked gunicorn workers share once per process). "
-        f"gunicorn {ctx.gunicorn.label()}.",
+        f"gunicorn {ctx.gunicorn_label()}.",
     )
     duration = ctx.pick(10.0, 4.0)
     for db_kind, mode, workers in configs(ctx):
-        with Stack(db_kind, ctx.model_url, mode, workers, ctx.gunicorn) as stack:
+        with Stack(db_kind, ctx.model_url, mode, workers, ctx.gunicorn_for(mode)) as stack:
             runs, cpu, memory, backlog = [], [], [], []
             for attempt in range(ctx.repeats):
                 workflow_id = stack.api.create_workflow(f"async #{attempt}", echo())
@@ -113,7 +113,7 @@ def run(ctx: Context) -> Result:
                     "median RSS": Figure.of([m[1] for m in memory], "MB"),
                     "peak PSS": Figure.of([m[2] for m in memory], "MB"),
                 },
-                conditions=f"{ctx.gunicorn.workers} gunicorn workers + master" + (", 1 rq worker" if workers else ""),
+                conditions=f"gunicorn {stack.gunicorn.label()} + master" + (", 1 rq worker" if workers else ""),
                 target=f"< {MEMORY_TARGET_MB} MB" if mode == "queue" else "",
                 met=(peak.median < MEMORY_TARGET_MB) if mode == "queue" else None,
             )

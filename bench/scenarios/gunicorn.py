@@ -2,7 +2,7 @@
 
 Each set-up serves sync executes (local mode, PostgreSQL) to wrk at concurrency 8
 and 32; the one with the best rate at 8 (fewer processes on a tie within 5 %) is
-what the other scenarios use (``stack.DEFAULT_GUNICORN``).
+what the other scenarios use in local mode (``stack.DEFAULT_GUNICORN``).
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ def run(ctx: Context) -> Result:
     result.extra["best"] = {"workers": best[1].workers, "threads": best[1].threads}
     result.notes.append(
         f"Best at concurrency 8 here: {best[1].label()}. The other scenarios use {DEFAULT_GUNICORN.label()} "
-        "(`bench/stack.py`, `DEFAULT_GUNICORN`), chosen from this grid when the baseline was taken."
+        "in local mode (`bench/stack.py`, `DEFAULT_GUNICORN`), chosen from this grid when the baseline was taken, "
+        "and one worker in queue mode, where the web only accepts."
     )
     return result

@@ -62,11 +62,11 @@ def run(ctx: Context) -> Result:
         'wrk (keep-alive, a Lua script for the bearer key and body) POSTs `{"async": false}` executes of the '
         "3-node workflow for a fixed time at concurrency 1, 8 and 32; figures are wrk's requests/s and its "
         "latency percentiles (all answers 200 with the finished execution). Each run's executions are then "
-        f"counted in the database. gunicorn {ctx.gunicorn.label()}.",
+        f"counted in the database. gunicorn {ctx.gunicorn_label()}.",
     )
     duration = ctx.pick(10.0, 4.0)
     for db_kind, mode, workers in configs(ctx):
-        with Stack(db_kind, ctx.model_url, mode, workers, ctx.gunicorn) as stack:
+        with Stack(db_kind, ctx.model_url, mode, workers, ctx.gunicorn_for(mode)) as stack:
             for concurrency in CONCURRENCIES:
                 runs, cpu, problems = measure(stack, concurrency, duration, ctx.repeats)
                 rate = Figure.of([r["rps"] for r in runs], "exec/s")

@@ -38,13 +38,13 @@ def run(ctx: Context) -> Result:
         f'`POST /api/v1/workflows/{{id}}/execute` with `{{"async": true}}` from a second process '
         f"({CONCURRENCY} keep-alive connections, as fast as the 202s come back) for a fixed number of executions; "
         "executions completed ÷ (last `finished_at` − first `created_at`), read from the database once every "
-        f"execution is terminal. gunicorn {ctx.gunicorn.label()}; queue mode adds N `rq worker` processes "
+        f"execution is terminal. gunicorn {ctx.gunicorn_label()}; queue mode adds N `rq worker` processes "
         "(`webapp.worker.AppWorker`).",
     )
     count = ctx.pick(2000, 300)
     points = []
     for db_kind, mode, workers in configs(ctx):
-        with Stack(db_kind, ctx.model_url, mode, workers, ctx.gunicorn) as stack:
+        with Stack(db_kind, ctx.model_url, mode, workers, ctx.gunicorn_for(mode)) as stack:
             rates, submit_rates, p99s, cpu, failed = [], [], [], [], 0
             for attempt in range(ctx.repeats):
                 workflow_id = stack.api.create_workflow(f"throughput {attempt}", echo())

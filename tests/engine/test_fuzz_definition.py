@@ -258,7 +258,7 @@ def _operation_config(operation: str, source: str, draw) -> dict:
     elif operation in ("split", "join"):
         config["separator"] = draw(st.sampled_from([" ", ",", "", "\n"]))
         if operation == "join":
-            config["input"] = f"{{{{ {value} | list }}}}"
+            config["input"] = f"{{{{ {value} | string | list }}}}"  # a list whatever the value was
     elif operation == "extract":
         config["path"] = draw(st.sampled_from(["k", "k.0", "a.b"]))
         config["input"] = f"{{{{ {{'k': {value}}} | tojson }}}}"
