@@ -221,7 +221,9 @@ def test_keyboard_only_sign_in_and_search(chromium, server, gallery):
     context = chromium.new_context(base_url=server.url)
     page = context.new_page()
     page.goto("/login")
-    page.keyboard.type("ada@example.com")  # the email field has the focus
+    # The email field takes the focus by itself (autofocus, applied after the load event).
+    expect(page.get_by_label("Email")).to_be_focused()
+    page.keyboard.type("ada@example.com")
     page.keyboard.press("Tab")
     from tests.conftest import PASSWORD
 
