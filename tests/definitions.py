@@ -4,6 +4,20 @@ from __future__ import annotations
 
 import copy
 
+# SPEC.md, "Workflows": exactly the fields of a list item.
+SUMMARY_FIELDS = {
+    "id",
+    "name",
+    "description",
+    "category",
+    "public",
+    "created_by",
+    "created_at",
+    "updated_at",
+    "usage_count",
+    "rating",
+}
+
 
 def echo_definition() -> dict:
     """input → processing (template) → output: no model call."""

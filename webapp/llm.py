@@ -97,7 +97,8 @@ class DatabaseCache:
         self.engine = engine
 
     def get(self, key: str) -> dict | None:
-        with self.engine.connect() as conn:
+        # One read in autocommit: no BEGIN and ROLLBACK round trips around it.
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             row = conn.execute(
                 select(self.table.c.value).where(self.table.c.key == key, self.table.c.expires_at > utcnow())
             ).first()

@@ -15,7 +15,7 @@ import jsonschema_rs
 import pytest
 
 from tests.conftest import Api
-from tests.definitions import echo_definition, model_definition, spec_example, workflow_body
+from tests.definitions import SUMMARY_FIELDS, echo_definition, model_definition, spec_example, workflow_body
 from webapp.services import templates as template_service
 
 # Every operation SPEC.md names, as (method, path).
@@ -123,22 +123,7 @@ def test_every_schema_is_valid_json_schema(document):
     for name, schema in document["components"]["schemas"].items():
         assert jsonschema_rs.meta.is_valid(schema), name
     summary = document["components"]["schemas"]["WorkflowSummary"]
-    assert (
-        set(summary["required"])
-        == set(summary["properties"])
-        == {
-            "id",
-            "name",
-            "description",
-            "category",
-            "public",
-            "created_by",
-            "created_at",
-            "updated_at",
-            "usage_count",
-            "rating",
-        }
-    )
+    assert set(summary["required"]) == set(summary["properties"]) == SUMMARY_FIELDS
     assert summary["additionalProperties"] is False
     assert summary["properties"]["rating"]["type"] == ["number", "null"]
 

@@ -4,21 +4,9 @@ from __future__ import annotations
 
 import re
 
-from tests.definitions import echo_definition, spec_example, workflow_body
+from tests.definitions import SUMMARY_FIELDS, echo_definition, spec_example, workflow_body
 
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
-SUMMARY_FIELDS = {
-    "id",
-    "name",
-    "description",
-    "category",
-    "public",
-    "created_by",
-    "created_at",
-    "updated_at",
-    "usage_count",
-    "rating",
-}
 
 
 def create(api, **fields):
