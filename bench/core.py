@@ -14,10 +14,7 @@ class Context:
     quick: bool
     repeats: int
     model_url: str
-    gunicorn: GunicornConfig | None = None  # from --gunicorn; None: the set-up chosen per mode
-
-    def gunicorn_for(self, mode: str) -> GunicornConfig:
-        return self.gunicorn or gunicorn_for(mode)
+    gunicorn: GunicornConfig | None = None  # from --gunicorn; None: each Stack picks the set-up for its mode
 
     def gunicorn_label(self) -> str:
         if self.gunicorn:

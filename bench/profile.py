@@ -117,7 +117,7 @@ def run(ctx: Context) -> Result:
         "the frame on top; packages by the top frame's file.",
     )
     profiles = {}
-    with Stack("postgres", ctx.model_url, "queue", 1, ctx.gunicorn_for("queue")) as stack:
+    with Stack("postgres", ctx.model_url, "queue", 1, ctx.gunicorn) as stack:
         workflow_id = stack.api.create_workflow("profile async", echo())
         warm_up(stack, workflow_id)
         path = f"/api/v1/workflows/{workflow_id}/execute"
@@ -135,7 +135,7 @@ def run(ctx: Context) -> Result:
         for name, spy in (("web: async execute (queue mode)", web), ("worker: run_execution", worker)):
             spy.wait()
             profiles[name] = (spy.output, figures)
-    with Stack("postgres", ctx.model_url, "local", 0, ctx.gunicorn_for("local")) as stack:
+    with Stack("postgres", ctx.model_url, "local", 0, ctx.gunicorn) as stack:
         workflow_id = stack.api.create_workflow("profile sync", echo())
         warm_up(stack, workflow_id)
         path = f"/api/v1/workflows/{workflow_id}/execute"

@@ -63,7 +63,7 @@ def run(ctx: Context) -> Result:
     )
     duration = ctx.pick(10.0, 4.0)
     for db_kind, mode, workers in configs(ctx):
-        with Stack(db_kind, ctx.model_url, mode, workers, ctx.gunicorn_for(mode)) as stack:
+        with Stack(db_kind, ctx.model_url, mode, workers, ctx.gunicorn) as stack:
             runs, cpu, memory, backlog = [], [], [], []
             for attempt in range(ctx.repeats):
                 workflow_id = stack.api.create_workflow(f"async #{attempt}", echo())

@@ -38,7 +38,7 @@ def run(ctx: Context) -> Result:
         ("postgres", "queue", 1, "Redis"),
     ]
     for db_kind, mode, workers, where in cases[: ctx.pick(3, 2)]:
-        with Stack(db_kind, ctx.model_url, mode, workers, ctx.gunicorn_for(mode)) as stack:
+        with Stack(db_kind, ctx.model_url, mode, workers, ctx.gunicorn) as stack:
             workflow_id = stack.api.create_workflow("cache", cached_model())
             path = f"/workflows/{workflow_id}/execute"
             meter = CpuMeter()

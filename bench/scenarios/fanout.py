@@ -33,7 +33,7 @@ def run(ctx: Context) -> Result:
     )
     count = ctx.pick(15, 3)
     for db_kind, mode, workers in (("postgres", "local", 0), ("postgres", "queue", 1)):
-        with Stack(db_kind, ctx.model_url, mode, workers, ctx.gunicorn_for(mode)) as stack:
+        with Stack(db_kind, ctx.model_url, mode, workers, ctx.gunicorn) as stack:
             workflow_id = stack.api.create_workflow("fan-out", fan_out(8, 0.2))
             ratios, walls = [], []
             meter = CpuMeter()

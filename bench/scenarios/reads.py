@@ -212,8 +212,8 @@ def run(ctx: Context) -> Result:
     )
     duration = ctx.pick(5.0, 2.0)
     with (
-        Stack("postgres", ctx.model_url, "local", 0, ctx.gunicorn_for("local")) as small,
-        Stack("postgres", ctx.model_url, "local", 0, ctx.gunicorn_for("local")) as large,
+        Stack("postgres", ctx.model_url, "local", 0, ctx.gunicorn) as small,
+        Stack("postgres", ctx.model_url, "local", 0, ctx.gunicorn) as large,
     ):
         data = {"small": load(small, small_n), "large": load(large, large_n)}
         result.notes.append(

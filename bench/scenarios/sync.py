@@ -66,7 +66,7 @@ def run(ctx: Context) -> Result:
     )
     duration = ctx.pick(10.0, 4.0)
     for db_kind, mode, workers in configs(ctx):
-        with Stack(db_kind, ctx.model_url, mode, workers, ctx.gunicorn_for(mode)) as stack:
+        with Stack(db_kind, ctx.model_url, mode, workers, ctx.gunicorn) as stack:
             for concurrency in CONCURRENCIES:
                 runs, cpu, problems = measure(stack, concurrency, duration, ctx.repeats)
                 rate = Figure.of([r["rps"] for r in runs], "exec/s")

@@ -44,7 +44,7 @@ def run(ctx: Context) -> Result:
     count = ctx.pick(2000, 300)
     points = []
     for db_kind, mode, workers in configs(ctx):
-        with Stack(db_kind, ctx.model_url, mode, workers, ctx.gunicorn_for(mode)) as stack:
+        with Stack(db_kind, ctx.model_url, mode, workers, ctx.gunicorn) as stack:
             rates, submit_rates, p99s, cpu, failed = [], [], [], [], 0
             for attempt in range(ctx.repeats):
                 workflow_id = stack.api.create_workflow(f"throughput {attempt}", echo())

@@ -34,7 +34,7 @@ def run(ctx: Context) -> Result:
         f"every 0.5 s; growth = (RSS at the end − RSS after {WARM}) ÷ RSS after {WARM}. One long run: the "
         "spread shown is the min–max RSS after the warm-up.",
     )
-    with Stack("postgres", ctx.model_url, "queue", 1, ctx.gunicorn_for("queue")) as stack:
+    with Stack("postgres", ctx.model_url, "queue", 1, ctx.gunicorn) as stack:
         worker = stack.rq_workers[0]
         workflow_id = stack.api.create_workflow("worker memory", model_pipeline())
         samples: list[tuple[int, int]] = []  # (finished executions, RSS kB)

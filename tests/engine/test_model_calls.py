@@ -65,6 +65,14 @@ def test_usage_and_cost(model, gateway):
     assert record.output["cost_usd"] == record.cost_usd
 
 
+def test_a_model_with_no_known_price_costs_0_and_says_so(model, gateway):
+    _, record = run_model(gateway, "one two three", model="llama3:8b")
+    assert record.usage == Usage(3, 4, 7) and record.cost_usd == 0
+    assert record.output["cost_usd"] == 0 and record.output["price_known"] is False
+    _, priced = run_model(gateway, "one two three")
+    assert priced.output["price_known"] is True
+
+
 def test_missing_usage_is_unknown_not_a_crash(model, gateway):
     _, record = run_model(gateway, "[[no_usage]] hi")
     assert record.status == "completed" and record.usage is None and record.cost_usd == 0

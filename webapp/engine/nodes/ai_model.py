@@ -53,6 +53,7 @@ class AiModelNode(NodeType):
             "model": reply.model,
             "usage": reply.usage.as_dict() if reply.usage else None,
             "cost_usd": reply.cost_usd,
+            "price_known": reply.price_known,  # false: no price for this model, so its cost counts as 0
         }
         if self.json_mode:
             output["json"] = parse_model_json(reply.text)
