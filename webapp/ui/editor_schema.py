@@ -8,7 +8,7 @@ reading of a posted one (``draft.py``), so the two never drift apart.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from ..engine.definition import BRANCHES
@@ -35,14 +35,10 @@ OPERATION_HELP = {
 }
 
 
-@dataclass(frozen=True)
-class Spec:
-    """One option of a node's config, as a form field."""
+@dataclass(frozen=True, kw_only=True)
+class Widget:
+    """How a form element looks: shared by an option's ``Spec`` and the form fields drawn from it."""
 
-    key: str
-    label: str
-    kind: str  # text, code, template, template_line, expression, number, integer, select, checkbox, separator, group
-    default: Any = MISSING
     choices: tuple[tuple[str, str], ...] = ()
     help: str = ""
     placeholder: str = ""
@@ -52,6 +48,20 @@ class Spec:
     minimum: float | None = None
     maximum: float | None = None
     step: str = "any"
+
+    def looks(self) -> dict[str, Any]:
+        """These looks as keywords, to hand on (an option's spec to the field drawn from it)."""
+        return {f.name: getattr(self, f.name) for f in fields(Widget)}
+
+
+@dataclass(frozen=True)
+class Spec(Widget):
+    """One option of a node's config, as a form field."""
+
+    key: str
+    label: str
+    kind: str  # text, code, template, template_line, expression, number, integer, select, checkbox, separator, group
+    default: Any = MISSING
 
 
 def choices(*values: str) -> tuple[tuple[str, str], ...]:

@@ -23,6 +23,7 @@ from .editor_schema import (
     MISSING,
     OPERATION_HELP,
     Spec,
+    Widget,
     choices,
     css_id,
     references_for,
@@ -32,23 +33,14 @@ from .editor_schema import (
 _LAST_SEGMENT = re.compile(r"^(.*?)(\.[^.\[\]]*|\[\d+\])$")
 
 
-@dataclass
-class FormField:
+@dataclass(frozen=True)
+class FormField(Widget):
     """One form element: its name is the definition path it edits."""
 
     name: str
     label: str
     kind: str
     value: Any = ""
-    choices: tuple[tuple[str, str], ...] = ()
-    help: str = ""
-    placeholder: str = ""
-    advanced: bool = False
-    required: bool = False
-    rows: int = 3
-    minimum: float | None = None
-    maximum: float | None = None
-    step: str = "any"
     structural: bool = False  # a change redraws the editor (a new operation has other options)
     problem_paths: tuple[str, ...] = ()
 
@@ -244,22 +236,7 @@ def _form_field(prefix: str, spec: Spec, value: Any) -> FormField:
     options = spec.choices
     if spec.kind == "select" and shown not in {c[0] for c in options}:
         options = ((str(shown), f"{shown} (unknown)"), *options)
-    return FormField(
-        path,
-        spec.label,
-        spec.kind,
-        shown,
-        choices=options,
-        help=spec.help,
-        placeholder=spec.placeholder,
-        advanced=spec.advanced,
-        required=spec.required,
-        rows=spec.rows,
-        minimum=spec.minimum,
-        maximum=spec.maximum,
-        step=spec.step,
-        problem_paths=(path,),
-    )
+    return FormField(path, spec.label, spec.kind, shown, **{**spec.looks(), "choices": options}, problem_paths=(path,))
 
 
 def _display(value: Any, kind: str) -> Any:
