@@ -3,7 +3,8 @@
 ``python -m bench.compare /path/to/patched/checkout [--rounds 3]`` starts each case's
 stack twice (this checkout's app and the other's), then alternates measurements
 between them, so whatever else the machine is doing weighs on both alike. Prints
-the medians and the change. Handy to judge a patch before the full suite.
+the medians and the change. Handy to judge a patch before the full suite. Each side
+runs with its checkout's own ``.venv`` when it has one, so a dependency can be judged too.
 """
 
 from __future__ import annotations

@@ -27,6 +27,15 @@ ROOT = Path(__file__).resolve().parent.parent
 # BENCH_APP_ROOT names another, e.g. a patched copy to compare against.
 APP_ROOT = Path(os.environ.get("BENCH_APP_ROOT") or ROOT)
 BIN = Path(sys.executable).parent
+
+
+def bin_for(app_root: Path) -> Path:
+    """A checkout's own virtualenv when it has one (so an A/B can compare dependencies
+    too), else this interpreter's."""
+    own = app_root / ".venv" / "bin"
+    return own if (own / "gunicorn").exists() else BIN
+
+
 POSTGRES_ADMIN_URL = os.environ.get("BENCH_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
 WORKER_CLASS = "webapp.worker.AppWorker"
@@ -163,7 +172,7 @@ class Database:
 
     def migrate(self, app_root: Path = APP_ROOT) -> None:
         result = subprocess.run(
-            [str(BIN / "flask"), "--app", "wsgi", "db", "upgrade"],
+            [str(bin_for(app_root) / "flask"), "--app", "wsgi", "db", "upgrade"],
             cwd=app_root,
             env={**os.environ, "DATABASE_URL": self.url},
             capture_output=True,
@@ -276,7 +285,7 @@ class Gunicorn(Child):
         self.port = free_port()
         self.config = config
         argv = [
-            str(BIN / "gunicorn"),
+            str(bin_for(app_root) / "gunicorn"),
             "--bind",
             f"127.0.0.1:{self.port}",
             "--workers",
@@ -313,7 +322,7 @@ class RqWorker(Child):
     def __init__(self, env: dict, queue: str, worker_class: str = WORKER_CLASS, app_root: Path = APP_ROOT) -> None:
         self.worker_name = f"bench-{uuid.uuid4().hex[:8]}"
         argv = [
-            str(BIN / "rq"),
+            str(bin_for(app_root) / "rq"),
             "worker",
             "--worker-class",
             worker_class,
