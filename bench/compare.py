@@ -13,10 +13,9 @@ import argparse
 import statistics
 from pathlib import Path
 
-from .measure import WARM_UP, submit_async, wait_until_terminal, warm_up, window
+from .measure import WARM_UP, post_executes, submit_async, wait_until_terminal, warm_up, window
 from .stack import APP_ROOT, ModelServerProcess, Stack, flush_redis
-from .workflows import ECHO_INPUTS, echo
-from .wrk import run_wrk
+from .workflows import echo
 
 # (label, database, mode, rq workers, kind, concurrency, figure)
 CASES = [
@@ -37,11 +36,7 @@ def measure(stack: Stack, kind: str, concurrency: int, figure: str, seconds: flo
         wait_until_terminal(stack, workflow_id, count + WARM_UP)
         load = window(stack, workflow_id, sent["started"])
         return load["completed"] / load["span"]
-    body = {"inputs": ECHO_INPUTS, "async": kind == "async"}
-    path = f"/api/v1/workflows/{workflow_id}/execute"
-    result = run_wrk(
-        stack.port, stack.key, paths=[path], method="POST", body=body, concurrency=concurrency, duration=seconds
-    )
+    result = post_executes(stack, workflow_id, sync=kind == "sync", concurrency=concurrency, duration=seconds)
     if kind == "async":  # let the backlog run before the other side measures
         from .measure import outcome
 

@@ -11,9 +11,23 @@ from sqlalchemy import text
 
 from .stack import Stack
 from .workflows import ECHO_INPUTS
+from .wrk import run_wrk
 
 WARM_UP = 60  # executions run before a measurement, not counted in it
 TERMINAL = ("completed", "failed", "cancelled")
+
+
+def post_executes(stack: Stack, workflow_id: str, *, sync: bool, concurrency: int, duration: float) -> dict:
+    """wrk POSTing executes of a workflow (with the echo inputs) for ``duration`` seconds."""
+    return run_wrk(
+        stack.port,
+        stack.key,
+        paths=[f"/api/v1/workflows/{workflow_id}/execute"],
+        method="POST",
+        body={"inputs": ECHO_INPUTS, "async": not sync},
+        concurrency=concurrency,
+        duration=duration,
+    )
 
 
 def outcome(stack: Stack, workflow_id: str) -> dict:

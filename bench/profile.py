@@ -22,11 +22,10 @@ from collections import Counter
 from pathlib import Path
 
 from .core import Context, Result
-from .measure import warm_up
+from .measure import post_executes, warm_up
 from .stack import ROOT, Stack, workdir
 from .stats import Figure
-from .workflows import ECHO_INPUTS, echo
-from .wrk import run_wrk
+from .workflows import echo
 
 NAME = "profile"
 TITLE = "Profiles of the hot paths (py-spy)"
@@ -120,35 +119,17 @@ def run(ctx: Context) -> Result:
     with Stack("postgres", ctx.model_url, "queue", 1, ctx.gunicorn) as stack:
         workflow_id = stack.api.create_workflow("profile async", echo())
         warm_up(stack, workflow_id)
-        path = f"/api/v1/workflows/{workflow_id}/execute"
         web = record(stack.web.pid, seconds, "web-async")
         worker = record(stack.rq_workers[0].pid, seconds, "worker")
-        figures = run_wrk(
-            stack.port,
-            stack.key,
-            paths=[path],
-            method="POST",
-            body={"inputs": ECHO_INPUTS, "async": True},
-            concurrency=8,
-            duration=seconds,
-        )
+        figures = post_executes(stack, workflow_id, sync=False, concurrency=8, duration=seconds)
         for name, spy in (("web: async execute (queue mode)", web), ("worker: run_execution", worker)):
             spy.wait()
             profiles[name] = (spy.output, figures)
     with Stack("postgres", ctx.model_url, "local", 0, ctx.gunicorn) as stack:
         workflow_id = stack.api.create_workflow("profile sync", echo())
         warm_up(stack, workflow_id)
-        path = f"/api/v1/workflows/{workflow_id}/execute"
         web = record(stack.web.pid, seconds, "web-sync")
-        figures = run_wrk(
-            stack.port,
-            stack.key,
-            paths=[path],
-            method="POST",
-            body={"inputs": ECHO_INPUTS, "async": False},
-            concurrency=8,
-            duration=seconds,
-        )
+        figures = post_executes(stack, workflow_id, sync=True, concurrency=8, duration=seconds)
         web.wait()
         profiles["web: sync execute (local mode, runs in the pool)"] = (web.output, figures)
     # The runner in a loop of its own; py-spy attaches after the imports and the warm-up.

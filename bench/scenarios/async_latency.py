@@ -13,11 +13,10 @@ import time
 
 from ..core import Context, Result
 from ..machine import CpuMeter, tree_memory_kb
-from ..measure import outcome, wait_until_terminal, warm_up
+from ..measure import outcome, post_executes, wait_until_terminal, warm_up
 from ..stack import Stack
 from ..stats import Figure
-from ..workflows import ECHO_INPUTS, echo
-from ..wrk import run_wrk
+from ..workflows import echo
 
 NAME = "async"
 TITLE = "Async execute latency under load (c=8) and memory of web + one worker"
@@ -68,19 +67,10 @@ def run(ctx: Context) -> Result:
             for attempt in range(ctx.repeats):
                 workflow_id = stack.api.create_workflow(f"async #{attempt}", echo())
                 warm_up(stack, workflow_id)
-                path = f"/api/v1/workflows/{workflow_id}/execute"
                 sampler = MemorySampler(stack.server_pids())
                 sampler.start()
                 with CpuMeter() as meter:
-                    figures = run_wrk(
-                        stack.port,
-                        stack.key,
-                        paths=[path],
-                        method="POST",
-                        body={"inputs": ECHO_INPUTS, "async": True},
-                        concurrency=CONCURRENCY,
-                        duration=duration,
-                    )
+                    figures = post_executes(stack, workflow_id, sync=False, concurrency=CONCURRENCY, duration=duration)
                 cpu.append(meter.stop())
                 ended = time.monotonic()
                 wait_until_terminal(stack, workflow_id, outcome(stack, workflow_id)["total"])

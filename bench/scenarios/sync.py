@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from ..core import Context, Result
 from ..machine import CpuMeter
-from ..measure import WARM_UP, outcome, warm_up
+from ..measure import WARM_UP, outcome, post_executes, warm_up
 from ..stack import Stack
 from ..stats import Figure
-from ..workflows import ECHO_INPUTS, echo
-from ..wrk import run_wrk
+from ..workflows import echo
 
 NAME = "sync"
 TITLE = "Sync execute under wrk (3-node workflow, recorded)"
@@ -28,22 +27,12 @@ def configs(ctx: Context) -> list[tuple[str, str, int]]:
 
 
 def measure(stack: Stack, concurrency: int, duration: float, repeats: int) -> tuple[dict, list[dict], list[str]]:
-    body = {"inputs": ECHO_INPUTS, "async": False}
     runs, cpu, problems = [], [], []
     for attempt in range(repeats):
         workflow_id = stack.api.create_workflow(f"sync c{concurrency} #{attempt}", echo())
         warm_up(stack, workflow_id)
-        path = f"/api/v1/workflows/{workflow_id}/execute"
         with CpuMeter() as meter:
-            figures = run_wrk(
-                stack.port,
-                stack.key,
-                paths=[path],
-                method="POST",
-                body=body,
-                concurrency=concurrency,
-                duration=duration,
-            )
+            figures = post_executes(stack, workflow_id, sync=True, concurrency=concurrency, duration=duration)
         cpu.append(meter.stop())
         ok = figures["codes"].get(200, 0)
         recorded = outcome(stack, workflow_id)["counts"].get("completed", 0) - WARM_UP
