@@ -29,7 +29,7 @@ run: $(VENV)/.runtime
 	$(FLASK) seed-templates
 	@web_workers=2; if [ -n "$$REDIS_URL" ]; then \
 		web_workers=1; \
-		$(BIN)/rq worker --worker-class webapp.worker.AppWorker --url "$$REDIS_URL" $(QUEUE) & \
+		$(BIN)/rq worker --worker-class webapp.runs.worker.AppWorker --url "$$REDIS_URL" $(QUEUE) & \
 		worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	fi; \
 	$(BIN)/gunicorn --bind 127.0.0.1:$(PORT) --workers $$web_workers --threads 8 --access-logfile - wsgi:app

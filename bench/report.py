@@ -109,7 +109,7 @@ def render(store: dict, order: list[str]) -> str:
         "`python -m bench --quick` is a smoke run of a few minutes, `python -m bench SCENARIO…` runs some alone). "
         "The suite starts everything it measures: the loopback model server (`tests/model_server.py`), fresh "
         "databases (SQLite files; PostgreSQL databases `bench_*`, dropped afterwards), the app under gunicorn, "
-        "`rq worker --worker-class webapp.worker.AppWorker` processes on Redis (its own database index, 12), and "
+        "`rq worker --worker-class webapp.runs.worker.AppWorker` processes on Redis (its own database index, 12), and "
         "wrk or a Python load process. `RATELIMIT_ENABLED=false`, `APP_ENV=production`, no access log.",
         "",
         "Every figure is the median of repeated runs, with the min–max of those runs in brackets (the number of "

@@ -38,7 +38,7 @@ def bin_for(app_root: Path) -> Path:
 
 POSTGRES_ADMIN_URL = os.environ.get("BENCH_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
-WORKER_CLASS = "webapp.worker.AppWorker"
+WORKER_CLASS = "webapp.runs.worker.AppWorker"
 EMAIL, PASSWORD = "bench@example.com", "bench password 123"
 
 

@@ -138,8 +138,10 @@ def close_app(app) -> None:
         if background in app.extensions:
             app.extensions[background].stop()
     dispatcher = app.extensions.get("dispatcher")
-    if dispatcher is not None and hasattr(dispatcher, "pool"):
-        dispatcher.pool.shutdown(wait=True)
+    if dispatcher is not None and hasattr(dispatcher, "executor"):
+        dispatcher.executor.shutdown()
+    if "sandboxes" in app.extensions:
+        app.extensions["sandboxes"].close()
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
@@ -206,7 +208,7 @@ def other_api(app) -> Api:
 # -- RQ workers ---------------------------------------------------------------------------
 
 RQ = os.path.join(os.path.dirname(sys.executable), "rq")
-WORKER_CLASS = "webapp.worker.AppWorker"
+WORKER_CLASS = "webapp.runs.worker.AppWorker"
 
 
 class WorkerProcess:

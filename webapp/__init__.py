@@ -42,11 +42,12 @@ def create_app(config: Config | Mapping | None = None) -> Flask:
     security.init_app(app)
     cli.init_app(app)
 
-    from .services.recovery import reaper
+    from .runs import start_recovery
 
     @app.before_request
     def start_reaper() -> None:
-        reaper(app).ensure_running()  # once per process; a no-op after the first request
+        # gunicorn starts it with the process (gunicorn.conf.py); this covers other servers.
+        start_recovery(app)  # once per process; a no-op after that
 
     return app
 

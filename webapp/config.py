@@ -104,7 +104,16 @@ class Config:
         self.SYNC_TIMEOUT = _float("SYNC_TIMEOUT", 30.0)
         self.EXECUTION_TIMEOUT = _float("EXECUTION_TIMEOUT", 600.0)
         self.NODE_CONCURRENCY = _int("NODE_CONCURRENCY", 8)
-        self.LOCAL_WORKERS = _int("LOCAL_WORKERS", 8)
+        # Executions at once per process that runs them (a web process in local mode, an
+        # RQ worker in queue mode), and per user across all of them (0: no bound).
+        self.WORKER_CONCURRENCY = _int("WORKER_CONCURRENCY", 16)
+        self.MAX_RUNNING_PER_USER = _int("MAX_RUNNING_PER_USER", 4)
+
+        # Users' templates run in sandbox processes: how many per process, how much memory
+        # each may add, how long one step may compute (engine/isolation.py).
+        self.SANDBOX_PROCESSES = _int("SANDBOX_PROCESSES", 4)
+        self.SANDBOX_MEMORY_MB = _int("SANDBOX_MEMORY_MB", 512)
+        self.SANDBOX_STEP_TIMEOUT = _float("SANDBOX_STEP_TIMEOUT", 30.0)
         self.RQ_QUEUE = _env("RQ_QUEUE", "executions")
         self.IDEMPOTENCY_TTL = _int("IDEMPOTENCY_TTL", 24 * 3600)
 

@@ -39,7 +39,7 @@ def run(ctx: Context) -> Result:
         f"({CONCURRENCY} keep-alive connections, as fast as the 202s come back) for a fixed number of executions; "
         "executions completed ÷ (last `finished_at` − first `created_at`), read from the database once every "
         f"execution is terminal. gunicorn {ctx.gunicorn_label()}; queue mode adds N `rq worker` processes "
-        "(`webapp.worker.AppWorker`).",
+        "(`webapp.runs.worker.AppWorker`).",
     )
     count = ctx.pick(2000, 300)
     points = []

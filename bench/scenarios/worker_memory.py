@@ -1,6 +1,6 @@
 """Worker memory over many executions: does an rq worker's RSS creep?
 
-Queue mode on PostgreSQL with one rq worker (``webapp.worker.AppWorker``). A second
+Queue mode on PostgreSQL with one rq worker (``webapp.runs.worker.AppWorker``). A second
 process submits 10,000 async executes of input → model call (uncached, 0 ms) →
 processing → output; the worker's RSS is sampled every 0.5 s against the number of
 executions finished. Growth is measured from the RSS once 500 have run (imports,

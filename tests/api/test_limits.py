@@ -239,7 +239,7 @@ def test_node_output_limit(app, api):
     body = api.post(f"/workflows/{workflow_id}/execute", json={"inputs": {"text": "y" * 60}}).json
     assert body["status"] == "failed" and body["error"]["node_id"] == "shout"
     error = next(n for n in body["nodes"] if n["node_id"] == "shout")["error"]
-    assert error["code"] == "output_too_large" and "limit is 150" in error["message"]
+    assert error["code"] == "resource_limit" and "limit is 150" in error["message"]
 
 
 def test_template_render_limit(database_url, model):

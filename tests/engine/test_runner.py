@@ -301,4 +301,4 @@ def test_output_size_is_capped():
         {"v": "y" * 600},
         limits=Limits(max_output_bytes=1000),
     )
-    assert result.status == "failed" and result.records["copy"].error["code"] == "output_too_large"
+    assert result.status == "failed" and result.records["copy"].error["code"] == "resource_limit"

@@ -23,7 +23,7 @@ from tests.conftest import FAST_RECOVERY, Api, make_app, make_user
 from tests.definitions import model_definition, workflow_body
 from webapp.extensions import db
 from webapp.models import Execution, NodeRun
-from webapp.services.recovery import reaper
+from webapp.runs.recovery import reaper
 
 TERMINAL = ("completed", "failed", "cancelled")
 LOST_BOUND = FAST_RECOVERY["WORKER_LOST_AFTER"] + FAST_RECOVERY["REAPER_INTERVAL"] + 2.0  # + slack for a busy CI
@@ -114,25 +114,6 @@ def test_a_sigkilled_worker_is_settled_as_worker_lost_with_no_worker_left(queue_
     assert nodes["gen"]["status"] == "failed" and nodes["gen"]["error"]["code"] == "worker_lost"
     assert nodes["out"]["status"] == "cancelled"
     assert no_node_left_running(app)
-
-
-def test_a_killed_work_horse_settles_its_execution(queue_env, model):
-    app = queue_env.app()
-    api = api_for(app)
-    workflow_id = create(api, model_definition("[[latency=60]] {{ in.text }}"))
-    worker = queue_env.worker("webapp.worker.ForkingAppWorker")
-    execution_id = start(api, workflow_id, "horse")
-    wait_for(lambda: node_status(api, execution_id, "gen") == "running", 15, "the model node to start")
-    horse = int(subprocess.check_output(["pgrep", "-P", str(worker.process.pid)]).split()[0])
-    os.kill(horse, signal.SIGKILL)
-    body = finished(api, execution_id, timeout=LOST_BOUND)
-    assert body["status"] == "failed" and body["error"]["code"] == "worker_lost"
-    assert worker.process.poll() is None, "the worker itself lives on"
-    assert no_node_left_running(app)
-    # …and keeps working
-    model.reset()
-    follow_up = start(api, create(api, model_definition()), "after")
-    assert finished(api, follow_up)["status"] == "completed"
 
 
 def test_warm_shutdown_finishes_the_node_and_another_worker_resumes(queue_env, model):
@@ -261,7 +242,7 @@ def test_a_job_taken_by_a_worker_that_died_before_starting_it_is_requeued(queue_
     from rq import Queue
     from rq.intermediate_queue import IntermediateQueue
 
-    from webapp.services.recovery import reap
+    from webapp.runs.recovery import reap
 
     app = queue_env.app()
     api = api_for(app)

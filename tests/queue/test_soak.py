@@ -16,7 +16,7 @@ from tests.definitions import model_definition
 from tests.queue.test_recovery import api_for, create, start
 from webapp.extensions import db
 from webapp.models import Execution, NodeRun
-from webapp.services.recovery import reaper
+from webapp.runs.recovery import reaper
 
 EXECUTIONS = 300
 KILL_EVERY = 3.0

@@ -40,6 +40,7 @@ class GraphNode:
     position: int
     name: str | None = None
     on_error: str = "fail"
+    config: dict = field(default_factory=dict)  # as written: a sandbox process rebuilds the node from it
 
 
 @dataclass
@@ -144,7 +145,7 @@ def _read_nodes(raw_nodes: list, expressions: Expressions, problems: list[Proble
             continue
         impl = cls(node_id or f"node{index}", config, ConfigReader(config, f"{where}.config", expressions, problems))
         if node_id is not None:
-            nodes[node_id] = GraphNode(node_id, kind, impl, index, name, on_error)
+            nodes[node_id] = GraphNode(node_id, kind, impl, index, name, on_error, config)
     return nodes
 
 

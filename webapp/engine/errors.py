@@ -6,7 +6,16 @@ from dataclasses import asdict, dataclass
 
 # The codes an execution's ``error.code`` may carry (SPEC.md, "Executions").
 EXECUTION_ERROR_CODES = frozenset(
-    {"node_failed", "model_error", "rate_limited", "timeout", "cancelled", "worker_lost", "budget_exceeded"}
+    {
+        "node_failed",
+        "model_error",
+        "rate_limited",
+        "timeout",
+        "cancelled",
+        "worker_lost",
+        "budget_exceeded",
+        "resource_limit",
+    }
 )
 
 

@@ -19,7 +19,7 @@ from jinja2.exceptions import TemplateError, TemplateSyntaxError
 from jinja2.parser import Parser
 from jinja2.visitor import NodeTransformer
 
-from .sandbox import Sandbox, jsonable, reset_budget
+from .sandbox import ResourceLimit, Sandbox, jsonable, reset_budget
 
 MAX_DEPTH = 40  # nested expressions and blocks; the catalogue needs 18, and compiling slows steeply
 
@@ -28,12 +28,17 @@ class ExpressionError(Exception):
     """Evaluating failed: an undefined name, a type error, or a sandbox limit."""
 
 
+class ExpressionLimit(ExpressionError):
+    """Evaluating would have gone past a size or memory bound."""
+
+
 @dataclass
 class Compiled:
     """A parsed template or condition: what it refers to, and how to evaluate it."""
 
     source: str
     references: frozenset[str]
+    lookup_only: bool  # only names, fields and comparisons: cannot compute its way out of bounds
     _template: Any = field(repr=False)
     _native: bool = field(repr=False)
     _sandbox: Sandbox = field(repr=False)
@@ -49,10 +54,12 @@ class Compiled:
             return self._render(values)
         except ExpressionError:
             raise
+        except ResourceLimit as exc:
+            raise ExpressionLimit(str(exc)) from None
         except TemplateError as exc:  # undefined names, sandbox limits: Jinja's message says it
             raise ExpressionError(str(exc)) from None
         except MemoryError:
-            raise ExpressionError("the template needed too much memory") from None
+            raise ExpressionLimit("the template needed too much memory") from None
         except Exception as exc:  # a user's template failing is a node error, whatever the cause
             raise ExpressionError(f"{type(exc).__name__}: {exc}") from None
 
@@ -62,7 +69,7 @@ class Compiled:
         for chunk in self._template.generate(values):
             size += len(chunk)
             if size > limit:
-                raise ExpressionError(f"rendered text exceeds the limit of {limit} characters")
+                raise ExpressionLimit(f"rendered text exceeds the limit of {limit} characters")
             parts.append(chunk)
         return "".join(parts)
 
@@ -82,8 +89,9 @@ class Expressions:
             expression = _single_expression(tree)
             if expression is not None:
                 return self._compiled(source, references, expression)
+            lookup_only = _lookup_only(tree)
             _guard(tree, self.sandbox)
-            return Compiled(source, references, self.sandbox.from_string(tree), False, self.sandbox)
+            return Compiled(source, references, lookup_only, self.sandbox.from_string(tree), False, self.sandbox)
 
     def condition(self, source: str) -> Compiled:
         with _compile_errors_as_syntax_errors():
@@ -99,8 +107,9 @@ class Expressions:
     def _compiled(self, source: str, references: frozenset[str], expression: nodes.Expr) -> Compiled:
         tree = _assign_result(expression)
         tree.set_environment(self.sandbox)
+        lookup_only = _lookup_only(tree)
         _guard(tree, self.sandbox)
-        return Compiled(source, references, self.sandbox.from_string(tree), True, self.sandbox)
+        return Compiled(source, references, lookup_only, self.sandbox.from_string(tree), True, self.sandbox)
 
     def _references(self, tree: nodes.Template) -> frozenset[str]:
         return frozenset(meta.find_undeclared_variables(tree) - set(self.sandbox.globals))
@@ -151,6 +160,34 @@ class _Guards(NodeTransformer):
 
 def _guard(tree: nodes.Template, sandbox: Sandbox) -> None:
     _Guards(sandbox).visit(tree)
+
+
+# What a template may hold and still be cheap whatever the values: each of these costs
+# at most one pass over values that already exist (and text is capped when rendered).
+_LOOKUP_NODES = (
+    nodes.Template,
+    nodes.Output,
+    nodes.TemplateData,
+    nodes.Assign,
+    nodes.Name,
+    nodes.Getattr,
+    nodes.Getitem,
+    nodes.Const,
+    nodes.Compare,
+    nodes.Operand,
+    nodes.And,
+    nodes.Or,
+    nodes.Not,
+    nodes.CondExpr,
+)
+
+
+def _lookup_only(tree: nodes.Node) -> bool:
+    """Whether evaluating ``tree`` is bounded by the size of its inputs: no calls,
+    filters, loops or arithmetic, so it need not run in a sandbox process."""
+    return all(isinstance(node, _LOOKUP_NODES) for node in tree.find_all(nodes.Node)) and isinstance(
+        tree, _LOOKUP_NODES
+    )
 
 
 def _single_expression(tree: nodes.Template) -> nodes.Expr | None:

@@ -10,11 +10,15 @@ them was taken (untaken branch, skipped or failed-and-handled source on a path t
 excludes it) the node is skipped; otherwise it runs. Quick node types run inline;
 ``blocking`` ones (model calls) go to a per-execution thread pool, so independent
 model calls overlap while the cheap work costs no thread hand-offs.
+
+A node's user code (its ``prepare``) runs through the ``Isolation`` the caller gives:
+in production a sandbox process that is killed the moment the run must stop, so a
+deadline or a cancel ends the work itself, even in the middle of a template.
 """
 
 from __future__ import annotations
 
-import json
+import threading
 import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -23,10 +27,13 @@ from typing import Any
 
 from .definition import Edge, Graph, GraphNode
 from .errors import NodeError, execution_error_code
+from .isolation import InProcess, Interrupted, Isolation
 from .model_calls import ZERO_USAGE, ModelGateway, Usage
 from .nodes import NodeOutcome, OutputNode, RunContext
+from .nodes.base import bounded
+from .status import NodeStatus, RunStatus
 
-COMPLETED, FAILED, SKIPPED, CANCELLED = "completed", "failed", "skipped", "cancelled"
+COMPLETED, FAILED, SKIPPED, CANCELLED = NodeStatus.COMPLETED, NodeStatus.FAILED, NodeStatus.SKIPPED, NodeStatus.CANCELLED
 POLL_SECONDS = 0.25  # how often a waiting runner asks whether it should stop
 
 
@@ -55,7 +62,7 @@ class Stop:
 
     code: str
     message: str
-    status: str = "failed"
+    status: str = RunStatus.FAILED
     drain: bool = False
 
 
@@ -99,15 +106,20 @@ def run(
     models: ModelGateway | None = None,
     limits: Limits | None = None,
     prior: dict[str, NodeRecord] | None = None,
+    isolation: Isolation | None = None,
 ) -> RunResult:
     """Run ``graph`` on ``inputs``. ``prior`` holds records of nodes that already
     completed (a retry or a resumed run): they are reused, not run again."""
-    return _Run(graph, inputs, observer or Observer(), models, limits or Limits(), prior or {}).execute()
+    observer, limits, isolation = observer or Observer(), limits or Limits(), isolation or InProcess()
+    return _Run(graph, inputs, observer, models, limits, prior or {}, isolation).execute()
 
 
 class _Run:
-    def __init__(self, graph, inputs, observer, models, limits, prior) -> None:
+    def __init__(self, graph, inputs, observer, models, limits, prior, isolation) -> None:
         self.graph, self.inputs, self.observer, self.models, self.limits = graph, inputs, observer, models, limits
+        self.isolation: Isolation = isolation
+        self.ended = threading.Event()  # set when the run stops: pool threads give up their steps
+        self.cut_short: list[tuple[GraphNode, float]] = []  # inline nodes interrupted by the stop
         self.records: dict[str, NodeRecord] = {}
         self.values: dict[str, Any] = {}
         self.taken: dict[Edge, bool] = {}
@@ -134,6 +146,7 @@ class _Run:
                     self._wait_for_in_flight(draining=True)
             self._abandon_unsettled()
         finally:
+            self.ended.set()
             if self.pool is not None:
                 self.pool.shutdown(wait=False, cancel_futures=True)
         return self._result()
@@ -151,15 +164,20 @@ class _Run:
             elif node.impl.blocking:
                 self._submit(node)
             else:
-                self.observer.node_started(node.id, time.time())
-                self._settle(node, self._execute(node, self.values))
+                started = time.time()
+                self.observer.node_started(node.id, started)
+                record = self._execute(node, self.values, self._inline_stop)
+                if record is None:
+                    self.cut_short.append((node, started))
+                else:
+                    self._settle(node, record)
 
     def _submit(self, node: GraphNode) -> None:
         if self.pool is None:
             self.pool = ThreadPoolExecutor(self.limits.max_parallel, thread_name_prefix="node")
         started = time.time()
         self.observer.node_started(node.id, started)
-        future = self.pool.submit(self._execute, node, dict(self.values))
+        future = self.pool.submit(self._execute, node, dict(self.values), self._pool_stop)
         self.in_flight[future] = (node, started)
 
     def _wait_for_in_flight(self, draining: bool = False) -> None:
@@ -169,31 +187,48 @@ class _Run:
             timeout = max(0.0, min(timeout, self.deadline - time.monotonic()))
         done, _ = wait(list(self.in_flight), timeout=timeout, return_when=FIRST_COMPLETED)
         for future in done:
-            node, _ = self.in_flight.pop(future)
-            self._settle(node, future.result())
+            node, started = self.in_flight.pop(future)
+            record = future.result()
+            if record is None:  # gave up its step because the run ended: abandoned below
+                self.cut_short.append((node, started))
+            else:
+                self._settle(node, record)
         if not draining and self.error is None:
             self.stop = self.stop or self._stop_reason()
 
     def _stop_reason(self) -> Stop | None:
-        if self.deadline is not None and time.monotonic() >= self.deadline:
+        if self._past_deadline():
             return Stop("timeout", f"the execution ran longer than {self.limits.timeout:g} s")
         return self.observer.should_stop()
 
+    def _past_deadline(self) -> bool:
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+    def _inline_stop(self) -> bool:
+        """Asked while an inline step computes (for longer than a moment), on the
+        runner's thread: a good time to show it running, and to look for a stop."""
+        self.observer.idle()
+        self.stop = self.stop or self._stop_reason()
+        return self.stop is not None
+
+    def _pool_stop(self) -> bool:
+        """Asked from a pool thread: only what is safe to read from any thread."""
+        return self.ended.is_set() or self._past_deadline()
+
     # -- one node ----------------------------------------------------------------------
 
-    def _execute(self, node: GraphNode, values: dict) -> NodeRecord:
+    def _execute(self, node: GraphNode, values: dict, stop) -> NodeRecord | None:
         """Runs on the pool for blocking nodes: touches nothing shared. The record's
-        start is when the node really began, which may be after a wait for a slot."""
+        start is when the node really began, which may be after a wait for a slot.
+        None: the run stopped while the node's user code was computing."""
         started = time.time()
         context = RunContext(node.id, values, self.inputs, self.models)
         try:
-            outcome: NodeOutcome = node.impl.run(context)
-            size = _json_size(outcome.output)
-            _json_size(outcome.input)
-            if size > self.limits.max_output_bytes:
-                raise NodeError(
-                    "output_too_large", f"the output is {size} bytes; the limit is {self.limits.max_output_bytes}"
-                )
+            isolated = node.impl.isolated
+            prepared = self.isolation.prepare(node, context, stop) if isolated else node.impl.prepare(context)
+            outcome: NodeOutcome = bounded(node.impl.perform(prepared, context), self.limits.max_output_bytes)
+        except Interrupted:
+            return None
         except NodeError as exc:
             attempts = exc.attempts if exc.attempts is not None else 1
             return NodeRecord(node.id, node.type, FAILED, started, time.time(), error=exc.as_dict(), attempts=attempts)
@@ -245,7 +280,7 @@ class _Run:
             return
         error = {"code": reason["code"], "message": "not finished: " + reason["message"]}
         now = time.time()
-        for node, started in self.in_flight.values():  # abandoned mid-call: results are dropped
+        for node, started in [*self.cut_short, *self.in_flight.values()]:  # abandoned mid-way: results dropped
             self._record(NodeRecord(node.id, node.type, CANCELLED, started, now, error=error))
         self.in_flight.clear()
         for node_id in self.graph.order:
@@ -268,14 +303,6 @@ class _Run:
             if isinstance(node.impl, OutputNode) and record is not None and record.status == COMPLETED:
                 outputs.update(node.impl.contribution(record.output))
         return RunResult(COMPLETED, outputs, None, self.records)
-
-
-def _json_size(value: Any) -> int:
-    """Outputs are stored as JSON, which has no NaN or Infinity (PostgreSQL refuses them)."""
-    try:
-        return len(json.dumps(value, ensure_ascii=False, allow_nan=False))
-    except ValueError as exc:
-        raise NodeError("invalid_output", f"the result is not representable as JSON: {exc}") from None
 
 
 def _is_taken(edge: Edge, status: str, on_error: str, branch: str | None) -> bool:

@@ -6,7 +6,12 @@ build or how long it can spin: ``'x' * 10**10``, ``'%*d' % (10**9, 1)``,
 ``s.center(10**9)``, ``range(10**5) | join(s)``, doubling a string with ``~`` in a
 loop, squaring an integer in a loop. Every operation that can grow a value is
 checked *before* it runs, against ``max_chars``; every loop draws on one budget per
-render. A hostile template ends as a clear error, quickly.
+render. Values are immutable (no ``list.append``, ``dict.update``…), so nothing grows
+in place where no check sees it. A hostile template ends as a clear error, quickly.
+
+These are the cheap guards. What slips past them (a filter chain that builds a huge
+value, a long ``sum`` or ``sort``) is stopped by the process the template runs in:
+its memory is capped and it is killed at its deadline (``isolation.py``).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from jinja2 import StrictUndefined
 from jinja2.exceptions import SecurityError
 from jinja2.filters import do_center, do_format, do_indent, do_join, do_replace, make_attrgetter, pass_eval_context
 from jinja2.runtime import Undefined
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 MAX_LOOP_ITERATIONS = 10_000  # per render, across every loop in the template
 MAX_INT_BITS = 100_000  # about 30,000 digits: far past any real use, far short of a hang
@@ -31,7 +36,11 @@ JSON_INT_BITS = 14_000  # Python writes at most 4,300 digits of an int as text
 _DIGITS = re.compile(r"\d+")
 _NESTED_FIELD = re.compile(r"\{[^{}]*\{")  # '{0:{1}}': a width taken from the arguments
 _WIDENING_METHODS = frozenset({"center", "ljust", "rjust", "zfill"})
-_SAFE_GLOBALS = ("range", "dict", "namespace")
+_SAFE_GLOBALS = ("dict", "namespace")
+
+
+class ResourceLimit(SecurityError):
+    """A value would grow past the sandbox's size bound (the node fails as ``resource_limit``)."""
 
 
 @dataclass
@@ -51,11 +60,11 @@ def _loop_guard(iterable: Iterable) -> Iterator:
     for item in iterable:
         _budget.iterations -= 1
         if _budget.iterations < 0:
-            raise SecurityError(f"template loops ran more than {MAX_LOOP_ITERATIONS} iterations")
+            raise ResourceLimit(f"template loops ran more than {MAX_LOOP_ITERATIONS} iterations")
         yield item
 
 
-class Sandbox(SandboxedEnvironment):
+class Sandbox(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"*", "**", "%", "+"})
 
     def __init__(self, max_chars: int) -> None:
@@ -64,7 +73,7 @@ class Sandbox(SandboxedEnvironment):
         for name in list(self.globals):
             if name not in _SAFE_GLOBALS:
                 del self.globals[name]  # lipsum, cycler, joiner: nothing a workflow needs
-        self.globals.update(_loop_guard=_loop_guard, _concat=self._concat)
+        self.globals.update(_loop_guard=_loop_guard, _concat=self._concat, range=self._range)
         self.filters.update(
             center=self._guarded(do_center, lambda value, width=80: width),
             indent=self._guarded(do_indent, lambda value, width=4, *a, **k: _indented_size(value, width)),
@@ -75,7 +84,16 @@ class Sandbox(SandboxedEnvironment):
 
     def check(self, size: float, what: str) -> None:
         if size > self.max_chars:
-            raise SecurityError(f"{what} would exceed the limit of {self.max_chars} characters")
+            raise ResourceLimit(f"{what} would exceed the limit of {self.max_chars} characters")
+
+    def _range(self, *args: int) -> range:
+        """``range(10**12) | list`` builds what no loop budget sees: size it first."""
+        numbers = range(*args)
+        try:
+            self.check(len(numbers), "range")
+        except OverflowError:
+            raise ResourceLimit("the range is too long") from None
+        return numbers
 
     def _guarded(self, function, size_of):
         def guarded(*args, **kwargs):
@@ -94,10 +112,10 @@ class Sandbox(SandboxedEnvironment):
                 if isinstance(seq, (str, list, tuple)) and isinstance(times, int):
                     self.check(len(seq) * times, "repetition")
             if _is_int(left) and _is_int(right) and left.bit_length() + right.bit_length() > MAX_INT_BITS:
-                raise SecurityError("the product is too large")
+                raise ResourceLimit("the product is too large")
         elif operator == "**" and isinstance(left, (int, float)) and isinstance(right, (int, float)):
             if abs(right) * math.log2(abs(left) + 2) > MAX_INT_BITS:
-                raise SecurityError("the power is too large")
+                raise ResourceLimit("the power is too large")
         elif operator == "%" and isinstance(left, str):
             self.check(_format_size(left, right if isinstance(right, tuple) else (right,), {}), "formatting")
         elif operator == "+" and isinstance(left, (str, list)) and isinstance(right, (str, list)):

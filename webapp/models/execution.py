@@ -8,12 +8,12 @@ from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
+from ..engine.status import ACTIVE, FINISHED, NodeStatus, RunStatus
 from .base import JSONType, new_id, utcnow
 
-QUEUED, RUNNING, COMPLETED, FAILED, CANCELLED = "queued", "running", "completed", "failed", "cancelled"
-ACTIVE_STATUSES = (QUEUED, RUNNING)
-FINISHED_STATUSES = (COMPLETED, FAILED, CANCELLED)
-STATUSES = ACTIVE_STATUSES + FINISHED_STATUSES
+QUEUED, RUNNING, COMPLETED, FAILED, CANCELLED = RunStatus  # short names for the members, in order
+ACTIVE_STATUSES, FINISHED_STATUSES = ACTIVE, FINISHED
+STATUSES = tuple(RunStatus)
 
 
 class Execution(db.Model):
@@ -23,6 +23,7 @@ class Execution(db.Model):
         Index("ix_executions_user_history", "user_id", "created_at", "id"),
         Index("ix_executions_user_workflow_history", "user_id", "workflow_id", "created_at", "id"),
         Index("ix_executions_active", "status", "queue", "heartbeat_at"),
+        Index("ix_executions_user_status", "user_id", "status"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("exec"))
@@ -30,7 +31,7 @@ class Execution(db.Model):
     workflow_version: Mapped[int]
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
     retry_of: Mapped[str | None] = mapped_column(ForeignKey("executions.id"))
-    status: Mapped[str] = mapped_column(String(16), default=QUEUED)
+    status: Mapped[str] = mapped_column(String(16), default=RunStatus.QUEUED)
     inputs: Mapped[dict] = mapped_column(JSONType, default=dict)
     outputs: Mapped[dict | None] = mapped_column(JSONType)
     error: Mapped[dict | None] = mapped_column(JSONType)
@@ -43,6 +44,9 @@ class Execution(db.Model):
     job_id: Mapped[str | None] = mapped_column(String(80))  # the RQ job, in queue mode
     # "local", or the RQ queue it was given to: a reaper settles only its own lane's runs.
     queue: Mapped[str] = mapped_column(String(64), default="local", server_default="local")
+    # Queued but held back: its owner had MAX_RUNNING_PER_USER running when it came up.
+    # A run of theirs that ends wakes the oldest (``runs/fairshare.py``).
+    waiting_since: Mapped[datetime | None]
     prompt_tokens: Mapped[int] = mapped_column(default=0)
     completion_tokens: Mapped[int] = mapped_column(default=0)
     total_tokens: Mapped[int] = mapped_column(default=0)
@@ -74,7 +78,7 @@ class NodeRun(db.Model):
     position: Mapped[int]
     node_id: Mapped[str] = mapped_column(String(64))
     type: Mapped[str] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(16), default=NodeStatus.PENDING)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     input: Mapped[object | None] = mapped_column(JSONType)

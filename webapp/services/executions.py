@@ -17,7 +17,6 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
-from ..dispatch import dispatcher
 from ..engine.errors import InputError, Problem
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..extensions import db
@@ -34,10 +33,10 @@ from ..models import (
 )
 from ..models.execution import ACTIVE_STATUSES, CANCELLED, COMPLETED, FAILED, QUEUED, STATUSES
 from ..ratelimits import count_execution
+from ..runs import dispatcher, settle
 from . import audit
 from .definitions import graph_for
 from .limits import check_budget
-from .runs import settle
 from .workflows import visible_workflow
 
 MAX_IDEMPOTENCY_KEY = 255

@@ -42,10 +42,12 @@ class AiModelNode(NodeType):
             retries=self.retries,
         )
 
-    def run(self, ctx: RunContext) -> NodeOutcome:
+    def prepare(self, ctx: RunContext) -> ModelRequest:
+        return self.request(ctx)
+
+    def perform(self, request: ModelRequest, ctx: RunContext) -> NodeOutcome:
         if ctx.models is None:
             raise NodeError("model_error", "no model gateway is configured")
-        request = self.request(ctx)
         seen = {role: content for role, content in request.messages}
         reply = ctx.models.complete(request)
         output = {

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 from jinja2.exceptions import TemplateSyntaxError
 
 from ..errors import NodeError, Problem
-from ..expressions import Compiled, ExpressionError, Expressions, syntax_message
+from ..expressions import Compiled, ExpressionError, ExpressionLimit, Expressions, syntax_message
 from ..model_calls import ZERO_USAGE, ModelGateway, Usage
 
 _MISSING = object()
@@ -47,6 +47,7 @@ class ConfigReader:
     expressions: Expressions
     problems: list[Problem]
     references: list[tuple[str, frozenset[str]]] = field(default_factory=list)
+    computes: bool = False  # some template does more than look values up
     _read: set[str] = field(default_factory=set)
 
     def problem(self, key: str | None, code: str, message: str) -> None:
@@ -153,6 +154,7 @@ class ConfigReader:
             self.problem(where, "syntax_error", syntax_message(exc))
             return None
         self.references.append((f"{self.path}.{where}", compiled.references))
+        self.computes = self.computes or not compiled.lookup_only
         return compiled
 
     def finish(self) -> None:
@@ -167,22 +169,38 @@ class NodeType:
     Subclasses set ``type_name``, implement ``configure`` and ``run``, and register
     themselves (``nodes/__init__.py``). ``blocking`` types wait on I/O and run in the
     execution's thread pool; the rest are quick and run inline in the runner.
+
+    A run has two halves. ``prepare`` computes from upstream values: it runs the
+    user's templates, so it runs where it can be bounded and killed (``isolated``
+    types run it in a sandbox process, ``isolation.py``). ``perform`` does the I/O
+    with what ``prepare`` returned (a model call) in the worker itself. A type with
+    no I/O implements ``run``, which is its ``prepare``; ``perform`` passes it on.
     """
 
     type_name: ClassVar[str]
     blocking: ClassVar[bool] = False
+    runs_user_code: ClassVar[bool] = True  # its templates may compute: bound them in a sandbox process
 
     def __init__(self, node_id: str, config: dict, reader: ConfigReader) -> None:
         self.id = node_id
         self.configure(reader)
         reader.finish()
         self.references = reader.references
+        self.needs = frozenset().union(*(names for _, names in self.references))  # the values it reads
+        # Templates that only look values up cannot run away: no process hop for them.
+        self.isolated = self.runs_user_code and reader.computes
 
     def configure(self, reader: ConfigReader) -> None:
         raise NotImplementedError
 
     def run(self, ctx: RunContext) -> NodeOutcome:
         raise NotImplementedError
+
+    def prepare(self, ctx: RunContext) -> Any:
+        return self.run(ctx)
+
+    def perform(self, prepared: Any, ctx: RunContext) -> NodeOutcome:
+        return prepared
 
     def branch_of(self, output: Any) -> str | None:
         """Which labelled branch (``"true"``/``"false"``) a completed run takes."""
@@ -192,8 +210,27 @@ class NodeType:
     def evaluate(compiled: Compiled, ctx: RunContext) -> Any:
         try:
             return compiled.evaluate(ctx.values)
+        except ExpressionLimit as exc:
+            raise NodeError("resource_limit", f"{exc} (in: {_clip(compiled.source)})") from None
         except ExpressionError as exc:
             raise NodeError("expression_error", f"{exc} (in: {_clip(compiled.source)})") from None
+
+
+def bounded(outcome: NodeOutcome, limit: int) -> NodeOutcome:
+    """The outcome, if what it records fits ``limit`` bytes as JSON (its storage, which
+    has no NaN or Infinity: PostgreSQL refuses them); else the node fails."""
+    size = _json_size(outcome.output)
+    _json_size(outcome.input)
+    if size > limit:
+        raise NodeError("resource_limit", f"the output is {size} bytes; the limit is {limit}")
+    return outcome
+
+
+def _json_size(value: Any) -> int:
+    try:
+        return len(json.dumps(value, ensure_ascii=False, allow_nan=False))
+    except ValueError as exc:
+        raise NodeError("invalid_output", f"the result is not representable as JSON: {exc}") from None
 
 
 def as_text(value: Any) -> str:

@@ -66,6 +66,7 @@ def _typed(kind: str, value: Any) -> tuple[Any, str | None]:
 
 class InputNode(NodeType):
     type_name = "input"
+    runs_user_code = False  # checks the inputs against declared fields: no user code to bound
 
     def configure(self, reader: ConfigReader) -> None:
         self.fields: list[InputField] = []

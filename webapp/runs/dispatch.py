@@ -1,5 +1,5 @@
-"""Where executions run: RQ workers when ``REDIS_URL`` is set, else a thread pool in
-this process. Both call the same ``run_execution``; only the hand-off differs.
+"""Where executions run: RQ workers when ``REDIS_URL`` is set, else this process's
+``Executor``. Both run the same ``run_execution``; only the hand-off differs.
 
 A dispatcher also lets a sync request wait for the end of a run without polling
 the database: an in-process event locally, a Redis list pushed by the worker.
@@ -11,7 +11,6 @@ import contextlib
 import logging
 import secrets
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from flask import Flask, current_app
@@ -19,52 +18,77 @@ from redis.exceptions import RedisError
 from rq import Queue
 from rq.intermediate_queue import IntermediateQueue
 from rq.job import Job, JobStatus
+from sqlalchemy import update
 
-from .connections import redis_connection
+from ..connections import redis_connection
+from ..extensions import db
+from . import fairshare
+from .execution import Ended, Outcome
+from .executor import Executor
+from .records import executions
 
 log = logging.getLogger(__name__)
 DONE_KEY = "execution-done:{}"
-JOB_FUNCTION = "webapp.tasks.run_execution"
+JOB_FUNCTION = "webapp.runs.jobs.run_execution"
 LIVE_JOB_STATUSES = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
 
 
-class LocalDispatcher:
+class _Dispatcher:
+    """What both lanes share: handing an execution over again, and what follows a run."""
+
+    lane: str
+
+    def new_job_id(self, execution_id: str) -> str | None:
+        raise NotImplementedError
+
+    def submit(self, execution_id: str, job_id: str | None) -> None:
+        raise NotImplementedError
+
+    def notify_finished(self, execution_id: str) -> None:
+        raise NotImplementedError
+
+    def requeue(self, execution_id: str) -> None:
+        """Hand a queued execution over again, under a new job id recorded first: if
+        the hand-over itself is lost, the reaper sees a job id naming no job."""
+        job_id = self.new_job_id(execution_id)
+        db.session.execute(update(executions).where(executions.c.id == execution_id).values(job_id=job_id))
+        db.session.commit()
+        self.submit(execution_id, job_id)
+
+    def after_run(self, execution_id: str, outcome: Outcome) -> None:
+        """A waiting request hears of a settled run; a drained run goes back to the
+        queue; a freed slot goes to the owner's oldest held-back run."""
+        if outcome.ended in (Ended.SETTLED, Ended.NOT_CLAIMED):
+            self.notify_finished(execution_id)
+        if outcome.ended == Ended.HANDED_BACK:
+            self.requeue(execution_id)
+            log.info("execution %s handed back to the queue for another worker", execution_id)
+        if outcome.ended in (Ended.SETTLED, Ended.HANDED_BACK) and outcome.user_id is not None:
+            woken = fairshare.wake_next(outcome.user_id, self.lane)
+            if woken is not None:
+                self.requeue(woken)
+
+
+class LocalDispatcher(_Dispatcher):
     mode = "local"
     lane = "local"  # what executions handed to this dispatcher record as their queue
 
     def __init__(self, app: Flask) -> None:
         self.app = app
-        self.pool = ThreadPoolExecutor(app.config["LOCAL_WORKERS"], thread_name_prefix="execution")
+        self.executor = Executor(app, self.after_run)
         self.finished: dict[str, threading.Event] = {}
 
     def new_job_id(self, execution_id: str) -> None:
         return None  # no job outside this process to name
 
     def submit(self, execution_id: str, job_id: str | None) -> None:
-        from .services.recovery import heartbeat
-
-        self.finished[execution_id] = threading.Event()
-        heartbeat(self.app).add(execution_id)  # queued here: only this process can run it
-        self.pool.submit(self._run, execution_id)
-
-    def _run(self, execution_id: str) -> None:
-        from .services.recovery import heartbeat
-        from .services.runs import run_execution
-
-        try:
-            with self.app.app_context():
-                run_execution(execution_id)
-        except Exception:
-            log.exception("execution %s crashed", execution_id)
-        finally:
-            # Even a run that crashed before its claim stops beating: silent, the reaper settles it.
-            heartbeat(self.app).discard(execution_id)
-            event = self.finished.pop(execution_id, None)
-            if event is not None:
-                event.set()
+        self.finished.setdefault(execution_id, threading.Event())  # a woken run keeps its waiter
+        self.executor.start(execution_id)
 
     def notify_finished(self, execution_id: str) -> None:
-        pass  # _run sets the event once run_execution returns
+        event = self.finished.pop(execution_id, None)
+        if event is not None:
+            event.set()
 
     def wait(self, execution_id: str, timeout: float) -> None:
         event = self.finished.get(execution_id)
@@ -75,14 +99,15 @@ class LocalDispatcher:
         return False  # nothing outlives this process; heartbeats tell the reaper the rest
 
 
-class QueueDispatcher:
+class QueueDispatcher(_Dispatcher):
     mode = "queue"
 
     def __init__(self, app: Flask) -> None:
         self.redis = redis_connection(app)
         self.queue = Queue(app.config["RQ_QUEUE"], connection=self.redis)
         self.lane = app.config["RQ_QUEUE"]
-        # RQ's own timeout is a backstop behind the engine's EXECUTION_TIMEOUT.
+        # An AppWorker's job only hands the run to its executor; a plain ``rq worker`` runs
+        # it in the job, where RQ's timeout is a backstop behind EXECUTION_TIMEOUT.
         self.job_timeout = int(app.config["EXECUTION_TIMEOUT"]) + 120
 
     def new_job_id(self, execution_id: str) -> str:

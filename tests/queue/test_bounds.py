@@ -1,0 +1,245 @@
+"""User work runs inside hard bounds, in local mode and in queue mode (a real ``rq worker``):
+memory, CPU time, cancel, concurrency per worker and a fair share per user.
+
+"The server" below is the process that runs executions: this test process in local
+mode, the worker process in queue mode. Its memory and CPU are read from ``/proc``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FAST_RECOVERY, close_app, make_app
+from tests.queue.test_recovery import LOST_BOUND, api_for, create, execution, finished, node_status, start, wait_for
+from tests.definitions import model_definition
+
+CPU_BOMB = "{{ ([range(100000)]*30000)|map('sum')|sum }}"
+MEMORY_BOMBS = (
+    # The issue's: refused at once, lists are immutable in the sandbox.
+    "{% set a = [0] %}{% for i in range(27) %}{{ a.extend(a) or '' }}{% endfor %}{{ a|length }}",
+    # Slips past every cheap guard: stopped by the sandbox process's memory cap.
+    "{{ ([[0]*100000]*100000)|map('list')|list|length }}",
+)
+
+
+def step_definition(template: str) -> dict:
+    """input → processing (template) → output."""
+    return {
+        "nodes": [
+            {"id": "in", "type": "input", "config": {"fields": [{"name": "text", "type": "string"}]}},
+            {"id": "step", "type": "processing", "config": {"operation": "template", "template": template}},
+            {"id": "out", "type": "output", "config": {"template": "{{ step.value }}"}},
+        ],
+        "connections": [{"from": "in", "to": "step"}, {"from": "step", "to": "out"}],
+    }
+
+
+@pytest.fixture
+def server(execution_mode, database_url, model, request):
+    """``server(**settings)`` → (app, pid of the process that runs the executions)."""
+    apps = []
+
+    def start_server(**settings):
+        if execution_mode == "local":
+            app = make_app(database_url, model.base_url, **{**FAST_RECOVERY, **settings})
+            apps.append(app)
+            return app, os.getpid()
+        queue_env = request.getfixturevalue("queue_env")
+        worker = queue_env.worker(**settings)
+        return queue_env.app(**settings), worker.process.pid
+
+    yield start_server
+    for app in apps:
+        close_app(app)
+
+
+# -- /proc ---------------------------------------------------------------------------------
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def descendants(pid: int) -> list[int]:
+    """The process and everything it started (the forkserver and its sandboxes)."""
+    found, stack = [], [pid]
+    while stack:
+        current = stack.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            try:
+                stack += [int(child) for child in (task / "children").read_text().split()]
+            except OSError:
+                pass
+    return found
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_busy(pid: int, window: float = 1.0) -> float:
+    """CPU seconds the server and its children burn in ``window`` seconds."""
+    before = cpu_seconds(descendants(pid))
+    time.sleep(window)
+    return cpu_seconds(descendants(pid)) - before
+
+
+def moment(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def warm_up(api) -> None:
+    """One run through a sandbox process, so what is measured next is the bomb alone."""
+    body = finished(api, start(api, create(api, step_definition("{{ 6 * 7 }}")), "warm"))
+    assert body["status"] == "completed" and body["outputs"] == {"out": 42}
+
+
+# -- memory --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bomb", MEMORY_BOMBS, ids=["extend", "map-list"])
+def test_a_memory_bomb_fails_its_node_and_the_server_does_not_grow(server, bomb):
+    app, pid = server()
+    api = api_for(app)
+    warm_up(api)
+    before = rss_mb(pid)
+    body = finished(api, start(api, create(api, step_definition(bomb)), "bomb"), timeout=30)
+    assert body["status"] == "failed"
+    step = next(n for n in body["nodes"] if n["node_id"] == "step")
+    assert step["error"]["code"] in ("resource_limit", "expression_error")
+    if "map" in bomb:
+        assert step["error"]["code"] == "resource_limit"
+    assert rss_mb(pid) - before < 100
+    # The sandbox that died is replaced: the next run works.
+    warm_up(api)
+
+
+# -- CPU: the deadline and cancel stop the work ---------------------------------------------
+
+
+def test_the_deadline_stops_a_cpu_bomb_mid_template(server):
+    app, pid = server(EXECUTION_TIMEOUT=6)
+    api = api_for(app)
+    warm_up(api)
+    body = finished(api, start(api, create(api, step_definition(CPU_BOMB)), "spin"), timeout=20)
+    assert body["status"] == "failed" and body["error"]["code"] == "timeout"
+    ran = (moment(body["finished_at"]) - moment(body["started_at"])).total_seconds()
+    assert 6 <= ran < 6 + 3, f"settled {ran:.1f} s after it started"
+    step = next(n for n in body["nodes"] if n["node_id"] == "step")
+    assert step["status"] == "cancelled"
+    assert cpu_busy(pid) < 0.3, "the computation is gone"
+
+
+def test_cancel_stops_a_cpu_bomb_mid_template(server):
+    app, pid = server()
+    api = api_for(app)
+    warm_up(api)
+    execution_id = start(api, create(api, step_definition(CPU_BOMB)), "spin")
+    wait_for(lambda: node_status(api, execution_id, "step") == "running", 15, "the step to start")
+    time.sleep(1.0)
+    assert cpu_busy(pid, 0.5) > 0.2, "the bomb is computing"
+    assert api.post(f"/executions/{execution_id}/cancel").status_code == 202
+    cancelled_at = time.monotonic()
+    wait_for(lambda: node_status(api, execution_id, "step") == "cancelled", 5, "the step to be cancelled")
+    assert time.monotonic() - cancelled_at < 3
+    assert execution(api, execution_id)["status"] == "cancelled"
+    assert cpu_busy(pid) < 0.3, "the computation is gone"
+
+
+def test_a_step_is_bounded_by_its_own_time_limit_and_the_run_goes_on(server):
+    app, _ = server(SANDBOX_STEP_TIMEOUT=1.5)
+    api = api_for(app)
+    definition = step_definition(CPU_BOMB)
+    definition["nodes"][1]["on_error"] = "continue"
+    definition["nodes"][2]["config"]["template"] = "{% if step %}{{ step.value }}{% else %}no value{% endif %}"
+    body = finished(api, start(api, create(api, definition), "spin"), timeout=20)
+    step = next(n for n in body["nodes"] if n["node_id"] == "step")
+    assert step["status"] == "failed" and step["error"]["code"] == "resource_limit"
+    assert body["status"] == "completed"  # on_error: continue, with a fresh sandbox for the output
+    assert body["outputs"] == {"out": "no value"}
+
+
+# -- concurrency per worker, fair share per user ----------------------------------------------
+
+
+def intervals(body: dict, node_id: str) -> tuple[datetime, datetime]:
+    node = next(n for n in body["nodes"] if n["node_id"] == node_id)
+    return moment(node["started_at"]), moment(node["finished_at"])
+
+
+def test_one_process_runs_8_executions_at_once(server, model):
+    app, _ = server(MAX_RUNNING_PER_USER=8)
+    api = api_for(app)
+    workflow_id = create(api, model_definition("[[latency=3]] {{ in.text }}", cache=False))
+    ids = [start(api, workflow_id, f"run {i}") for i in range(8)]
+    bodies = [finished(api, execution_id, timeout=40) for execution_id in ids]
+    assert all(body["status"] == "completed" for body in bodies)
+    spans = [intervals(body, "gen") for body in bodies]
+    assert max(s for s, _ in spans) < min(f for _, f in spans), "every model call overlapped every other"
+    assert model.call_count == 8
+
+
+def most_at_once(spans: list[tuple[datetime, datetime]]) -> int:
+    events = sorted([(s, 1) for s, _ in spans] + [(f, -1) for _, f in spans], key=lambda e: (e[0], e[1]))
+    now = peak = 0
+    for _, step in events:
+        now += step
+        peak = max(peak, now)
+    return peak
+
+
+def test_one_users_24_runs_leave_another_users_run_starting_at_once(server, model):
+    app, _ = server(MAX_RUNNING_PER_USER=4)
+    alice, bob = api_for(app), api_for(app, "bob@example.com")
+    slow = create(alice, model_definition("[[latency=1.5]] {{ in.text }}", cache=False))
+    alices = [start(alice, slow, f"alice {i}") for i in range(24)]
+    wait_for(lambda: execution(alice, alices[0])["status"] == "running", 15, "alice's first run to start")
+    bobs = start(bob, create(bob, model_definition("{{ in.text }}", cache=False)), "bob")
+    body = finished(bob, bobs, timeout=15)
+    assert body["status"] == "completed"
+    still_queued = [i for i in alices if execution(alice, i)["status"] == "queued"]
+    assert len(still_queued) >= 12, "bob's run did not wait behind alice's"
+    bodies = [finished(alice, i, timeout=60) for i in alices]
+    assert all(b["status"] == "completed" for b in bodies)
+    spans = [(moment(b["started_at"]), moment(b["finished_at"])) for b in bodies]
+    assert most_at_once(spans) <= 4
+    # In order: the runs held back start as alice's runs end, oldest first.
+    started = sorted(range(24), key=lambda i: spans[i][0])
+    assert set(started[:4]) == {0, 1, 2, 3} and set(started[-4:]) == {20, 21, 22, 23}
+
+
+# -- a killed worker ------------------------------------------------------------------------
+
+
+def test_a_killed_worker_with_10_runs_in_flight_loses_none_and_runs_none_twice(queue_env, model):
+    worker = queue_env.worker(MAX_RUNNING_PER_USER=0)
+    app = queue_env.app()
+    api = api_for(app)
+    workflow_id = create(api, model_definition("[[latency=30]] {{ in.text }}", cache=False))
+    ids = [start(api, workflow_id, f"run {i}") for i in range(10)]
+    wait_for(lambda: all(node_status(api, i, "gen") == "running" for i in ids), 20, "10 model calls in flight")
+    worker.signal(signal.SIGKILL)
+    bodies = [finished(api, i, timeout=LOST_BOUND + 5) for i in ids]
+    assert all(b["status"] == "failed" and b["error"]["code"] == "worker_lost" for b in bodies)
+    replacement = queue_env.worker(MAX_RUNNING_PER_USER=0)
+    time.sleep(FAST_RECOVERY["REAPER_INTERVAL"] * 4)  # a reaper pass or more: nothing is run again
+    assert model.call_count == 10
+    assert all(execution(api, i)["status"] == "failed" for i in ids)
+    replacement.stop()

@@ -1,0 +1,217 @@
+"""Where a node's user code runs: in a sandbox process that can be measured and killed.
+
+A template, a condition or a processing step is code a user wrote. The sandbox in
+``sandbox.py`` refuses what it can see coming; what it cannot (a filter chain that
+builds gigabytes, a ``sum`` over billions) is bounded here, as n8n's task runners and
+RQ's work-horse do it: the step runs in a separate process whose address space is
+capped, and the thread that asked waits for the answer with the run's stop signal in
+hand. A cancelled or timed-out run, or a step past ``step_timeout``, gets its process
+killed (the CPU is free at once) and a fresh one takes its place; a process that
+runs out of memory fails its step as ``resource_limit``. A result comes back only
+once the sandbox has checked its size, so the worker never holds a runaway value.
+
+Nodes reach a sandbox as ``(type, id, config)`` and are rebuilt there once (compiled
+templates cannot be pickled), with only the upstream values they refer to.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import resource
+import signal
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from .errors import NodeError
+from .expressions import Expressions
+from .nodes import ConfigReader, NodeOutcome, RunContext, node_type
+from .nodes.base import bounded
+
+POLL_SECONDS = 0.05  # how often a waiting thread looks at its stop signal
+BUILT_NODES = 256  # rebuilt nodes a sandbox keeps, most recently used
+_CONTEXT = multiprocessing.get_context("forkserver")  # fork-safe in a threaded worker, and quick to start
+_CONTEXT.set_forkserver_preload([__name__])
+
+Stop = Callable[[], object]  # truthy when the run that asked must end now
+
+
+class Interrupted(Exception):
+    """The run stopped (cancel, deadline, shutdown) while the step was computing."""
+
+
+class Isolation(Protocol):
+    def prepare(self, node, ctx: RunContext, stop: Stop) -> Any:
+        """``node.impl.prepare(ctx)``, bounded; raises ``NodeError`` or ``Interrupted``."""
+
+
+class InProcess:
+    """No sandbox process: for the engine's own tests and tools, never for users' runs."""
+
+    def prepare(self, node, ctx: RunContext, stop: Stop) -> Any:
+        return node.impl.prepare(ctx)
+
+
+@dataclass(frozen=True)
+class Bounds:
+    memory_bytes: int  # address space a sandbox may add to what it starts with
+    step_timeout: float  # seconds one step may compute
+    max_chars: int  # the sandbox's render bound (MAX_RENDER_CHARS)
+    max_output_bytes: int  # MAX_NODE_OUTPUT_BYTES
+
+
+class SandboxPool:
+    """Up to ``processes`` sandboxes per process, started on demand and kept warm."""
+
+    def __init__(self, processes: int, bounds: Bounds) -> None:
+        self.size, self.bounds = max(processes, 1), bounds
+        self.ready = threading.Condition()
+        self._reset()
+
+    def _reset(self) -> None:
+        self.pid, self.idle, self.alive = os.getpid(), [], 0
+
+    def prepare(self, node, ctx: RunContext, stop: Stop) -> Any:
+        task = (node.type, node.id, node.config, {k: ctx.values[k] for k in node.impl.needs if k in ctx.values})
+        sandbox = self._take(stop)
+        keep = False
+        try:
+            status, payload, keep = sandbox.ask(task, stop, self.bounds.step_timeout)
+        finally:
+            self._give_back(sandbox, keep)
+        if status == "ok":
+            return payload
+        raise NodeError(*payload)
+
+    def close(self) -> None:
+        with self.ready:
+            idle, self.idle = self.idle, []
+            self.alive -= len(idle)
+        for sandbox in idle:
+            sandbox.kill()
+
+    def _take(self, stop: Stop) -> _Sandbox:
+        with self.ready:
+            if self.pid != os.getpid():  # a forked child inherits no live sandboxes
+                self._reset()
+            while True:
+                if self.idle:
+                    sandbox = self.idle.pop()
+                    if sandbox.process.is_alive():
+                        return sandbox
+                    self.alive -= 1  # died while idle (the OOM killer): start another
+                    sandbox.conn.close()
+                elif self.alive < self.size:
+                    self.alive += 1
+                    break
+                else:
+                    self.ready.wait(POLL_SECONDS)
+                    if stop():
+                        raise Interrupted
+        try:
+            return _Sandbox(self.bounds)
+        except BaseException:
+            self._give_back(None, False)
+            raise
+
+    def _give_back(self, sandbox: _Sandbox | None, keep: bool) -> None:
+        if sandbox is not None and not keep:
+            sandbox.kill()
+        with self.ready:
+            if keep:
+                self.idle.append(sandbox)
+            else:
+                self.alive -= 1
+            self.ready.notify()
+
+
+class _Sandbox:
+    def __init__(self, bounds: Bounds) -> None:
+        self.conn, theirs = _CONTEXT.Pipe()
+        self.process = _CONTEXT.Process(target=_serve, args=(theirs, bounds), name="sandbox", daemon=True)
+        self.process.start()
+        theirs.close()
+
+    def ask(self, task: tuple, stop: Stop, timeout: float) -> tuple[str, Any, bool]:
+        """Send the task, wait for the answer; kill on stop or timeout (the caller does)."""
+        deadline = time.monotonic() + timeout
+        try:
+            self.conn.send(task)
+            while not self.conn.poll(POLL_SECONDS):
+                if stop():
+                    raise Interrupted
+                if time.monotonic() >= deadline:
+                    return "error", ("resource_limit", f"the step computed for longer than {timeout:g} s"), False
+            return self.conn.recv()
+        except (EOFError, OSError):
+            return "error", ("resource_limit", "the step's process ended: it went over its memory bound"), False
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.join(5)
+        self.conn.close()
+
+
+# -- inside a sandbox process ------------------------------------------------------------
+
+
+def _serve(conn, bounds: Bounds) -> None:
+    """Answer tasks until the pipe closes. After a ``MemoryError`` the process retires:
+    whatever it was building is not worth trusting its heap to."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the worker; it kills us
+    _cap_memory(bounds.memory_bytes)
+    expressions = Expressions(bounds.max_chars)
+    built: OrderedDict = OrderedDict()
+    while True:
+        try:
+            kind, node_id, config, values = conn.recv()
+        except (EOFError, OSError):
+            return
+        keep = True
+        try:
+            node = _node(built, expressions, kind, node_id, config)
+            result = node.prepare(RunContext(node_id, values))
+            if isinstance(result, NodeOutcome):
+                result = bounded(result, bounds.max_output_bytes)
+            reply = ("ok", result, True)
+        except NodeError as exc:
+            reply = ("error", (exc.code, exc.message), True)
+        except MemoryError:
+            result = None
+            megabytes = bounds.memory_bytes // 2**20
+            reply, keep = ("error", ("resource_limit", f"the step needed more than {megabytes} MB"), False), False
+        except Exception as exc:  # a bug in a node fails the node, not the sandbox
+            reply = ("error", ("internal_error", f"{type(exc).__name__}: {exc}"), True)
+        conn.send(reply)
+        if not keep:
+            return
+
+
+def _node(built: OrderedDict, expressions: Expressions, kind: str, node_id: str, config: dict):
+    key = (kind, node_id, repr(config))
+    node = built.get(key)
+    if node is None:
+        problems: list = []
+        node = node_type(kind)(node_id, config, ConfigReader(config, "config", expressions, problems))
+        if problems:  # validated before it was saved: only a different code version could disagree
+            raise NodeError("internal_error", f"the node no longer validates: {problems[0].message}")
+        built[key] = node
+        while len(built) > BUILT_NODES:
+            built.popitem(last=False)
+    built.move_to_end(key)
+    return node
+
+
+def _cap_memory(extra: int) -> None:
+    """Cap the address space at what the process holds now plus ``extra``."""
+    try:
+        with open("/proc/self/statm") as statm:
+            current = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:  # not Linux: cap the total instead
+        current = 0
+    limit = current + extra
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))

@@ -1,0 +1,27 @@
+"""The run lifecycle in one place, layered without cycles (each imports only those above it):
+
+``records``    node rows as the runner reports them; settling from outside a run
+``heartbeat``  proof of life for the executions a process holds
+``fairshare``  MAX_RUNNING_PER_USER: the claim's bound, held-back runs, waking them
+``execution``  one run: claim, engine (user code in sandbox processes), finish
+``executor``   the threads of a process that run executions, WORKER_CONCURRENCY at once
+``dispatch``   local mode (this process's executor) or queue mode (RQ), and what follows a run
+``recovery``   the reaper: lost workers, overrunning runs, vanished jobs, missed wakes
+``worker``     the RQ worker class; ``jobs`` the RQ job
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from .dispatch import dispatcher
+from .records import settle
+from .recovery import reaper
+
+__all__ = ["dispatcher", "settle", "start_recovery"]
+
+
+def start_recovery(app: Flask) -> None:
+    """Start this process's reaper now, not at its first request: a restarted server
+    with no traffic must still settle what its dead predecessor left."""
+    reaper(app).ensure_running()

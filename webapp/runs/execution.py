@@ -1,0 +1,210 @@
+"""Running one execution: claim it, drive the engine, record every node, settle it.
+
+``run_execution`` is what every executor thread calls, in a web process (local mode)
+or an RQ worker (queue mode). The claim is a compare-and-set (``UPDATE … WHERE
+status = 'queued'``), so two workers never run one execution, and it also holds the
+owner to ``MAX_RUNNING_PER_USER`` (``fairshare.py``). What happens next to the run —
+a waiting request told, a handed-back run requeued, the owner's next run woken — is
+the dispatcher's business: this module only reports how the run ended.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from flask import Flask, current_app
+from sqlalchemy import func, select, update
+
+from ..engine import runner
+from ..engine.definition import Graph
+from ..engine.isolation import Bounds, SandboxPool
+from ..engine.runner import Limits, NodeRecord, RunResult
+from ..engine.status import NodeStatus, RunStatus
+from ..extensions import db
+from ..llm import gateway_for
+from ..models import User, WorkflowVersion, utcnow
+from ..services.definitions import graph_for
+from ..services.limits import BudgetWatch, watch_budget
+from . import fairshare
+from .records import Recorder, executions, nodes, record_of, settle, totals
+
+log = logging.getLogger(__name__)
+
+
+class Ended(StrEnum):
+    """How a call of ``run_execution`` left the execution."""
+
+    SETTLED = "settled"  # finished, failed or cancelled
+    HANDED_BACK = "handed_back"  # drained for a shutdown: queued again, to resume elsewhere
+    WAITING = "waiting"  # its owner is at MAX_RUNNING_PER_USER: held back, queued
+    NOT_CLAIMED = "not_claimed"  # already taken, finished or cancelled: nothing done
+
+
+@dataclass(frozen=True)
+class Outcome:
+    ended: Ended
+    user_id: str | None = None
+
+
+def run_execution(execution_id: str) -> Outcome:
+    claim = _claim(execution_id)
+    if isinstance(claim, Outcome):
+        return claim
+    try:
+        result, recorder = _run(execution_id, claim)
+        ended = _finish(execution_id, result, recorder)
+    except Exception as exc:
+        db.session.rollback()
+        log.exception("execution %s crashed", execution_id)
+        # The details (which may hold SQL and parameters) go to the log, not to the user.
+        message = f"internal error ({type(exc).__name__}); the details are in the server log"
+        error = {"code": "node_failed", "message": message, "node_id": None}
+        settle(execution_id, RunStatus.FAILED, error, from_statuses=(RunStatus.RUNNING,))
+        ended = Ended.SETTLED
+    return Outcome(ended, claim.user_id)
+
+
+@dataclass
+class _Claim:
+    """What a run needs, read in the same short transaction that claimed it."""
+
+    user_id: str
+    graph: Graph
+    inputs: dict
+    started_at: datetime
+    budget: BudgetWatch | None
+    prior: dict[str, NodeRecord]
+
+
+def _claim(execution_id: str, retry: bool = True) -> _Claim | Outcome:
+    """Queued → running, atomically (UPDATE … WHERE status = 'queued' RETURNING …):
+    of several workers handed the same execution, exactly one gets a row back, and
+    only while its owner has fewer than MAX_RUNNING_PER_USER running."""
+    cap = current_app.config["MAX_RUNNING_PER_USER"]
+    fairshare.lock_owner(execution_id, cap)
+    now = utcnow()
+    row = db.session.execute(
+        update(executions)
+        .where(executions.c.id == execution_id, executions.c.status == RunStatus.QUEUED)
+        .where(*fairshare.room_for_owner(cap))
+        .values(
+            status=RunStatus.RUNNING,
+            started_at=func.coalesce(executions.c.started_at, now),  # a resumed run keeps its first start
+            heartbeat_at=now,
+            waiting_since=None,
+            runner=f"{socket.gethostname()}:{os.getpid()}",
+        )
+        .returning(
+            executions.c.workflow_id,
+            executions.c.workflow_version,
+            executions.c.inputs,
+            executions.c.started_at,
+            executions.c.retry_of,
+            executions.c.user_id,
+        )
+    ).first()
+    if row is None:
+        db.session.commit()
+        return _not_claimed(execution_id, cap, retry)
+    overrides = db.session.execute(select(User.token_budget, User.cost_budget).where(User.id == row.user_id)).one()
+    prior = {}
+    if row.retry_of is not None or row.started_at != now:  # a retry's copied nodes, or a resumed run's own
+        completed = select(nodes).where(nodes.c.execution_id == execution_id, nodes.c.status == NodeStatus.COMPLETED)
+        prior = {node.node_id: record_of(node) for node in db.session.execute(completed)}
+    graph = graph_for(row.workflow_id, row.workflow_version, lambda: _definition(row.workflow_id, row.workflow_version))
+    claim = _Claim(row.user_id, graph, row.inputs, row.started_at, watch_budget(row.user_id, *overrides), prior)
+    db.session.commit()  # a long run must not hold a transaction open
+    return claim
+
+
+def _not_claimed(execution_id: str, cap: int, retry: bool) -> _Claim | Outcome:
+    """Taken or settled by someone else, or still queued because the owner is full:
+    then it waits, and is tried once more in case a slot opened meanwhile (the run
+    that freed it may have looked for waiting runs before this one was marked)."""
+    owner = fairshare.hold_back(execution_id)
+    if owner is None:
+        return Outcome(Ended.NOT_CLAIMED)
+    if retry and fairshare.has_room(owner, cap):
+        return _claim(execution_id, retry=False)
+    return Outcome(Ended.WAITING, owner)
+
+
+def _run(execution_id: str, claim: _Claim) -> tuple[RunResult, Recorder]:
+    app = current_app._get_current_object()
+    config = app.config
+    elapsed = (utcnow() - claim.started_at).total_seconds()
+    limits = Limits(
+        max_parallel=config["NODE_CONCURRENCY"],
+        max_output_bytes=config["MAX_NODE_OUTPUT_BYTES"],
+        timeout=max(config["EXECUTION_TIMEOUT"] - elapsed, 0.001),
+    )
+    recorder = Recorder(execution_id, claim.budget)
+    result = runner.run(
+        claim.graph,
+        claim.inputs,
+        recorder,
+        models=gateway_for(app),
+        limits=limits,
+        prior=claim.prior,
+        isolation=sandboxes(app),
+    )
+    return result, recorder
+
+
+def sandboxes(app: Flask) -> SandboxPool:
+    """This process's sandbox processes, where users' templates run (``engine/isolation.py``)."""
+    pool = app.extensions.get("sandboxes")
+    if pool is None:
+        config = app.config
+        bounds = Bounds(
+            memory_bytes=config["SANDBOX_MEMORY_MB"] * 2**20,
+            step_timeout=config["SANDBOX_STEP_TIMEOUT"],
+            max_chars=config["MAX_RENDER_CHARS"],
+            max_output_bytes=config["MAX_NODE_OUTPUT_BYTES"],
+        )
+        pool = app.extensions.setdefault("sandboxes", SandboxPool(config["SANDBOX_PROCESSES"], bounds))
+    return pool
+
+
+def _definition(workflow_id: str, version: int) -> dict:
+    return db.session.get(WorkflowVersion, (workflow_id, version)).definition
+
+
+def _finish(execution_id: str, result: RunResult, recorder: Recorder) -> Ended:
+    """The last node rows and the execution's outcome, in one transaction."""
+    recorder.flush(commit=False)
+    if result.status == RunStatus.QUEUED:  # drained for a shutdown: hand back to the queue
+        return _hand_back(execution_id)
+    spent = totals(result.records.values())
+    settled = db.session.execute(
+        update(executions)
+        .where(executions.c.id == execution_id, executions.c.status == RunStatus.RUNNING)
+        .values(status=result.status, outputs=result.outputs, error=result.error, finished_at=utcnow(), **spent)
+    ).rowcount
+    if not settled:  # cancelled or reaped meanwhile: keep that status, but count what was spent
+        db.session.execute(update(executions).where(executions.c.id == execution_id).values(**spent))
+    db.session.commit()
+    return Ended.SETTLED
+
+
+def _hand_back(execution_id: str) -> Ended:
+    """Back to ``queued`` with its completed nodes kept (they are reused on resume),
+    unless a cancel or the reaper settled it meanwhile."""
+    requeued = db.session.execute(
+        update(executions)
+        .where(executions.c.id == execution_id, executions.c.status == RunStatus.RUNNING)
+        .values(status=RunStatus.QUEUED)
+    ).rowcount
+    if requeued:
+        db.session.execute(
+            update(nodes)
+            .where(nodes.c.execution_id == execution_id, nodes.c.status != NodeStatus.COMPLETED)
+            .values(status=NodeStatus.PENDING, started_at=None, finished_at=None, error=None, output=None, input=None)
+        )
+    db.session.commit()
+    return Ended.HANDED_BACK if requeued else Ended.SETTLED

@@ -1,0 +1,67 @@
+"""The threads of one process that run executions: at most ``WORKER_CONCURRENCY`` at
+once. A web process has one in local mode, an RQ worker one in queue mode; either way
+the same ``run_execution`` runs on them, so waiting on models overlaps while each
+run's user code is bounded in its sandbox process.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from flask import Flask
+
+from .execution import Outcome, run_execution
+from .heartbeat import heartbeat
+
+log = logging.getLogger(__name__)
+
+
+class Executor:
+    def __init__(self, app: Flask, after_run: Callable[[str, Outcome], None]) -> None:
+        self.app, self.after_run = app, after_run
+        self.capacity = app.config["WORKER_CONCURRENCY"]
+        self.pool = ThreadPoolExecutor(self.capacity, thread_name_prefix="execution")
+        self.slots = threading.Semaphore(self.capacity)  # held by a queue worker from dequeue to the end
+        self.active = 0
+        self.idle = threading.Condition()
+
+    def reserve(self, timeout: float) -> bool:
+        """A slot for one more execution, before taking it from the queue."""
+        return self.slots.acquire(timeout=timeout)
+
+    def release(self) -> None:
+        self.slots.release()
+
+    def start(self, execution_id: str, reserved: bool = False) -> None:
+        """Run it on a thread of this process; ``reserved``: with a slot from ``reserve``."""
+        heartbeat(self.app).add(execution_id)  # held here from now: only this process can run it
+        with self.idle:
+            self.active += 1
+        self.pool.submit(self._run, execution_id, reserved)
+
+    def drain(self, timeout: float | None = None) -> bool:
+        """Wait until no execution runs here; False if ``timeout`` passed first."""
+        with self.idle:
+            return self.idle.wait_for(lambda: self.active == 0, timeout)
+
+    def _run(self, execution_id: str, reserved: bool) -> None:
+        try:
+            with self.app.app_context():
+                outcome = run_execution(execution_id)
+                self.after_run(execution_id, outcome)
+        except Exception:
+            log.exception("execution %s crashed", execution_id)
+        finally:
+            # Even a run that crashed before its claim stops beating: silent, the reaper settles it.
+            heartbeat(self.app).discard(execution_id)
+            if reserved:
+                self.release()
+            with self.idle:
+                self.active -= 1
+                self.idle.notify_all()
+
+    def shutdown(self) -> None:
+        self.pool.shutdown(wait=True)

@@ -1,0 +1,174 @@
+"""Writing what a run did: node rows as the runner reports them, and settling an
+execution from outside its runner (cancel, reaper, crash). Every status change is a
+compare-and-set (``UPDATE … WHERE status = …``): whatever settles an execution first
+is never overwritten by a later one."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime
+
+from sqlalchemy import bindparam, case, select, update
+
+from ..engine.model_calls import ZERO_USAGE, Usage
+from ..engine.runner import NodeRecord, Observer, Stop
+from ..engine.status import NodeStatus, RunStatus
+from ..extensions import db
+from ..models import Execution, NodeRun, utcnow
+from ..services.limits import BudgetWatch
+
+STOP_CHECK_SECONDS = 0.5  # how stale a runner's view of "was I cancelled?" may be
+# Set when the worker is asked to shut down: runs stop at the next node boundary
+# and go back to the queue, to be resumed by another worker.
+shutdown_requested = threading.Event()
+# The hot path writes through the Core tables: the ORM's bulk-update machinery
+# costs about twice as much per statement and buys nothing here.
+executions = Execution.__table__
+nodes = NodeRun.__table__
+LOST = {"code": "worker_lost", "message": "the worker running this execution stopped answering", "node_id": None}
+
+
+def settle(execution_id: str, status: str, error: dict | None, *, from_statuses: tuple[str, ...]) -> bool:
+    """End an execution from outside its runner (cancel, reaper, crash). Nodes not
+    yet finished end too: running ones as failed (or cancelled), pending ones cancelled."""
+    now = utcnow()
+    changed = db.session.execute(
+        update(executions)
+        .where(executions.c.id == execution_id, executions.c.status.in_(from_statuses))
+        .values(status=status, error=error, finished_at=_not_before(executions.c.started_at, now))
+    ).rowcount
+    if changed:
+        node_error = {"code": error["code"], "message": error["message"]} if error else None
+        running_status = NodeStatus.CANCELLED if status == RunStatus.CANCELLED else NodeStatus.FAILED
+        for from_status, to_status in (
+            (NodeStatus.RUNNING, running_status),
+            (NodeStatus.PENDING, NodeStatus.CANCELLED),
+        ):
+            finished = _not_before(nodes.c.started_at, now) if from_status == NodeStatus.RUNNING else None
+            db.session.execute(
+                update(nodes)
+                .where(nodes.c.execution_id == execution_id, nodes.c.status == from_status)
+                .values(status=to_status, error=node_error, finished_at=finished)
+            )
+    db.session.commit()
+    return bool(changed)
+
+
+def _not_before(started_at, now):
+    """``now``, or the start if a claim on another machine read its clock later."""
+    return case((started_at > now, started_at), else_=now)
+
+
+class Recorder(Observer):
+    """Turns runner callbacks into node rows. Writes are batched and flushed when
+    the runner is about to wait (so a slow model call shows as running at once)
+    and at the end (so a quick run costs one transaction, not one per node)."""
+
+    def __init__(self, execution_id: str, budget: BudgetWatch | None = None) -> None:
+        self.execution_id = execution_id
+        self.budget = budget
+        self.tokens, self.cost = 0, 0.0  # spent by this run so far
+        self.pending: dict[str, dict] = {}
+        self.checked_at = time.monotonic()
+
+    def node_started(self, node_id: str, at: float) -> None:
+        self.pending[node_id] = {"status": NodeStatus.RUNNING, "started_at": moment(at)}
+
+    def node_settled(self, record: NodeRecord) -> None:
+        self.pending[record.node_id] = row_values(record)
+        self.tokens += (record.usage or ZERO_USAGE).total_tokens
+        self.cost += record.cost_usd
+
+    def idle(self) -> None:
+        self.flush()
+
+    def should_stop(self) -> Stop | None:
+        if shutdown_requested.is_set():
+            return Stop("worker_shutdown", "the worker is shutting down", status=RunStatus.QUEUED, drain=True)
+        over = self.budget.exceeded(self.tokens, self.cost) if self.budget else None
+        if over:
+            return Stop("budget_exceeded", f"stopped: {over}", status=RunStatus.FAILED, drain=True)
+        now = time.monotonic()
+        if now - self.checked_at < STOP_CHECK_SECONDS:
+            return None
+        self.checked_at = now
+        status = db.session.scalar(select(executions.c.status).where(executions.c.id == self.execution_id))
+        db.session.commit()
+        if status == RunStatus.CANCELLED:
+            return Stop("cancelled", "cancelled on request", status=RunStatus.CANCELLED)
+        if status != RunStatus.RUNNING:
+            return Stop("worker_lost", f"the execution was already settled as {status}", status=status)
+        return None
+
+    def flush(self, commit: bool = True) -> None:
+        """Write what changed since the last flush: one executemany per shape of row."""
+        pending, self.pending = self.pending, {}
+        shapes: dict[tuple, list[dict]] = {}
+        for node_id, values in pending.items():
+            shapes.setdefault(tuple(values), []).append({"b_execution": self.execution_id, "b_node": node_id, **values})
+        for columns, rows in shapes.items():
+            statement = (
+                update(nodes)
+                .where(nodes.c.execution_id == bindparam("b_execution"), nodes.c.node_id == bindparam("b_node"))
+                .values({column: bindparam(column) for column in columns})
+            )
+            db.session.execute(statement, rows)
+        if commit and pending:
+            db.session.commit()
+
+
+def row_values(record: NodeRecord) -> dict:
+    usage = record.usage
+    return {
+        "status": record.status,
+        "started_at": moment(record.started_at),
+        "finished_at": moment(record.finished_at),
+        "input": record.input,
+        "output": record.output,
+        "error": record.error,
+        "prompt_tokens": usage.prompt_tokens if usage else None,
+        "completion_tokens": usage.completion_tokens if usage else None,
+        "total_tokens": usage.total_tokens if usage else None,
+        "cost_usd": record.cost_usd,
+        "cost_saved_usd": record.cost_saved_usd,
+        "cached": record.cached,
+        "attempts": record.attempts,
+        "reused_from": record.reused_from,
+    }
+
+
+def record_of(row) -> NodeRecord:
+    usage = (
+        None
+        if row.prompt_tokens is None
+        else Usage(row.prompt_tokens, row.completion_tokens or 0, row.total_tokens or 0)
+    )
+    return NodeRecord(
+        row.node_id,
+        row.type,
+        row.status,
+        output=row.output,
+        usage=usage,
+        cost_usd=row.cost_usd,
+        cost_saved_usd=row.cost_saved_usd,
+        cached=row.cached,
+        attempts=row.attempts,
+        reused_from=row.reused_from,
+    )
+
+
+def totals(records) -> dict:
+    totals = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0, "cost_usd": 0.0, "cost_saved_usd": 0.0}
+    for record in records:
+        usage = record.usage or ZERO_USAGE
+        totals["prompt_tokens"] += usage.prompt_tokens
+        totals["completion_tokens"] += usage.completion_tokens
+        totals["total_tokens"] += usage.total_tokens
+        totals["cost_usd"] += record.cost_usd
+        totals["cost_saved_usd"] += record.cost_saved_usd
+    return totals
+
+
+def moment(at: float | None) -> datetime | None:
+    return None if at is None else datetime.fromtimestamp(at, UTC).replace(tzinfo=None)

@@ -1,0 +1,133 @@
+"""Nothing lost, nothing stuck: a reaper that settles the executions nobody holds
+any more (``heartbeat.py`` is how holders prove they still do).
+
+The reaper runs in every process that runs executions — web processes from their
+start, workers from theirs — so an execution is settled within
+``WORKER_LOST_AFTER + REAPER_INTERVAL`` seconds even when no worker is left:
+
+* ``running`` with a stale heartbeat: its worker died → ``failed`` / ``worker_lost``;
+* ``running`` past ``EXECUTION_TIMEOUT`` (plus grace) *since it started* →
+  ``failed`` / ``timeout`` (time spent waiting in the queue is not running time);
+* ``queued`` in queue mode whose RQ job is gone (Redis restarted) → enqueued again
+  (the claim's compare-and-set makes a duplicate job harmless);
+* ``queued`` in local mode with a stale heartbeat: its process died → ``worker_lost``;
+* held back for its owner's running limit, with room now → woken (``fairshare.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from datetime import timedelta
+
+from flask import Flask
+from sqlalchemy import select
+
+from ..engine.status import ACTIVE, RunStatus
+from ..extensions import db
+from ..models import Execution, utcnow
+from . import fairshare
+from .dispatch import dispatcher
+from .records import LOST, settle
+
+log = logging.getLogger(__name__)
+ENQUEUE_GRACE = timedelta(seconds=5)  # between the commit and the enqueue, a job is legitimately absent
+
+
+def reap(app: Flask) -> dict[str, int]:
+    """One pass over active executions; returns how many it settled, requeued or woke."""
+    config = app.config
+    now = utcnow()
+    lost_before = now - timedelta(seconds=config["WORKER_LOST_AFTER"])
+    started_before = now - timedelta(seconds=config["EXECUTION_TIMEOUT"] + config["WORKER_LOST_AFTER"])
+    counts = {"worker_lost": 0, "requeued": 0, "timeout": 0, "woken": 0}
+    with app.app_context():
+        queue = dispatcher(app)
+        rows = db.session.execute(
+            select(
+                Execution.id,
+                Execution.status,
+                Execution.created_at,
+                Execution.started_at,
+                Execution.heartbeat_at,
+                Execution.job_id,
+            ).where(
+                Execution.status.in_(ACTIVE),
+                Execution.queue == queue.lane,  # another deployment's runs are not ours to judge
+                Execution.created_at < now - ENQUEUE_GRACE,
+                Execution.waiting_since.is_(None),  # held back: woken below, not judged
+            )
+        ).all()
+        db.session.commit()
+        for row in rows:
+            beat = row.heartbeat_at or row.created_at
+            if row.status == RunStatus.RUNNING and row.started_at is not None and row.started_at < started_before:
+                message = f"the execution did not finish within {config['EXECUTION_TIMEOUT']:g} s"
+                error = {"code": "timeout", "message": message, "node_id": None}
+                counts["timeout"] += settle(row.id, RunStatus.FAILED, error, from_statuses=(RunStatus.RUNNING,))
+            elif row.status == RunStatus.RUNNING and beat < lost_before:
+                counts["worker_lost"] += settle(row.id, RunStatus.FAILED, LOST, from_statuses=(RunStatus.RUNNING,))
+            elif (
+                row.status == RunStatus.QUEUED
+                and queue.mode == "queue"
+                and not queue.job_is_live(row.job_id, config["WORKER_LOST_AFTER"])
+            ):
+                queue.requeue(row.id)
+                counts["requeued"] += 1
+            elif row.status == RunStatus.QUEUED and queue.mode == "local" and beat < lost_before:
+                counts["worker_lost"] += settle(row.id, RunStatus.FAILED, LOST, from_statuses=(RunStatus.QUEUED,))
+        counts["woken"] = _wake_held_back(queue, config["MAX_RUNNING_PER_USER"])
+    if any(counts.values()):
+        log.warning("reaper: %s", counts)
+    return counts
+
+
+def _wake_held_back(queue, cap: int) -> int:
+    """Runs held back for owners who have room now: a wake that was missed."""
+    woken = 0
+    for user_id, room in fairshare.owners_with_room(queue.lane, cap).items():
+        for _ in range(room):
+            execution_id = fairshare.wake_next(user_id, queue.lane)
+            if execution_id is None:
+                break
+            queue.requeue(execution_id)
+            woken += 1
+    return woken
+
+
+class Reaper:
+    """Runs ``reap`` every ``REAPER_INTERVAL`` seconds on a daemon thread, once per process."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.pid: int | None = None
+        self.lock = threading.Lock()
+
+    def ensure_running(self) -> None:
+        if self.pid == os.getpid() or not self.app.config["REAPER_ENABLED"]:
+            return
+        with self.lock:
+            if self.pid != os.getpid():
+                self.pid = os.getpid()
+                threading.Thread(target=self._loop, name="reaper", daemon=True).start()
+
+    def stop(self) -> None:
+        self.pid = None  # the loop notices on its next turn
+
+    def _loop(self) -> None:
+        pid = os.getpid()
+        while self.pid == pid:
+            try:
+                reap(self.app)
+            except Exception:
+                log.exception("reaper pass failed; will try again")
+            time.sleep(self.app.config["REAPER_INTERVAL"])
+
+
+def reaper(app: Flask) -> Reaper:
+    found = app.extensions.get("reaper")
+    if found is None:
+        found = app.extensions["reaper"] = Reaper(app)
+    return found

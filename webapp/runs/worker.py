@@ -1,0 +1,121 @@
+"""The RQ worker: ``rq worker --worker-class webapp.runs.worker.AppWorker``.
+
+One process runs up to ``WORKER_CONCURRENCY`` executions at once, on its
+``Executor``'s threads: AI work is mostly waiting on models, and a hundred runs in
+flight must not need a hundred processes (n8n's queue-mode worker runs ten at once).
+The worker takes a job from Redis only once it has a free slot, so a busy worker
+leaves the queue to the others; the job itself only hands the execution to the
+executor. Users' templates run in sandbox processes (``engine/isolation.py``), so
+the worker's own memory and CPU stay its own.
+
+Besides, the worker:
+
+* runs the reaper at start-up and every ``REAPER_INTERVAL`` seconds (``recovery.py``);
+* waits for Redis when it goes away, and registers afresh when it comes back (a
+  registration its last loop could not remove is removed first);
+* on a warm shutdown (SIGTERM), lets the runs in flight finish the nodes they are in,
+  records them, and hands them back to the queue for another worker to resume.
+
+A killed worker's runs stop beating; the reaper settles them as ``worker_lost``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from redis.exceptions import RedisError
+from rq import SimpleWorker, worker_registration
+
+from .. import create_app
+from .dispatch import dispatcher
+from .executor import Executor
+from .records import shutdown_requested
+from .recovery import reap, reaper
+
+log = logging.getLogger(__name__)
+RECONNECT_DELAY = 2.0
+SLOT_WAIT = 1.0  # seconds between the worker's heartbeats while every slot is busy
+_current: AppWorker | None = None
+
+
+def current_worker() -> AppWorker | None:
+    return _current
+
+
+class AppWorker(SimpleWorker):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        global _current
+        self.app = create_app()
+        self.executor = Executor(self.app, dispatcher(self.app).after_run)
+        self.reserved = False  # a slot taken for the job being performed
+        _current = self
+
+    def work(self, burst: bool = False, **kwargs) -> bool:
+        if self.app.config["REAPER_ENABLED"]:
+            try:
+                reap(self.app)
+            except Exception:
+                log.exception("reaper pass at start-up failed")
+            reaper(self.app).ensure_running()
+        worked = False
+        try:
+            while True:
+                try:
+                    worked = super().work(burst=burst, **kwargs) or worked
+                except Exception:
+                    log.exception("worker loop failed")
+                if burst or self._stop_requested or shutdown_requested.is_set():
+                    return worked
+                log.warning("worker loop ended (Redis unreachable?); starting again")
+                self._forget_registration()
+        finally:
+            self.executor.drain()  # runs in flight finish (or, shutting down, hand back) first
+
+    def _forget_registration(self) -> None:
+        """Remove what the last loop's clean-up may have left (Redis refused it): else
+        the next loop finds 'an active worker named …' and cannot start. DEL and SREM
+        are allowed even when Redis is out of memory."""
+        while not (self._stop_requested or shutdown_requested.is_set()):
+            time.sleep(RECONNECT_DELAY)
+            try:
+                worker_registration.unregister(self)
+                self.connection.delete(self.key)
+                return
+            except RedisError as exc:
+                log.warning("Redis still unavailable (%s); trying again in %.0f s", exc, RECONNECT_DELAY)
+
+    def dequeue_job_and_maintain_ttl(self, timeout, max_idle_time=None):
+        """Take a job only with a free slot for it: a full worker leaves jobs to others."""
+        while not self.executor.reserve(SLOT_WAIT):
+            self.heartbeat()
+            if self._stop_requested:
+                return None
+        result = super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+        if result is None:
+            self.executor.release()
+        else:
+            self.reserved = True
+        return result
+
+    def perform_job(self, job, queue, execution) -> bool:
+        try:
+            with self.app.app_context():
+                return super().perform_job(job, queue, execution)
+        finally:
+            if self.reserved:  # the job did not start a run: its slot goes back
+                self.reserved = False
+                self.executor.release()
+
+    def hand_over(self, execution_id: str) -> bool:
+        """Called by the job: run the execution on the slot reserved for it."""
+        if not self.reserved:
+            return False
+        self.reserved = False
+        self.executor.start(execution_id, reserved=True)
+        return True
+
+    def request_stop(self, signum, frame):
+        shutdown_requested.set()  # runs stop at their next node boundary and hand back
+        return super().request_stop(signum, frame)
