@@ -254,7 +254,7 @@ def test_template_render_limit(database_url, model):
         workflow_id = api.post("/workflows", json=workflow_body(definition=definition)).json["id"]
         body = api.post(f"/workflows/{workflow_id}/execute", json={"inputs": {"text": "x"}}).json
         error = next(n for n in body["nodes"] if n["node_id"] == "shout")["error"]
-        assert error["code"] == "expression_error" and "limit of 100 characters" in error["message"]
+        assert error["code"] == "resource_limit" and "limit of 100 characters" in error["message"]
     finally:
         close_app(app)
 

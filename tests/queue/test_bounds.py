@@ -7,6 +7,7 @@ mode, the worker process in queue mode. Its memory and CPU are read from ``/proc
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -16,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import FAST_RECOVERY, close_app, make_app
-from tests.queue.test_recovery import LOST_BOUND, api_for, create, execution, finished, node_status, start, wait_for
 from tests.definitions import model_definition
+from tests.queue.test_recovery import LOST_BOUND, api_for, create, execution, finished, node_status, start, wait_for
 from webapp.runs import start_recovery
 
 CPU_BOMB = "{{ ([range(100000)]*30000)|map('sum')|sum }}"
@@ -77,10 +78,8 @@ def descendants(pid: int) -> list[int]:
         current = stack.pop()
         found.append(current)
         for task in Path(f"/proc/{current}/task").glob("*"):
-            try:
+            with contextlib.suppress(OSError):
                 stack += [int(child) for child in (task / "children").read_text().split()]
-            except OSError:
-                pass
     return found
 
 

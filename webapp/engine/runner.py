@@ -33,7 +33,12 @@ from .nodes import NodeOutcome, OutputNode, RunContext
 from .nodes.base import bounded
 from .status import NodeStatus, RunStatus
 
-COMPLETED, FAILED, SKIPPED, CANCELLED = NodeStatus.COMPLETED, NodeStatus.FAILED, NodeStatus.SKIPPED, NodeStatus.CANCELLED
+COMPLETED, FAILED, SKIPPED, CANCELLED = (
+    NodeStatus.COMPLETED,
+    NodeStatus.FAILED,
+    NodeStatus.SKIPPED,
+    NodeStatus.CANCELLED,
+)
 POLL_SECONDS = 0.25  # how often a waiting runner asks whether it should stop
 
 

@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..extensions import db
 from ..engine.status import ACTIVE, FINISHED, NodeStatus, RunStatus
+from ..extensions import db
 from .base import JSONType, new_id, utcnow
 
 QUEUED, RUNNING, COMPLETED, FAILED, CANCELLED = RunStatus  # short names for the members, in order
