@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -247,13 +248,26 @@ class WorkerProcess:
             text=True,
             cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
         )
+        # Read its output as it comes: a full pipe would block the worker's next log line.
+        self.lines: list[str] = []
+        self.reader = threading.Thread(target=self._read_output, name=f"{self.name}-output", daemon=True)
+        self.reader.start()
+
+    def _read_output(self) -> None:
+        for line in self.process.stdout:
+            self.lines.append(line)
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
 
     def wait_ready(self, timeout: float = 30.0) -> WorkerProcess:
         connection = redis_lib.Redis.from_url(self.redis_url)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"worker exited early:\n{self.process.stdout.read()}")
+                self.reader.join(5)
+                raise RuntimeError(f"worker exited early:\n{self.output}")
             if any(w.name == self.name for w in Worker.all(connection=connection)):
                 return self
             time.sleep(0.1)
@@ -271,7 +285,8 @@ class WorkerProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-        return self.process.stdout.read() if self.process.stdout else ""
+        self.reader.join(5)
+        return self.output
 
 
 def cold_model_cache(redis_url: str) -> None:

@@ -20,7 +20,8 @@ from webapp.engine.definition import BRANCHES, ON_ERROR, Graph, parse_definition
 from webapp.engine.errors import DefinitionError
 from webapp.engine.expressions import Expressions
 from webapp.engine.nodes import type_names
-from webapp.engine.runner import COMPLETED, run
+from webapp.engine.runner import run
+from webapp.engine.status import NodeStatus, RunStatus
 
 EXPRESSIONS = Expressions(max_chars=10_000)
 # SPEC.md's detail codes, plus the one the engine documents for unknown input names.
@@ -302,9 +303,9 @@ def processing_graphs(draw):
 def test_generated_processing_graphs_validate_and_run_to_completion(definition, text):
     graph = parse_definition(definition, EXPRESSIONS)
     result = run(graph, graph.validate_inputs({"text": text}))
-    assert result.status == COMPLETED, result.error
+    assert result.status == RunStatus.COMPLETED, result.error
     assert set(result.records) == {node["id"] for node in definition["nodes"]}
-    assert all(record.status == COMPLETED for record in result.records.values())
+    assert all(record.status == NodeStatus.COMPLETED for record in result.records.values())
     fields = next(n for n in definition["nodes"] if n["id"] == "out")["config"]["fields"]
     assert set(result.outputs) == set(fields)
     json.dumps(result.outputs, allow_nan=False)

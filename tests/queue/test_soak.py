@@ -20,20 +20,27 @@ from webapp.runs.recovery import reaper
 
 EXECUTIONS = 300
 KILL_EVERY = 3.0
+CONCURRENCY = 4
 
 
 @pytest.mark.slow
 def test_fault_soak(postgres_url, private_redis, model):
     queue = "soak"
-    # Recovery, not fair share, is under test here: one user may run as many as the workers take.
-    settings = {**FAST_RECOVERY, "REAPER_ENABLED": True, "MAX_RUNNING_PER_USER": 0}
+    # Recovery, not fair share, is under test here: one user may run as many as the workers
+    # take. Each worker runs WORKER_CONCURRENCY at once, and a kill loses what its victim held.
+    settings = {
+        **FAST_RECOVERY,
+        "REAPER_ENABLED": True,
+        "MAX_RUNNING_PER_USER": 0,
+        "WORKER_CONCURRENCY": CONCURRENCY,
+    }
     app = make_app(postgres_url, model.base_url, REDIS_URL=private_redis.url, RQ_QUEUE=queue, **settings)
     steady = WorkerProcess(postgres_url, private_redis.url, model.base_url, queue, **settings).wait_ready()
     victim = WorkerProcess(postgres_url, private_redis.url, model.base_url, queue, **settings).wait_ready()
     try:
         reaper(app).ensure_running()
         api = api_for(app)
-        workflow_id = create(api, model_definition("{{ in.text }} [[latency=0.1]]"))
+        workflow_id = create(api, model_definition("{{ in.text }} [[latency=0.5]]"))
         ids = [start(api, workflow_id, f"soak {i}") for i in range(EXECUTIONS)]
         deadline, kills, redis_restarted = time.monotonic() + 300, 0, False
         while time.monotonic() < deadline:
@@ -55,6 +62,9 @@ def test_fault_soak(postgres_url, private_redis, model):
             stuck_nodes = db.session.scalar(
                 select(func.count()).select_from(NodeRun).where(NodeRun.status.in_(("running", "pending")))
             )
+            errors = collections.Counter(
+                db.session.scalars(select(Execution.error["code"].as_string()).where(Execution.status == "failed"))
+            )
         calls = collections.Counter(call["prompt"] for call in model.calls)
         print(
             f"\nsoak: {dict(statuses)}, {kills} worker kills, Redis restarted: {redis_restarted}, "
@@ -63,6 +73,8 @@ def test_fault_soak(postgres_url, private_redis, model):
         assert sum(statuses.values()) == EXECUTIONS
         assert set(statuses) <= {"completed", "failed"}, "every execution ended terminal"
         assert statuses["completed"] >= EXECUTIONS * 0.8, "most runs completed despite the faults"
+        assert statuses["failed"] <= kills * CONCURRENCY, "a kill loses at most the runs its victim held"
+        assert set(errors) <= {"worker_lost"}, "runs fail only by their worker's death"
         assert max(calls.values()) == 1, "no execution ran its model call twice"
         assert stuck_nodes == 0, "no node row stays running or pending"
         assert kills >= 3 and redis_restarted

@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import current_app, g, request, url_for
 
 from ..engine.errors import Problem
+from ..engine.status import RunStatus
 from ..errors import ValidationFailed
-from ..models.execution import STATUSES
 from ..services import executions as service
 from ..services.workflows import visible_workflow
 from . import bp
@@ -53,7 +53,7 @@ def list_workflow_executions(workflow_id: str):
     visible_workflow(g.user, workflow_id)
     limit, offset = page()
     items, total = service.list_executions(
-        g.user, workflow_id=workflow_id, status=choice_arg("status", STATUSES), limit=limit, offset=offset
+        g.user, workflow_id=workflow_id, status=choice_arg("status", tuple(RunStatus)), limit=limit, offset=offset
     )
     return paginated("executions", [serialize(e, with_nodes=False) for e in items], total, offset)
 

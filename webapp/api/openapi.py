@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import current_app
 
-from ..models.execution import STATUSES
+from ..engine.status import RunStatus
 from . import bp
 from .openapi_schemas import ref, schemas
 from .params import MAX_OFFSET
@@ -365,7 +365,7 @@ def execution_paths() -> dict:
                     param("WorkflowId"),
                     param("limit"),
                     param("offset"),
-                    query("status", {"type": "string", "enum": list(STATUSES)}, "Only this status."),
+                    query("status", {"type": "string", "enum": list(RunStatus)}, "Only this status."),
                 ),
             ),
         },

@@ -17,10 +17,9 @@ from ..engine.errors import EXECUTION_ERROR_CODES
 from ..engine.nodes.input import FIELD_NAME, FIELD_TYPES
 from ..engine.nodes.output import FORMATS
 from ..engine.nodes.processing import OPERATIONS
-from ..models.execution import STATUSES
+from ..engine.status import NodeStatus, RunStatus
 from ..services.workflows import EXPORT_FORMAT, EXPORT_VERSION, READ_ONLY_FIELDS
 
-NODE_STATUSES = ("pending", "running", "completed", "failed", "skipped", "cancelled")
 NOT_BLANK = r"\S"  # at least one non-space character
 
 
@@ -366,7 +365,7 @@ NODE_RUN = obj(
     {
         "node_id": string(),
         "type": string(),
-        "status": enum(NODE_STATUSES),
+        "status": enum(tuple(NodeStatus)),
         "started_at": timestamp(null=True),
         "finished_at": timestamp(null=True),
         "duration_ms": nullable(count()),
@@ -385,7 +384,7 @@ EXECUTION_PROPERTIES = {
     "workflow_id": prefixed_id("wf"),
     "workflow_version": integer(minimum=1),
     "retry_of": nullable(prefixed_id("exec")),
-    "status": enum(STATUSES),
+    "status": enum(tuple(RunStatus)),
     "inputs": obj({}, [], additional=True),
     "outputs": nullable(obj({}, [], additional=True)),
     "error": nullable(ref("ExecutionError")),
@@ -398,7 +397,7 @@ EXECUTION_PROPERTIES = {
 ACCEPTED_PROPERTIES = {
     "execution_id": prefixed_id("exec"),
     "status": enum(
-        STATUSES,
+        tuple(RunStatus),
         description="'queued' for a new execution; a repeated Idempotency-Key answers with "
         "the first execution's status.",
     ),

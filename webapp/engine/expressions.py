@@ -185,9 +185,7 @@ _LOOKUP_NODES = (
 def _lookup_only(tree: nodes.Node) -> bool:
     """Whether evaluating ``tree`` is bounded by the size of its inputs: no calls,
     filters, loops or arithmetic, so it need not run in a sandbox process."""
-    return all(isinstance(node, _LOOKUP_NODES) for node in tree.find_all(nodes.Node)) and isinstance(
-        tree, _LOOKUP_NODES
-    )
+    return all(isinstance(node, _LOOKUP_NODES) for node in tree.find_all(nodes.Node))
 
 
 def _single_expression(tree: nodes.Template) -> nodes.Expr | None:

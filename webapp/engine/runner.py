@@ -33,12 +33,6 @@ from .nodes import NodeOutcome, OutputNode, RunContext
 from .nodes.base import bounded
 from .status import NodeStatus, RunStatus
 
-COMPLETED, FAILED, SKIPPED, CANCELLED = (
-    NodeStatus.COMPLETED,
-    NodeStatus.FAILED,
-    NodeStatus.SKIPPED,
-    NodeStatus.CANCELLED,
-)
 POLL_SECONDS = 0.25  # how often a waiting runner asks whether it should stop
 
 
@@ -131,7 +125,7 @@ class _Run:
         self.waiting_on = {node_id: len(graph.incoming[node_id]) for node_id in graph.nodes}
         self.ready = deque(node_id for node_id in graph.order if not graph.incoming[node_id])
         self.in_flight: dict[Future, tuple[GraphNode, float]] = {}
-        self.prior = {k: r for k, r in prior.items() if r.status == COMPLETED and k in graph.nodes}
+        self.prior = {k: r for k, r in prior.items() if r.status == NodeStatus.COMPLETED and k in graph.nodes}
         self.pool: ThreadPoolExecutor | None = None
         self.deadline = time.monotonic() + limits.timeout if limits.timeout else None
         self.error: dict | None = None
@@ -165,7 +159,7 @@ class _Run:
             if node.id in self.prior:
                 self._settle(node, self.prior[node.id], announce=False)
             elif self.graph.incoming[node.id] and not any(self.taken[e] for e in self.graph.incoming[node.id]):
-                self._settle(node, NodeRecord(node.id, node.type, SKIPPED))
+                self._settle(node, NodeRecord(node.id, node.type, NodeStatus.SKIPPED))
             elif node.impl.blocking:
                 self._submit(node)
             else:
@@ -236,12 +230,14 @@ class _Run:
             return None
         except NodeError as exc:
             attempts = exc.attempts if exc.attempts is not None else 1
-            return NodeRecord(node.id, node.type, FAILED, started, time.time(), error=exc.as_dict(), attempts=attempts)
+            return NodeRecord(
+                node.id, node.type, NodeStatus.FAILED, started, time.time(), error=exc.as_dict(), attempts=attempts
+            )
         except Exception as exc:  # a bug in a node must fail the node, not the runner
             return NodeRecord(
                 node.id,
                 node.type,
-                FAILED,
+                NodeStatus.FAILED,
                 started,
                 time.time(),
                 error={"code": "internal_error", "message": f"{type(exc).__name__}: {exc}"},
@@ -250,7 +246,7 @@ class _Run:
         return NodeRecord(
             node.id,
             node.type,
-            COMPLETED,
+            NodeStatus.COMPLETED,
             started,
             time.time(),
             input=outcome.input,
@@ -266,13 +262,13 @@ class _Run:
         self.records[node.id] = record
         if announce:
             self.observer.node_settled(record)
-        self.values[node.id] = record.output if record.status == COMPLETED else None
-        if record.status == FAILED and node.on_error == "fail":
+        self.values[node.id] = record.output if record.status == NodeStatus.COMPLETED else None
+        if record.status == NodeStatus.FAILED and node.on_error == "fail":
             message = record.error["message"] if record.error else "failed"
             code = execution_error_code(record.error["code"]) if record.error else "node_failed"
             self.error = {"code": code, "message": f"node '{node.id}' failed: {message}", "node_id": node.id}
             return
-        branch = node.impl.branch_of(record.output) if record.status == COMPLETED else None
+        branch = node.impl.branch_of(record.output) if record.status == NodeStatus.COMPLETED else None
         for edge in self.graph.outgoing[node.id]:
             self.taken[edge] = _is_taken(edge, record.status, node.on_error, branch)
             self.waiting_on[edge.target] -= 1
@@ -286,11 +282,11 @@ class _Run:
         error = {"code": reason["code"], "message": "not finished: " + reason["message"]}
         now = time.time()
         for node, started in [*self.cut_short, *self.in_flight.values()]:  # abandoned mid-way: results dropped
-            self._record(NodeRecord(node.id, node.type, CANCELLED, started, now, error=error))
+            self._record(NodeRecord(node.id, node.type, NodeStatus.CANCELLED, started, now, error=error))
         self.in_flight.clear()
         for node_id in self.graph.order:
             if node_id not in self.records:
-                self._record(NodeRecord(node_id, self.graph.nodes[node_id].type, CANCELLED, error=error))
+                self._record(NodeRecord(node_id, self.graph.nodes[node_id].type, NodeStatus.CANCELLED, error=error))
 
     def _record(self, record: NodeRecord) -> None:
         self.records[record.node_id] = record
@@ -298,23 +294,23 @@ class _Run:
 
     def _result(self) -> RunResult:
         if self.error is not None:
-            return RunResult(FAILED, None, self.error, self.records)
+            return RunResult(RunStatus.FAILED, None, self.error, self.records)
         if self.stop is not None:
             error = {"code": self.stop.code, "message": self.stop.message, "node_id": None}
             return RunResult(self.stop.status, None, error, self.records, self.stop)
         outputs: dict = {}
         for node in self.graph.nodes.values():
             record = self.records.get(node.id)
-            if isinstance(node.impl, OutputNode) and record is not None and record.status == COMPLETED:
+            if isinstance(node.impl, OutputNode) and record is not None and record.status == NodeStatus.COMPLETED:
                 outputs.update(node.impl.contribution(record.output))
-        return RunResult(COMPLETED, outputs, None, self.records)
+        return RunResult(RunStatus.COMPLETED, outputs, None, self.records)
 
 
 def _is_taken(edge: Edge, status: str, on_error: str, branch: str | None) -> bool:
     """SPEC.md, "Error handling" and the conditional's branch rule, in one place."""
-    if status == SKIPPED:
+    if status == NodeStatus.SKIPPED:
         return False
-    if status == FAILED:  # a handled failure: 'continue' or 'branch'
+    if status == NodeStatus.FAILED:  # a handled failure: 'continue' or 'branch'
         return edge.branch == "error" if on_error == "branch" else edge.branch != "error"
     if edge.branch == "error":
         return False

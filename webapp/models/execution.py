@@ -7,13 +7,9 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..engine.status import ACTIVE, FINISHED, NodeStatus, RunStatus
+from ..engine.status import FINISHED, NodeStatus, RunStatus
 from ..extensions import db
 from .base import JSONType, new_id, utcnow
-
-QUEUED, RUNNING, COMPLETED, FAILED, CANCELLED = RunStatus  # short names for the members, in order
-ACTIVE_STATUSES, FINISHED_STATUSES = ACTIVE, FINISHED
-STATUSES = tuple(RunStatus)
 
 
 class Execution(db.Model):
@@ -60,7 +56,7 @@ class Execution(db.Model):
 
     @property
     def finished(self) -> bool:
-        return self.status in FINISHED_STATUSES
+        return self.status in FINISHED
 
     @property
     def duration_ms(self) -> int | None:

@@ -22,7 +22,6 @@ from sqlalchemy import update
 
 from ..connections import redis_connection
 from ..extensions import db
-from . import fairshare
 from .execution import Ended, Outcome
 from .executor import Executor
 from .records import executions
@@ -51,8 +50,9 @@ class _Dispatcher:
         """Hand a queued execution over again, under a new job id recorded first: if
         the hand-over itself is lost, the reaper sees a job id naming no job."""
         job_id = self.new_job_id(execution_id)
-        db.session.execute(update(executions).where(executions.c.id == execution_id).values(job_id=job_id))
-        db.session.commit()
+        if job_id is not None:  # local mode names no job
+            db.session.execute(update(executions).where(executions.c.id == execution_id).values(job_id=job_id))
+            db.session.commit()
         self.submit(execution_id, job_id)
 
     def after_run(self, execution_id: str, outcome: Outcome) -> None:
@@ -63,10 +63,8 @@ class _Dispatcher:
         if outcome.ended == Ended.HANDED_BACK:
             self.requeue(execution_id)
             log.info("execution %s handed back to the queue for another worker", execution_id)
-        if outcome.ended in (Ended.SETTLED, Ended.HANDED_BACK) and outcome.user_id is not None:
-            woken = fairshare.wake_next(outcome.user_id, self.lane)
-            if woken is not None:
-                self.requeue(woken)
+        if outcome.woken is not None:
+            self.requeue(outcome.woken)
 
 
 class LocalDispatcher(_Dispatcher):

@@ -48,7 +48,7 @@ class Ended(StrEnum):
 @dataclass(frozen=True)
 class Outcome:
     ended: Ended
-    user_id: str | None = None
+    woken: str | None = None  # the owner's held-back run this one's end let start
 
 
 def run_execution(execution_id: str) -> Outcome:
@@ -57,7 +57,7 @@ def run_execution(execution_id: str) -> Outcome:
         return claim
     try:
         result, recorder = _run(execution_id, claim)
-        ended = _finish(execution_id, result, recorder)
+        return _finish(execution_id, claim, result, recorder)
     except Exception as exc:
         db.session.rollback()
         log.exception("execution %s crashed", execution_id)
@@ -65,8 +65,7 @@ def run_execution(execution_id: str) -> Outcome:
         message = f"internal error ({type(exc).__name__}); the details are in the server log"
         error = {"code": "node_failed", "message": message, "node_id": None}
         settle(execution_id, RunStatus.FAILED, error, from_statuses=(RunStatus.RUNNING,))
-        ended = Ended.SETTLED
-    return Outcome(ended, claim.user_id)
+        return Outcome(Ended.SETTLED, _wake_next(claim))
 
 
 @dataclass
@@ -74,6 +73,7 @@ class _Claim:
     """What a run needs, read in the same short transaction that claimed it."""
 
     user_id: str
+    lane: str  # local, or the RQ queue: where the owner's held-back runs it may wake wait
     graph: Graph
     inputs: dict
     started_at: datetime
@@ -86,7 +86,8 @@ def _claim(execution_id: str, retry: bool = True) -> _Claim | Outcome:
     of several workers handed the same execution, exactly one gets a row back, and
     only while its owner has fewer than MAX_RUNNING_PER_USER running."""
     cap = current_app.config["MAX_RUNNING_PER_USER"]
-    fairshare.lock_owner(execution_id, cap)
+    if cap > 0:
+        fairshare.lock_owner(fairshare.owner_of(execution_id))
     now = utcnow()
     row = db.session.execute(
         update(executions)
@@ -106,6 +107,7 @@ def _claim(execution_id: str, retry: bool = True) -> _Claim | Outcome:
             executions.c.started_at,
             executions.c.retry_of,
             executions.c.user_id,
+            executions.c.queue,
         )
     ).first()
     if row is None:
@@ -117,7 +119,9 @@ def _claim(execution_id: str, retry: bool = True) -> _Claim | Outcome:
         completed = select(nodes).where(nodes.c.execution_id == execution_id, nodes.c.status == NodeStatus.COMPLETED)
         prior = {node.node_id: record_of(node) for node in db.session.execute(completed)}
     graph = graph_for(row.workflow_id, row.workflow_version, lambda: _definition(row.workflow_id, row.workflow_version))
-    claim = _Claim(row.user_id, graph, row.inputs, row.started_at, watch_budget(row.user_id, *overrides), prior)
+    claim = _Claim(
+        row.user_id, row.queue, graph, row.inputs, row.started_at, watch_budget(row.user_id, *overrides), prior
+    )
     db.session.commit()  # a long run must not hold a transaction open
     return claim
 
@@ -129,9 +133,9 @@ def _not_claimed(execution_id: str, cap: int, retry: bool) -> _Claim | Outcome:
     owner = fairshare.hold_back(execution_id)
     if owner is None:
         return Outcome(Ended.NOT_CLAIMED)
-    if retry and fairshare.has_room(owner, cap):
+    if retry:
         return _claim(execution_id, retry=False)
-    return Outcome(Ended.WAITING, owner)
+    return Outcome(Ended.WAITING)
 
 
 def _run(execution_id: str, claim: _Claim) -> tuple[RunResult, Recorder]:
@@ -175,11 +179,23 @@ def _definition(workflow_id: str, version: int) -> dict:
     return db.session.get(WorkflowVersion, (workflow_id, version)).definition
 
 
-def _finish(execution_id: str, result: RunResult, recorder: Recorder) -> Ended:
-    """The last node rows and the execution's outcome, in one transaction."""
+def _finish(execution_id: str, claim: _Claim, result: RunResult, recorder: Recorder) -> Outcome:
+    """The last node rows, the execution's outcome and the wake of the owner's next
+    held-back run (this one's slot is free), in one transaction."""
     recorder.flush(commit=False)
-    if result.status == RunStatus.QUEUED:  # drained for a shutdown: hand back to the queue
-        return _hand_back(execution_id)
+    ended = _hand_back(execution_id) if result.status == RunStatus.QUEUED else _record_outcome(execution_id, result)
+    return Outcome(ended, _wake_next(claim))
+
+
+def _wake_next(claim: _Claim) -> str | None:
+    """Commit; with a bound per user, first wake the owner's oldest held-back run."""
+    if current_app.config["MAX_RUNNING_PER_USER"] <= 0:
+        db.session.commit()
+        return None
+    return fairshare.wake_next(claim.user_id, claim.lane)
+
+
+def _record_outcome(execution_id: str, result: RunResult) -> Ended:
     spent = totals(result.records.values())
     settled = db.session.execute(
         update(executions)
@@ -188,7 +204,6 @@ def _finish(execution_id: str, result: RunResult, recorder: Recorder) -> Ended:
     ).rowcount
     if not settled:  # cancelled or reaped meanwhile: keep that status, but count what was spent
         db.session.execute(update(executions).where(executions.c.id == execution_id).values(**spent))
-    db.session.commit()
     return Ended.SETTLED
 
 
@@ -206,5 +221,4 @@ def _hand_back(execution_id: str) -> Ended:
             .where(nodes.c.execution_id == execution_id, nodes.c.status != NodeStatus.COMPLETED)
             .values(status=NodeStatus.PENDING, started_at=None, finished_at=None, error=None, output=None, input=None)
         )
-    db.session.commit()
     return Ended.HANDED_BACK if requeued else Ended.SETTLED

@@ -2,12 +2,14 @@
 counted in the database, so the bound holds across every web process and worker.
 
 A claim counts the owner's running executions in the same statement that takes the
-run (on PostgreSQL after locking the owner's row, so two claims for one user count
-one after the other; SQLite has one writer at a time already). A run that finds its
-owner full is *held back*: still ``queued``, marked ``waiting_since``, and no worker's
-business until one of the owner's runs ends and wakes the oldest waiting one. Other
-users' runs are never behind it. The reaper wakes any held-back run whose owner has
-room, in case a wake was missed (a process that died between).
+run. A run that finds its owner full is *held back*: still ``queued``, marked
+``waiting_since``, and no worker's business until one of the owner's runs ends and,
+in the transaction that records the end, wakes the oldest waiting one. Other users'
+runs are never behind it. Claims and wakes of one owner go one after the other (on
+PostgreSQL they lock the owner's row; SQLite has one writer at a time already), and
+a held-back run tries its claim once more after it is marked: so a slot freed while
+it was being held back is never missed. The reaper still wakes any held-back run
+whose owner has room (a process that died between its end and its commit).
 """
 
 from __future__ import annotations
@@ -37,24 +39,20 @@ def _postgresql() -> bool:
     return db.session.get_bind().dialect.name == "postgresql"
 
 
-def lock_owner(execution_id: str, cap: int) -> None:
-    """Serialise the claims of one owner (PostgreSQL: a row lock, held to the commit)."""
-    if cap > 0 and _postgresql():
-        owner = select(executions.c.user_id).where(executions.c.id == execution_id).scalar_subquery()
+def lock_owner(owner) -> None:
+    """Serialise the claims and wakes of one owner (a user id, or a SQL expression for
+    one). PostgreSQL: a lock on the owner's row, held to the commit."""
+    if _postgresql():
         db.session.execute(select(_users.c.id).where(_users.c.id == owner).with_for_update())
+
+
+def owner_of(execution_id: str) -> ColumnElement:
+    return select(executions.c.user_id).where(executions.c.id == execution_id).scalar_subquery()
 
 
 def room_for_owner(cap: int) -> list[ColumnElement]:
     """The claim's extra condition: its owner runs fewer than ``cap`` (0: no bound)."""
     return [_running_of(executions.c.user_id) < cap] if cap > 0 else []
-
-
-def has_room(user_id: str, cap: int) -> bool:
-    if cap <= 0:
-        return True
-    running = db.session.scalar(select(_running_of(user_id)))
-    db.session.commit()
-    return running < cap
 
 
 def hold_back(execution_id: str) -> str | None:
@@ -71,7 +69,8 @@ def hold_back(execution_id: str) -> str | None:
 
 
 def wake_next(user_id: str, lane: str) -> str | None:
-    """Take the owner's oldest held-back run out of waiting; its id, to be dispatched."""
+    """Take the owner's oldest held-back run in ``lane`` out of waiting, and commit;
+    its id, to be dispatched again."""
     oldest = (
         select(executions.c.id)
         .where(
@@ -83,8 +82,7 @@ def wake_next(user_id: str, lane: str) -> str | None:
         .order_by(executions.c.created_at)
         .limit(1)
     )
-    if _postgresql():
-        oldest = oldest.with_for_update(skip_locked=True)  # two wakers take two runs, not one twice
+    lock_owner(user_id)
     woken = db.session.execute(
         update(executions)
         .where(executions.c.id == oldest.scalar_subquery(), executions.c.waiting_since.is_not(None))
@@ -104,4 +102,4 @@ def owners_with_room(lane: str, cap: int) -> dict[str, int]:
         .distinct()
     ).all()
     db.session.commit()
-    return {user_id: (cap - running if cap > 0 else 1) for user_id, running in waiting if cap <= 0 or running < cap}
+    return {user_id: cap - running for user_id, running in waiting if running < cap or cap <= 0}

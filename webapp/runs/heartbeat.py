@@ -11,9 +11,9 @@ import time
 from flask import Flask
 from sqlalchemy import update
 
+from ..engine.status import ACTIVE
 from ..extensions import db
 from ..models import Execution, utcnow
-from ..models.execution import ACTIVE_STATUSES
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class Heartbeat:
         with self.app.app_context():
             db.session.execute(
                 update(Execution)
-                .where(Execution.id.in_(held), Execution.status.in_(ACTIVE_STATUSES))
+                .where(Execution.id.in_(held), Execution.status.in_(ACTIVE))
                 .values(heartbeat_at=utcnow())
             )
             db.session.commit()

@@ -18,6 +18,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from ..engine.errors import InputError, Problem
+from ..engine.status import ACTIVE, NodeStatus, RunStatus
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..extensions import db
 from ..models import (
@@ -31,7 +32,6 @@ from ..models import (
     new_id,
     utcnow,
 )
-from ..models.execution import ACTIVE_STATUSES, CANCELLED, COMPLETED, FAILED, QUEUED, STATUSES
 from ..ratelimits import count_execution
 from ..runs import dispatcher, settle
 from . import audit
@@ -121,7 +121,7 @@ def _execution_for_key(user: User, key: str) -> Execution | None:
 
 
 _PENDING_NODE = {
-    "status": "pending",
+    "status": NodeStatus.PENDING,
     "input": None,
     "output": None,
     "started_at": None,
@@ -172,7 +172,7 @@ def _count_use(workflow_id: str, user_id: str) -> None:
 
 
 _QUEUED = {
-    "status": QUEUED,
+    "status": RunStatus.QUEUED,
     "retry_of": None,
     "outputs": None,
     "error": None,
@@ -212,7 +212,7 @@ def _dispatch(execution: Execution) -> None:
 
 def wait_for(execution: Execution, timeout: float) -> Execution:
     """Block until the execution finishes or ``timeout`` passes; the fresh row either way."""
-    if execution.status in ACTIVE_STATUSES:
+    if execution.status in ACTIVE:
         # Give the pooled connection back first: the run itself (local mode) and other
         # requests need it more than a request that only waits.
         db.session.commit()
@@ -229,7 +229,7 @@ def cancel_execution(user: User, execution_id: str) -> Execution:
     if execution.finished:
         raise Conflict(f"Execution '{execution_id}' already {execution.status}")
     error = {"code": "cancelled", "message": "cancelled on request", "node_id": None}
-    if not settle(execution.id, CANCELLED, error, from_statuses=ACTIVE_STATUSES):
+    if not settle(execution.id, RunStatus.CANCELLED, error, from_statuses=ACTIVE):
         db.session.expire_all()
         raise Conflict(f"Execution '{execution_id}' already {db.session.get(Execution, execution_id).status}")
     audit.record("execution.cancelled", user, "execution", execution.id)
@@ -243,7 +243,7 @@ def retry_execution(user: User, execution_id: str) -> Execution:
     in the original are copied, output and all, so they cost no model call; the
     rest run again."""
     original = own_execution(user, execution_id)
-    if original.status not in (FAILED, CANCELLED):
+    if original.status not in (RunStatus.FAILED, RunStatus.CANCELLED):
         raise Conflict(f"Only failed or cancelled executions can be retried; this one is {original.status}")
     workflow = db.session.get(Workflow, original.workflow_id)
     if workflow is None or workflow.deleted_at is not None:
@@ -255,7 +255,7 @@ def retry_execution(user: User, execution_id: str) -> Execution:
     now = utcnow()
     reused = {
         row.node_id: {
-            "status": COMPLETED,
+            "status": NodeStatus.COMPLETED,
             "input": row.input,
             "output": row.output,
             "started_at": now,
@@ -266,7 +266,7 @@ def retry_execution(user: User, execution_id: str) -> Execution:
             "reused_from": original.id,
         }
         for row in original.nodes
-        if row.status == COMPLETED
+        if row.status == NodeStatus.COMPLETED
     }
     execution = _new_execution(
         graph,
@@ -303,9 +303,9 @@ def list_executions(
         scope.append(Execution.workflow_id == workflow_id)
     filters = []
     if status is not None:
-        if status not in STATUSES:
+        if status not in tuple(RunStatus):
             raise ValidationFailed(
-                "Unknown status", [Problem("status", "invalid_value", f"one of {', '.join(STATUSES)}")]
+                "Unknown status", [Problem("status", "invalid_value", f"one of {', '.join(RunStatus)}")]
             )
         filters.append(Execution.status == status)
     if since is not None:

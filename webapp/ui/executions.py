@@ -10,6 +10,7 @@ from __future__ import annotations
 from flask import current_app, flash, request, url_for
 from flask_login import current_user
 
+from ..engine.status import NodeStatus
 from ..errors import ValidationFailed
 from ..services import executions as service
 from ..services import summaries
@@ -112,7 +113,7 @@ def _result_context(execution) -> dict:
 
 
 def _node_detail(row) -> str:
-    if row.status == "completed":
+    if row.status == NodeStatus.COMPLETED:
         extra = " · cached" if row.cached else (" · reused" if row.reused_from else "")
         return f"{format_duration(row.duration_ms)}{extra}"
     return row.status

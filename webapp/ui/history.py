@@ -7,7 +7,7 @@ from datetime import date, datetime, time, timedelta
 from flask import request
 from flask_login import current_user
 
-from ..models.execution import STATUSES
+from ..engine.status import RunStatus
 from ..services import executions as service
 from ..services import summaries
 from . import bp
@@ -28,7 +28,7 @@ def _date_arg(name: str) -> date | None:
 def history():
     user = current_user._get_current_object()
     status = request.args.get("status", "")
-    status = status if status in STATUSES else ""
+    status = status if status in tuple(RunStatus) else ""
     workflow_id = request.args.get("workflow", "").strip()[:64]
     since, until = _date_arg("since"), _date_arg("until")
     pagination = page_arg(PER_PAGE)
@@ -46,7 +46,7 @@ def history():
         "partials/_history_results.html",
         items=items,
         pagination=paginate(pagination, total),
-        statuses=STATUSES,
+        statuses=tuple(RunStatus),
         selected_status=status,
         workflow_id=workflow_id,
         since=since.isoformat() if since else "",

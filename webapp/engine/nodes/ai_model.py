@@ -26,7 +26,9 @@ class AiModelNode(NodeType):
         self.timeout = reader.number("timeout", minimum=0.1, maximum=3600)
         self.retries = reader.integer("retries", minimum=0, maximum=10)
 
-    def request(self, ctx: RunContext) -> ModelRequest:
+    def prepare(self, ctx: RunContext) -> ModelRequest:
+        """The request, rendered from upstream values (in a sandbox process when the
+        prompt computes); ``perform`` sends it."""
         system = as_text(self.evaluate(self.system, ctx)) if self.system else ""
         if self.json_mode:  # SPEC: the product's own instructions go into the system message
             system = f"{system}\n\n{JSON_INSTRUCTION}".strip()
@@ -41,9 +43,6 @@ class AiModelNode(NodeType):
             timeout=self.timeout,
             retries=self.retries,
         )
-
-    def prepare(self, ctx: RunContext) -> ModelRequest:
-        return self.request(ctx)
 
     def perform(self, request: ModelRequest, ctx: RunContext) -> NodeOutcome:
         if ctx.models is None:
