@@ -59,7 +59,7 @@ class Compiled:
         except TemplateError as exc:  # undefined names, sandbox limits: Jinja's message says it
             raise ExpressionError(str(exc)) from None
         except MemoryError:
-            raise ExpressionLimit("the template needed too much memory") from None
+            raise  # the sandbox process it ran in reports it, and retires (``isolation.py``)
         except Exception as exc:  # a user's template failing is a node error, whatever the cause
             raise ExpressionError(f"{type(exc).__name__}: {exc}") from None
 
