@@ -110,7 +110,8 @@ def render(store: dict, order: list[str]) -> str:
         "The suite starts everything it measures: the loopback model server (`tests/model_server.py`), fresh "
         "databases (SQLite files; PostgreSQL databases `bench_*`, dropped afterwards), the app under gunicorn, "
         "`rq worker --worker-class webapp.runs.worker.AppWorker` processes on Redis (its own database index, 12), and "
-        "wrk or a Python load process. `RATELIMIT_ENABLED=false`, `APP_ENV=production`, no access log.",
+        "wrk or a Python load process. `RATELIMIT_ENABLED=false`, `MAX_RUNNING_PER_USER=0` (one bench user "
+        "stands for many), `APP_ENV=production`, no access log.",
         "",
         "Every figure is the median of repeated runs, with the min–max of those runs in brackets (the number of "
         "runs is in the details). Latency percentiles are per run (wrk's, or the load process's), then the median "
@@ -152,7 +153,7 @@ def _machine(run: dict) -> list[str]:
         f"({m['os']})",
         "- **Versions**: " + ", ".join(f"{name} {version}" for name, version in v.items()),
         f"- **gunicorn**: `--worker-class gthread`, {run['gunicorn']} (see the gunicorn scenario); "
-        "local mode runs executions in each gunicorn worker's pool (`LOCAL_WORKERS=8`)",
+        "local mode runs executions in each gunicorn worker's executor (`WORKER_CONCURRENCY=16`)",
         f"- **Code measured**: commit {run.get('commit', 'n/a')}",
         "- **Runs behind these figures**: " + "; ".join(run.get("invocations", [])),
         "",

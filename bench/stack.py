@@ -273,6 +273,8 @@ def app_env(database: Database, model_url: str, queue: str | None = None, **sett
         "OPENAI_BASE_URL": model_url,
         "OPENAI_API_KEY": "bench-key",
         "RATELIMIT_ENABLED": "false",
+        # One bench user stands for many: the platform's capacity is measured, not one user's share.
+        "MAX_RUNNING_PER_USER": "0",
         "REDIS_URL": REDIS_URL if queue else "",
         "RQ_QUEUE": queue or "executions",
     }

@@ -101,6 +101,27 @@ def model_pipeline() -> dict:
     )
 
 
+def waiting_pipeline(latency: float) -> dict:
+    """input → a template that computes (it runs in a sandbox process) → a model call that
+    waits ``latency`` s → output: an execution that spends its life waiting on the model."""
+    return _chain(
+        [
+            _input("text"),
+            {
+                "id": "topic",
+                "type": "processing",
+                "config": {"operation": "template", "template": "{{ in.text | title }}"},
+            },
+            {
+                "id": "gen",
+                "type": "ai_model",
+                "config": {"prompt": f"[[latency={latency:g}]] " + ref("topic.value"), "cache": False},
+            },
+            {"id": "out", "type": "output", "config": {"fields": {"text": ref("gen.text")}}},
+        ]
+    )
+
+
 def five_nodes() -> dict:
     """The shape of the executions bulk-loaded for the reads scenario (5 node rows each)."""
     return _chain(

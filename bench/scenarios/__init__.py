@@ -6,6 +6,7 @@ from . import (
     engine,
     fanout,
     gunicorn,
+    in_flight,
     reads,
     sync,
     throughput,
@@ -13,5 +14,5 @@ from . import (
 )
 
 # In the order ``make bench`` runs them (and the report lists them).
-ALL = [engine, gunicorn, throughput, sync, async_latency, fanout, cache, reads, worker_memory]
+ALL = [engine, gunicorn, throughput, sync, async_latency, fanout, cache, reads, worker_memory, in_flight]
 BY_NAME = {module.NAME: module for module in ALL}

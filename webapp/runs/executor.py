@@ -22,9 +22,9 @@ log = logging.getLogger(__name__)
 class Executor:
     def __init__(self, app: Flask, after_run: Callable[[str, Outcome], None]) -> None:
         self.app, self.after_run = app, after_run
-        self.capacity = app.config["WORKER_CONCURRENCY"]
-        self.pool = ThreadPoolExecutor(self.capacity, thread_name_prefix="execution")
-        self.slots = threading.Semaphore(self.capacity)  # held by a queue worker from dequeue to the end
+        capacity = app.config["WORKER_CONCURRENCY"]
+        self.pool = ThreadPoolExecutor(capacity, thread_name_prefix="execution")
+        self.slots = threading.Semaphore(capacity)  # held by a queue worker from dequeue to the end
         self.active = 0
         self.idle = threading.Condition()
 
@@ -42,10 +42,10 @@ class Executor:
             self.active += 1
         self.pool.submit(self._run, execution_id, reserved)
 
-    def drain(self, timeout: float | None = None) -> bool:
-        """Wait until no execution runs here; False if ``timeout`` passed first."""
+    def drain(self) -> None:
+        """Wait until no execution runs here."""
         with self.idle:
-            return self.idle.wait_for(lambda: self.active == 0, timeout)
+            self.idle.wait_for(lambda: self.active == 0)
 
     def _run(self, execution_id: str, reserved: bool) -> None:
         try:
