@@ -153,7 +153,7 @@ def _machine(run: dict) -> list[str]:
         f"({m['os']})",
         "- **Versions**: " + ", ".join(f"{name} {version}" for name, version in v.items()),
         f"- **gunicorn**: `--worker-class gthread`, {run['gunicorn']} (see the gunicorn scenario); "
-        "local mode runs executions in each gunicorn worker's executor (`WORKER_CONCURRENCY=16`)",
+        "local mode runs executions in each gunicorn worker's executor (`LOCAL_WORKERS=8`)",
         f"- **Code measured**: commit {run.get('commit', 'n/a')}",
         "- **Runs behind these figures**: " + "; ".join(run.get("invocations", [])),
         "",

@@ -104,9 +104,11 @@ class Config:
         self.SYNC_TIMEOUT = _float("SYNC_TIMEOUT", 30.0)
         self.EXECUTION_TIMEOUT = _float("EXECUTION_TIMEOUT", 600.0)
         self.NODE_CONCURRENCY = _int("NODE_CONCURRENCY", 8)
-        # Executions at once per process that runs them (a web process in local mode, an
-        # RQ worker in queue mode), and per user across all of them (0: no bound).
+        # Executions at once per RQ worker, per web process in local mode (it serves
+        # requests too: more threads there only contend, measured), and per user across
+        # all of them (0: no bound).
         self.WORKER_CONCURRENCY = _int("WORKER_CONCURRENCY", 16)
+        self.LOCAL_WORKERS = _int("LOCAL_WORKERS", 8)
         self.MAX_RUNNING_PER_USER = _int("MAX_RUNNING_PER_USER", 4)
 
         # Users' templates run in sandbox processes: how many per process, how much memory

@@ -4,7 +4,7 @@
 ``heartbeat``  proof of life for the executions a process holds
 ``fairshare``  MAX_RUNNING_PER_USER: the claim's bound, held-back runs, waking them
 ``execution``  one run: claim, engine (user code in sandbox processes), finish
-``executor``   the threads of a process that run executions, WORKER_CONCURRENCY at once
+``executor``   the threads of a process that run executions, a bounded number at once
 ``dispatch``   local mode (this process's executor) or queue mode (RQ), and what follows a run
 ``recovery``   the reaper: lost workers, overrunning runs, vanished jobs, missed wakes
 ``worker``     the RQ worker class; ``jobs`` the RQ job

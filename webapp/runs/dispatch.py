@@ -73,7 +73,7 @@ class LocalDispatcher(_Dispatcher):
 
     def __init__(self, app: Flask) -> None:
         self.app = app
-        self.executor = Executor(app, self.after_run)
+        self.executor = Executor(app, app.config["LOCAL_WORKERS"], self.after_run)
         self.finished: dict[str, threading.Event] = {}
 
     def new_job_id(self, execution_id: str) -> None:

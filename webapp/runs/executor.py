@@ -1,7 +1,8 @@
-"""The threads of one process that run executions: at most ``WORKER_CONCURRENCY`` at
-once. A web process has one in local mode, an RQ worker one in queue mode; either way
-the same ``run_execution`` runs on them, so waiting on models overlaps while each
-run's user code is bounded in its sandbox process.
+"""The threads of one process that run executions, a bounded number at once: an RQ
+worker has one (``WORKER_CONCURRENCY``), and so has a web process in local mode
+(``LOCAL_WORKERS``, fewer: it serves requests too). Either way the same
+``run_execution`` runs on them, so waiting on models overlaps while each run's user
+code is bounded in its sandbox process.
 """
 
 from __future__ import annotations
@@ -20,9 +21,8 @@ log = logging.getLogger(__name__)
 
 
 class Executor:
-    def __init__(self, app: Flask, after_run: Callable[[str, Outcome], None]) -> None:
+    def __init__(self, app: Flask, capacity: int, after_run: Callable[[str, Outcome], None]) -> None:
         self.app, self.after_run = app, after_run
-        capacity = app.config["WORKER_CONCURRENCY"]
         self.pool = ThreadPoolExecutor(capacity, thread_name_prefix="execution")
         self.slots = threading.Semaphore(capacity)  # held by a queue worker from dequeue to the end
         self.active = 0

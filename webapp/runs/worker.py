@@ -48,7 +48,7 @@ class AppWorker(SimpleWorker):
         super().__init__(*args, **kwargs)
         global _current
         self.app = create_app()
-        self.executor = Executor(self.app, dispatcher(self.app).after_run)
+        self.executor = Executor(self.app, self.app.config["WORKER_CONCURRENCY"], dispatcher(self.app).after_run)
         self.reserved = False  # a slot taken for the job being performed
         _current = self
 
