@@ -57,6 +57,7 @@ def run(ctx: Context) -> Result:
             deadline = time.monotonic() + LATENCY
             while outcome(stack, workflow_id)["counts"].get("running", 0) < level and time.monotonic() < deadline:
                 time.sleep(0.1)
+            time.sleep(1.0)  # past the template step: every run is waiting on its model call
             running = outcome(stack, workflow_id)["counts"].get("running", 0)
             rss, _ = memory_kb(worker.pid)
             sandboxes = sum(memory_kb(pid)[1] for pid in descendants(worker.pid))
