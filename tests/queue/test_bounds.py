@@ -15,10 +15,13 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 
 from tests.conftest import FAST_RECOVERY, close_app, make_app
 from tests.definitions import model_definition
 from tests.queue.test_recovery import LOST_BOUND, api_for, create, execution, finished, node_status, start, wait_for
+from webapp.extensions import db
+from webapp.models import Execution, NodeRun
 from webapp.runs import start_recovery
 
 CPU_BOMB = "{{ ([range(100000)]*30000)|map('sum')|sum }}"
@@ -243,3 +246,23 @@ def test_a_killed_worker_with_10_runs_in_flight_loses_none_and_runs_none_twice(q
     time.sleep(FAST_RECOVERY["REAPER_INTERVAL"] * 4)
     assert model.call_count == 10
     assert all(execution(api, i)["status"] == "failed" for i in ids)
+
+
+def test_the_reaper_wakes_a_held_back_run_whose_wake_was_missed(server, model):
+    """As a process that died between a run's end and its commit would leave it: a run
+    held back for its owner, with nothing of theirs running to wake it."""
+    app, _ = server(MAX_RUNNING_PER_USER=1, REAPER_ENABLED=True)
+    start_recovery(app)
+    api = api_for(app)
+    execution_id = start(api, create(api, model_definition("{{ in.text }}", cache=False)), "held")
+    assert finished(api, execution_id)["status"] == "completed"
+    with app.app_context():
+        db.session.execute(
+            update(Execution)
+            .where(Execution.id == execution_id)
+            .values(status="queued", waiting_since=Execution.created_at, started_at=None, finished_at=None)
+        )
+        db.session.execute(update(NodeRun).where(NodeRun.execution_id == execution_id).values(status="pending"))
+        db.session.commit()
+    body = finished(api, execution_id, timeout=15)
+    assert body["status"] == "completed" and model.call_count == 2

@@ -14,6 +14,8 @@ whose owner has room (a process that died between its end and its commit).
 
 from __future__ import annotations
 
+import sys
+
 from sqlalchemy import func, select, update
 from sqlalchemy.sql import ColumnElement
 
@@ -94,7 +96,8 @@ def wake_next(user_id: str, lane: str) -> str | None:
 
 
 def owners_with_room(lane: str, cap: int) -> dict[str, int]:
-    """Owners of held-back runs in ``lane`` and how many more each may run now."""
+    """Owners of held-back runs in ``lane`` and how many more each may run now (with no
+    bound, all of them: runs held back before the bound was lifted)."""
     waiting = db.session.execute(
         select(executions.c.user_id, _running_of(executions.c.user_id))
         .where(executions.c.queue == lane, executions.c.status == RunStatus.QUEUED)
@@ -102,4 +105,6 @@ def owners_with_room(lane: str, cap: int) -> dict[str, int]:
         .distinct()
     ).all()
     db.session.commit()
-    return {user_id: cap - running for user_id, running in waiting if running < cap or cap <= 0}
+    if cap <= 0:
+        return {user_id: sys.maxsize for user_id, _ in waiting}
+    return {user_id: cap - running for user_id, running in waiting if running < cap}
