@@ -125,6 +125,9 @@ class Config:
         self.WORKER_LOST_AFTER = _float("WORKER_LOST_AFTER", 60.0)
         self.REAPER_INTERVAL = _float("REAPER_INTERVAL", 30.0)
         self.REAPER_ENABLED = _bool("REAPER_ENABLED", True)
+        # A run in flight rides out a database outage this long, keeping what it did in
+        # memory until it can write it (outages.py); past that, the reaper settles it.
+        self.DATABASE_OUTAGE_WINDOW = _float("DATABASE_OUTAGE_WINDOW", 300.0)
 
         # Models.
         self.MODEL_TIMEOUT = _float("MODEL_TIMEOUT", 60.0)

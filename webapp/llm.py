@@ -2,8 +2,9 @@
 
 ``ModelGateway`` is what the engine's ``ai_model`` node talks to. It resolves the
 model, answers from the cache when it can, otherwise calls ``chat.completions``
-through the SDK (whose own retry with backoff handles 429 and 5xx: no retry loop of
-ours on top), prices the usage, and maps failures to the engine's error codes.
+through the SDK, prices the usage, and maps failures to the engine's error codes.
+Retries (429, 5xx, timeouts, with the SDK's backoff and the server's Retry-After)
+are ours, not the SDK's: only we know the run's deadline and whether it stopped.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import random
 import threading
+import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Protocol
 
@@ -19,13 +22,15 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Engine
 
 from .engine.errors import NodeError
-from .engine.model_calls import ZERO_USAGE, ModelReply, ModelRequest, Usage
+from .engine.model_calls import ZERO_USAGE, ModelReply, ModelRequest, Stopped, Usage, never
 from .engine.nodes.ai_model import parse_model_json
 from .models.base import utcnow
 from .models.cache import CachedResponse
 
 if TYPE_CHECKING:
     import openai
+
+MAX_ASKED_WAIT = 60.0  # a longer Retry-After is not honoured: our own backoff applies
 
 # USD per 1M tokens (prompt, completion). MODEL_PRICES overrides or extends it.
 DEFAULT_PRICES: dict[str, tuple[float, float]] = {
@@ -143,15 +148,13 @@ class ModelGateway:
 
         # Local OpenAI-compatible servers (Ollama, vLLM) want no key, but the SDK
         # refuses to start without one; OpenAI itself will answer 401 clearly.
-        self.client = openai.OpenAI(
-            api_key=api_key or "not-set", base_url=base_url, timeout=timeout, max_retries=retries
-        )
+        self.client = openai.OpenAI(api_key=api_key or "not-set", base_url=base_url, timeout=timeout, max_retries=0)
         self.default_model = default_model
         self.timeout, self.retries = timeout, retries
         self.prices = prices
         self.cache, self.cache_ttl = cache, cache_ttl
 
-    def complete(self, request: ModelRequest) -> ModelReply:
+    def complete(self, request: ModelRequest, *, deadline: float | None = None, stopped: Stopped = never) -> ModelReply:
         model = request.model or self.default_model
         key = cache_key(model, request) if self.cache is not None and request.cache else None
         if key is not None:
@@ -166,16 +169,41 @@ class ModelGateway:
                     cached=True,
                     attempts=0,
                 )
-        reply = self._call(model, request)
+        reply = self._call(model, request, deadline, stopped)
         if key is not None and _cacheable(reply, request):
             self._cache_put(key, {"text": reply.text, "model": reply.model, "cost_usd": reply.cost_usd})
         return reply
 
-    def _call(self, model: str, request: ModelRequest) -> ModelReply:
+    def _call(self, model: str, request: ModelRequest, deadline: float | None, stopped: Stopped) -> ModelReply:
+        """Attempts with backoff, none begun once the run has stopped, and none left
+        running past its deadline (each attempt's timeout ends with the run's time):
+        so a timed-out run leaves no call behind to be paid for unseen."""
+        retries = self.retries if request.retries is None else request.retries
+        attempt = 0
+        while True:
+            attempt += 1
+            timeout = request.timeout or self.timeout
+            if deadline is not None:
+                timeout = min(timeout, deadline - time.monotonic())
+                if timeout <= 0:
+                    raise NodeError(
+                        "timeout", "the execution ran out of time for this model call", attempts=attempt - 1
+                    )
+            try:
+                completion = self._attempt(model, request, timeout)
+                break
+            except _Failed as failed:
+                wait = failed.wait if failed.wait is not None else _backoff(attempt)
+                out_of_time = deadline is not None and time.monotonic() + wait >= deadline
+                if not failed.retryable or attempt > retries or out_of_time or stopped():
+                    raise NodeError(failed.code, failed.message, attempts=attempt) from None
+            time.sleep(wait)
+        return self._reply(model, completion, attempt)
+
+    def _attempt(self, model: str, request: ModelRequest, timeout: float):
+        """One request, no retry of the SDK's own: failures come back as ``_Failed``."""
         import openai
 
-        retries = self.retries if request.retries is None else request.retries
-        client = self.client.with_options(timeout=request.timeout or self.timeout, max_retries=retries)
         params = {"model": model, "messages": [{"role": r, "content": c} for r, c in request.messages]}
         if request.temperature is not None:
             params["temperature"] = request.temperature
@@ -184,29 +212,20 @@ class ModelGateway:
         if request.json_mode:
             params["response_format"] = {"type": "json_object"}
         try:
-            raw = client.chat.completions.with_raw_response.create(**params)
-            completion = raw.parse()
+            return self.client.chat.completions.create(**params, timeout=timeout)
         except openai.RateLimitError as exc:
-            raise NodeError(
-                "rate_limited", f"the model server is rate limiting: {_reason(exc)}", attempts=retries + 1
-            ) from None
+            raise _Failed("rate_limited", f"the model server is rate limiting: {_reason(exc)}", exc) from None
         except openai.APITimeoutError:
-            raise NodeError(
-                "timeout",
-                f"no answer from the model within {request.timeout or self.timeout:g} s",
-                attempts=retries + 1,
-            ) from None
+            raise _Failed("timeout", f"no answer from the model within {timeout:.3g} s", retryable=True) from None
         except openai.APIStatusError as exc:
-            attempts = retries + 1 if exc.status_code >= 500 or exc.status_code in (408, 409) else 1
-            raise NodeError(
-                "model_error", f"the model server answered {exc.status_code}: {_reason(exc)}", attempts=attempts
-            ) from None
+            raise _Failed("model_error", f"the model server answered {exc.status_code}: {_reason(exc)}", exc) from None
         except openai.APIConnectionError as exc:
-            raise NodeError("model_error", f"could not reach the model server: {exc}", attempts=retries + 1) from None
+            raise _Failed("model_error", f"could not reach the model server: {exc}", retryable=True) from None
         except Exception as exc:  # malformed bodies surface as validation or decode errors
-            raise NodeError(
-                "model_error", f"unreadable answer from the model server: {type(exc).__name__}: {exc}", attempts=1
-            ) from None
+            message = f"unreadable answer from the model server: {type(exc).__name__}: {exc}"
+            raise _Failed("model_error", message) from None
+
+    def _reply(self, model: str, completion, attempts: int) -> ModelReply:
         if not completion.choices:
             raise NodeError("model_error", "the model server answered with no choices")
         usage = None
@@ -227,7 +246,7 @@ class ModelGateway:
             usage=usage,
             cost_usd=cost,
             price_known=known,
-            attempts=raw.retries_taken + 1,
+            attempts=attempts,
         )
 
     def _cache_get(self, key: str) -> dict | None:
@@ -239,6 +258,44 @@ class ModelGateway:
     def _cache_put(self, key: str, value: dict) -> None:
         with contextlib.suppress(Exception):  # not cached this time; the answer itself is fine
             self.cache.put(key, value, self.cache_ttl)
+
+
+class _Failed(Exception):
+    """One attempt's failure: the node's error code and message, whether another
+    attempt may succeed, and how long the server asked us to wait first."""
+
+    def __init__(self, code: str, message: str, status_error=None, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.code, self.message, self.retryable, self.wait = code, message, retryable, None
+        if status_error is not None:
+            response = status_error.response
+            self.retryable = _should_retry(response)
+            self.wait = _asked_wait(response.headers)
+
+
+def _should_retry(response) -> bool:
+    """The SDK's rule: the server may say so; else timeouts, conflicts, 429 and 5xx."""
+    said = response.headers.get("x-should-retry")
+    if said in ("true", "false"):
+        return said == "true"
+    return response.status_code in (408, 409, 429) or response.status_code >= 500
+
+
+def _asked_wait(headers) -> float | None:
+    """``Retry-After`` (or OpenAI's ``retry-after-ms``) in seconds, if given and sane."""
+    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        try:
+            wait = float(headers.get(name, "")) / scale
+        except ValueError:
+            continue
+        if 0 <= wait <= MAX_ASKED_WAIT:
+            return wait
+    return None
+
+
+def _backoff(attempt: int) -> float:
+    """What the SDK waits: 0.5 s doubling to 8 s, less up to a quarter of jitter."""
+    return min(0.5 * 2 ** (attempt - 1), 8.0) * (1 - 0.25 * random.random())
 
 
 def _cacheable(reply: ModelReply, request: ModelRequest) -> bool:

@@ -25,7 +25,7 @@ TARGET_US = 1000
 class InstantGateway:
     """A zero-latency model in-process: what the runner costs without HTTP."""
 
-    def complete(self, request):
+    def complete(self, request, **_call):
         from webapp.engine.model_calls import ModelReply, Usage
 
         return ModelReply(text="ok " + request.messages[-1][1][:40], model="gpt-4o-mini", usage=Usage(3, 2, 5))

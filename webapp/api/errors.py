@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, jsonify, make_response, request
 from werkzeug.exceptions import HTTPException
 
 from ..errors import RateLimited, ServiceError
+from ..outages import RETRY_AFTER_SECONDS, database_unavailable
 from ..ratelimits import retry_after_for_current_request
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,7 @@ HTTP_CODES = {
     415: "unsupported_media_type",
     422: "validation_error",
     429: "rate_limited",
+    503: "service_unavailable",
 }
 
 
@@ -76,6 +78,18 @@ def http_error_response(exc: HTTPException) -> Response:
     )
 
 
+def unavailable_response(render_page_error) -> Response:
+    """503 while the database is away, with the wait in ``Retry-After`` (and the envelope)."""
+    message = "The database is unavailable for a moment; try again shortly"
+    wait = RETRY_AFTER_SECONDS
+    if is_api_request():
+        response = error_response(503, "service_unavailable", message, retry_after=wait)
+    else:
+        response = make_response(render_page_error(503, message + "."))
+    response.headers["Retry-After"] = str(wait)
+    return response
+
+
 def register(app: Flask, render_page_error) -> None:
     """Install handlers that answer JSON under /api/ and delegate pages to the UI."""
 
@@ -91,6 +105,9 @@ def register(app: Flask, render_page_error) -> None:
 
     @app.errorhandler(Exception)
     def on_unexpected(exc: Exception):
+        if database_unavailable(exc):  # a restart or failover: the client may simply try again
+            log.warning("database unavailable on %s %s: %s", request.method, request.path, exc)
+            return unavailable_response(render_page_error)
         log.exception("unhandled error on %s %s", request.method, request.path)
         if is_api_request():
             return error_response(500, "internal_error", "Something went wrong on our side; it has been logged")

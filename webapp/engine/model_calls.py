@@ -6,8 +6,15 @@ passes in something that satisfies ``ModelGateway`` (``webapp/llm.py``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
+
+Stopped = Callable[[], bool]  # asked between attempts: has the run stopped?
+
+
+def never() -> bool:
+    return False
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,7 @@ class ModelReply:
 
 
 class ModelGateway(Protocol):
-    def complete(self, request: ModelRequest) -> ModelReply:
+    def complete(self, request: ModelRequest, *, deadline: float | None = None, stopped: Stopped = never) -> ModelReply:
         """Answer the request or raise ``NodeError`` with ``model_error``,
-        ``rate_limited`` or ``timeout``."""
+        ``rate_limited`` or ``timeout``. No attempt outlives ``deadline`` (a
+        ``time.monotonic()`` value) and none begins once ``stopped()``."""

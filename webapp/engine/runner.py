@@ -34,6 +34,7 @@ from .nodes.base import bounded
 from .status import NodeStatus, RunStatus
 
 POLL_SECONDS = 0.25  # how often a waiting runner asks whether it should stop
+LATE_GRACE_SECONDS = 1.0  # how long a stopped run waits for its nodes in flight to report
 
 
 @dataclass
@@ -143,6 +144,8 @@ class _Run:
             if self.stop is not None and self.stop.drain:
                 while self.in_flight and self.error is None:
                     self._wait_for_in_flight(draining=True)
+            self.ended.set()
+            self._collect_late()
             self._abandon_unsettled()
         finally:
             self.ended.set()
@@ -221,7 +224,7 @@ class _Run:
         start is when the node really began, which may be after a wait for a slot.
         None: the run stopped while the node's user code was computing."""
         started = time.time()
-        context = RunContext(node.id, values, self.inputs, self.models)
+        context = RunContext(node.id, values, self.inputs, self.models, self.deadline, self._pool_stop)
         try:
             isolated = node.impl.isolated
             prepared = self.isolation.prepare(node, context, stop) if isolated else node.impl.prepare(context)
@@ -274,6 +277,21 @@ class _Run:
             self.waiting_on[edge.target] -= 1
             if self.waiting_on[edge.target] == 0:
                 self.ready.append(edge.target)
+
+    def _collect_late(self) -> None:
+        """Nodes in flight when the run stopped get a moment to come back (a model
+        call ends by the deadline; none retries once the run has ended), so what an
+        answered call cost is recorded, not dropped. They change nothing downstream."""
+        if not self.in_flight:
+            return
+        done, _ = wait(list(self.in_flight), timeout=LATE_GRACE_SECONDS)
+        for future in done:
+            node, started = self.in_flight.pop(future)
+            record = future.result()
+            if record is None:
+                self.cut_short.append((node, started))
+            else:
+                self._record(record)
 
     def _abandon_unsettled(self) -> None:
         reason = self.error or ({"code": self.stop.code, "message": self.stop.message} if self.stop else None)

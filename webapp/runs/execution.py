@@ -28,6 +28,7 @@ from ..engine.status import NodeStatus, RunStatus
 from ..extensions import db
 from ..llm import gateway_for
 from ..models import User, WorkflowVersion, utcnow
+from ..outages import database_unavailable, ride_out
 from ..services.definitions import graph_for
 from ..services.limits import BudgetWatch, watch_budget
 from . import fairshare
@@ -52,20 +53,31 @@ class Outcome:
 
 
 def run_execution(execution_id: str) -> Outcome:
-    claim = _claim(execution_id)
+    """Claim, run, record. Each transaction rides out a database outage of up to
+    ``DATABASE_OUTAGE_WINDOW`` (the run meanwhile goes on, its results in memory)."""
+    window = current_app.config["DATABASE_OUTAGE_WINDOW"]
+    claim = ride_out(lambda: _claim(execution_id), what=f"claiming {execution_id}", window=window)
     if isinstance(claim, Outcome):
         return claim
     try:
         result, recorder = _run(execution_id, claim)
-        return _finish(execution_id, claim, result, recorder)
+        return ride_out(
+            lambda: _finish(execution_id, claim, result, recorder), what=f"recording {execution_id}", window=window
+        )
     except Exception as exc:
+        if database_unavailable(exc):
+            raise  # away for longer than the window: the reaper settles the run once it is back
         db.session.rollback()
         log.exception("execution %s crashed", execution_id)
         # The details (which may hold SQL and parameters) go to the log, not to the user.
         message = f"internal error ({type(exc).__name__}); the details are in the server log"
         error = {"code": "node_failed", "message": message, "node_id": None}
-        settle(execution_id, RunStatus.FAILED, error, from_statuses=(RunStatus.RUNNING,))
-        return Outcome(Ended.SETTLED, _wake_next(claim))
+
+        def fail() -> Outcome:
+            settle(execution_id, RunStatus.FAILED, error, from_statuses=(RunStatus.RUNNING,))
+            return Outcome(Ended.SETTLED, _wake_next(claim))
+
+        return ride_out(fail, what=f"settling {execution_id}", window=window)
 
 
 @dataclass

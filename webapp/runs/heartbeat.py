@@ -9,11 +9,12 @@ import threading
 import time
 
 from flask import Flask
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from ..engine.status import ACTIVE
 from ..extensions import db
 from ..models import Execution, utcnow
+from ..outages import skipped_while_away
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +45,15 @@ class Heartbeat:
             held = list(self.held)
         if not held:
             return
-        with self.app.app_context():
-            db.session.execute(
-                update(Execution)
-                .where(Execution.id.in_(held), Execution.status.in_(ACTIVE))
-                .values(heartbeat_at=utcnow())
-            )
+        # Rows locked by someone else are being claimed or settled right now: skipped,
+        # so a heartbeat never waits on (or deadlocks with) the transactions it vouches for.
+        free = (
+            select(Execution.id)
+            .where(Execution.id.in_(held), Execution.status.in_(ACTIVE))
+            .with_for_update(skip_locked=True)
+        )
+        with self.app.app_context(), skipped_while_away("a heartbeat"):
+            db.session.execute(update(Execution).where(Execution.id.in_(free)).values(heartbeat_at=utcnow()))
             db.session.commit()
 
     def stop(self) -> None:

@@ -16,6 +16,7 @@ from ..engine.runner import NodeRecord, Observer, Stop
 from ..engine.status import NodeStatus, RunStatus
 from ..extensions import db
 from ..models import Execution, NodeRun, utcnow
+from ..outages import skipped_while_away
 from ..services.limits import BudgetWatch
 
 STOP_CHECK_SECONDS = 0.5  # how stale a runner's view of "was I cancelled?" may be
@@ -81,7 +82,8 @@ class Recorder(Observer):
         self.cost += record.cost_usd
 
     def idle(self) -> None:
-        self.flush()
+        with skipped_while_away("writing a run's progress"):  # kept in ``pending`` for the next flush
+            self.flush()
 
     def should_stop(self) -> Stop | None:
         if shutdown_requested.is_set():
@@ -93,8 +95,10 @@ class Recorder(Observer):
         if now - self.checked_at < STOP_CHECK_SECONDS:
             return None
         self.checked_at = now
-        status = db.session.scalar(select(executions.c.status).where(executions.c.id == self.execution_id))
-        db.session.commit()
+        status = RunStatus.RUNNING  # while the database is away, nobody can have settled it
+        with skipped_while_away("a run's stop check"):
+            status = db.session.scalar(select(executions.c.status).where(executions.c.id == self.execution_id))
+            db.session.commit()
         if status == RunStatus.CANCELLED:
             return Stop("cancelled", "cancelled on request", status=RunStatus.CANCELLED)
         if status != RunStatus.RUNNING:
@@ -102,10 +106,12 @@ class Recorder(Observer):
         return None
 
     def flush(self, commit: bool = True) -> None:
-        """Write what changed since the last flush: one executemany per shape of row."""
-        pending, self.pending = self.pending, {}
+        """Write what changed since the last commit: one executemany per shape of row.
+        Rows stay pending until committed, so a failed write is made again."""
+        if not self.pending:
+            return
         shapes: dict[tuple, list[dict]] = {}
-        for node_id, values in pending.items():
+        for node_id, values in self.pending.items():
             shapes.setdefault(tuple(values), []).append({"b_execution": self.execution_id, "b_node": node_id, **values})
         for columns, rows in shapes.items():
             statement = (
@@ -114,8 +120,9 @@ class Recorder(Observer):
                 .values({column: bindparam(column) for column in columns})
             )
             db.session.execute(statement, rows)
-        if commit and pending:
+        if commit:
             db.session.commit()
+            self.pending = {}
 
 
 def row_values(record: NodeRecord) -> dict:

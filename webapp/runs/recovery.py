@@ -17,6 +17,7 @@ start, workers from theirs — so an execution is settled within
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
@@ -28,6 +29,7 @@ from sqlalchemy import select
 from ..engine.status import ACTIVE, RunStatus
 from ..extensions import db
 from ..models import Execution, utcnow
+from ..outages import database_unavailable
 from . import fairshare
 from .dispatch import dispatcher
 from .records import LOST, settle
@@ -36,8 +38,10 @@ log = logging.getLogger(__name__)
 ENQUEUE_GRACE = timedelta(seconds=5)  # between the commit and the enqueue, a job is legitimately absent
 
 
-def reap(app: Flask) -> dict[str, int]:
-    """One pass over active executions; returns how many it settled, requeued or woke."""
+def reap(app: Flask, judge_silence: bool = True) -> dict[str, int]:
+    """One pass over active executions; returns how many it settled, requeued or woke.
+    ``judge_silence=False``: the database was just away, so no heartbeat could land:
+    silence is no sign of a lost worker yet."""
     config = app.config
     now = utcnow()
     lost_before = now - timedelta(seconds=config["WORKER_LOST_AFTER"])
@@ -67,8 +71,6 @@ def reap(app: Flask) -> dict[str, int]:
                 message = f"the execution did not finish within {config['EXECUTION_TIMEOUT']:g} s"
                 error = {"code": "timeout", "message": message, "node_id": None}
                 counts["timeout"] += settle(row.id, RunStatus.FAILED, error, from_statuses=(RunStatus.RUNNING,))
-            elif row.status == RunStatus.RUNNING and beat < lost_before:
-                counts["worker_lost"] += settle(row.id, RunStatus.FAILED, LOST, from_statuses=(RunStatus.RUNNING,))
             elif (
                 row.status == RunStatus.QUEUED
                 and queue.mode == "queue"
@@ -76,6 +78,10 @@ def reap(app: Flask) -> dict[str, int]:
             ):
                 queue.requeue(row.id)
                 counts["requeued"] += 1
+            elif not judge_silence:
+                continue
+            elif row.status == RunStatus.RUNNING and beat < lost_before:
+                counts["worker_lost"] += settle(row.id, RunStatus.FAILED, LOST, from_statuses=(RunStatus.RUNNING,))
             elif row.status == RunStatus.QUEUED and queue.mode == "local" and beat < lost_before:
                 counts["worker_lost"] += settle(row.id, RunStatus.FAILED, LOST, from_statuses=(RunStatus.QUEUED,))
         counts["woken"] = _wake_held_back(queue, config["MAX_RUNNING_PER_USER"])
@@ -118,11 +124,20 @@ class Reaper:
 
     def _loop(self) -> None:
         pid = os.getpid()
+        # After a database outage, silence counts again only once every holder has had
+        # WORKER_LOST_AFTER to beat: else runs that rode the outage out would be reaped.
+        silence_counts_from = 0.0
         while self.pid == pid:
             try:
-                reap(self.app)
-            except Exception:
-                log.exception("reaper pass failed; will try again")
+                reap(self.app, judge_silence=time.monotonic() >= silence_counts_from)
+                if silence_counts_from == math.inf:  # the first pass since the database came back
+                    silence_counts_from = time.monotonic() + self.app.config["WORKER_LOST_AFTER"]
+            except Exception as exc:
+                if database_unavailable(exc):
+                    silence_counts_from = math.inf
+                    log.warning("reaper: database unavailable; will try again")
+                else:
+                    log.exception("reaper pass failed; will try again")
             time.sleep(self.app.config["REAPER_INTERVAL"])
 
 

@@ -31,6 +31,7 @@ ERROR_TITLES = {
     422: "Not valid",
     429: "Slow down",
     500: "Something went wrong",
+    503: "Back in a moment",
 }
 
 

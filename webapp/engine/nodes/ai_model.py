@@ -48,7 +48,7 @@ class AiModelNode(NodeType):
         if ctx.models is None:
             raise NodeError("model_error", "no model gateway is configured")
         seen = {role: content for role, content in request.messages}
-        reply = ctx.models.complete(request)
+        reply = ctx.models.complete(request, deadline=ctx.deadline, stopped=ctx.stopped)
         output = {
             "text": reply.text,
             "model": reply.model,

@@ -11,7 +11,7 @@ from jinja2.exceptions import TemplateSyntaxError
 
 from ..errors import NodeError, Problem
 from ..expressions import Compiled, ExpressionError, ExpressionLimit, Expressions, syntax_message
-from ..model_calls import ZERO_USAGE, ModelGateway, Usage
+from ..model_calls import ZERO_USAGE, ModelGateway, Stopped, Usage, never
 
 _MISSING = object()
 
@@ -24,6 +24,8 @@ class RunContext:
     values: dict[str, Any]
     inputs: dict[str, Any] = field(default_factory=dict)  # the run's inputs, for the input node
     models: ModelGateway | None = None
+    deadline: float | None = None  # the run's, as a time.monotonic() value: outbound calls end by then
+    stopped: Stopped = never  # whether the run has stopped: no new attempt after that
 
 
 @dataclass

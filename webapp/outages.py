@@ -1,0 +1,79 @@
+"""Riding out a database that is briefly away: restarted, failed over, or a
+transaction picked as a deadlock's victim.
+
+One rule says which errors are such a moment (``database_unavailable``). The web
+answers them ``503`` with ``Retry-After`` (``api/errors.py``); a run in flight keeps
+going and writes what it did once the database is back (``ride_out``), so an outage
+is never mistaken for a lost worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import sqlite3
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from .extensions import db
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+RETRY_AFTER_SECONDS = 5  # what a client is told to wait while the database is away
+_FIRST_WAIT, _LONGEST_WAIT = 0.2, 5.0
+# SQLite's OperationalError also covers mistakes ("no such table"); only these are passing.
+_SQLITE_PASSING = ("locked", "busy", "disk i/o", "unable to open")
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database is away for a moment, not that we erred."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    if not isinstance(exc, OperationalError | InterfaceError):
+        return False
+    if isinstance(exc.orig, sqlite3.Error):
+        return any(words in str(exc.orig).lower() for words in _SQLITE_PASSING)
+    return True  # PostgreSQL: connection refused or lost, shutdown, deadlock, serialization
+
+
+def ride_out(work: Callable[[], T], *, what: str, window: float) -> T:
+    """Run ``work`` (one transaction, safe to repeat: every write is a compare-and-set)
+    and, while the database is away, roll back and run it again with a growing
+    wait, for up to ``window`` seconds. Any other error, or a longer outage, raises."""
+    give_up_at = time.monotonic() + window
+    wait = _FIRST_WAIT
+    while True:
+        try:
+            return work()
+        except Exception as exc:
+            with contextlib.suppress(Exception):  # a connection that is gone has nothing to roll back
+                db.session.rollback()
+            if not database_unavailable(exc) or time.monotonic() + wait > give_up_at:
+                raise
+            log.warning("database unavailable while %s (%s); trying again in %.1f s", what, _first_line(exc), wait)
+        time.sleep(wait * random.uniform(0.8, 1.2))  # several workers coming back do not all knock at once
+        wait = min(wait * 2, _LONGEST_WAIT)
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc) else type(exc).__name__
+
+
+@contextlib.contextmanager
+def skipped_while_away(what: str):
+    """For work that can wait for its next turn (a progress write, a stop check, a
+    heartbeat): while the database is away, skip it instead of failing."""
+    try:
+        yield
+    except Exception as exc:
+        if not database_unavailable(exc):
+            raise
+        with contextlib.suppress(Exception):
+            db.session.rollback()
+        log.warning("database unavailable; skipped %s (%s)", what, _first_line(exc))
