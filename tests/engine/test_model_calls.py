@@ -4,6 +4,7 @@ retries, timeouts, usage, cost and the response cache (real Redis, real database
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from sqlalchemy import create_engine
@@ -16,6 +17,7 @@ from webapp.engine.expressions import Expressions
 from webapp.engine.model_calls import Usage
 from webapp.extensions import db
 from webapp.llm import DatabaseCache, PriceTable, RedisCache
+from webapp.runs.records import totals
 
 EXPRESSIONS = Expressions()
 
@@ -119,6 +121,46 @@ def test_per_node_timeout(model):
     gateway = make_gateway(model.base_url, retries=0)
     result, record = run_model(gateway, "[[hang]] slow", timeout=0.3)
     assert record.error["code"] == "timeout" and result.error["code"] == "timeout"
+
+
+def test_a_timed_out_run_makes_exactly_one_model_call_and_counts_what_was_answered(model):
+    """The call in flight ends with the run's time, not with MODEL_TIMEOUT, and is not
+    retried: no call goes on, unseen and unpaid for, after the run has ended."""
+    gateway = make_gateway(model.base_url, retries=2, timeout=1.5)
+    definition = model_definition("[[hang]] {{ first.text }}")
+    definition["nodes"].insert(1, {"id": "first", "type": "ai_model", "config": {"prompt": "quick {{ in.text }}"}})
+    definition["connections"][0] = {"from": "in", "to": "first"}
+    definition["connections"].insert(1, {"from": "first", "to": "gen"})
+    graph = parse_definition(definition, EXPRESSIONS)
+    result = runner.run(graph, {"text": "hello"}, models=gateway, limits=runner.Limits(timeout=1.0))
+    assert result.status == "failed" and result.error["code"] == "timeout"
+    time.sleep(1.5 + 1.0)  # past the model's own timeout and the first retry's backoff
+    assert model.call_count == 2, "the quick call, and the cut one once"
+    cut = result.records["gen"]
+    assert cut.status == "failed" and cut.error["code"] == "timeout" and cut.attempts == 1
+    answered = result.records["first"]
+    assert answered.status == "completed" and answered.usage.total_tokens > 0
+    assert totals(result.records.values())["total_tokens"] == answered.usage.total_tokens
+
+
+def test_a_stopped_run_retries_nothing_and_records_the_call_that_came_back(model):
+    gateway = make_gateway(model.base_url, retries=3)
+
+    class CancelSoon(runner.Observer):
+        started = time.monotonic()
+
+        def should_stop(self):
+            if time.monotonic() - self.started > 0.2:
+                return runner.Stop("cancelled", "cancelled on request", status="cancelled")
+            return None
+
+    graph = parse_definition(model_definition("[[fail=9:500]] [[latency=0.5]] {{ in.text }}"), EXPRESSIONS)
+    result = runner.run(graph, {"text": "x"}, CancelSoon(), models=gateway)
+    assert result.status == "cancelled"
+    time.sleep(1.5)  # past the first retry's backoff
+    assert model.call_count == 1
+    record = result.records["gen"]
+    assert record.status == "failed" and record.attempts == 1 and "500" in record.error["message"]
 
 
 def test_malformed_answer_is_a_model_error(model):

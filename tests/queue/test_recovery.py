@@ -17,6 +17,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import redis as redis_lib
+from rq import Worker
 from sqlalchemy import select
 
 from tests.conftest import FAST_RECOVERY, Api, make_app, make_user
@@ -164,6 +166,8 @@ def test_redis_restart_loses_queued_jobs_but_not_executions(private_redis, datab
         assert [b["status"] for b in bodies] == ["completed"] * 6
         assert sorted(c["prompt"] for c in model.calls) == sorted(f"[[latency=0.6]] r{i}" for i in range(6))
         assert worker.process.poll() is None, "the worker waited for Redis instead of exiting"
+        registered = {w.name for w in Worker.all(connection=redis_lib.Redis(port=private_redis.port))}
+        assert worker.name in registered, "registered again: visible to rq info"
     finally:
         worker.stop()
         close_app(app)

@@ -12,7 +12,8 @@ Besides, the worker:
 
 * runs the reaper at start-up and every ``REAPER_INTERVAL`` seconds (``recovery.py``);
 * waits for Redis when it goes away, and registers afresh when it comes back (a
-  registration its last loop could not remove is removed first);
+  registration its last loop could not remove is removed first; one Redis lost is
+  written again at the next heartbeat);
 * on a warm shutdown (SIGTERM), lets the runs in flight finish the nodes they are in,
   records them, and hands them back to the queue for another worker to resume.
 
@@ -75,16 +76,34 @@ class AppWorker(SimpleWorker):
 
     def _forget_registration(self) -> None:
         """Remove what the last loop's clean-up may have left (Redis refused it): else
-        the next loop finds 'an active worker named …' and cannot start. DEL and SREM
-        are allowed even when Redis is out of memory."""
+        the next loop finds 'an active worker named …' and cannot start. SREM and DEL
+        are allowed even when Redis is out of memory, but not inside MULTI: so a
+        pipeline without a transaction."""
         while not (self._stop_requested or shutdown_requested.is_set()):
             time.sleep(RECONNECT_DELAY)
             try:
-                worker_registration.unregister(self)
-                self.connection.delete(self.key)
+                with self.connection.pipeline(transaction=False) as pipe:
+                    worker_registration.unregister(self, pipe)
+                    pipe.delete(self.key)
+                    pipe.execute()
                 return
             except RedisError as exc:
                 log.warning("Redis still unavailable (%s); trying again in %.0f s", exc, RECONNECT_DELAY)
+
+    def heartbeat(self, timeout=None, pipeline=None):
+        super().heartbeat(timeout, pipeline)
+        if pipeline is None and not self.connection.hexists(self.key, "birth"):
+            self._register_again()
+
+    def _register_again(self) -> None:
+        """Redis restarted without our registration (no persistence): the heartbeat
+        alone leaves a bare key that ``rq info`` does not list. Register in full."""
+        log.warning("worker %s: Redis lost its registration; registering again", self.name)
+        with self.connection.pipeline() as pipe:
+            pipe.hset(self.key, mapping=self.serialize())
+            worker_registration.register(self, pipe)
+            pipe.expire(self.key, self.worker_ttl + 60)
+            pipe.execute()
 
     def dequeue_job_and_maintain_ttl(self, timeout, max_idle_time=None):
         """Take a job only with a free slot for it: a full worker leaves jobs to others."""
