@@ -37,19 +37,27 @@ ERRORS = {  # status → (component name, description, the error codes it carrie
         ["validation_error"],
     ),
     429: ("RateLimited", "Too many requests, or the monthly budget is used up.", ["rate_limited", "budget_exceeded"]),
+    503: (
+        "ServiceUnavailable",
+        "The database is away for a moment (a restart or failover); try again after Retry-After.",
+        ["service_unavailable"],
+    ),
 }
-EVERY = (429,)  # the per-key (or, without a key, per-address) limit covers the whole API
+# The per-key (or, without a key, per-address) limit covers the whole API, and so may an outage.
+EVERY = (429, 503)
 AUTHENTICATED = (400, 401)  # any call needing a key can be malformed or unauthorised
 WITH_BODY = (413, 415, 422)
+RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before trying again.",
+        "required": True,
+        "schema": {"type": "string", "pattern": r"^\d+$"},
+    }
+}
 ERROR_HEADERS = {
     405: {"Allow": {"description": "The methods the path allows.", "schema": {"type": "string"}}},
-    429: {
-        "Retry-After": {
-            "description": "Seconds to wait before trying again.",
-            "required": True,
-            "schema": {"type": "string", "pattern": r"^\d+$"},
-        }
-    },
+    429: RETRY_AFTER,
+    503: RETRY_AFTER,
 }
 LOCATION = {"description": "The execution's status_url.", "schema": {"type": "string", "format": "uri"}}
 
@@ -136,7 +144,7 @@ def error_responses() -> dict:
     responses = {}
     for status, (name, description, codes) in ERRORS.items():
         error: dict[str, Any] = {"properties": {"code": {"enum": codes}}}
-        if status == 429:
+        if status in (429, 503):
             error["required"] = ["retry_after"]
         schema = {"allOf": [ref("Error")], "properties": {"error": error}}
         responses[name] = json_response(description, schema, ERROR_HEADERS.get(status))

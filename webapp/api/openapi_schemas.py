@@ -478,7 +478,7 @@ OTHER_SCHEMAS = {
 
 
 def error_schema() -> dict:
-    """The one envelope. A 429 also says how long to wait (as its Retry-After header does)."""
+    """The one envelope. A 429 or 503 also says how long to wait (as its Retry-After header does)."""
     return obj(
         {
             "error": obj(
@@ -486,7 +486,7 @@ def error_schema() -> dict:
                     "code": string(),
                     "message": string(),
                     "details": array(ref("ErrorDetail")),
-                    "retry_after": integer(minimum=0, description="Seconds to wait; 429 only."),
+                    "retry_after": integer(minimum=0, description="Seconds to wait; 429 and 503 only."),
                 },
                 ["code", "message", "details"],
             )
