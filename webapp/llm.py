@@ -15,6 +15,7 @@ import json
 import random
 import threading
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Protocol
 
@@ -120,8 +121,10 @@ class DatabaseCache:
                 conn.execute(insert(self.table).values(key=key, value=value, expires_at=expires))
 
 
-def cache_key(model: str, request: ModelRequest) -> str:
+def cache_key(model: str, request: ModelRequest, owner: str | None) -> str:
+    """Whose answer it is is part of the key: one user's answers never reach another."""
     payload = {
+        "owner": owner,
         "model": model,
         "messages": request.messages,
         "temperature": request.temperature,
@@ -154,9 +157,17 @@ class ModelGateway:
         self.prices = prices
         self.cache, self.cache_ttl = cache, cache_ttl
 
-    def complete(self, request: ModelRequest, *, deadline: float | None = None, stopped: Stopped = never) -> ModelReply:
+    def complete(
+        self,
+        request: ModelRequest,
+        *,
+        deadline: float | None = None,
+        stopped: Stopped = never,
+        owner: str | None = None,
+    ) -> ModelReply:
+        """``owner``: the user whose run asks; the cache is theirs alone."""
         model = request.model or self.default_model
-        key = cache_key(model, request) if self.cache is not None and request.cache else None
+        key = cache_key(model, request, owner) if self.cache is not None and request.cache else None
         if key is not None:
             hit = self._cache_get(key)
             if hit is not None:
@@ -173,6 +184,9 @@ class ModelGateway:
         if key is not None and _cacheable(reply, request):
             self._cache_put(key, {"text": reply.text, "model": reply.model, "cost_usd": reply.cost_usd})
         return reply
+
+    def for_owner(self, owner: str) -> OwnedGateway:
+        return OwnedGateway(self, owner)
 
     def _call(self, model: str, request: ModelRequest, deadline: float | None, stopped: Stopped) -> ModelReply:
         """Attempts with backoff, none begun once the run has stopped, and none left
@@ -296,6 +310,17 @@ def _asked_wait(headers) -> float | None:
 def _backoff(attempt: int) -> float:
     """What the SDK waits: 0.5 s doubling to 8 s, less up to a quarter of jitter."""
     return min(0.5 * 2 ** (attempt - 1), 8.0) * (1 - 0.25 * random.random())
+
+
+@dataclass(frozen=True)
+class OwnedGateway:
+    """The gateway as one user's runs see it (``ModelGateway.for_owner``)."""
+
+    gateway: ModelGateway
+    owner: str
+
+    def complete(self, request: ModelRequest, **call) -> ModelReply:
+        return self.gateway.complete(request, owner=self.owner, **call)
 
 
 def _cacheable(reply: ModelReply, request: ModelRequest) -> bool:

@@ -290,6 +290,32 @@ def test_retry_of_a_completed_or_running_execution_is_409(api, model):
     assert api.post(f"/executions/{done['id']}/retry").status_code == 409
 
 
+def test_the_model_cache_answers_only_the_user_it_answered_first(api, other_api, model):
+    """Another user whose prompt renders to the same text makes a call of their own:
+    never the first user's answer, and never at no cost to them."""
+    workflow_id = create(api, model_definition(), public=True)
+
+    def gen(caller) -> dict:
+        body = caller.post(f"/workflows/{workflow_id}/execute", json={"inputs": {"text": "same words"}}).json
+        return next(n for n in body["nodes"] if n["node_id"] == "gen")
+
+    assert gen(api)["cached"] is False
+    assert gen(api)["cached"] is True, "the same user's repeat is answered from the cache"
+    theirs = gen(other_api)
+    assert theirs["cached"] is False and theirs["usage"]["cost_usd"] > 0
+    assert model.call_count == 2
+
+
+def test_retry_needs_the_workflow_to_be_readable_now(api, other_api, model):
+    workflow_id = create(api, model_definition("[[status=500]] {{ in.text }}", retries=0), public=True)
+    failed = other_api.post(f"/workflows/{workflow_id}/execute", json={"inputs": {"text": "x"}}).json
+    assert failed["status"] == "failed"
+    assert api.patch(f"/workflows/{workflow_id}", json={"public": False}).status_code == 200
+    response = other_api.post(f"/executions/{failed['id']}/retry")
+    assert response.status_code == 403 and response.json["error"]["code"] == "forbidden"
+    assert api.get(f"/workflows/{workflow_id}").json["usage_count"] == 1, "the refused retry was not counted"
+
+
 def test_executions_are_visible_only_to_who_started_them(api, other_api):
     private = create(api)
     public = create(api, public=True)

@@ -21,7 +21,11 @@ JSON = "application/json"
 ERRORS = {  # status → (component name, description, the error codes it carries)
     400: ("BadRequest", "Malformed JSON, query parameters or request text.", ["bad_request"]),
     401: ("Unauthorized", "No API key, or not a valid one.", ["unauthorized"]),
-    403: ("Forbidden", "Someone else's public workflow: it may be read, run and cloned, not changed.", ["forbidden"]),
+    403: (
+        "Forbidden",
+        "Someone else's public workflow: it may be read, run and cloned, not changed (nor retried once private).",
+        ["forbidden"],
+    ),
     404: ("NotFound", "No such thing, or one the caller may not see.", ["not_found"]),
     405: ("MethodNotAllowed", "The path exists, the method does not (see the Allow header).", ["method_not_allowed"]),
     409: (
@@ -411,7 +415,7 @@ def execution_paths() -> dict:
                         {"Location": LOCATION},
                     )
                 },
-                errors=(404, 409),
+                errors=(403, 404, 409),
                 parameters=(exec_id,),
                 description="A queued, running or completed execution: 409.",
             ),

@@ -164,7 +164,7 @@ def _run(execution_id: str, claim: _Claim) -> tuple[RunResult, Recorder]:
         claim.graph,
         claim.inputs,
         recorder,
-        models=gateway_for(app),
+        models=gateway_for(app).for_owner(claim.user_id),
         limits=limits,
         prior=claim.prior,
         isolation=sandboxes(app),

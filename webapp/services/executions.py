@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..engine.errors import InputError, Problem
 from ..engine.status import ACTIVE, NodeStatus, RunStatus
-from ..errors import Conflict, NotFound, ValidationFailed
+from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..extensions import db
 from ..models import (
     Execution,
@@ -248,6 +248,8 @@ def retry_execution(user: User, execution_id: str) -> Execution:
     workflow = db.session.get(Workflow, original.workflow_id)
     if workflow is None or workflow.deleted_at is not None:
         raise Conflict("The workflow of this execution has been deleted")
+    if not workflow.is_visible_to(user.id):  # run when public, made private since
+        raise Forbidden("The workflow of this execution is no longer shared with you")
     check_budget(user)
     count_execution(user.id)
     version = db.session.get(WorkflowVersion, (original.workflow_id, original.workflow_version))
