@@ -43,6 +43,33 @@ class ResourceLimit(SecurityError):
     """A value would grow past the sandbox's size bound (the node fails as ``resource_limit``)."""
 
 
+class Function:
+    """A function or type as templates see it: callable, never text. Its repr would
+    show a memory address or a class (``range|string``, ``"{}".format(namespace)``,
+    ``"x".upper ~ ""``), so every way to text refuses it. Its fields start with an
+    underscore: the sandbox keeps templates away from them."""
+
+    __slots__ = ("_function", "_name")
+
+    def __init__(self, function: Any, name: str) -> None:
+        self._function, self._name = function, name
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._function(*args, **kwargs)
+
+    def _refuse(self, *_: Any) -> str:
+        raise SecurityError(f"'{self._name}' is a function: it has no text to show")
+
+    __str__ = __repr__ = __format__ = _refuse
+
+
+def _opaque(value: Any, name: Any) -> Any:
+    """``value``, or a ``Function`` standing for it if it is a callable (not Undefined)."""
+    if callable(value) and not isinstance(value, Undefined | Function):
+        return Function(value, str(name))
+    return value
+
+
 @dataclass
 class _Budget(threading.local):
     iterations: int = MAX_LOOP_ITERATIONS
@@ -74,6 +101,7 @@ class Sandbox(ImmutableSandboxedEnvironment):
             if name not in _SAFE_GLOBALS:
                 del self.globals[name]  # lipsum, cycler, joiner: nothing a workflow needs
         self.globals.update(_loop_guard=_loop_guard, _concat=self._concat, range=self._range)
+        self.globals.update({name: _opaque(value, name) for name, value in self.globals.items()})
         self.filters.update(
             center=self._guarded(do_center, lambda value, width=80: width),
             indent=self._guarded(do_indent, lambda value, width=4, *a, **k: _indented_size(value, width)),
@@ -132,6 +160,8 @@ class Sandbox(ImmutableSandboxedEnvironment):
     # -- calls and attributes ------------------------------------------------------------
 
     def call(__self, __context, __obj, *args, **kwargs):  # noqa: N805 - Jinja's signature
+        if isinstance(__obj, Function):  # the sandbox's checks look at the function itself
+            __obj = __obj._function
         owner = getattr(__obj, "__self__", None)
         if isinstance(owner, str):
             name = getattr(__obj, "__name__", "")
@@ -165,7 +195,10 @@ class Sandbox(ImmutableSandboxedEnvironment):
         """``node.items`` means the output field "items", not the dict method."""
         if isinstance(obj, dict) and attribute in obj:
             return obj[attribute]
-        return super().getattr(obj, attribute)
+        return _opaque(super().getattr(obj, attribute), attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        return _opaque(super().getitem(obj, argument), argument)
 
     @pass_eval_context
     def _join(self, eval_ctx, value: Iterable, d: str = "", attribute: Any = None) -> str:
@@ -205,7 +238,8 @@ def jsonable(value: Any) -> Any:
         return {_json_key(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [jsonable(v) for v in value]
-    raise TypeError(f"the expression produced a {type(value).__name__}, which is not a JSON value")
+    kind = "function" if callable(value) else type(value).__name__
+    raise TypeError(f"the expression produced a {kind}, which is not a JSON value")
 
 
 def _json_key(key: Any) -> str:
