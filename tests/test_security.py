@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from tests.definitions import echo_definition, workflow_body
 from webapp import create_app
 from webapp.config import Config, ConfigError
 
@@ -64,3 +67,55 @@ def test_keys_are_stored_only_as_hashes(app, api):
         stored = db.session.query(ApiKey).one()
         assert api.key not in (stored.key_hash, stored.lookup) and len(stored.key_hash) == 64
         assert api.key.startswith(stored.lookup)
+
+
+# -- text that is not text: lone UTF-16 surrogates -----------------------------------------
+
+LONE = '"x\\udfff"'  # JSON spelling half of a surrogate pair, alone
+
+
+def raw_post(api, path: str, body: dict, placeholder: str = "LONE"):
+    """Post ``body`` with the string ``placeholder`` spelled as a lone surrogate."""
+    raw = json.dumps(body).replace(f'"{placeholder}"', LONE)
+    return api.post(path, data=raw, content_type="application/json")
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        {"name": "LONE"},
+        {"description": "LONE"},
+        {"category": "LONE"},
+        {"definition": {**echo_definition(), "extra": {"LONE": 1}}},
+    ],
+    ids=["name", "description", "category", "a key"],
+)
+def test_a_lone_surrogate_in_a_workflow_is_400_and_nothing_is_stored(api, where):
+    response = raw_post(api, "/workflows", {**workflow_body(definition=echo_definition()), **where})
+    assert response.status_code == 400, response.json
+    assert response.json["error"]["code"] == "bad_request" and "surrogate" in response.json["error"]["message"]
+    assert api.get("/workflows").json["total"] == 0
+
+
+def test_a_lone_surrogate_in_inputs_is_400_and_a_pair_is_fine(api):
+    workflow_id = api.post("/workflows", json=workflow_body(definition=echo_definition())).json["id"]
+    response = raw_post(api, f"/workflows/{workflow_id}/execute", {"inputs": {"text": "LONE"}})
+    assert response.status_code == 400 and response.json["error"]["code"] == "bad_request"
+    assert api.get(f"/workflows/{workflow_id}/executions").json["total"] == 0
+    pair = api.post(
+        f"/workflows/{workflow_id}/execute",
+        data='{"inputs": {"text": "smile \\ud83d\\ude00"}}',
+        content_type="application/json",
+    )
+    assert pair.status_code == 200 and pair.json["outputs"]["result"] == "SMILE \U0001f600"
+
+
+def test_a_node_that_makes_a_lone_surrogate_fails_and_its_run_stays_readable(api):
+    definition = echo_definition()
+    definition["nodes"][1]["config"] = {"operation": "template", "template": "{{ '%c' % 56319 }}"}
+    workflow_id = api.post("/workflows", json=workflow_body(definition=definition)).json["id"]
+    body = api.post(f"/workflows/{workflow_id}/execute", json={"inputs": {"text": "x"}}).json
+    assert body["status"] == "failed"
+    shout = next(n for n in body["nodes"] if n["node_id"] == "shout")
+    assert shout["error"]["code"] == "invalid_output" and "surrogate" in shout["error"]["message"]
+    assert api.get(f"/executions/{body['id']}").status_code == 200

@@ -9,6 +9,7 @@ from typing import Any
 from flask import request
 
 from ..engine.errors import Problem
+from ..engine.jsontext import LONE_SURROGATE, SURROGATE_MESSAGE
 from ..errors import BadRequest, ServiceError, ValidationFailed
 
 MAX_OFFSET = 1_000_000_000  # keeps OFFSET inside every database's integer range
@@ -57,12 +58,14 @@ def _finite_float(text: str) -> float:
 
 def _check_values(body: dict) -> None:
     """Refuse what no database column can hold: NUL characters (PostgreSQL text and
-    jsonb refuse them) and nesting deep enough to exhaust recursion later on."""
+    jsonb refuse them), lone surrogates, and nesting deep enough to exhaust recursion
+    later on."""
     problems: list[Problem] = []
     stack: list[tuple[Any, str, int]] = [(body, "", 1)]
     while stack:
         value, path, depth = stack.pop()
         if isinstance(value, str):
+            _refuse_lone_surrogate(value, f"'{path}'" if path else "the body")
             if "\x00" in value:
                 problems.append(Problem(path, "invalid_value", "must not contain NUL (\\u0000) characters"))
             continue
@@ -74,6 +77,7 @@ def _check_values(body: dict) -> None:
             stack.extend((item, f"{path}[{index}]", depth + 1) for index, item in enumerate(value))
             continue
         for key, item in value.items():
+            _refuse_lone_surrogate(key, f"a name in '{path}'" if path else "a name")
             where = f"{path}.{key}" if path else key
             if "\x00" in key:
                 where = where.replace("\x00", "\\u0000")
@@ -82,6 +86,12 @@ def _check_values(body: dict) -> None:
     if problems:
         problems.sort(key=lambda p: p.path)
         raise ValidationFailed("Request body is invalid", problems[:MAX_NUL_PROBLEMS])
+
+
+def _refuse_lone_surrogate(text: str, where: str) -> None:
+    """400, not 422: such a body is not well-formed text, whatever it means."""
+    if LONE_SURROGATE.search(text):
+        raise BadRequest(f"The body is not text: {where} holds {SURROGATE_MESSAGE}")
 
 
 def int_arg(name: str, default: int, *, minimum: int = 0, maximum: int | None = None) -> int:

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from ..engine import jsontext
 from ..engine.errors import Problem
 from ..engine.nodes.processing import OPERATIONS
 from .editor_schema import INPUT_ROW_SPECS, MISSING, NEW_NODE_CONFIG, NEW_NODE_IDS, NODE_TYPES, Spec, specs_for
@@ -244,7 +245,7 @@ def _json_or(text: Any, fallback: Any) -> Any:
     if not isinstance(text, str) or not text.strip():
         return fallback
     try:
-        return json.loads(text)
+        return jsontext.loads(text)
     except ValueError:
         return fallback
 
@@ -253,7 +254,7 @@ def _extra(text: Any, path: str, problems: list[Problem]) -> dict:
     if not isinstance(text, str) or not text.strip():
         return {}
     try:
-        value = json.loads(text)
+        value = jsontext.loads(text)
     except ValueError:
         problems.append(Problem(path, "invalid_value", "hidden options could not be read; use the JSON tab"))
         return {}
@@ -263,7 +264,7 @@ def _extra(text: Any, path: str, problems: list[Problem]) -> dict:
 def read_json(text: str) -> Draft:
     """The JSON tab: a definition, a workflow, or an export document, as text."""
     try:
-        document = json.loads(text)
+        document = jsontext.loads(text)
     except ValueError as exc:
         return Draft({}, [Problem("definition_json", "syntax_error", f"not valid JSON: {exc}")])
     if isinstance(document, dict) and isinstance(document.get("workflow"), dict):

@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from ..engine import jsontext
 from ..engine.errors import Problem
 
 LONG_TEXT = 160  # strings allowed to be longer than this get a textarea
@@ -114,7 +115,7 @@ def read_inputs(graph, form) -> tuple[dict, dict, list[Problem]]:
             inputs[declared.name] = _number(text)
         else:
             try:
-                inputs[declared.name] = json.loads(text)
+                inputs[declared.name] = jsontext.loads(text)
             except ValueError as exc:
                 problems.append(Problem(f"inputs.{declared.name}", "invalid_value", f"is not valid JSON: {exc}"))
     return inputs, raw, problems

@@ -8,6 +8,7 @@ import json
 from flask import Response, current_app, flash, make_response, request, url_for
 from flask_login import current_user
 
+from ..engine import jsontext
 from ..errors import ValidationFailed
 from ..services import executions, summaries
 from ..services import workflows as service
@@ -97,7 +98,7 @@ def workflow_import():
     form, import_form = NewWorkflowForm(prefix="new"), ImportForm(prefix="import")
     if import_form.validate_on_submit():
         try:
-            document = json.loads(import_form.document.data)
+            document = jsontext.loads(import_form.document.data)
             if not isinstance(document, dict):
                 raise ValueError("the document must be a JSON object")
             workflow = service.import_document(_user(), document)

@@ -11,6 +11,7 @@ from jinja2.exceptions import TemplateSyntaxError
 
 from ..errors import NodeError, Problem
 from ..expressions import Compiled, ExpressionError, ExpressionLimit, Expressions, syntax_message
+from ..jsontext import LONE_SURROGATE, SURROGATE_MESSAGE
 from ..model_calls import ZERO_USAGE, ModelGateway, Stopped, Usage, never
 
 _MISSING = object()
@@ -220,7 +221,7 @@ class NodeType:
 
 def bounded(outcome: NodeOutcome, limit: int) -> NodeOutcome:
     """The outcome, if what it records fits ``limit`` bytes as JSON (its storage, which
-    has no NaN or Infinity: PostgreSQL refuses them); else the node fails."""
+    has no NaN, Infinity or lone surrogate: PostgreSQL refuses them); else the node fails."""
     size = _json_size(outcome.output)
     _json_size(outcome.input)
     if size > limit:
@@ -230,9 +231,12 @@ def bounded(outcome: NodeOutcome, limit: int) -> NodeOutcome:
 
 def _json_size(value: Any) -> int:
     try:
-        return len(json.dumps(value, ensure_ascii=False, allow_nan=False))
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
     except ValueError as exc:
         raise NodeError("invalid_output", f"the result is not representable as JSON: {exc}") from None
+    if LONE_SURROGATE.search(text):  # '{{ "%c" % 56319 }}', or a model's reply
+        raise NodeError("invalid_output", f"the result holds {SURROGATE_MESSAGE}")
+    return len(text)
 
 
 def as_text(value: Any) -> str:

@@ -1,0 +1,31 @@
+"""JSON that every store can hold: no lone UTF-16 surrogates.
+
+A JSON text may spell half of a surrogate pair alone (``"\\udfff"``); Python reads it
+as a string no UTF-8 encoder, PostgreSQL ``jsonb`` or page can take. Refused where
+JSON comes in (``loads`` here, the API's body check) and where a node's output is
+made (``nodes/base.py``), so none is ever stored.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # a valid pair is one character once decoded
+SURROGATE_MESSAGE = "a lone UTF-16 surrogate (\\ud800-\\udfff), which is not text"
+
+
+def holds_lone_surrogate(value: Any) -> bool:
+    """Whether any string or key in ``value`` holds one."""
+    return LONE_SURROGATE.search(json.dumps(value, ensure_ascii=False)) is not None
+
+
+def loads(text: str | bytes, **options: Any) -> Any:
+    """``json.loads`` that refuses lone surrogates with a ``ValueError``, as it does bad syntax."""
+    value = json.loads(text, **options)
+    if isinstance(text, str) and "\\u" not in text and not LONE_SURROGATE.search(text):
+        return value  # no escape and no raw surrogate: nothing to look for
+    if holds_lone_surrogate(value):
+        raise ValueError(f"the JSON holds {SURROGATE_MESSAGE}")
+    return value
