@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import timedelta
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -139,6 +140,8 @@ class Config:
 
         # Accounts, limits and budgets.
         self.REGISTRATION_ENABLED = _bool("REGISTRATION_ENABLED", True)
+        # How long a browser stays signed in (its cookie, and the session on the server).
+        self.SESSION_LIFETIME_HOURS = _float("SESSION_LIFETIME_HOURS", 14 * 24.0)
         self.RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
         self.RATELIMIT_LOGIN = _env("RATELIMIT_LOGIN", "10 per 15 minutes")
         self.RATELIMIT_API = _env("RATELIMIT_API", "600 per minute")
@@ -147,6 +150,7 @@ class Config:
         self.MONTHLY_COST_BUDGET = _float("MONTHLY_COST_BUDGET", 0.0)  # 0 = unlimited
 
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        self.PERMANENT_SESSION_LIFETIME = timedelta(hours=self.SESSION_LIFETIME_HOURS)
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
         self.REMEMBER_COOKIE_HTTPONLY = True

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
+
+from sqlalchemy import select, update
 
 from tests.conftest import PASSWORD, close_app, make_app, make_user
 from tests.ui.conftest import Page, csrf_token
 from tests.ui.forms import form_fields
+from webapp.auth import accounts
+from webapp.extensions import db
+from webapp.models import ApiKey, BrowserSession, utcnow
 
 
 def test_root_sends_a_signed_out_visitor_to_sign_in(client):
@@ -71,6 +77,45 @@ def test_logout_ends_the_session(page):
     assert response.status_code == 303 and response.headers["Location"] == "/login"
     assert page.get("/").status_code in (302, 303)
     assert "signed out" in page.get("/login").text
+
+
+def test_a_cookie_copied_before_sign_out_opens_nothing_after(app, page):
+    """Sign-out ends the session on the server: a stolen copy of the cookie is dead too."""
+    copied, token = page.client.get_cookie("session").value, page.token
+    page.post("/logout")
+    thief = app.test_client()
+    thief.set_cookie("session", copied)
+    assert thief.get("/settings").status_code in (302, 303)
+    response = thief.post("/settings/keys", data={"name": "backdoor", "csrf_token": token})
+    assert response.status_code in (302, 303)
+    with app.app_context():
+        assert db.session.scalar(select(ApiKey).where(ApiKey.name == "backdoor")) is None
+
+
+def test_a_session_ends_after_its_lifetime_whatever_the_cookie_says(app, page):
+    with app.app_context():
+        db.session.execute(update(BrowserSession).values(expires_at=utcnow() - timedelta(seconds=1)))
+        db.session.commit()
+    assert page.get("/settings").status_code in (302, 303)
+
+
+def test_changing_the_password_signs_out_every_other_browser(app, alice):
+    here, there = Page(app, alice).sign_in(), Page(app, alice).sign_in()
+    new = {"current": PASSWORD, "password": "another secret", "confirm": "another secret"}
+    response = here.post("/settings/password", new)
+    assert response.status_code == 303, response.text
+    assert "password is changed" in here.get("/settings").text, "this browser stays signed in"
+    assert there.get("/settings").status_code in (302, 303)
+    with app.app_context():
+        assert accounts.sign_in(alice.email, "another secret") is not None
+        assert accounts.sign_in(alice.email, PASSWORD) is None
+
+
+def test_a_wrong_current_password_changes_nothing(app, page, alice):
+    response = page.post("/settings/password", {"current": "wrong one", "password": "x" * 10, "confirm": "x" * 10})
+    assert response.status_code == 422 and "Not changed: not right." in response.text
+    with app.app_context():
+        assert accounts.sign_in(alice.email, PASSWORD) is not None
 
 
 def test_logout_needs_a_post_so_a_link_elsewhere_cannot_sign_anyone_out(page):

@@ -77,6 +77,18 @@ def sign_in(email: str, password: str) -> User | None:
     return user if ok else None
 
 
+def change_password(user: User, current: str, new: str) -> None:
+    """The new password, if ``current`` is right (``ValidationFailed`` names the field)."""
+    if not user.check_password(current):
+        raise ValidationFailed("The password was not changed", [Problem("current", "invalid_value", "not right")])
+    if len(new) < MIN_PASSWORD_LENGTH:
+        problem = Problem("password", "invalid_value", f"use at least {MIN_PASSWORD_LENGTH} characters")
+        raise ValidationFailed("The password was not changed", [problem])
+    user.set_password(new)
+    audit.record("user.password_changed", user, "user", user.id)
+    db.session.commit()
+
+
 def issue_api_key(user: User, name: str = "") -> str:
     """Returns the raw key: the only time it exists outside the caller's hands."""
     key, raw = ApiKey.issue(user, name.strip()[:100])

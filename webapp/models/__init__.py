@@ -4,18 +4,21 @@ from .audit import AuditEvent
 from .base import isoformat, new_id, utcnow
 from .cache import CachedResponse
 from .execution import Execution, ExecutionCount, IdempotencyKey, NodeRun
+from .ratelimit import RateLimitCounter
 from .template import Template
-from .user import ApiKey, User
+from .user import ApiKey, BrowserSession, User
 from .workflow import Rating, Workflow, WorkflowVersion
 
 __all__ = [
     "ApiKey",
     "AuditEvent",
+    "BrowserSession",
     "CachedResponse",
     "Execution",
     "ExecutionCount",
     "IdempotencyKey",
     "NodeRun",
+    "RateLimitCounter",
     "Rating",
     "Template",
     "User",

@@ -73,3 +73,17 @@ class ApiKey(db.Model):
     @property
     def masked(self) -> str:
         return f"{self.lookup}…"
+
+
+class BrowserSession(db.Model):
+    """A signed-in browser, known on the server: the cookie names it, and it ends
+    when its person signs out, changes their password, or it outlives
+    ``SESSION_LIFETIME_HOURS`` — whatever a copied cookie still says."""
+
+    __tablename__ = "browser_sessions"
+
+    id: Mapped[str] = mapped_column(String(48), primary_key=True, default=lambda: secrets.token_urlsafe(32))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]

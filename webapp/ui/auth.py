@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
-from flask_login import current_user, login_user, logout_user
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
 
 from ..auth import accounts
+from ..auth import session as browser_session
 from ..errors import Conflict, RateLimited, ValidationFailed
 from . import bp
 from .forms import LoginForm, RegisterForm
@@ -30,7 +31,7 @@ def login():
             headers["Retry-After"] = str(exc.retry_after)
         else:
             if user is not None:
-                _start_session(user)
+                browser_session.start(user)
                 return redirect(next_page or url_for("ui.dashboard"), 303)
             error, status = SIGN_IN_FAILED, 401
     elif request.method == "POST":
@@ -42,8 +43,7 @@ def login():
 def logout():
     """Signing out ends the session (the CSRF token with it) and returns to sign-in.
     POST only, with the CSRF token: another site cannot sign anyone out by a link."""
-    logout_user()
-    session.clear()
+    browser_session.end()
     flash("You are signed out.", "info")
     return redirect(url_for("ui.login"), 303)
 
@@ -68,15 +68,9 @@ def register():
             form.email.errors.append("An account with this email exists already. Sign in instead?")
             status = 409
         else:
-            _start_session(user)
+            browser_session.start(user)
             flash("Welcome! Start from a template, or build a workflow of your own.", "success")
             return redirect(url_for("ui.dashboard"), 303)
     elif request.method == "POST":
         status = 422
     return render_template("auth/register.html", form=form), status
-
-
-def _start_session(user) -> None:
-    """A fresh session on sign-in: nothing from before (no fixation) carries over."""
-    session.clear()
-    login_user(user)

@@ -73,6 +73,25 @@ class CloneForm(FlaskForm):
     name = StringField("Name of your copy", validators=[Optional(), Length(max=200)])
 
 
+class PasswordForm(FlaskForm):
+    current = PasswordField(
+        "Current password",
+        validators=[DataRequired(), Length(max=1000)],
+        render_kw={"autocomplete": "current-password"},
+    )
+    password = PasswordField(
+        "New password",
+        validators=[DataRequired(), Length(min=8, max=1000, message="Use at least 8 characters.")],
+        description="At least 8 characters. Every other browser signed in as you is signed out.",
+        render_kw={"autocomplete": "new-password"},
+    )
+    confirm = PasswordField(
+        "Repeat the new password",
+        validators=[DataRequired(), EqualTo("password", "The passwords differ.")],
+        render_kw={"autocomplete": "new-password"},
+    )
+
+
 class ApiKeyForm(FlaskForm):
     name = StringField(
         "Key name",

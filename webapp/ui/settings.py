@@ -6,12 +6,21 @@ from flask import flash, url_for
 from flask_login import current_user
 
 from ..auth import accounts
+from ..auth import session as browser_session
+from ..errors import ValidationFailed
 from . import bp
-from .forms import ApiKeyForm, PlainForm
+from .forms import ApiKeyForm, PasswordForm, PlainForm
 from .rendering import is_fragment_request, redirect_to, respond
 
 
-def _keys_page(*, new_key: str | None = None, status: int = 200, form: ApiKeyForm | None = None, message=None):
+def _keys_page(
+    *,
+    new_key: str | None = None,
+    status: int = 200,
+    form: ApiKeyForm | None = None,
+    message=None,
+    password_form: PasswordForm | None = None,
+):
     user = current_user._get_current_object()
     return respond(
         "settings/index.html",
@@ -22,6 +31,7 @@ def _keys_page(*, new_key: str | None = None, status: int = 200, form: ApiKeyFor
         new_key=new_key,
         action_form=PlainForm(),
         message=message,
+        password_form=password_form or PasswordForm(formdata=None),
     )
 
 
@@ -50,3 +60,20 @@ def api_key_revoke(key_id: str):
         flash(message, "info")
         return redirect_to(url_for("ui.settings"))
     return _keys_page(message=message)
+
+
+@bp.post("/settings/password")
+def password_change():
+    form = PasswordForm()
+    if form.validate_on_submit():
+        user = current_user._get_current_object()
+        try:
+            accounts.change_password(user, form.current.data, form.password.data)
+        except ValidationFailed as exc:
+            for problem in exc.details:
+                getattr(form, problem.path).errors.append(f"Not changed: {problem.message}.")
+        else:
+            browser_session.end_others(user)
+            flash("Your password is changed; every other browser signed in as you is signed out.", "success")
+            return redirect_to(url_for("ui.settings"))
+    return _keys_page(password_form=form, status=422)
