@@ -143,8 +143,14 @@ class Config:
         # How long a browser stays signed in (its cookie, and the session on the server).
         self.SESSION_LIFETIME_HOURS = _float("SESSION_LIFETIME_HOURS", 14 * 24.0)
         self.RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
+        # Failed sign-ins per account and address together; per account from any address
+        # and per address for any account, higher (ratelimits.py says why).
         self.RATELIMIT_LOGIN = _env("RATELIMIT_LOGIN", "10 per 15 minutes")
+        self.RATELIMIT_LOGIN_ACCOUNT = _env("RATELIMIT_LOGIN_ACCOUNT", "50 per 15 minutes")
+        self.RATELIMIT_LOGIN_ADDRESS = _env("RATELIMIT_LOGIN_ADDRESS", "30 per 15 minutes")
         self.RATELIMIT_API = _env("RATELIMIT_API", "600 per minute")
+        self.RATELIMIT_AUTH_FAILURES = _env("RATELIMIT_AUTH_FAILURES", "30 per minute")
+        self.RATELIMIT_KEY_PREFIX = _env("RATELIMIT_KEY_PREFIX", "")  # deployments sharing one Redis
         self.RATELIMIT_EXECUTIONS = _env("RATELIMIT_EXECUTIONS", "120 per minute")
         self.MONTHLY_TOKEN_BUDGET = _int("MONTHLY_TOKEN_BUDGET", 0)  # 0 = unlimited
         self.MONTHLY_COST_BUDGET = _float("MONTHLY_COST_BUDGET", 0.0)  # 0 = unlimited

@@ -1,11 +1,19 @@
-"""Rate limits, all through Flask-Limiter and its ``limits`` storage (Redis when
-``REDIS_URL`` is set, so a limit holds across gunicorn processes and machines).
+"""Rate limits, counted through Flask-Limiter's ``limits`` storage: Redis when
+``REDIS_URL`` is set, else the database (``limit_storage.py``). Either way every
+limit holds across all gunicorn processes and machines, and every count is one
+atomic increment.
 
-* API calls per key: a limit on the whole ``/api/v1`` blueprint.
-* Executions per user: counted where executions start (API and UI alike).
-* Failed sign-ins: per account and per address; only failures count.
+* API calls: per verified key (counted after authentication, so made-up keys share
+  nothing with real ones); public paths per address.
+* Failed API authentication: per address; past the limit, even a good key waits.
+* Executions started: per user (API and UI alike).
+* Sign-ins: each attempt is counted *before* its password is checked, so of many
+  parallel guesses only as many as the limit allows are checked; a success gives
+  its count back (only failures count). Per account and address together (a
+  stranger cannot lock the owner out from elsewhere), with higher ceilings per
+  account (from any address) and per address (any account).
 
-``RATELIMIT_ENABLED=false`` turns every one of them off (Flask-Limiter reads it).
+``RATELIMIT_ENABLED=false`` turns every one of them off.
 """
 
 from __future__ import annotations
@@ -13,50 +21,46 @@ from __future__ import annotations
 import logging
 import math
 import time
+from dataclasses import dataclass, field
 
-from flask import Flask, current_app, request
+from flask import Flask, current_app
 from limits import parse
 
+from . import limit_storage  # noqa: F401 - registers the appdb:// storage
 from .errors import RateLimited
 from .extensions import limiter
 
 log = logging.getLogger(__name__)
+Limit = tuple[str, str, str]  # (limit, scope, identity)
 
 
 def init_app(app: Flask) -> None:
-    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"] or "memory://")
-    app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)  # a limiter outage must not become a 500
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"] or "appdb://")
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", False)
     limiter.init_app(app)
 
 
-def api_caller() -> str:
-    """The key's public lookup prefix (never the secret), or the address without one."""
-    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and key.strip():
-        return "key:" + key.strip()[:12]
-    return "ip:" + (request.remote_addr or "unknown")
-
-
-def seconds_until_reset(limit: str, *identifiers: str) -> int:
-    reset_at, _ = limiter.limiter.get_window_stats(parse(limit), *identifiers)
+def seconds_until_reset(limit: str, scope: str, identity: str) -> int:
+    reset_at, _ = limiter.limiter.get_window_stats(parse(limit), _scoped(scope), identity)
     return max(1, math.ceil(reset_at - time.time()))
 
 
-def retry_after_for_current_request() -> int:
-    current = limiter.current_limit
-    return max(1, math.ceil(current.reset_at - time.time())) if current else 60
+def _scoped(scope: str) -> str:
+    """``RATELIMIT_KEY_PREFIX`` (Flask-Limiter's setting) keeps deployments sharing a
+    Redis apart."""
+    prefix = current_app.config.get("RATELIMIT_KEY_PREFIX")
+    return f"{prefix}/{scope}" if prefix else scope
 
 
 def _enabled() -> bool:
     return limiter.enabled and current_app.config["RATELIMIT_ENABLED"]
 
 
-def _allowed(check: str, limit: str, scope: str, identity: str) -> bool:
-    """``hit`` (count one) or ``test`` (only look). An unreachable storage allows: a
-    limiter outage must not lock everyone out."""
+def _allowed(check: str, limit: str, scope: str, identity: str, cost: int = 1) -> bool:
+    """``hit`` (count ``cost``) or ``test`` (only look). An unreachable storage allows:
+    a limiter outage must not lock everyone out."""
     try:
-        return getattr(limiter.limiter, check)(parse(limit), scope, identity)
+        return getattr(limiter.limiter, check)(parse(limit), _scoped(scope), identity, cost=cost)
     except Exception:
         log.exception("rate limit storage unreachable; letting the request through")
         return True
@@ -72,22 +76,55 @@ def count_execution(user_id: str) -> None:
     count(current_app.config["RATELIMIT_EXECUTIONS"], "executions", user_id, "Too many executions started; slow down")
 
 
-def _sign_in_keys(email: str, address: str | None) -> tuple[tuple[str, str], ...]:
-    return ("login-account", email.strip().lower()), ("login-address", address or "unknown")
+def count_api_call(caller: str) -> None:
+    """``caller``: ``key:<id>`` of a verified key, or ``address:<ip>`` on a public path."""
+    count(current_app.config["RATELIMIT_API"], "api", caller, "Too many API requests for this key")
 
 
-def check_sign_in(email: str, address: str | None) -> None:
-    """Refuse before checking the password once an account or address has too many failures."""
-    if not _enabled():
-        return
-    limit = current_app.config["RATELIMIT_LOGIN"]
-    for scope, identity in _sign_in_keys(email, address):
-        if not _allowed("test", limit, scope, identity):
-            raise RateLimited("Too many failed sign-ins; try again later", seconds_until_reset(limit, scope, identity))
+def refuse_failing_address(address: str) -> None:
+    """Before a key is checked: an address past its failures waits, whatever it sends."""
+    limit = current_app.config["RATELIMIT_AUTH_FAILURES"]
+    if _enabled() and not _allowed("test", limit, "api-auth-failures", address):
+        message = "Too many requests with no valid API key from this address"
+        raise RateLimited(message, seconds_until_reset(limit, "api-auth-failures", address))
 
 
-def record_failed_sign_in(email: str, address: str | None) -> None:
-    """Only failures count, so a person who signs in often is never locked out."""
+def count_failed_key(address: str) -> None:
     if _enabled():
-        for scope, identity in _sign_in_keys(email, address):
-            _allowed("hit", current_app.config["RATELIMIT_LOGIN"], scope, identity)
+        _allowed("hit", current_app.config["RATELIMIT_AUTH_FAILURES"], "api-auth-failures", address)
+
+
+@dataclass
+class SignInAttempt:
+    """An attempt already counted; ``succeeded`` gives the counts back."""
+
+    taken: list[Limit] = field(default_factory=list)
+
+    def succeeded(self) -> None:
+        for limit, scope, identity in self.taken:
+            _allowed("hit", limit, scope, identity, cost=-1)
+        self.taken = []
+
+
+def take_sign_in_attempt(email: str, address: str | None) -> SignInAttempt:
+    """Count the attempt against every sign-in limit, or refuse it (``RateLimited``)
+    without checking the password; a refused attempt counts for nothing."""
+    attempt = SignInAttempt()
+    if not _enabled():
+        return attempt
+    for limit, scope, identity in _sign_in_limits(email, address):
+        allowed = _allowed("hit", limit, scope, identity)
+        attempt.taken.append((limit, scope, identity))
+        if not allowed:
+            attempt.succeeded()
+            raise RateLimited("Too many failed sign-ins; try again later", seconds_until_reset(limit, scope, identity))
+    return attempt
+
+
+def _sign_in_limits(email: str, address: str | None) -> list[Limit]:
+    config, account, address = current_app.config, email.strip().lower(), address or "unknown"
+    return [
+        (config["RATELIMIT_LOGIN"], "login", f"{account} from {address}"),
+        (config["RATELIMIT_LOGIN_ACCOUNT"], "login-account", account),
+        (config["RATELIMIT_LOGIN_ADDRESS"], "login-address", address),
+    ]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from tests.conftest import PASSWORD, Api, close_app, make_app, make_user
 from tests.definitions import echo_definition, model_definition, workflow_body
+from tests.web_server import Browser, Gunicorn
 from webapp.auth import accounts
 from webapp.errors import RateLimited
 
@@ -22,6 +24,9 @@ def limited_app(database_url, model):
         RATELIMIT_API="5 per minute",
         RATELIMIT_EXECUTIONS="2 per minute",
         RATELIMIT_LOGIN="3 per 15 minutes",
+        RATELIMIT_LOGIN_ACCOUNT="5 per 15 minutes",
+        RATELIMIT_LOGIN_ADDRESS="4 per 15 minutes",
+        RATELIMIT_AUTH_FAILURES="4 per minute",
         RATELIMIT_KEY_PREFIX=uuid.uuid4().hex,
     )
     yield app
@@ -84,24 +89,61 @@ def sign_in_from(app, address, email, password):
         return accounts.sign_in(email, password)
 
 
-def test_failed_sign_ins_are_limited_per_account(limited_app):
+def test_a_stranger_cannot_lock_the_owner_out_from_elsewhere(limited_app):
+    """Failures count per account *and* address: the guesser's address is refused,
+    the owner signing in from their own is not."""
     make_user(limited_app, "target@example.com")
-    for n in range(3):
-        assert sign_in_from(limited_app, f"10.0.0.{n}", "target@example.com", "wrong") is None
+    for _ in range(3):
+        assert sign_in_from(limited_app, "10.0.0.1", "target@example.com", "wrong") is None
     with pytest.raises(RateLimited) as caught:
-        sign_in_from(limited_app, "10.0.0.99", "target@example.com", PASSWORD)
+        sign_in_from(limited_app, "10.0.0.1", "target@example.com", PASSWORD)
     assert caught.value.retry_after >= 1
+    assert sign_in_from(limited_app, "10.0.0.2", "target@example.com", PASSWORD) is not None
+
+
+def test_guesses_at_one_account_from_many_addresses_meet_a_higher_ceiling(limited_app):
+    make_user(limited_app, "target@example.com")
+    for n in range(5):  # RATELIMIT_LOGIN_ACCOUNT, each address under its own limit
+        assert sign_in_from(limited_app, f"10.0.1.{n}", "target@example.com", "wrong") is None
+    with pytest.raises(RateLimited):
+        sign_in_from(limited_app, "10.0.1.99", "target@example.com", PASSWORD)
     make_user(limited_app, "other@example.com")
-    assert sign_in_from(limited_app, "10.0.0.99", "other@example.com", PASSWORD) is not None
+    assert sign_in_from(limited_app, "10.0.1.99", "other@example.com", PASSWORD) is not None
 
 
-def test_failed_sign_ins_are_limited_per_address(limited_app):
-    for n in range(3):
+def test_guesses_at_many_accounts_from_one_address_are_limited(limited_app):
+    for n in range(4):  # RATELIMIT_LOGIN_ADDRESS
         sign_in_from(limited_app, "10.9.9.9", f"nobody{n}@example.com", "wrong")
     make_user(limited_app, "real@example.com")
     with pytest.raises(RateLimited):
         sign_in_from(limited_app, "10.9.9.9", "real@example.com", PASSWORD)
     assert sign_in_from(limited_app, "10.1.1.1", "real@example.com", PASSWORD) is not None
+
+
+def test_made_up_keys_are_limited_per_address_and_never_throttle_a_real_key(limited_app):
+    alice = api_for(limited_app, "a@example.com")
+    forged = alice.key[:12] + "x" * (len(alice.key) - 12)  # the real key's public prefix
+    flood = limited_app.test_client()
+    answers = [
+        flood.get("/api/v1/workflows", headers={"Authorization": f"Bearer {forged}"}, environ_base=FLOODER)
+        for _ in range(6)
+    ]
+    assert [a.status_code for a in answers] == [401] * 4 + [429] * 2
+    assert_rate_limited(answers[-1])
+    good_key_there = flood.get(
+        "/api/v1/workflows", headers={"Authorization": f"Bearer {alice.key}"}, environ_base=FLOODER
+    )
+    assert good_key_there.status_code == 429, "past its failures, the address waits whatever it sends"
+    assert alice.get("/workflows").status_code == 200, "the real key, from its own address, is untouched"
+
+
+def test_public_paths_are_limited_per_address(limited_app):
+    client = limited_app.test_client()
+    answers = [client.get("/api/v1/openapi.json").status_code for _ in range(6)]
+    assert answers == [200] * 5 + [429]
+
+
+FLOODER = {"REMOTE_ADDR": "203.0.113.9"}
 
 
 def test_successful_sign_ins_do_not_count(limited_app):
@@ -264,3 +306,35 @@ def test_execution_time_limit(app, api, model):
     workflow_id = api.post("/workflows", json=workflow_body(definition=model_definition("[[latency=3]] x"))).json["id"]
     body = api.post(f"/workflows/{workflow_id}/execute", json={"inputs": {"text": "x"}}).json
     assert body["status"] == "failed" and body["error"]["code"] == "timeout"
+
+
+@pytest.mark.parametrize("mode", ["local", "queue"])
+def test_sign_in_limits_hold_across_processes_and_under_parallel_guesses(mode, request, model):
+    """Two gunicorn processes, as ``make run`` serves: counted in the database in local
+    mode, in Redis in queue mode. One guess at a time, then thirty at once."""
+    database_url = request.getfixturevalue("sqlite_url" if mode == "local" else "postgres_url")
+    settings = {
+        "RATELIMIT_ENABLED": "true",
+        "RATELIMIT_LOGIN": "10 per 15 minutes",
+        "RATELIMIT_LOGIN_ACCOUNT": "1000 per 15 minutes",  # only the account-and-address limit is under test
+        "RATELIMIT_LOGIN_ADDRESS": "1000 per 15 minutes",
+        "RATELIMIT_KEY_PREFIX": uuid.uuid4().hex,
+    }
+    if mode == "queue":
+        settings["REDIS_URL"] = request.getfixturevalue("redis_url")
+    app = make_app(database_url, model.base_url)
+    for email in ("one@example.com", "two@example.com"):
+        make_user(app, email)
+    server = Gunicorn(database_url, model.base_url, workers=2, **settings).start()
+    try:
+        one_by_one = [Browser(server).sign_in("one@example.com", "wrong") for _ in range(16)]
+        assert one_by_one == [401] * 10 + [429] * 6
+        browsers = [Browser(server) for _ in range(30)]
+        with ThreadPoolExecutor(len(browsers)) as pool:
+            at_once = list(pool.map(lambda browser: browser.sign_in("two@example.com", "wrong"), browsers))
+        assert (at_once.count(401), at_once.count(429)) == (10, 20), "exactly ten guesses were checked"
+        checked_by = {pid for pid, line, _ in server.requests_served() if line.startswith("POST /login")}
+        assert len(checked_by) == 2, "both processes took sign-ins"
+    finally:
+        server.kill()
+        close_app(app)

@@ -9,15 +9,7 @@ own queue: the shared ones are never disturbed.
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
-from pathlib import Path
 
 import redis as redis_lib
 from rq import Worker
@@ -37,6 +29,7 @@ from tests.queue.test_recovery import (
     wait_for,
 )
 from tests.ui.conftest import Page
+from tests.web_server import Gunicorn
 from webapp.extensions import db
 from webapp.models import Execution
 from webapp.runs.recovery import reaper
@@ -164,7 +157,7 @@ def test_a_killed_web_server_started_again_with_no_traffic_settles_its_runs(sqli
     app = make_app(sqlite_url, model.base_url)
     api = api_for(app)
     workflow_id = create(api, model_definition("[[latency=60]] {{ in.text }}"))
-    server = Gunicorn(sqlite_url, model.base_url)
+    server = Gunicorn(sqlite_url, model.base_url, **FAST_RECOVERY)
     try:
         server.start()
         ids = [server.execute_async(api.key, workflow_id, f"orphan {i}") for i in range(2)]
@@ -174,7 +167,7 @@ def test_a_killed_web_server_started_again_with_no_traffic_settles_its_runs(sqli
         started_at = time.monotonic()
         wait_for(lambda: all(_status(app, e) == "failed" for e in ids), LOST_BOUND + 15, "the runs to be settled")
         assert time.monotonic() - started_at <= LOST_BOUND + 10  # + the new server's start-up
-        assert server.requests_served() == 0
+        assert server.requests_served() == []
         with app.app_context():
             codes = {e.error["code"] for e in db.session.scalars(select(Execution).where(Execution.id.in_(ids)))}
         assert codes == {"worker_lost"}
@@ -187,67 +180,3 @@ def test_a_killed_web_server_started_again_with_no_traffic_settles_its_runs(sqli
 def _status(app, execution_id: str) -> str:
     with app.app_context():
         return db.session.scalar(select(Execution.status).where(Execution.id == execution_id))
-
-
-class Gunicorn:
-    """``gunicorn wsgi:app`` as deployed (it reads gunicorn.conf.py from the project root),
-    in local mode; its access log counts the requests it served."""
-
-    def __init__(self, database_url: str, model_url: str) -> None:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.env = {
-            **os.environ,
-            "DATABASE_URL": database_url,
-            "OPENAI_BASE_URL": model_url,
-            "REDIS_URL": "",
-            **{k: str(v) for k, v in FAST_RECOVERY.items()},
-        }
-        self.process: subprocess.Popen | None = None
-        self.access_log: list[str] = []
-
-    def start(self, serve_check: bool = True) -> None:
-        command = [sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{self.port}", "--threads", "4"]
-        self.process = subprocess.Popen(
-            [*command, "--access-logfile", "-", "wsgi:app"],
-            cwd=Path(__file__).resolve().parents[2],
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            start_new_session=True,
-        )
-        if serve_check:
-            wait_for(self._answers, 20, "gunicorn to serve")
-
-    def _answers(self) -> bool:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{self.port}/api/v1/openapi.json", timeout=1)
-            return True
-        except OSError:
-            return False
-
-    def execute_async(self, key: str, workflow_id: str, text: str) -> str:
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}/api/v1/workflows/{workflow_id}/execute",
-            method="POST",
-            data=f'{{"inputs": {{"text": "{text}"}}, "async": true}}'.encode(),
-            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.load(response)["execution_id"]
-
-    def requests_served(self) -> int:
-        """Lines in the access log of the running server, read after it is killed."""
-        self.kill()
-        return sum(1 for line in self.access_log if '"' in line)
-
-    def kill(self) -> None:
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        output, _ = self.process.communicate()
-        self.access_log = output.splitlines()
-        self.process = None

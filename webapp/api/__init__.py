@@ -2,31 +2,32 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, request
+from flask import Blueprint, g, request
 
-from ..auth.accounts import user_for_api_key
+from .. import ratelimits
+from ..auth.accounts import api_key_holder
 from ..errors import Unauthorized
-from ..extensions import limiter
-from ..ratelimits import api_caller
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 PUBLIC_ENDPOINTS = {"api.openapi"}
-# Declared once, at import: every app made from this blueprint shares the one limit.
-limiter.limit(
-    lambda: current_app.config["RATELIMIT_API"], key_func=api_caller, error_message="Too many API requests for this key"
-)(bp)
 
 
 @bp.before_request
 def authenticate() -> None:
-    """API keys only: a browser session cookie alone is not enough here."""
+    """API keys only: a browser session cookie alone is not enough here. Calls count
+    against the verified key; failures against the address they come from."""
+    address = request.remote_addr or "unknown"
     if request.endpoint in PUBLIC_ENDPOINTS:
+        ratelimits.count_api_call(f"address:{address}")
         return
+    ratelimits.refuse_failing_address(address)
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
-    user = user_for_api_key(key.strip()) if scheme.lower() == "bearer" else None
-    if user is None:
+    holder = api_key_holder(key.strip()) if scheme.lower() == "bearer" else None
+    if holder is None:
+        ratelimits.count_failed_key(address)
         raise Unauthorized("Send a valid API key as 'Authorization: Bearer <key>'")
-    g.user = user
+    g.user, key_id = holder
+    ratelimits.count_api_call(f"key:{key_id}")
 
 
 from . import audit, executions, openapi, templates, usage, workflows  # noqa: E402,F401

@@ -14,7 +14,6 @@ from werkzeug.exceptions import HTTPException
 
 from ..errors import RateLimited, ServiceError
 from ..outages import RETRY_AFTER_SECONDS, database_unavailable
-from ..ratelimits import retry_after_for_current_request
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +64,6 @@ def http_error_response(exc: HTTPException) -> Response:
         405: f"{request.method} is not allowed on {request.path}",
         413: "The request body is larger than the limit",
     }
-    if status == 429:  # Flask-Limiter's limit on the API blueprint
-        return rate_limited_response(
-            "rate_limited", f"Rate limit exceeded: {exc.description}", retry_after_for_current_request()
-        )
     headers = {}
     allowed = getattr(exc, "valid_methods", None)
     if status == 405 and allowed:

@@ -62,15 +62,15 @@ def sign_in(email: str, password: str) -> User | None:
     """The user if the password is right, else None. Both outcomes are audited (a
     failure lands in the account owner's log, so they can see attempts)."""
     address = request.remote_addr if has_request_context() else None
-    ratelimits.check_sign_in(email, address)
+    attempt = ratelimits.take_sign_in_attempt(email, address)
     user = user_by_email(email)
     if user is None:
         check_password_hash(_DUMMY_HASH, password)  # same time whether or not the account exists
         ok = False
     else:
         ok = user.check_password(password)
-    if not ok:
-        ratelimits.record_failed_sign_in(email, address)
+    if ok:
+        attempt.succeeded()  # only failures count
     action = "sign_in.success" if ok else "sign_in.failure"
     audit.record(action, user, "user", user.id if user else None, actor=email[:254])
     db.session.commit()
@@ -114,9 +114,9 @@ def active_keys(user: User) -> list[ApiKey]:
     return list(db.session.scalars(query.order_by(ApiKey.created_at.desc())))
 
 
-def user_for_api_key(raw_key: str) -> User | None:
-    """The key's owner, or None. Candidates are found by the non-secret prefix and
-    compared by hash in constant time."""
+def api_key_holder(raw_key: str) -> tuple[User, str] | None:
+    """The key's owner and the key's id, or None. Candidates are found by the
+    non-secret prefix and compared by hash in constant time."""
     if not raw_key.startswith(API_KEY_PREFIX) or len(raw_key) < LOOKUP_LENGTH + 16:
         return None
     candidates = db.session.execute(  # one query for the key and its owner
@@ -133,5 +133,5 @@ def user_for_api_key(raw_key: str) -> User | None:
                     update(ApiKey.__table__).where(ApiKey.__table__.c.id == key_id).values(last_used_at=now)
                 )
                 db.session.commit()
-            return user
+            return user, key_id
     return None
