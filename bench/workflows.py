@@ -137,3 +137,23 @@ def five_nodes() -> dict:
             {"id": "out", "type": "output", "config": {"fields": {"text": "{{ clip.value }}"}}},
         ]
     )
+
+
+def largest_allowed(max_bytes: int = 512 * 1024, nodes: int = 100, connections: int = 1000, expressions: int = 500):
+    """The costliest definition the default bounds allow: every node, every connection
+    and every expression they permit, padded with text up to the size limit."""
+    steps = nodes - 2
+    per_step = expressions // steps
+    padding = "lorem ipsum " * ((max_bytes - 60_000) // (12 * steps))
+    body = [
+        {
+            "id": f"p{i}",
+            "type": "processing",
+            "config": {"operation": "template", "template": padding + ref("in.text") * per_step},
+        }
+        for i in range(steps)
+    ]
+    all_nodes = [_input("text"), *body, {"id": "out", "type": "output", "config": {"fields": {"r": ref("p0.value")}}}]
+    ids = [node["id"] for node in all_nodes]
+    pairs = itertools.islice(((a, b) for i, a in enumerate(ids) for b in ids[i + 1 :]), connections)
+    return {"nodes": all_nodes, "connections": [{"from": a, "to": b} for a, b in pairs]}

@@ -12,6 +12,8 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
+from .engine.definition import Size
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 INSTANCE_DIR = BASE_DIR / "instance"
 
@@ -96,7 +98,10 @@ class Config:
         # Requests and definitions.
         self.MAX_CONTENT_LENGTH = _int("MAX_REQUEST_BYTES", 1024 * 1024)
         self.MAX_DEFINITION_BYTES = _int("MAX_DEFINITION_BYTES", 512 * 1024)
-        self.MAX_NODES = _int("MAX_NODES", 100)
+        # A definition's size (the engine's ``Size`` holds the defaults and says why).
+        self.MAX_NODES = _int("MAX_NODES", Size.max_nodes)
+        self.MAX_CONNECTIONS = _int("MAX_CONNECTIONS", Size.max_connections)
+        self.MAX_EXPRESSIONS = _int("MAX_EXPRESSIONS", Size.max_expressions)
         self.MAX_INPUT_BYTES = _int("MAX_INPUT_BYTES", 256 * 1024)
         self.MAX_NODE_OUTPUT_BYTES = _int("MAX_NODE_OUTPUT_BYTES", 1024 * 1024)
         self.MAX_RENDER_CHARS = _int("MAX_RENDER_CHARS", 200_000)

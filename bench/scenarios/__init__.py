@@ -10,9 +10,10 @@ from . import (
     reads,
     sync,
     throughput,
+    validation,
     worker_memory,
 )
 
 # In the order ``make bench`` runs them (and the report lists them).
-ALL = [engine, gunicorn, throughput, sync, async_latency, fanout, cache, reads, worker_memory, in_flight]
+ALL = [engine, gunicorn, throughput, sync, async_latency, fanout, cache, reads, worker_memory, in_flight, validation]
 BY_NAME = {module.NAME: module for module in ALL}

@@ -50,7 +50,7 @@ def parse(definition: dict):
     from webapp.engine.definition import parse_definition
     from webapp.engine.expressions import Expressions
 
-    return parse_definition(definition, Expressions(), max_nodes=100)
+    return parse_definition(definition, Expressions())
 
 
 def time_runs(graph, gateway, iterations: int) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.definitions import echo_definition, spec_example
-from webapp.engine.definition import parse_definition
+from webapp.engine.definition import Size, parse_definition
 from webapp.engine.errors import DefinitionError
 from webapp.engine.expressions import Expressions
 
@@ -212,5 +212,28 @@ def test_several_problems_are_all_listed():
 def test_node_count_limit():
     definition = echo_definition()
     with pytest.raises(DefinitionError) as caught:
-        parse_definition(definition, EXPRESSIONS, max_nodes=2)
+        parse_definition(definition, EXPRESSIONS, size=Size(max_nodes=2))
     assert caught.value.problems[0].path == "nodes" and "at most 2" in caught.value.problems[0].message
+
+
+def test_connection_and_expression_limits_are_checked_before_anything_is_compiled():
+    definition = echo_definition()
+    definition["connections"] = definition["connections"] * 3
+    with pytest.raises(DefinitionError) as caught:
+        parse_definition(definition, EXPRESSIONS, size=Size(max_connections=5))
+    assert (
+        caught.value.problems[0].path == "connections" and "at most 5 connections" in caught.value.problems[0].message
+    )
+    definition = echo_definition()
+    definition["nodes"][1]["config"]["input"] = "{{ in.text }}" * 6 + "{% if 1 %}{% endif %}"
+    with pytest.raises(DefinitionError) as caught:
+        parse_definition(definition, EXPRESSIONS, size=Size(max_expressions=7))
+    assert "hold 9 expressions" in caught.value.problems[0].message and "at most 7" in caught.value.problems[0].message
+
+
+def test_duplicate_connections_are_found_among_many():
+    definition = echo_definition()
+    definition["connections"].append(dict(definition["connections"][0]))
+    with pytest.raises(DefinitionError) as caught:
+        parse_definition(definition, EXPRESSIONS)
+    assert [p.path for p in caught.value.problems] == ["connections[2]"]

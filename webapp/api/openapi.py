@@ -13,6 +13,7 @@ from typing import Any
 from flask import current_app
 
 from ..engine.status import RunStatus
+from ..services.definitions import definition_size
 from . import bp
 from .openapi_schemas import ref, schemas
 from .params import MAX_OFFSET
@@ -528,7 +529,7 @@ def build_document(config) -> dict:
                     "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"\S"},
                 },
             },
-            "schemas": schemas(config["MAX_NODES"]),
+            "schemas": schemas(definition_size(config)),
             "responses": error_responses(),
         },
     }

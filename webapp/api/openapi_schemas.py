@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from ..engine.definition import BRANCHES, NODE_ID, ON_ERROR, RESERVED_IDS
+from ..engine.definition import BRANCHES, NODE_ID, ON_ERROR, RESERVED_IDS, Size
 from ..engine.errors import EXECUTION_ERROR_CODES
 from ..engine.nodes.input import FIELD_NAME, FIELD_TYPES
 from ..engine.nodes.output import FORMATS
@@ -248,8 +248,11 @@ CONNECTION = obj(
 )
 
 
-def definition_properties(max_nodes: int) -> dict:
-    return {"nodes": array(ref("Node"), maxItems=max_nodes), "connections": array(ref("Connection"))}
+def definition_properties(size: Size) -> dict:
+    return {
+        "nodes": array(ref("Node"), maxItems=size.max_nodes),
+        "connections": array(ref("Connection"), maxItems=size.max_connections),
+    }
 
 
 # -- workflows -------------------------------------------------------------------------
@@ -268,8 +271,8 @@ SUMMARY_PROPERTIES = {
 }
 
 
-def workflow_schemas(max_nodes: int) -> dict:
-    definition = definition_properties(max_nodes)
+def workflow_schemas(size: Size) -> dict:
+    definition = definition_properties(size)
     settable = {
         "name": string(minLength=1, maxLength=200, pattern=NOT_BLANK),
         "description": nullable(string(maxLength=10_000)),
@@ -494,14 +497,14 @@ def error_schema() -> dict:
     )
 
 
-def schemas(max_nodes: int) -> dict:
+def schemas(size: Size) -> dict:
     """Every named schema of the document, for ``components.schemas``."""
     return {
         **{_node_name(kind): node_schema(kind) for kind in NODE_CONFIGS},
         "Node": NODE,
         "InputField": INPUT_FIELD,
         "Connection": CONNECTION,
-        **workflow_schemas(max_nodes),
+        **workflow_schemas(size),
         **EXECUTION_SCHEMAS,
         **OTHER_SCHEMAS,
         "Error": error_schema(),

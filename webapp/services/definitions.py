@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from flask import current_app
 
-from ..engine.definition import Graph, parse_definition
+from ..engine.definition import Graph, Size, parse_definition
 from ..engine.errors import DefinitionError, Problem
 from ..engine.expressions import Expressions
 from ..errors import ValidationFailed
@@ -25,6 +25,11 @@ def expressions() -> Expressions:
     return exprs
 
 
+def definition_size(config) -> Size:
+    """The deployment's bounds on a definition (validation and the OpenAPI document alike)."""
+    return Size(config["MAX_NODES"], config["MAX_CONNECTIONS"], config["MAX_EXPRESSIONS"])
+
+
 def compile_definition(definition: dict) -> Graph:
     """The graph, or ``ValidationFailed`` (422) listing every problem."""
     limit = current_app.config["MAX_DEFINITION_BYTES"]
@@ -35,7 +40,7 @@ def compile_definition(definition: dict) -> Graph:
             [Problem("nodes", "invalid_value", f"the definition is {size} bytes; the limit is {limit}")],
         )
     try:
-        return parse_definition(definition, expressions(), max_nodes=current_app.config["MAX_NODES"])
+        return parse_definition(definition, expressions(), size=definition_size(current_app.config))
     except DefinitionError as exc:
         raise ValidationFailed(exc.message, exc.problems) from None
 
