@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import urllib.error
+import urllib.request
 
 import pytest
 
+from tests.conftest import close_app, make_app
 from tests.definitions import echo_definition, workflow_body
+from tests.web_server import Gunicorn
 from webapp import create_app
 from webapp.config import Config, ConfigError
 
@@ -119,3 +123,23 @@ def test_a_node_that_makes_a_lone_surrogate_fails_and_its_run_stays_readable(api
     shout = next(n for n in body["nodes"] if n["node_id"] == "shout")
     assert shout["error"]["code"] == "invalid_output" and "surrogate" in shout["error"]["message"]
     assert api.get(f"/executions/{body['id']}").status_code == 200
+
+
+def test_an_over_long_id_gets_the_envelope_from_the_deployed_server(sqlite_url, model):
+    """gunicorn.conf.py lets request lines of up to 8 KB through to the app (gunicorn's
+    own default, 4 KB, answered an HTML 414)."""
+    app = make_app(sqlite_url, model.base_url)
+    server = Gunicorn(sqlite_url, model.base_url).start()
+    try:
+        response = _get(f"{server.url}/api/v1/workflows/{'x' * 8000}")
+        assert response.status == 401 and json.loads(response.read())["error"]["code"] == "unauthorized"
+    finally:
+        server.kill()
+        close_app(app)
+
+
+def _get(url: str):
+    try:
+        return urllib.request.urlopen(url, timeout=10)
+    except urllib.error.HTTPError as error:
+        return error
