@@ -94,6 +94,17 @@ def test_values_are_read_as_their_types(page, app):
     }
 
 
+def test_a_lone_surrogate_in_a_json_field_is_an_error_next_to_it(page, app):
+    workflow_id = create_workflow(app, page.user, TYPED_INPUTS, name="Typed")
+    response = page.post(
+        f"/workflows/{workflow_id}/run",
+        {"inputs.title": "Hi", "inputs.loud": "true", "inputs.meta": '{"k": "\\udfff"}', "mode": "wait"},
+        htmx=True,
+    )
+    assert response.status_code == 422
+    assert re.search(r'id="pb-in-meta">[^<]*lone UTF-16 surrogate', response.text)
+
+
 def test_input_problems_show_next_to_their_fields(page, app):
     workflow_id = create_workflow(app, page.user, TYPED_INPUTS, name="Typed")
     response = page.post(
