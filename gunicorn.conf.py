@@ -7,6 +7,7 @@ def post_worker_init(worker):
 
     start_recovery(worker.wsgi)
 
+
 # The longest request line gunicorn can take while still bounding it (its default is
 # 4094): an over-long id up to this reaches the app and gets the JSON envelope. Past it
 # gunicorn answers 414 itself; 0 would lift the bound altogether (it took a 3 MB line).

@@ -24,7 +24,7 @@ import time
 from datetime import timedelta
 
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from ..engine.status import ACTIVE, RunStatus
 from ..extensions import db
@@ -60,7 +60,8 @@ def reap(app: Flask, judge_silence: bool = True) -> dict[str, int]:
             ).where(
                 Execution.status.in_(ACTIVE),
                 Execution.queue == queue.lane,  # another deployment's runs are not ours to judge
-                Execution.created_at < now - ENQUEUE_GRACE,
+                # A queued run's job may not be enqueued yet; a running one proves itself by heartbeat.
+                or_(Execution.status == RunStatus.RUNNING, Execution.created_at < now - ENQUEUE_GRACE),
                 Execution.waiting_since.is_(None),  # held back: woken below, not judged
             )
         ).all()

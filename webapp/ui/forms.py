@@ -8,6 +8,24 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, StringField, TextAreaField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
+from ..auth.accounts import MIN_PASSWORD_LENGTH
+
+
+def new_password(label: str, description: str) -> PasswordField:
+    length = Length(min=MIN_PASSWORD_LENGTH, max=1000, message=f"Use at least {MIN_PASSWORD_LENGTH} characters.")
+    return PasswordField(
+        label, validators=[DataRequired(), length], description=description, render_kw={"autocomplete": "new-password"}
+    )
+
+
+def repeated_password(label: str) -> PasswordField:
+    """The new password again: equal to the form's ``password`` field."""
+    return PasswordField(
+        label,
+        validators=[DataRequired(), EqualTo("password", "The passwords differ.")],
+        render_kw={"autocomplete": "new-password"},
+    )
+
 
 class LoginForm(FlaskForm):
     email = EmailField(
@@ -22,17 +40,8 @@ class RegisterForm(FlaskForm):
     email = EmailField(
         "Email", validators=[DataRequired(), Length(max=254)], render_kw={"autocomplete": "username", "autofocus": True}
     )
-    password = PasswordField(
-        "Password",
-        validators=[DataRequired(), Length(min=8, max=1000, message="Use at least 8 characters.")],
-        description="At least 8 characters.",
-        render_kw={"autocomplete": "new-password"},
-    )
-    confirm = PasswordField(
-        "Repeat the password",
-        validators=[DataRequired(), EqualTo("password", "The passwords differ.")],
-        render_kw={"autocomplete": "new-password"},
-    )
+    password = new_password("Password", f"At least {MIN_PASSWORD_LENGTH} characters.")
+    confirm = repeated_password("Repeat the password")
 
 
 class WorkflowMetaForm(FlaskForm):
@@ -79,17 +88,11 @@ class PasswordForm(FlaskForm):
         validators=[DataRequired(), Length(max=1000)],
         render_kw={"autocomplete": "current-password"},
     )
-    password = PasswordField(
+    password = new_password(
         "New password",
-        validators=[DataRequired(), Length(min=8, max=1000, message="Use at least 8 characters.")],
-        description="At least 8 characters. Every other browser signed in as you is signed out.",
-        render_kw={"autocomplete": "new-password"},
+        f"At least {MIN_PASSWORD_LENGTH} characters. Every other browser signed in as you is signed out.",
     )
-    confirm = PasswordField(
-        "Repeat the new password",
-        validators=[DataRequired(), EqualTo("password", "The passwords differ.")],
-        render_kw={"autocomplete": "new-password"},
-    )
+    confirm = repeated_password("Repeat the new password")
 
 
 class ApiKeyForm(FlaskForm):
