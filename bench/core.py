@@ -15,6 +15,7 @@ class Context:
     repeats: int
     model_url: str
     gunicorn: GunicornConfig | None = None  # from --gunicorn; None: each Stack picks the set-up for its mode
+    shared: dict = field(default_factory=dict)  # figures one scenario leaves for a later one (the RQ floor)
 
     def gunicorn_label(self) -> str:
         if self.gunicorn:

@@ -8,6 +8,7 @@ from . import (
     gunicorn,
     in_flight,
     reads,
+    rq_floor,
     sync,
     throughput,
     validation,
@@ -15,5 +16,18 @@ from . import (
 )
 
 # In the order ``make bench`` runs them (and the report lists them).
-ALL = [engine, gunicorn, throughput, sync, async_latency, fanout, cache, reads, worker_memory, in_flight, validation]
+ALL = [
+    engine,
+    gunicorn,
+    rq_floor,
+    throughput,
+    sync,
+    async_latency,
+    fanout,
+    cache,
+    reads,
+    worker_memory,
+    in_flight,
+    validation,
+]
 BY_NAME = {module.NAME: module for module in ALL}

@@ -5,7 +5,8 @@ A second process (``bench.loadgen``, 16 keep-alive connections) POSTs
 the figure is the number completed divided by the span from the first execution's
 ``created_at`` to the last one's ``finished_at``, read from the database once all
 are terminal. Local mode (the thread pools inside gunicorn's workers) and queue
-mode with 1, 2 and 4 rq workers, on SQLite and on PostgreSQL.
+mode with 1, 2 and 4 rq workers, on SQLite and on PostgreSQL. With the ``rq_floor``
+scenario in the same run, queue mode is also given as a fraction of RQ's own floor.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from ..measure import WARM_UP, submit_async, wait_until_terminal, warm_up, windo
 from ..stack import Stack
 from ..stats import Figure, percentile
 from ..workflows import echo
+from . import rq_floor
 
 NAME = "throughput"
 TITLE = "End-to-end throughput (async execute, 3-node workflow)"
@@ -63,13 +65,17 @@ def run(ctx: Context) -> Result:
                 submit_rates.append(count / (sent["ended"] - sent["started"]))
                 p99s.append(percentile(sent["latencies_ms"], 99))
             figure = Figure.of(rates, "exec/s")
+            figures = {
+                "completed/s": figure,
+                "accepted/s (202s)": Figure.of(submit_rates, "req/s"),
+                "202 p99": Figure.of(p99s, "ms"),
+            }
+            floor = ctx.shared.get(rq_floor.NAME)
+            if mode == "queue" and floor:  # measured earlier in this run
+                figures["÷ RQ floor"] = Figure.of([rate / floor for rate in rates], "× floor")
             result.add(
                 stack.label(),
-                {
-                    "completed/s": figure,
-                    "accepted/s (202s)": Figure.of(submit_rates, "req/s"),
-                    "202 p99": Figure.of(p99s, "ms"),
-                },
+                figures,
                 conditions=f"{count} executions per run, {CONCURRENCY} connections",
                 target=f"≥ {TARGET:.0f}/s",
                 met=figure.median >= TARGET,
