@@ -5,7 +5,7 @@ atomic increment.
 
 * API calls: per verified key (counted after authentication, so made-up keys share
   nothing with real ones); public paths per address.
-* Failed API authentication: per address; past the limit, even a good key waits.
+* Failed API authentication: per address (``429`` instead of ``401`` past the limit).
 * Executions started: per user (API and UI alike).
 * Sign-ins: each attempt is counted *before* its password is checked, so of many
   parallel guesses only as many as the limit allows are checked; a success gives
@@ -81,17 +81,11 @@ def count_api_call(caller: str) -> None:
     count(current_app.config["RATELIMIT_API"], "api", caller, "Too many API requests for this key")
 
 
-def refuse_failing_address(address: str) -> None:
-    """Before a key is checked: an address past its failures waits, whatever it sends."""
-    limit = current_app.config["RATELIMIT_AUTH_FAILURES"]
-    if _enabled() and not _allowed("test", limit, "api-auth-failures", address):
-        message = "Too many requests with no valid API key from this address"
-        raise RateLimited(message, seconds_until_reset(limit, "api-auth-failures", address))
-
-
 def count_failed_key(address: str) -> None:
-    if _enabled():
-        _allowed("hit", current_app.config["RATELIMIT_AUTH_FAILURES"], "api-auth-failures", address)
+    """A request without a valid key; ``RateLimited`` once its address has sent too many.
+    Valid keys are not held up by their address: they count per key."""
+    message = "Too many requests with no valid API key from this address"
+    count(current_app.config["RATELIMIT_AUTH_FAILURES"], "api-auth-failures", address, message)
 
 
 @dataclass

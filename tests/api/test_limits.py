@@ -133,8 +133,8 @@ def test_made_up_keys_are_limited_per_address_and_never_throttle_a_real_key(limi
     good_key_there = flood.get(
         "/api/v1/workflows", headers={"Authorization": f"Bearer {alice.key}"}, environ_base=FLOODER
     )
-    assert good_key_there.status_code == 429, "past its failures, the address waits whatever it sends"
-    assert alice.get("/workflows").status_code == 200, "the real key, from its own address, is untouched"
+    assert good_key_there.status_code == 200, "a real key counts per key, wherever it comes from"
+    assert alice.get("/workflows").status_code == 200
 
 
 def test_public_paths_are_limited_per_address(limited_app):

