@@ -56,11 +56,11 @@ def _enabled() -> bool:
     return limiter.enabled and current_app.config["RATELIMIT_ENABLED"]
 
 
-def _allowed(check: str, limit: str, scope: str, identity: str, cost: int = 1) -> bool:
-    """``hit`` (count ``cost``) or ``test`` (only look). An unreachable storage allows:
-    a limiter outage must not lock everyone out."""
+def _hit(limit: str, scope: str, identity: str, cost: int = 1) -> bool:
+    """Count ``cost`` against ``limit``; whether it was within. An unreachable storage
+    allows: a limiter outage must not lock everyone out."""
     try:
-        return getattr(limiter.limiter, check)(parse(limit), _scoped(scope), identity, cost=cost)
+        return limiter.limiter.hit(parse(limit), _scoped(scope), identity, cost=cost)
     except Exception:
         log.exception("rate limit storage unreachable; letting the request through")
         return True
@@ -68,7 +68,7 @@ def _allowed(check: str, limit: str, scope: str, identity: str, cost: int = 1) -
 
 def count(limit: str, scope: str, identity: str, message: str) -> None:
     """Count one event against ``limit``; ``RateLimited`` (429) once it is used up."""
-    if _enabled() and not _allowed("hit", limit, scope, identity):
+    if _enabled() and not _hit(limit, scope, identity):
         raise RateLimited(message, seconds_until_reset(limit, scope, identity))
 
 
@@ -96,7 +96,7 @@ class SignInAttempt:
 
     def succeeded(self) -> None:
         for limit, scope, identity in self.taken:
-            _allowed("hit", limit, scope, identity, cost=-1)
+            _hit(limit, scope, identity, cost=-1)
         self.taken = []
 
 
@@ -107,7 +107,7 @@ def take_sign_in_attempt(email: str, address: str | None) -> SignInAttempt:
     if not _enabled():
         return attempt
     for limit, scope, identity in _sign_in_limits(email, address):
-        allowed = _allowed("hit", limit, scope, identity)
+        allowed = _hit(limit, scope, identity)
         attempt.taken.append((limit, scope, identity))
         if not allowed:
             attempt.succeeded()
