@@ -139,21 +139,15 @@ def five_nodes() -> dict:
     )
 
 
-def largest_allowed(max_bytes: int = 512 * 1024, nodes: int = 100, connections: int = 1000, expressions: int = 500):
-    """The costliest definition the default bounds allow: every node, every connection
-    and every expression they permit, padded with text up to the size limit."""
-    steps = nodes - 2
-    per_step = expressions // steps
+def largest_allowed(size, max_bytes: int) -> dict:
+    """The costliest definition ``size`` (the engine's ``Size``) and ``max_bytes`` allow:
+    every node, every connection and every expression they permit, padded with text."""
+    steps = size.max_nodes - 2
     padding = "lorem ipsum " * ((max_bytes - 60_000) // (12 * steps))
-    body = [
-        {
-            "id": f"p{i}",
-            "type": "processing",
-            "config": {"operation": "template", "template": padding + ref("in.text") * per_step},
-        }
-        for i in range(steps)
-    ]
+    template = padding + ref("in.text") * (size.max_expressions // steps)
+    config = {"operation": "template", "template": template}
+    body = [{"id": f"p{i}", "type": "processing", "config": config} for i in range(steps)]
     all_nodes = [_input("text"), *body, {"id": "out", "type": "output", "config": {"fields": {"r": ref("p0.value")}}}]
     ids = [node["id"] for node in all_nodes]
-    pairs = itertools.islice(((a, b) for i, a in enumerate(ids) for b in ids[i + 1 :]), connections)
+    pairs = itertools.islice(((a, b) for i, a in enumerate(ids) for b in ids[i + 1 :]), size.max_connections)
     return {"nodes": all_nodes, "connections": [{"from": a, "to": b} for a, b in pairs]}

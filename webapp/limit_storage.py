@@ -51,9 +51,6 @@ def _upsert(dialect: str):
 class DatabaseStorage(Storage):
     STORAGE_SCHEME = ["appdb"]
 
-    def __init__(self, uri: str | None = None, wrap_exceptions: bool = False, **options) -> None:
-        super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
-
     @property
     def base_exceptions(self) -> type[Exception]:
         return SQLAlchemyError

@@ -52,8 +52,7 @@ def ride_out(work: Callable[[], T], *, what: str, window: float) -> T:
         try:
             return work()
         except Exception as exc:
-            with contextlib.suppress(Exception):  # a connection that is gone has nothing to roll back
-                db.session.rollback()
+            _roll_back()
             if not database_unavailable(exc) or time.monotonic() + wait > give_up_at:
                 raise
             log.warning("database unavailable while %s (%s); trying again in %.1f s", what, _first_line(exc), wait)
@@ -61,8 +60,14 @@ def ride_out(work: Callable[[], T], *, what: str, window: float) -> T:
         wait = min(wait * 2, _LONGEST_WAIT)
 
 
+def _roll_back() -> None:
+    with contextlib.suppress(Exception):  # a connection that is gone has nothing to roll back
+        db.session.rollback()
+
+
 def _first_line(exc: BaseException) -> str:
-    return str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc) else type(exc).__name__
+    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 @contextlib.contextmanager
@@ -74,6 +79,5 @@ def skipped_while_away(what: str):
     except Exception as exc:
         if not database_unavailable(exc):
             raise
-        with contextlib.suppress(Exception):
-            db.session.rollback()
+        _roll_back()
         log.warning("database unavailable; skipped %s (%s)", what, _first_line(exc))

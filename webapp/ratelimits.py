@@ -90,11 +90,11 @@ def count_failed_key(address: str) -> None:
 
 @dataclass
 class SignInAttempt:
-    """An attempt already counted; ``succeeded`` gives the counts back."""
+    """An attempt already counted; ``give_back`` undoes the counts (a success, or a refusal)."""
 
     taken: list[Limit] = field(default_factory=list)
 
-    def succeeded(self) -> None:
+    def give_back(self) -> None:
         for limit, scope, identity in self.taken:
             _hit(limit, scope, identity, cost=-1)
         self.taken = []
@@ -110,7 +110,7 @@ def take_sign_in_attempt(email: str, address: str | None) -> SignInAttempt:
         allowed = _hit(limit, scope, identity)
         attempt.taken.append((limit, scope, identity))
         if not allowed:
-            attempt.succeeded()
+            attempt.give_back()
             raise RateLimited("Too many failed sign-ins; try again later", seconds_until_reset(limit, scope, identity))
     return attempt
 

@@ -21,7 +21,7 @@ TITLE = "Validation of the largest allowed definition"
 TARGET_MS = 200
 
 
-def time_parse(definition: dict, repeats: int) -> list[float]:
+def time_parse(definition: dict, size, repeats: int) -> list[float]:
     from webapp.engine.definition import DefinitionError, parse_definition
     from webapp.engine.expressions import Expressions
 
@@ -30,29 +30,40 @@ def time_parse(definition: dict, repeats: int) -> list[float]:
         expressions = Expressions()  # a cold compile cache: every template compiled afresh
         started = time.perf_counter()
         with contextlib.suppress(DefinitionError):  # refused: the time to say so is the figure
-            parse_definition(definition, expressions)
+            parse_definition(definition, expressions, size=size)
         samples.append((time.perf_counter() - started) * 1000)
     return samples
 
 
 def run(ctx: Context) -> Result:
+    from webapp.config import Config
+    from webapp.engine.definition import Size
+    from webapp.services.definitions import definition_size
+
+    config = Config().as_dict()
+    size = definition_size(config)  # the deployment's defaults, read where they are declared
     result = Result(
         NAME,
         TITLE,
         "`parse_definition` (structure, every template compiled, references checked) in this process, "
         "with a fresh expression cache each time; the default bounds.",
     )
-    past_bounds = largest_allowed(max_bytes=60_000, nodes=3, connections=2, expressions=0)
-    past_bounds["nodes"][1]["config"]["template"] = "{{ in.text }} x " * 25_000  # 400 KB
-    dense = largest_allowed(max_bytes=60_000, nodes=100, connections=4950, expressions=98)
+    many_expressions = largest_allowed(Size(3, 2, 0), 60_000)
+    many_expressions["nodes"][1]["config"]["template"] = "{{ in.text }} x " * 25_000  # 400 KB
+    dense = largest_allowed(Size(size.max_nodes, 4950, 98), 60_000)
     cases = [
-        ("100 nodes, 1,000 connections, 500 expressions, ~500 KB", largest_allowed(), True),
-        ("a 400 KB template of 50,000 expressions (refused: past MAX_EXPRESSIONS)", past_bounds, False),
+        (
+            f"{size.max_nodes} nodes, {size.max_connections:,} connections, {size.max_expressions} expressions, "
+            f"~{config['MAX_DEFINITION_BYTES'] // 1024} KB",
+            largest_allowed(size, config["MAX_DEFINITION_BYTES"]),
+            True,
+        ),
+        ("a 400 KB template of 50,000 expressions (refused: past MAX_EXPRESSIONS)", many_expressions, False),
         ("100 nodes, 4,950 connections (refused: past MAX_CONNECTIONS)", dense, False),
     ]
     repeats = ctx.pick(15, 5)
     for label, definition, headline in cases:
-        figure = Figure.of(time_parse(definition, repeats), "ms")
+        figure = Figure.of(time_parse(definition, size, repeats), "ms")
         result.add(
             label,
             {"validation": figure},

@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 
 import redis as redis_lib
-from rq import Worker
 from sqlalchemy import select
 
 from tests.conftest import FAST_RECOVERY, WorkerProcess, close_app, make_app
@@ -25,6 +24,7 @@ from tests.queue.test_recovery import (
     finished,
     no_node_left_running,
     node_status,
+    registered_workers,
     start,
     wait_for,
 )
@@ -130,10 +130,6 @@ def test_a_redis_restarted_from_its_append_only_file_leaves_no_worker_stuck(priv
     finally:
         worker.stop()
         close_app(app)
-
-
-def registered_workers(redis) -> set[str]:
-    return {w.name for w in Worker.all(connection=redis)}
 
 
 def test_runs_that_waited_in_the_queue_past_the_execution_timeout_still_run(queue_env, model):

@@ -7,15 +7,10 @@ silent for 3 s is lost, and the reaper looks every 0.5 s.
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
-from pathlib import Path
 
 import redis as redis_lib
 from rq import Worker
@@ -23,6 +18,7 @@ from sqlalchemy import select
 
 from tests.conftest import FAST_RECOVERY, Api, make_app, make_user
 from tests.definitions import model_definition, workflow_body
+from tests.web_server import Gunicorn
 from webapp.extensions import db
 from webapp.models import Execution, NodeRun
 from webapp.runs.recovery import reaper
@@ -72,6 +68,11 @@ def finished(api, execution_id, timeout=30.0) -> dict:
         timeout,
         f"{execution_id} to finish",
     )
+
+
+def registered_workers(redis) -> set[str]:
+    """The workers ``rq info`` lists."""
+    return {w.name for w in Worker.all(connection=redis)}
 
 
 def no_node_left_running(app) -> bool:
@@ -166,67 +167,38 @@ def test_redis_restart_loses_queued_jobs_but_not_executions(private_redis, datab
         assert [b["status"] for b in bodies] == ["completed"] * 6
         assert sorted(c["prompt"] for c in model.calls) == sorted(f"[[latency=0.6]] r{i}" for i in range(6))
         assert worker.process.poll() is None, "the worker waited for Redis instead of exiting"
-        registered = {w.name for w in Worker.all(connection=redis_lib.Redis(port=private_redis.port))}
-        assert worker.name in registered, "registered again: visible to rq info"
+        redis = redis_lib.Redis(port=private_redis.port)
+        assert worker.name in registered_workers(redis), "registered again: visible to rq info"
     finally:
         worker.stop()
         close_app(app)
 
 
-def test_a_web_process_killed_during_a_sync_run_leaves_no_execution_running(sqlite_url, model, tmp_path):
+def test_a_web_process_killed_during_a_sync_run_leaves_no_execution_running(sqlite_url, model):
     """Local mode: the execution ran in the web process's own pool and died with it."""
     app = make_app(sqlite_url, model.base_url, **FAST_RECOVERY)
     api = api_for(app)
     workflow_id = create(api, model_definition("[[latency=60]] {{ in.text }}"))
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {
-        **os.environ,
-        "DATABASE_URL": sqlite_url,
-        "OPENAI_BASE_URL": model.base_url,
-        "REDIS_URL": "",
-        **{k: str(v) for k, v in FAST_RECOVERY.items()},
-    }
-    root = Path(__file__).resolve().parents[2]
-    web = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{port}", "--threads", "4", "wsgi:app"],
-        cwd=root,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    web = Gunicorn(sqlite_url, model.base_url, **FAST_RECOVERY).start()
     try:
-        wait_for(lambda: _answers(port), 20, "gunicorn to serve")
         request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/api/v1/workflows/{workflow_id}/execute",
+            f"{web.url}/api/v1/workflows/{workflow_id}/execute",
             method="POST",
             data=b'{"inputs": {"text": "sync"}}',
             headers={"Authorization": f"Bearer {api.key}", "Content-Type": "application/json"},
         )
         threading.Thread(target=_ignore_errors, args=(request,), daemon=True).start()
         execution_id = wait_for(lambda: _running_execution(app), 15, "the sync run to start")
-        os.killpg(web.pid, signal.SIGKILL)
+        web.kill()
         killed_at = time.monotonic()
     finally:
-        if web.poll() is None:
-            os.killpg(web.pid, signal.SIGKILL)
-        web.wait()
+        web.kill()
     app.config["REAPER_ENABLED"] = True
     reaper(app).ensure_running()  # the restarted web process
     body = finished(api, execution_id, timeout=LOST_BOUND + 5)
     assert time.monotonic() - killed_at <= LOST_BOUND
     assert body["status"] == "failed" and body["error"]["code"] == "worker_lost"
     assert no_node_left_running(app)
-
-
-def _answers(port: int) -> bool:
-    try:
-        urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/openapi.json", timeout=1)
-        return True
-    except OSError:
-        return False
 
 
 def _ignore_errors(request) -> None:

@@ -78,7 +78,7 @@ def unavailable_response(render_page_error) -> Response:
     message = "The database is unavailable for a moment; try again shortly"
     wait = RETRY_AFTER_SECONDS
     if is_api_request():
-        response = error_response(503, "service_unavailable", message, retry_after=wait)
+        response = error_response(503, HTTP_CODES[503], message, retry_after=wait)
     else:
         response = make_response(render_page_error(503, message + "."))
     response.headers["Retry-After"] = str(wait)

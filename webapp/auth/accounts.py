@@ -37,11 +37,7 @@ def normalise_email(email: str) -> str:
 
 def create_user(email: str, password: str) -> User:
     email = normalise_email(email)
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValidationFailed(
-            "Password is too short",
-            [Problem("password", "invalid_value", f"use at least {MIN_PASSWORD_LENGTH} characters")],
-        )
+    _check_new_password(password, "Password is too short")
     if db.session.scalar(select(User).where(User.email == email)) is not None:
         raise Conflict(f"A user with email {email} already exists")
     user = User(email=email)
@@ -49,6 +45,12 @@ def create_user(email: str, password: str) -> User:
     db.session.add(user)
     db.session.commit()
     return user
+
+
+def _check_new_password(password: str, message: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        problem = Problem("password", "invalid_value", f"use at least {MIN_PASSWORD_LENGTH} characters")
+        raise ValidationFailed(message, [problem])
 
 
 def user_by_email(email: str) -> User | None:
@@ -70,7 +72,7 @@ def sign_in(email: str, password: str) -> User | None:
     else:
         ok = user.check_password(password)
     if ok:
-        attempt.succeeded()  # only failures count
+        attempt.give_back()  # only failures count
     action = "sign_in.success" if ok else "sign_in.failure"
     audit.record(action, user, "user", user.id if user else None, actor=email[:254])
     db.session.commit()
@@ -81,9 +83,7 @@ def change_password(user: User, current: str, new: str) -> None:
     """The new password, if ``current`` is right (``ValidationFailed`` names the field)."""
     if not user.check_password(current):
         raise ValidationFailed("The password was not changed", [Problem("current", "invalid_value", "not right")])
-    if len(new) < MIN_PASSWORD_LENGTH:
-        problem = Problem("password", "invalid_value", f"use at least {MIN_PASSWORD_LENGTH} characters")
-        raise ValidationFailed("The password was not changed", [problem])
+    _check_new_password(new, "The password was not changed")
     user.set_password(new)
     audit.record("user.password_changed", user, "user", user.id)
     db.session.commit()
