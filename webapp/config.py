@@ -104,12 +104,16 @@ class Config:
         self.MAX_EXPRESSIONS = _int("MAX_EXPRESSIONS", Size.max_expressions)
         self.MAX_INPUT_BYTES = _int("MAX_INPUT_BYTES", 256 * 1024)
         self.MAX_NODE_OUTPUT_BYTES = _int("MAX_NODE_OUTPUT_BYTES", 1024 * 1024)
+        # Host names, addresses or CIDR ranges that outbound requests may reach although
+        # they are private or local (SPEC.md, "Outbound addresses"); empty: public only.
+        self.HTTP_ALLOWED_HOSTS = os.environ.get("HTTP_ALLOWED_HOSTS", "")
         self.MAX_RENDER_CHARS = _int("MAX_RENDER_CHARS", 200_000)
 
         # Execution.
         self.SYNC_TIMEOUT = _float("SYNC_TIMEOUT", 30.0)
         self.EXECUTION_TIMEOUT = _float("EXECUTION_TIMEOUT", 600.0)
-        self.NODE_CONCURRENCY = _int("NODE_CONCURRENCY", 8)
+        self.NODE_CONCURRENCY = _int("NODE_CONCURRENCY", 8)  # a run's nodes at once; a map's items by default
+        self.MAX_MAP_ITEMS = _int("MAX_MAP_ITEMS", 1000)
         # Executions at once per RQ worker, per web process in local mode (it serves
         # requests too: more threads there only contend, measured), and per user across
         # all of them (0: no bound).

@@ -12,9 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import random
 import threading
-import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Protocol
@@ -22,6 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Engine
 
+from .engine.attempts import AttemptFailed, asked_wait, attempt_until
 from .engine.errors import NodeError
 from .engine.model_calls import ZERO_USAGE, ModelReply, ModelRequest, Stopped, Usage, never
 from .engine.nodes.ai_model import parse_model_json
@@ -31,7 +30,6 @@ from .models.cache import CachedResponse
 if TYPE_CHECKING:
     import openai
 
-MAX_ASKED_WAIT = 60.0  # a longer Retry-After is not honoured: our own backoff applies
 
 # USD per 1M tokens (prompt, completion). MODEL_PRICES overrides or extends it.
 DEFAULT_PRICES: dict[str, tuple[float, float]] = {
@@ -189,33 +187,19 @@ class ModelGateway:
         return OwnedGateway(self, owner)
 
     def _call(self, model: str, request: ModelRequest, deadline: float | None, stopped: Stopped) -> ModelReply:
-        """Attempts with backoff, none begun once the run has stopped, and none left
-        running past its deadline (each attempt's timeout ends with the run's time):
-        so a timed-out run leaves no call behind to be paid for unseen."""
-        retries = self.retries if request.retries is None else request.retries
-        attempt = 0
-        while True:
-            attempt += 1
-            timeout = request.timeout or self.timeout
-            if deadline is not None:
-                timeout = min(timeout, deadline - time.monotonic())
-                if timeout <= 0:
-                    raise NodeError(
-                        "timeout", "the execution ran out of time for this model call", attempts=attempt - 1
-                    )
-            try:
-                completion = self._attempt(model, request, timeout)
-                break
-            except _Failed as failed:
-                wait = failed.wait if failed.wait is not None else _backoff(attempt)
-                out_of_time = deadline is not None and time.monotonic() + wait >= deadline
-                if not failed.retryable or attempt > retries or out_of_time or stopped():
-                    raise NodeError(failed.code, failed.message, attempts=attempt) from None
-            time.sleep(wait)
-        return self._reply(model, completion, attempt)
+        """Attempts with backoff, within the run's time (``attempts.attempt_until``)."""
+        completion, attempts = attempt_until(
+            lambda timeout: self._attempt(model, request, timeout),
+            retries=self.retries if request.retries is None else request.retries,
+            timeout=request.timeout or self.timeout,
+            deadline=deadline,
+            stopped=stopped,
+            what="this model call",
+        )
+        return self._reply(model, completion, attempts)
 
     def _attempt(self, model: str, request: ModelRequest, timeout: float):
-        """One request, no retry of the SDK's own: failures come back as ``_Failed``."""
+        """One request, no retry of the SDK's own: failures come back as ``AttemptFailed``."""
         import openai
 
         params = {"model": model, "messages": [{"role": r, "content": c} for r, c in request.messages]}
@@ -228,16 +212,16 @@ class ModelGateway:
         try:
             return self.client.chat.completions.create(**params, timeout=timeout)
         except openai.RateLimitError as exc:
-            raise _Failed("rate_limited", f"the model server is rate limiting: {_reason(exc)}", exc) from None
+            raise _failed("rate_limited", f"the model server is rate limiting: {_reason(exc)}", exc) from None
         except openai.APITimeoutError:
-            raise _Failed("timeout", f"no answer from the model within {timeout:.3g} s", retryable=True) from None
+            raise AttemptFailed("timeout", f"no answer from the model within {timeout:.3g} s", retryable=True) from None
         except openai.APIStatusError as exc:
-            raise _Failed("model_error", f"the model server answered {exc.status_code}: {_reason(exc)}", exc) from None
+            raise _failed("model_error", f"the model server answered {exc.status_code}: {_reason(exc)}", exc) from None
         except openai.APIConnectionError as exc:
-            raise _Failed("model_error", f"could not reach the model server: {exc}", retryable=True) from None
+            raise AttemptFailed("model_error", f"could not reach the model server: {exc}", retryable=True) from None
         except Exception as exc:  # malformed bodies surface as validation or decode errors
             message = f"unreadable answer from the model server: {type(exc).__name__}: {exc}"
-            raise _Failed("model_error", message) from None
+            raise AttemptFailed("model_error", message) from None
 
     def _reply(self, model: str, completion, attempts: int) -> ModelReply:
         if not completion.choices:
@@ -274,17 +258,10 @@ class ModelGateway:
             self.cache.put(key, value, self.cache_ttl)
 
 
-class _Failed(Exception):
-    """One attempt's failure: the node's error code and message, whether another
-    attempt may succeed, and how long the server asked us to wait first."""
-
-    def __init__(self, code: str, message: str, status_error=None, retryable: bool = False) -> None:
-        super().__init__(message)
-        self.code, self.message, self.retryable, self.wait = code, message, retryable, None
-        if status_error is not None:
-            response = status_error.response
-            self.retryable = _should_retry(response)
-            self.wait = _asked_wait(response.headers)
+def _failed(code: str, message: str, status_error) -> AttemptFailed:
+    """A failure the server answered: it says whether to retry, and may say when."""
+    response = status_error.response
+    return AttemptFailed(code, message, retryable=_should_retry(response), wait=asked_wait(response.headers))
 
 
 def _should_retry(response) -> bool:
@@ -293,23 +270,6 @@ def _should_retry(response) -> bool:
     if said in ("true", "false"):
         return said == "true"
     return response.status_code in (408, 409, 429) or response.status_code >= 500
-
-
-def _asked_wait(headers) -> float | None:
-    """``Retry-After`` (or OpenAI's ``retry-after-ms``) in seconds, if given and sane."""
-    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        try:
-            wait = float(headers.get(name, "")) / scale
-        except ValueError:
-            continue
-        if 0 <= wait <= MAX_ASKED_WAIT:
-            return wait
-    return None
-
-
-def _backoff(attempt: int) -> float:
-    """What the SDK waits: 0.5 s doubling to 8 s, less up to a quarter of jitter."""
-    return min(0.5 * 2 ** (attempt - 1), 8.0) * (1 - 0.25 * random.random())
 
 
 @dataclass(frozen=True)

@@ -16,13 +16,14 @@ EXPRESSIONS = Expressions()
 def run_one(node: dict, inputs: dict | None = None, fields=None):
     """input → the node → output of its value; returns (result, the node's record)."""
     fields = fields or [{"name": "v", "type": "string"}]
+    exits = [{"branch": "true"}, {"branch": "false"}] if node["type"] == "conditional" else [{}]
     definition = {
         "nodes": [
             {"id": "in", "type": "input", "config": {"fields": fields}},
             {"id": "n", **node},
             {"id": "out", "type": "output", "config": {"template": "{{ n }}"}},
         ],
-        "connections": [{"from": "in", "to": "n"}, {"from": "n", "to": "out"}],
+        "connections": [{"from": "in", "to": "n"}, *({"from": "n", "to": "out", **e} for e in exits)],
     }
     result = runner.run(parse_definition(definition, EXPRESSIONS), inputs or {})
     return result, result.records["n"]

@@ -132,7 +132,7 @@ def test_a_node_fed_only_by_skipped_nodes_is_skipped():
         {"from": "never", "to": "a", "branch": "true"},
         {"from": "a", "to": "b"},
         {"from": "b", "to": "out"},
-        {"from": "never", "to": "out"},
+        {"from": "never", "to": "out", "branch": "false"},
     ]
     result = runner.run(graph(nodes, connections), {})
     assert statuses(result)["b"] == "skipped" and result.outputs == {"out": "none"}

@@ -118,10 +118,60 @@ def slot(html: str, slot_id: str) -> str:
     return match.group(1)
 
 
+def outbound_definition() -> dict:
+    """The node types that reach out: an HTTP request, and a map of one over a list."""
+    return {
+        "nodes": [
+            {"id": "in", "type": "input", "config": {"fields": [{"name": "ids", "type": "array"}]}},
+            {
+                "id": "call",
+                "type": "http_request",
+                "config": {
+                    "method": "POST",
+                    "url": "https://api.example.com/search",
+                    "query": {"q": "{{ in.ids | join(',') }}"},
+                    "headers": {"Accept": "application/json"},
+                    "body": "{{ {'ids': in.ids} }}",
+                    "timeout": 10,
+                    "retries": 2,
+                    "fail_on_status": False,
+                },
+            },
+            {
+                "id": "each",
+                "type": "map",
+                "config": {
+                    "items": "{{ in.ids }}",
+                    "node": {
+                        "type": "http_request",
+                        "config": {
+                            "url": "https://api.example.com/items/{{ item }}",
+                            "headers": {"X-Index": "{{ index }}"},
+                        },
+                    },
+                    "concurrency": 4,
+                    "on_item_error": "skip",
+                },
+            },
+            {
+                "id": "out",
+                "type": "output",
+                "config": {"fields": {"search": "{{ call.json }}", "items": "{{ each.values }}"}},
+            },
+        ],
+        "connections": [
+            {"from": "in", "to": "call"},
+            {"from": "in", "to": "each"},
+            {"from": "call", "to": "out"},
+            {"from": "each", "to": "out"},
+        ],
+    }
+
+
 @pytest.mark.parametrize(
     "definition",
-    [spec_example(), echo_definition(), fan_out_definition(3), rich_definition()],
-    ids=["spec", "echo", "fan_out", "rich"],
+    [spec_example(), echo_definition(), fan_out_definition(3), rich_definition(), outbound_definition()],
+    ids=["spec", "echo", "fan_out", "rich", "outbound"],
 )
 def test_an_unchanged_form_gives_back_the_same_definition(page, app, definition):
     workflow_id = create_workflow(app, page.user, definition)
@@ -130,11 +180,34 @@ def test_an_unchanged_form_gives_back_the_same_definition(page, app, definition)
     assert posted.definition == definition
 
 
-def test_the_rich_definition_is_valid(app):
+def test_the_rich_definitions_are_valid(app):
     from webapp.services.definitions import compile_definition
 
     with app.app_context():
         compile_definition(rich_definition())
+        compile_definition(outbound_definition())
+
+
+def test_a_map_draws_its_inner_node_and_switching_its_type_redraws_it(page, app):
+    workflow_id = create_workflow(app, page.user, outbound_definition())
+    html = page.get(f"/workflows/{workflow_id}").text
+    assert 'name="nodes[2].config.node.type"' in html and 'name="nodes[2].config.node.config.url"' in html
+    assert 'name="nodes[2].config.node.config.headers[0].template"' in html
+    assert 'value="add_row:2:node.headers"' in html
+    url = f"/workflows/{workflow_id}/editor"
+    pairs = replace(editor_form(page, workflow_id), "nodes[2].config.node.type", "ai_model")
+    switched = page.post(url, pairs, htmx=True).text
+    assert 'name="nodes[2].config.node.config.prompt"' in switched
+    assert 'name="nodes[2].config.node.config.url"' not in switched
+    added = page.post(url, [*editor_form(page, workflow_id), ("action", "add_row:2:node.headers")], htmx=True).text
+    assert 'name="nodes[2].config.node.config.headers[1].name"' in added
+
+
+def test_a_problem_inside_a_maps_inner_node_shows_next_to_its_field(page, app):
+    workflow_id = create_workflow(app, page.user, outbound_definition())
+    pairs = replace(editor_form(page, workflow_id), "nodes[2].config.node.config.timeout", "0")
+    html = page.post(f"/workflows/{workflow_id}/editor", [*pairs, ("action", "validate")], htmx=True).text
+    assert "between 0.1 and 600" in slot(html, "pb-nodes-2-config-node-config-timeout")
 
 
 def test_each_node_gets_a_form_fitting_its_type(page, app):
@@ -241,7 +314,7 @@ def test_switching_an_operation_or_output_shape_redraws_its_options(page, app):
     html = page.post(url, pairs, htmx=True).text
     assert 'name="nodes[3].config.separator"' in html and 'name="nodes[3].config.length"' not in html
     assert 'hx-trigger="change consume"' in html
-    pairs = replace(editor_form(page, workflow_id), "nodes[4].mode", "template")
+    pairs = replace(editor_form(page, workflow_id), "nodes[4].shape", "template")
     html = page.post(url, pairs, htmx=True).text
     assert 'name="nodes[4].config.template"' in html and "{{ short.value if short else draft.text }}" in html
     assert 'name="nodes[4].config.format"' in html

@@ -188,6 +188,7 @@ def test_references_follow_the_connections():
         "draft.text",
         "draft.model",
         "draft.usage.total_tokens",
+        "draft.cost_usd",
         "long.result",
         "short.value",
     ]

@@ -12,11 +12,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from ..engine.definition import BRANCHES, NODE_ID, ON_ERROR, RESERVED_IDS, Size
+from ..engine import node_types
 from ..engine.errors import EXECUTION_ERROR_CODES
-from ..engine.nodes.input import FIELD_NAME, FIELD_TYPES
-from ..engine.nodes.output import FORMATS
-from ..engine.nodes.processing import OPERATIONS
+from ..engine.node_types import BRANCHES, MISSING, NODE_ID, ON_ERROR, RESERVED_IDS, NodeTypeInfo, Option, Size
 from ..engine.status import NodeStatus, RunStatus
 from ..services.workflows import EXPORT_FORMAT, EXPORT_VERSION, READ_ONLY_FIELDS
 
@@ -124,115 +122,128 @@ TEMPLATES = obj(
     description="An object of name → template.",
 )
 
-INPUT_FIELD = obj(
-    {
-        "name": string(pattern=FIELD_NAME.pattern),
-        "type": enum(FIELD_TYPES, default="string"),
-        "required": nullable(boolean(default=False)),
-        "default": {"description": "Used when the input is left out; must match the field's type."},
-        "description": nullable(string()),
-        "label": nullable(string()),
-        "max_length": nullable(integer(minimum=1, description="For string and array fields.")),
-        "enum": nullable(array({}, minItems=1)),
-    },
-    ["name"],
-)
 
-NODE_CONFIGS = {
-    "input": (False, obj({"fields": nullable(array(ref("InputField")))}, [])),
-    "ai_model": (
-        True,
-        obj(
-            {
-                "model": nullable(string(examples=["gpt-4o-mini"])),
-                "prompt": TEMPLATE,
-                "system": nullable(TEMPLATE),
-                "temperature": nullable(number(minimum=0, maximum=2)),
-                "max_tokens": nullable(integer(minimum=1, maximum=1_000_000)),
-                "response_format": nullable(enum(("text", "json"), default="text")),
-                "cache": nullable(boolean(default=True)),
-                "timeout": nullable(number(minimum=0.1, maximum=3600, description="Seconds.")),
-                "retries": nullable(integer(minimum=0, maximum=10)),
-            },
-            ["prompt"],
-        ),
-    ),
-    "processing": (
-        True,
-        obj(
-            {
-                "operation": enum(OPERATIONS),
-                "input": nullable(
-                    {
-                        **TEMPLATE,
-                        "description": "The value operated on; required for every operation but template and merge.",
-                    }
-                ),
-                "template": nullable({**TEMPLATE, "description": "For operation template."}),
-                "values": nullable({**TEMPLATES, "description": "For operation merge: an object of name → template."}),
-                "path": nullable(string(description="For extract: a dotted path.")),
-                "pattern": nullable(string(description="For regex_extract.")),
-                "group": nullable({"type": ["integer", "string"], "description": "For regex_extract."}),
-                "separator": nullable(string(description="For split and join.")),
-                "length": nullable(integer(minimum=0, description="For truncate.")),
-                "max_length": nullable(integer(minimum=1, description="For sanitize.")),
-            },
-            ["operation"],
-            description="Each operation reads only its own options; any other option is refused.",
-        ),
-    ),
-    "conditional": (
-        True,
-        obj(
-            {
-                "condition": string(
-                    pattern=NOT_BLANK, description="A Jinja2 expression.", examples=["draft.text | length > 200"]
-                ),
-            }
-        ),
-    ),
-    "output": (
-        True,
-        obj(
-            {
-                "fields": nullable(
-                    {**TEMPLATES, "description": "Name → template; each lands in the execution's outputs."}
-                ),
-                "template": nullable({**TEMPLATE, "description": "One template; its value lands under the node's id."}),
-                "format": nullable(enum(FORMATS, default="text")),
-            },
-            [],
-            description="Exactly one of 'fields' and 'template'.",
-        ),
-    ),
-}
+def option_schema(option: Option, owner: str = "") -> dict:
+    """An option's JSON Schema, from its declaration: its kind, bounds, choices and
+    default (``owner``: the node type, which names the items of a list option)."""
+    kind = option.kind
+    if kind in ("template", "template_line"):
+        schema = dict(TEMPLATE)
+    elif kind == "templates":
+        schema = dict(TEMPLATES) if not option.allow_empty else {**TEMPLATES, "minProperties": 0}
+    elif kind == "expression":
+        schema = string(pattern=NOT_BLANK, description="A Jinja2 expression.")
+    elif kind == "choice":
+        schema = enum(option.values)
+    elif kind in ("number", "integer"):
+        bounds = {k: v for k, v in (("minimum", option.minimum), ("maximum", option.maximum)) if v is not None}
+        schema = (integer if kind == "integer" else number)(**bounds)
+    elif kind == "boolean":
+        schema = boolean()
+    elif kind == "group":
+        schema = {"type": ["integer", "string"]}
+    elif kind == "fields":
+        schema = array(ref(item_schema_name(owner, option)))
+    elif kind == "node":
+        inner = [info for info in map(node_types.describe, option.values) if info is not None]
+        schema = {"oneOf": [inner_node_schema(info) for info in inner]}
+    elif kind == "value":
+        schema = {}
+    elif kind == "values":
+        schema = array({}, minItems=1)
+    else:  # text, code, separator
+        schema = string(pattern=option.pattern) if option.pattern else string()
+    schema["title"] = option.label
+    if option.default is not MISSING:
+        schema["default"] = option.default
+    words = [schema.get("description", ""), option.help]
+    if option.when is not None:
+        words.append(f"For {' and '.join(option.when)}.")
+    if description := " ".join(w for w in words if w):
+        schema["description"] = description
+    return schema
 
 
-def node_schema(kind: str) -> dict:
-    config_required, config = NODE_CONFIGS[kind]
+def item_schema_name(owner: str, option: Option) -> str:
+    """The component for one item of a list option: an input's ``fields`` hold ``InputField``s."""
+    return _title(owner) + _title(option.key).removesuffix("s")
+
+
+def config_schema(info: NodeTypeInfo) -> dict:
+    properties, variants = {}, info.variants
+    if variants is not None and variants.stored:
+        properties[variants.key] = enum(variants.values, description=variants.label + ".")
+    for option in info.options:
+        schema = option_schema(option, info.name)
+        properties[option.key] = schema if option.required and option.when is None else nullable(schema)
+    words = [info.summary]
+    if variants is not None:
+        words.append(
+            f"Each {variants.key} reads only its own options; any other option is refused."
+            if variants.stored
+            else f"Exactly one of {' and '.join(repr(o.key) for o in info.options if o.required and o.when)}."
+        )
+    return obj(properties, list(info.always_required), description=" ".join(w for w in words if w))
+
+
+def _config_property(info: NodeTypeInfo) -> tuple[dict, bool]:
+    """A node's ``config`` schema, and whether it must be given."""
+    required = any(o.required for o in info.options) or bool(info.variants and info.variants.stored)
+    config = config_schema(info)
+    return (config if required else nullable(config)), required
+
+
+def node_schema(info: NodeTypeInfo) -> dict:
+    config, required = _config_property(info)
     return obj(
         {
             "id": NODE_ID_SCHEMA,
-            "type": {"const": kind},
+            "type": {"const": info.name},
             "name": nullable(string(maxLength=200)),
-            "config": config if config_required else nullable(config),
+            "config": config,
             "on_error": enum(ON_ERROR, default="fail"),
         },
-        ["id", "type", "config"] if config_required else ["id", "type"],
+        ["id", "type", "config"] if required else ["id", "type"],
     )
 
 
+def inner_node_schema(info: NodeTypeInfo) -> dict:
+    """A node inside another (a map's): its type and config, no id."""
+    config, required = _config_property(info)
+    return obj({"type": {"const": info.name}, "config": config}, ["type", "config"] if required else ["type"])
+
+
+def _title(name: str) -> str:
+    return "".join(part.title() for part in name.split("_")).replace("Ai", "AI")
+
+
 def _node_name(kind: str) -> str:
-    return "".join(part.title() for part in kind.split("_")).replace("Ai", "AI") + "Node"
+    return _title(kind) + "Node"
 
 
-NODE = {
-    "oneOf": [ref(_node_name(kind)) for kind in NODE_CONFIGS],
-    "discriminator": {
-        "propertyName": "type",
-        "mapping": {kind: f"#/components/schemas/{_node_name(kind)}" for kind in NODE_CONFIGS},
-    },
-}
+def node_schemas() -> dict:
+    """A schema per node type, the ``Node`` choice between them, and what their list options hold."""
+    types = node_types.all_types()
+    found = {_node_name(info.name): node_schema(info) for info in types}
+    found["Node"] = {
+        "oneOf": [ref(_node_name(info.name)) for info in types],
+        "discriminator": {
+            "propertyName": "type",
+            "mapping": {info.name: f"#/components/schemas/{_node_name(info.name)}" for info in types},
+        },
+    }
+    for owner, option in ((info.name, option) for info in types for option in info.options if option.items):
+        required = [item.key for item in option.items if item.required]
+        found[item_schema_name(owner, option)] = obj(
+            {
+                item.key: option_schema(item) if item.required else nullable(option_schema(item))
+                for item in option.items
+            },
+            required,
+        )
+    return found
+
+
 CONNECTION = obj(
     {
         "from": string(description="A node id."),
@@ -500,9 +511,7 @@ def error_schema() -> dict:
 def schemas(size: Size) -> dict:
     """Every named schema of the document, for ``components.schemas``."""
     return {
-        **{_node_name(kind): node_schema(kind) for kind in NODE_CONFIGS},
-        "Node": NODE,
-        "InputField": INPUT_FIELD,
+        **node_schemas(),
         "Connection": CONNECTION,
         **workflow_schemas(size),
         **EXECUTION_SCHEMAS,

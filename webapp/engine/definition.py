@@ -244,12 +244,21 @@ def _read_connections(raw_connections: list, nodes: dict[str, GraphNode], proble
         if len(ends) < 2:
             continue
         source, target = nodes[ends["from"]], ends["to"]
-        if branch in ("true", "false") and source.type != "conditional":
+        exits = source.impl.branches
+        if branch in ("true", "false") and branch not in exits:
             problems.append(
                 Problem(
                     f"{where}.branch",
                     "bad_branch",
                     f"branch '{branch}' is only allowed leaving a conditional; '{source.id}' is of type {source.type}",
+                )
+            )
+        elif branch is None and exits:
+            problems.append(
+                Problem(
+                    f"{where}.branch",
+                    "bad_branch",
+                    f"a connection leaving '{source.id}' must name its branch: {' or '.join(exits)}",
                 )
             )
         elif branch == "error" and source.on_error != "branch":

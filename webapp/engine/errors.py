@@ -15,6 +15,9 @@ EXECUTION_ERROR_CODES = frozenset(
         "worker_lost",
         "budget_exceeded",
         "resource_limit",
+        "blocked_destination",
+        "http_error",
+        "recursion",
     }
 )
 
@@ -46,16 +49,22 @@ class InputError(DefinitionError):
 
 
 class NodeError(Exception):
-    """A node could not produce its output. ``code`` is machine-readable."""
+    """A node could not produce its output. ``code`` is machine-readable; ``spent``
+    (a ``NodeOutcome``) is what it cost before it failed (a map's finished items)."""
 
-    def __init__(self, code: str, message: str, *, attempts: int | None = None) -> None:
+    def __init__(self, code: str, message: str, *, attempts: int | None = None, spent=None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.attempts = attempts
+        self.spent = spent
 
     def as_dict(self) -> dict:
         return {"code": self.code, "message": self.message}
+
+
+class Interrupted(Exception):
+    """The run stopped (cancel, deadline, shutdown) while a step was computing."""
 
 
 def execution_error_code(node_error_code: str) -> str:

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .errors import NodeError
+from .errors import Interrupted, NodeError
 from .expressions import Expressions
 from .nodes import ConfigReader, NodeOutcome, RunContext, node_type
 from .nodes.base import bounded
@@ -38,10 +38,6 @@ _CONTEXT = multiprocessing.get_context("forkserver")  # fork-safe in a threaded 
 _CONTEXT.set_forkserver_preload([__name__])
 
 Stop = Callable[[], object]  # truthy when the run that asked must end now
-
-
-class Interrupted(Exception):
-    """The run stopped (cancel, deadline, shutdown) while the step was computing."""
 
 
 class Isolation(Protocol):

@@ -23,6 +23,13 @@ class Usage:
     completion_tokens: int
     total_tokens: int
 
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+            self.total_tokens + other.total_tokens,
+        )
+
     def as_dict(self) -> dict:
         return {
             "prompt_tokens": self.prompt_tokens,

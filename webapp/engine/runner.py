@@ -26,11 +26,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .definition import Edge, Graph, GraphNode
-from .errors import NodeError, execution_error_code
-from .isolation import InProcess, Interrupted, Isolation
+from .errors import Interrupted, NodeError, execution_error_code
+from .http_calls import HttpGateway
+from .isolation import InProcess, Isolation
 from .model_calls import ZERO_USAGE, ModelGateway, Usage
 from .nodes import NodeOutcome, OutputNode, RunContext
-from .nodes.base import bounded
+from .nodes.base import Limits, bounded
 from .status import NodeStatus, RunStatus
 
 POLL_SECONDS = 0.25  # how often a waiting runner asks whether it should stop
@@ -91,19 +92,13 @@ class Observer:
         """The runner is about to wait for in-flight nodes: a good moment to flush."""
 
 
-@dataclass
-class Limits:
-    max_parallel: int = 8
-    max_output_bytes: int = 1024 * 1024
-    timeout: float | None = None  # seconds for the whole run
-
-
 def run(
     graph: Graph,
     inputs: dict,
     observer: Observer | None = None,
     *,
     models: ModelGateway | None = None,
+    http: HttpGateway | None = None,
     limits: Limits | None = None,
     prior: dict[str, NodeRecord] | None = None,
     isolation: Isolation | None = None,
@@ -111,12 +106,13 @@ def run(
     """Run ``graph`` on ``inputs``. ``prior`` holds records of nodes that already
     completed (a retry or a resumed run): they are reused, not run again."""
     observer, limits, isolation = observer or Observer(), limits or Limits(), isolation or InProcess()
-    return _Run(graph, inputs, observer, models, limits, prior or {}, isolation).execute()
+    return _Run(graph, inputs, observer, models, http, limits, prior or {}, isolation).execute()
 
 
 class _Run:
-    def __init__(self, graph, inputs, observer, models, limits, prior, isolation) -> None:
+    def __init__(self, graph, inputs, observer, models, http, limits, prior, isolation) -> None:
         self.graph, self.inputs, self.observer, self.models, self.limits = graph, inputs, observer, models, limits
+        self.http = http
         self.isolation: Isolation = isolation
         self.ended = threading.Event()  # set when the run stops: pool threads give up their steps
         self.cut_short: list[tuple[GraphNode, float]] = []  # inline nodes interrupted by the stop
@@ -224,17 +220,35 @@ class _Run:
         start is when the node really began, which may be after a wait for a slot.
         None: the run stopped while the node's user code was computing."""
         started = time.time()
-        context = RunContext(node.id, values, self.inputs, self.models, self.deadline, self._pool_stop)
+        context = RunContext(
+            node.id,
+            values,
+            self.inputs,
+            self.models,
+            self.http,
+            deadline=self.deadline,
+            stopped=self._pool_stop,
+            limits=self.limits,
+            prepare_step=lambda step, ctx: self._prepare(step, ctx, self._pool_stop),
+        )
         try:
-            isolated = node.impl.isolated
-            prepared = self.isolation.prepare(node, context, stop) if isolated else node.impl.prepare(context)
+            prepared = self._prepare(node, context, stop)
             outcome: NodeOutcome = bounded(node.impl.perform(prepared, context), self.limits.max_output_bytes)
         except Interrupted:
             return None
         except NodeError as exc:
             attempts = exc.attempts if exc.attempts is not None else 1
+            spent = exc.spent or NodeOutcome(None)
             return NodeRecord(
-                node.id, node.type, NodeStatus.FAILED, started, time.time(), error=exc.as_dict(), attempts=attempts
+                node.id,
+                node.type,
+                NodeStatus.FAILED,
+                started,
+                time.time(),
+                error=exc.as_dict(),
+                usage=spent.usage,
+                cost_usd=spent.cost_usd,
+                attempts=attempts,
             )
         except Exception as exc:  # a bug in a node must fail the node, not the runner
             return NodeRecord(
@@ -260,6 +274,10 @@ class _Run:
             cached=outcome.cached,
             attempts=outcome.attempts,
         )
+
+    def _prepare(self, node, context: RunContext, stop):
+        """The node's ``prepare``: in a sandbox process when its templates compute."""
+        return self.isolation.prepare(node, context, stop) if node.impl.isolated else node.impl.prepare(context)
 
     def _settle(self, node: GraphNode, record: NodeRecord, announce: bool = True) -> None:
         self.records[node.id] = record

@@ -29,6 +29,7 @@ from ..extensions import db
 from ..llm import gateway_for
 from ..models import User, WorkflowVersion, utcnow
 from ..outages import database_unavailable, ride_out
+from ..outbound import http_client_for
 from ..services.definitions import graph_for
 from ..services.limits import BudgetWatch, watch_budget
 from . import fairshare
@@ -157,6 +158,7 @@ def _run(execution_id: str, claim: _Claim) -> tuple[RunResult, Recorder]:
     limits = Limits(
         max_parallel=config["NODE_CONCURRENCY"],
         max_output_bytes=config["MAX_NODE_OUTPUT_BYTES"],
+        max_map_items=config["MAX_MAP_ITEMS"],
         timeout=max(config["EXECUTION_TIMEOUT"] - elapsed, 0.001),
     )
     recorder = Recorder(execution_id, claim.budget)
@@ -165,6 +167,7 @@ def _run(execution_id: str, claim: _Claim) -> tuple[RunResult, Recorder]:
         claim.inputs,
         recorder,
         models=gateway_for(app).for_owner(claim.user_id),
+        http=http_client_for(app),
         limits=limits,
         prior=claim.prior,
         isolation=sandboxes(app),

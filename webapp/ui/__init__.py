@@ -19,7 +19,7 @@ from .rendering import is_fragment_request, redirect_to, safe_next, vary_on_htmx
 log = logging.getLogger(__name__)
 
 bp = Blueprint("ui", __name__)
-PUBLIC_ENDPOINTS = {"ui.login", "ui.register", "ui.logout"}
+PUBLIC_ENDPOINTS = {"ui.login", "ui.register", "ui.logout", "ui.node_type_styles"}
 ERROR_TITLES = {
     400: "Bad request",
     401: "Please sign in",
@@ -76,6 +76,7 @@ from . import (  # noqa: E402,F401 - views register themselves on bp
     editor,
     executions,
     history,
+    node_styles,
     settings,
     templates_gallery,
     usage,

@@ -17,8 +17,17 @@ from typing import Any
 
 from ..engine import jsontext
 from ..engine.errors import Problem
-from ..engine.nodes.processing import OPERATIONS
-from .editor_schema import INPUT_ROW_SPECS, MISSING, NEW_NODE_CONFIG, NEW_NODE_IDS, NODE_TYPES, Spec, specs_for
+from ..engine.node_types import NodeTypeInfo, Option
+from .editor_schema import (
+    MISSING,
+    Spec,
+    describe,
+    item_specs,
+    nested_options,
+    node_type_names,
+    row_options,
+    specs_for,
+)
 
 _FIELD_NAME = re.compile(r"^(nodes|connections)\[(\d{1,4})\]\.(.+)$")
 _STEP = re.compile(r"([^.\[\]]+)|\[(\d{1,4})\]")
@@ -94,7 +103,7 @@ def _read_node(index: int, raw: dict, problems: list[Problem]) -> dict:
     if name or "name" in node_keys:
         node["name"] = name
     config_raw = raw.get("config") if isinstance(raw.get("config"), dict) else {}
-    config = _read_config(base, kind, config_raw, _text(raw.get("mode")), config_keys, problems)
+    config = _read_config(base, describe(kind), config_raw, raw, config_keys, problems)
     config.update(extra.get("config") or {})
     node["config"] = config
     on_error = _text(raw.get("on_error")) or "fail"
@@ -104,37 +113,63 @@ def _read_node(index: int, raw: dict, problems: list[Problem]) -> dict:
     return node
 
 
-def _read_config(base: str, kind: str, raw: dict, mode: str, keys: set, problems: list[Problem]) -> dict:
+def _read_config(
+    base: str, info: NodeTypeInfo | None, raw: dict, raw_node: dict, keys: set, problems: list[Problem]
+) -> dict:
     config: dict = {}
-    operation = None
-    if kind == "processing":
-        operation = _text(raw.get("operation")) or "template"
-        config["operation"] = operation
-        if operation not in OPERATIONS:
+    if info is None:
+        return config
+    variant, variants = None, info.variants
+    if variants is not None and variants.stored:
+        variant = config[variants.key] = _text(raw.get(variants.key)) or variants.choices[0].value
+        if variant not in variants.values:
             return config
-    if kind == "output":
-        mode = mode if mode in ("fields", "template") else ("template" if "template" in raw else "fields")
-    for spec in specs_for(kind, {}, operation=operation, mode=mode or None):
+    elif variants is not None:
+        chosen = _text(raw_node.get(variants.key))
+        variant = chosen if chosen in variants.values else info.variant_of(raw)
+    for spec in specs_for(info.name, {}, variant):
         value = _read_value(spec, raw.get(spec.key, MISSING), spec.key in keys)
         if value is not MISSING:
             config[spec.key] = value
-    if kind == "input":
-        config["fields"] = [
-            _read_input_row(f"{base}.config.fields[{i}]", raw["fields"][i], problems)
-            for i in sorted(_rows(raw.get("fields")))
-        ]
-    elif kind == "output":
-        if mode == "fields":
-            if "template" in raw:  # switched from one template: it becomes the first field
-                config["fields"] = {"result": _text(raw.get("template"))}
-            else:
-                config["fields"] = _read_named(f"{base}.config.fields", raw.get("fields"), problems) or {}
-        elif "template" not in raw and _rows(raw.get("fields")):  # switched from named fields: keep the first
-            named = _read_named(f"{base}.config.fields", raw.get("fields"), problems) or {}
-            config["template"] = next(iter(named.values()), "")
-    elif kind == "processing" and operation == "merge":
-        config["values"] = _read_named(f"{base}.config.values", raw.get("values"), problems) or {}
+    for option in row_options(info.name, {}, variant):
+        path = f"{base}.config.{option.key}"
+        if option.kind == "fields":
+            config[option.key] = [
+                _read_declaration(f"{path}[{i}]", option, row, problems)
+                for i, row in sorted(_rows(raw.get(option.key)).items())
+            ]
+            continue
+        named = _read_named(path, raw.get(option.key), problems)
+        if named is not None or option.required or option.key in keys:
+            config[option.key] = named or {}
+    for option in nested_options(info.name, {}, variant):
+        inner = raw.get(option.key) if isinstance(raw.get(option.key), dict) else {}
+        kind = _text(inner.get("type")) or option.values[0]
+        inner_raw = inner.get("config") if isinstance(inner.get("config"), dict) else {}
+        inner_keys = set(_json_or(inner.get("_keys"), []) or [])
+        path = f"{base}.config.{option.key}"
+        config[option.key] = {
+            "type": kind,
+            "config": _read_config(path, describe(kind), inner_raw, inner, inner_keys, problems),
+        }
+    if variants is not None and not variants.stored:
+        _keep_across_shapes(base, info, variant, raw, config, problems)
     return config
+
+
+def _keep_across_shapes(base: str, info: NodeTypeInfo, variant: str, raw: dict, config: dict, problems) -> None:
+    """A node switched between named templates and one template (an output's shape)
+    keeps what was written: one template becomes the first name; named ones give the first."""
+    marks = [option for option in info.options if option.required and option.when]
+    now = next((o for o in marks if o.applies_to(variant)), None)
+    before = next((o for o in marks if o is not now and o.key in raw), None)
+    if now is None or before is None or now.key in raw:
+        return
+    if now.kind == "templates":
+        config[now.key] = {"result": _text(raw.get(before.key))}
+    elif before.kind == "templates":
+        named = _read_named(f"{base}.config.{before.key}", raw.get(before.key), problems) or {}
+        config[now.key] = next(iter(named.values()), "")
 
 
 def _rows(value: Any) -> dict:
@@ -156,12 +191,13 @@ def _read_named(path: str, raw: Any, problems: list[Problem]) -> dict | None:
     return named
 
 
-def _read_input_row(path: str, raw: Any, problems: list[Problem]) -> dict:
+def _read_declaration(path: str, option: Option, raw: Any, problems: list[Problem]) -> dict:
+    """One row of a list of declarations (an input field), read by the option's items."""
     raw = raw if isinstance(raw, dict) else {}
     keys = set(_json_or(raw.get("_keys"), []) or [])
     row: dict = {}
     kind = _text(raw.get("type")) or "string"
-    for spec in INPUT_ROW_SPECS:
+    for spec in item_specs(option):
         value = raw.get(spec.key, MISSING)
         if spec.kind == "typed":
             value = _typed_value(kind, _text(value))
@@ -290,18 +326,19 @@ def apply_action(definition: dict, action: str, form) -> dict:
     nodes = [n for n in definition.get("nodes") or [] if isinstance(n, dict)]
     connections = [c for c in definition.get("connections") or [] if isinstance(c, dict)]
     verb, _, rest = action.partition(":")
-    args = [int(a) for a in rest.split(":") if a.isdigit()]
+    parts = rest.split(":")
+    args = [int(a) for a in parts if a.isdigit()]
     if verb == "add_node":
         kind = form.get("new_node_type", "ai_model")
-        if kind in NODE_TYPES:
-            new_id = _fresh_id(NEW_NODE_IDS[kind], {n.get("id") for n in nodes})
+        info = describe(kind) if kind in node_type_names() else None
+        if info is not None:
+            new_id = _fresh_id(info.starter_id, {n.get("id") for n in nodes})
             after = form.get("new_node_after", "")
-            nodes.append({"id": new_id, "type": kind, "config": copy.deepcopy(NEW_NODE_CONFIG[kind])})
+            nodes.append({"id": new_id, "type": kind, "config": copy.deepcopy(info.starter)})
             if after and after in {n.get("id") for n in nodes} and kind != "input":
                 connections.append({"from": after, "to": new_id})
-            if after and kind in ("ai_model", "processing"):  # start from what comes in
-                key = "prompt" if kind == "ai_model" else "template"
-                nodes[-1]["config"][key] = _starter_prompt(nodes, after)
+            if after and info.fed_by:  # start from what comes in
+                nodes[-1]["config"][info.fed_by] = _starter_prompt(nodes, after)
     elif verb == "remove_node" and args and args[0] < len(nodes):
         removed = nodes.pop(args[0]).get("id")
         connections = [c for c in connections if removed not in (c.get("from"), c.get("to"))]
@@ -315,32 +352,42 @@ def apply_action(definition: dict, action: str, form) -> dict:
     elif verb == "remove_connection" and args and args[0] < len(connections):
         connections.pop(args[0])
     elif verb in ("add_row", "remove_row") and args and args[0] < len(nodes):
-        _change_rows(nodes[args[0]], verb == "add_row", args[1] if len(args) > 1 else None)
+        key = next((part for part in parts[1:] if part and not part.isdigit()), None)
+        _change_rows(nodes[args[0]], key, verb == "add_row", args[1] if len(args) > 1 else None)
     return {"nodes": nodes, "connections": connections}
 
 
-def _change_rows(node: dict, adding: bool, index: int | None) -> None:
+def _change_rows(node: dict, key: str | None, adding: bool, index: int | None) -> None:
+    """Add a row to (or remove one from) the option ``key`` drawn as rows (the node's
+    first such, if none); ``node.headers`` is an option of the node inside (a map's)."""
     if not isinstance(node.get("config"), dict):
         node["config"] = {}
     config = node["config"]
-    kind = node.get("type")
-    if kind == "input":
-        rows = config.get("fields") if isinstance(config.get("fields"), list) else []
+    if key and "." in key:
+        outer, _, rest = key.partition(".")
+        if isinstance(config.get(outer), dict):
+            _change_rows(config[outer], rest, adding, index)
+        return
+    options = {o.key: o for o in row_options(node.get("type"), config)}
+    option = options.get(key) if key else next(iter(options.values()), None)
+    if option is None:
+        return
+    if option.kind == "fields":
+        rows = config.get(option.key) if isinstance(config.get(option.key), list) else []
         if adding:
             taken = {r.get("name") for r in rows if isinstance(r, dict)}
             rows.append({"name": _fresh_id("field", taken), "type": "string"})
         elif index is not None and index < len(rows):
             rows.pop(index)
-        config["fields"] = rows
+        config[option.key] = rows
         return
-    key = "values" if kind == "processing" else "fields"
-    mapping = config.get(key) if isinstance(config.get(key), dict) else {}
+    mapping = config.get(option.key) if isinstance(config.get(option.key), dict) else {}
     items = list(mapping.items())
     if adding:
         items.append((_fresh_id("field", set(mapping)), ""))
     elif index is not None and index < len(items):
         items.pop(index)
-    config[key] = dict(items)
+    config[option.key] = dict(items)
 
 
 def _fresh_id(stem: str, taken: set) -> str:
@@ -353,10 +400,9 @@ def _fresh_id(stem: str, taken: set) -> str:
 
 
 def _starter_prompt(nodes: list[dict], after: str) -> str:
+    """``{{ after.<its first output> }}``: what a new node starts from."""
     source = next((n for n in nodes if n.get("id") == after), {})
-    if source.get("type") == "input":
-        fields = (source.get("config") or {}).get("fields") or []
-        name = next((f.get("name") for f in fields if isinstance(f, dict) and f.get("name")), None)
-        return f"{{{{ {after}.{name} }}}}" if name else ""
-    field_name = {"ai_model": "text", "processing": "value", "conditional": "result"}.get(source.get("type"), "value")
-    return f"{{{{ {after}.{field_name} }}}}"
+    info = describe(source.get("type"))
+    config = source.get("config") if isinstance(source.get("config"), dict) else {}
+    outputs = info.outputs_for(config) if info else ()
+    return f"{{{{ {after}.{outputs[0]} }}}}" if outputs else ""

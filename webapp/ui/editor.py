@@ -81,7 +81,7 @@ def editor_context(
         "dirty": bool(definition) and _normalised(definition) != _normalised(workflow.definition),
         "models": model_choices(),
         "default_model": current_app.config.get("DEFAULT_MODEL"),
-        "node_types": editor_schema.NODE_TYPES,
+        "node_types": editor_schema.node_type_names(),
         "branch_choices": editor_schema.BRANCH_CHOICES,
         "editor_message": message,
     }

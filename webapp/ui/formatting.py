@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask, current_app, request
 from markupsafe import Markup
 
+from ..engine import node_types
 from ..models import isoformat, utcnow
 from . import output
 
@@ -20,13 +21,16 @@ NAVIGATION = (
     ("ui.history", "History"),
     ("ui.usage", "Usage"),
 )
-NODE_TYPE_LABELS = {
-    "input": "Input",
-    "ai_model": "AI model",
-    "processing": "Processing",
-    "conditional": "Condition",
-    "output": "Output",
-}
+
+
+def node_type_labels() -> dict[str, str]:
+    """Each node type's name → its label, in the catalogue's order."""
+    return {info.name: info.label for info in node_types.all_types()}
+
+
+def node_type_label(kind: str) -> str:
+    info = node_types.describe(kind)
+    return info.label if info else kind
 
 
 def register(app: Flask) -> None:
@@ -38,14 +42,14 @@ def register(app: Flask) -> None:
         num=format_number,
         duration=format_duration,
         pretty_json=pretty_json,
-        node_type=lambda kind: NODE_TYPE_LABELS.get(kind, kind),
+        node_type=node_type_label,
         model_text=output.as_text_block,
         model_value=output.as_value_block,
     )
     app.jinja_env.globals.update(
         APP_NAME=APP_NAME,
         NAVIGATION=NAVIGATION,
-        NODE_TYPE_LABELS=NODE_TYPE_LABELS,
+        node_type_labels=node_type_labels,
         htmx_config=HTMX_CONFIG,
         active_section=active_section,
         now=utcnow,

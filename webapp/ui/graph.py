@@ -14,16 +14,11 @@ from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
+from ..engine import node_types
+
 NODE_WIDTH, NODE_HEIGHT = 168, 56
 GAP_X, GAP_Y, PAD = 64, 22, 14
 LABEL_CHARS = 21
-TYPE_LABELS = {
-    "input": "INPUT",
-    "ai_model": "AI MODEL",
-    "processing": "PROCESSING",
-    "conditional": "CONDITION",
-    "output": "OUTPUT",
-}
 _ids = itertools.count(1)
 
 
@@ -215,7 +210,8 @@ def _node(box: _Box, status: str | None, detail: str | None, link_prefix: str | 
     css = f"node t-{box.type}" + (f" s-{status or 'pending'}" if by_status else "")
     title = f"{box.id} ({box.type})" + (f" — {box.name}" if box.name else "") + (f" — {status}" if status else "")
     main = _clip(box.name or box.id)
-    kind = TYPE_LABELS.get(box.type, box.type.upper())
+    info = node_types.describe(box.type)
+    kind = (info.label if info else box.type).upper()
     second = detail if detail is not None else (box.id if box.name else None)
     text_y = box.y + (24 if second else 32)
     body = Markup(

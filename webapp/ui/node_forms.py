@@ -15,19 +15,20 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..engine.definition import ON_ERROR
 from ..engine.errors import Problem
-from ..engine.nodes.processing import OPERATIONS
+from ..engine.node_types import ON_ERROR, Option
 from .editor_schema import (
-    INPUT_ROW_SPECS,
     MISSING,
-    OPERATION_HELP,
     Spec,
     Widget,
-    choices,
     css_id,
+    describe,
+    item_specs,
+    nested_options,
     references_for,
+    row_options,
     specs_for,
+    variant_of,
 )
 
 _LAST_SEGMENT = re.compile(r"^(.*?)(\.[^.\[\]]*|\[\d+\])$")
@@ -72,19 +73,62 @@ class Row:
 
 
 @dataclass
+class RowGroup:
+    """An option drawn as rows: a list of declarations (``fields``) or an object of
+    name → template (``templates``)."""
+
+    key: str  # its path in the node's config: "headers", or "node.headers" inside a map's inner node
+    title: str
+    kind: str  # the option's kind: "fields" or "templates"
+    rows: list[Row]
+    help: str = ""
+
+
+@dataclass
+class Parts:
+    """A config drawn: single fields, options drawn as rows, and nodes inside it."""
+
+    fields: list[FormField]
+    groups: list[RowGroup]
+    nested: list[InnerForm]
+    known: set[str]  # the config keys these parts edit (the rest travels in _extra)
+
+
+@dataclass
+class InnerForm:
+    """A node inside the node (a map's inner node): its type, then its own parts."""
+
+    path: str  # nodes[1].config.node
+    label: str
+    help: str
+    type_field: FormField
+    parts: Parts
+    hidden: dict[str, str]
+
+
+@dataclass
 class NodeForm:
     index: int
     id: str
     type: str
     name: str
     on_error: str
-    fields: list[FormField]
-    rows: list[Row]
-    row_kind: str | None  # "input_fields", "output_fields", "merge_values"
+    parts: Parts
     hidden: dict[str, str]
     references: list[str]
-    mode: str | None = None  # output: "fields" or "template"
-    operation: str | None = None
+    variant: str | None = None  # the operation or shape its options depend on
+
+    @property
+    def fields(self) -> list[FormField]:
+        return self.parts.fields
+
+    @property
+    def groups(self) -> list[RowGroup]:
+        return self.parts.groups + [group for inner in self.parts.nested for group in inner.parts.groups]
+
+    @property
+    def rows(self) -> list[Row]:
+        return [row for group in self.groups for row in group.rows]
 
     @property
     def path(self) -> str:
@@ -141,7 +185,14 @@ class NodeForm:
         return [f for f in self.fields if f.advanced] + [self.error_field()]
 
     def all_fields(self) -> list[FormField]:
-        return self.head_fields() + [self.error_field()] + self.fields + [f for row in self.rows for f in row.fields]
+        inner = [f for form in self.parts.nested for f in (form.type_field, *form.parts.fields)]
+        return (
+            self.head_fields()
+            + [self.error_field()]
+            + self.fields
+            + inner
+            + [f for row in self.rows for f in row.fields]
+        )
 
     def slots(self) -> list[str]:
         return [self.slot] + [f.slot for f in self.all_fields()] + [row.slot for row in self.rows]
@@ -156,52 +207,11 @@ def _node_form(index: int, node: dict, definition: dict) -> NodeForm:
     base = f"nodes[{index}]"
     kind = node.get("type") if isinstance(node.get("type"), str) else ""
     config = node.get("config") if isinstance(node.get("config"), dict) else {}
-    specs, rows, row_kind, mode, operation = specs_for(kind, config), [], None, None, None
-    fields = []
-    if kind == "processing":
-        operation = config.get("operation") if isinstance(config.get("operation"), str) else "template"
-        options = choices(*OPERATIONS)
-        if operation not in OPERATIONS:
-            options = ((operation, f"{operation} (unknown)"), *options)
-        fields.append(
-            FormField(
-                f"{base}.config.operation",
-                "Operation",
-                "select",
-                operation,
-                choices=options,
-                help=OPERATION_HELP.get(operation, ""),
-                structural=True,
-                problem_paths=(f"{base}.config.operation",),
-            )
-        )
-    if kind == "output":
-        mode = "template" if config.get("template") is not None and config.get("fields") is None else "fields"
-        fields.append(
-            FormField(
-                f"{base}.mode",
-                "Shape",
-                "select",
-                mode,
-                structural=True,
-                choices=(("fields", "Named fields"), ("template", "One template")),
-                help="Named fields give an object; one template gives a single value.",
-            )
-        )
-    for spec in specs:
-        fields.append(_form_field(f"{base}.config", spec, config.get(spec.key, MISSING)))
-    if kind == "input":
-        row_kind, rows = "input_fields", _input_rows(base, config.get("fields"))
-    elif kind == "output" and mode == "fields":
-        row_kind, rows = "output_fields", _named_rows(base, "fields", config.get("fields"))
-    elif kind == "processing" and operation == "merge":
-        row_kind, rows = "merge_values", _named_rows(base, "values", config.get("values"))
-    known = {spec.key for spec in specs} | {"operation"} | ({"fields"} if row_kind else set())
-    known |= {"values"} if row_kind == "merge_values" else set()
-    known |= {"fields", "template"} if kind == "output" else set()
+    info = describe(kind)
+    parts = _parts(base, kind, config)
     extra = {
         "node": {k: v for k, v in node.items() if k not in ("id", "type", "name", "config", "on_error")},
-        "config": {k: v for k, v in config.items() if k not in known},
+        "config": {k: v for k, v in config.items() if k not in parts.known},
     }
     hidden = {
         f"{base}.type": kind,
@@ -215,14 +225,85 @@ def _node_form(index: int, node: dict, definition: dict) -> NodeForm:
         type=kind,
         name=_display(node.get("name"), "text"),
         on_error=node.get("on_error") if node.get("on_error") in ON_ERROR else "fail",
-        fields=fields,
-        rows=rows,
-        row_kind=row_kind,
+        parts=parts,
         hidden=hidden,
         references=references_for(definition, node.get("id")),
-        mode=mode,
-        operation=operation,
+        variant=variant_of(info, config) if info else None,
     )
+
+
+def _parts(node_path: str, kind: str, config: dict, key_prefix: str = "") -> Parts:
+    """The form of a node's config at ``node_path`` (``nodes[1]``, or a map's inner
+    ``nodes[1].config.node``), all from the node type's declared options."""
+    info = describe(kind)
+    variant = variant_of(info, config) if info else None
+    fields = [_variant_field(node_path, info, variant)] if info and info.variants else []
+    specs = specs_for(kind, config)
+    fields += [_form_field(f"{node_path}.config", spec, config.get(spec.key, MISSING)) for spec in specs]
+    groups = [_row_group(node_path, option, config.get(option.key), key_prefix) for option in row_options(kind, config)]
+    nested = [_inner_form(node_path, option, config.get(option.key)) for option in nested_options(kind, config)]
+    known = {spec.key for spec in specs} | {group.key.rpartition(".")[2] for group in groups}
+    known |= {form.path.rpartition(".")[2] for form in nested}
+    if info and info.variants:
+        known.add(info.variants.key)
+        if not info.variants.stored:  # the option that marks each shape: the form switches between them
+            known |= {option.key for option in info.options if option.required and option.when}
+    return Parts(fields, groups, nested, known)
+
+
+def _inner_form(node_path: str, option: Option, inner: Any) -> InnerForm:
+    path = f"{node_path}.config.{option.key}"
+    inner = inner if isinstance(inner, dict) else {}
+    kind = inner.get("type") if isinstance(inner.get("type"), str) else option.values[0]
+    config = inner.get("config") if isinstance(inner.get("config"), dict) else {}
+    type_choices = tuple((info.name, info.label) for info in map(describe, option.values) if info)
+    type_field = FormField(
+        f"{path}.type",
+        "Node type",
+        "select",
+        kind,
+        choices=type_choices,
+        structural=True,
+        problem_paths=(f"{path}.type",),
+    )
+    return InnerForm(
+        path=path,
+        label=option.label,
+        help=option.help,
+        type_field=type_field,
+        parts=_parts(path, kind, config, key_prefix=f"{option.key}."),
+        hidden={f"{path}._keys": json.dumps(sorted(config))},
+    )
+
+
+def _variant_field(base: str, info, variant: str) -> FormField:
+    """The select that picks a node's variant (a processing operation, an output's
+    shape): stored in the config, or a form-only choice the options follow."""
+    variants = info.variants
+    name = f"{base}.config.{variants.key}" if variants.stored else f"{base}.{variants.key}"
+    options = tuple((c.value, c.title) for c in variants.choices)
+    if variant not in variants.values:
+        options = ((variant, f"{variant} (unknown)"), *options)
+    chosen = variants.choice(variant)
+    return FormField(
+        name,
+        variants.label,
+        "select",
+        variant,
+        choices=options,
+        help=(chosen.help if chosen else "") or variants.help,
+        structural=True,
+        problem_paths=(name,),
+    )
+
+
+def _row_group(node_path: str, option: Option, value: Any, key_prefix: str = "") -> RowGroup:
+    prefix = f"{node_path}.config.{option.key}"
+    if option.kind == "fields":
+        rows = _declaration_rows(prefix, option, value)
+    else:
+        rows = _named_rows(prefix, value)
+    return RowGroup(key_prefix + option.key, option.label, option.kind, rows, option.help)
 
 
 def _form_field(prefix: str, spec: Spec, value: Any) -> FormField:
@@ -253,13 +334,14 @@ def _display(value: Any, kind: str) -> Any:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _input_rows(base: str, fields: Any) -> list[Row]:
-    rows = []
-    for index, spec_value in enumerate(fields if isinstance(fields, list) else []):
+def _declaration_rows(prefix: str, option: Option, declared: Any) -> list[Row]:
+    """A list of declarations (an input's fields), a row each, drawn from the option's items."""
+    rows, specs = [], item_specs(option)
+    for index, spec_value in enumerate(declared if isinstance(declared, list) else []):
         item = spec_value if isinstance(spec_value, dict) else {}
-        path = f"{base}.config.fields[{index}]"
+        path = f"{prefix}[{index}]"
         form_fields = []
-        for spec in INPUT_ROW_SPECS:
+        for spec in specs:
             value = item.get(spec.key, MISSING)
             if spec.kind == "typed":
                 as_string = isinstance(value, str) and item.get("type", "string") == "string"
@@ -287,7 +369,7 @@ def _input_rows(base: str, fields: Any) -> list[Row]:
                 )
             else:
                 form_fields.append(_form_field(path, spec, value))
-        extra = {k: v for k, v in item.items() if k not in {s.key for s in INPUT_ROW_SPECS}}
+        extra = {k: v for k, v in item.items() if k not in {spec.key for spec in specs}}
         hidden = {f"{path}._keys": json.dumps(sorted(item))}
         if extra:
             hidden[f"{path}._extra"] = json.dumps(extra)
@@ -303,12 +385,12 @@ def _enum_text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _named_rows(base: str, key: str, mapping: Any) -> list[Row]:
-    """An object of name → template, as rows (output ``fields``, merge ``values``)."""
+def _named_rows(prefix: str, mapping: Any) -> list[Row]:
+    """An object of name → template at ``prefix``, as rows (output ``fields``, merge ``values``)."""
     rows = []
     items = list(mapping.items()) if isinstance(mapping, dict) else []
     for index, (name, template) in enumerate(items):
-        path = f"{base}.config.{key}[{index}]"
+        path = f"{prefix}[{index}]"
         rows.append(
             Row(
                 path,
@@ -320,7 +402,7 @@ def _named_rows(base: str, key: str, mapping: Any) -> list[Row]:
                         "Template",
                         "template_line",
                         _display(template, "text"),
-                        problem_paths=(f"{path}.template", f"{base}.config.{key}.{name}"),
+                        problem_paths=(f"{path}.template", f"{prefix}.{name}"),
                     ),
                 ],
             )

@@ -1,6 +1,8 @@
 """The node type registry: a class per type, looked up by its ``type_name``.
 
-Adding a node type is one new module here and one line below.
+Adding a node type is one new module here and one line below: the class describes
+the type (``base.NodeType``), and everything outside the engine reads that
+description through ``node_types.py``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,10 @@ def register(node_type: type[NodeType]) -> type[NodeType]:
     return node_type
 
 
+def unregister(name: str) -> None:
+    _REGISTRY.pop(name, None)
+
+
 def node_type(name: str) -> type[NodeType] | None:
     return _REGISTRY.get(name)
 
@@ -25,18 +31,22 @@ def type_names() -> tuple[str, ...]:
 
 from .ai_model import AiModelNode  # noqa: E402
 from .conditional import ConditionalNode  # noqa: E402
+from .http_request import HttpRequestNode  # noqa: E402
 from .input import InputNode  # noqa: E402
+from .map import MapNode  # noqa: E402
 from .output import OutputNode  # noqa: E402
 from .processing import ProcessingNode  # noqa: E402
 
-for _cls in (InputNode, AiModelNode, ProcessingNode, ConditionalNode, OutputNode):
+for _cls in (InputNode, AiModelNode, ProcessingNode, ConditionalNode, HttpRequestNode, MapNode, OutputNode):
     register(_cls)
 
 __all__ = [
     "AiModelNode",
     "ConditionalNode",
     "ConfigReader",
+    "HttpRequestNode",
     "InputNode",
+    "MapNode",
     "NodeOutcome",
     "NodeType",
     "OutputNode",
@@ -45,4 +55,5 @@ __all__ = [
     "node_type",
     "register",
     "type_names",
+    "unregister",
 ]

@@ -6,25 +6,81 @@ import json
 
 from ..errors import NodeError
 from ..model_calls import ModelRequest
-from .base import ConfigReader, NodeOutcome, NodeType, RunContext, as_text
+from ..options import Choice, Option
+from .base import NodeOutcome, NodeType, RunContext, as_text
 
 JSON_INSTRUCTION = "Answer with a single JSON object and nothing else."
 
 
 class AiModelNode(NodeType):
     type_name = "ai_model"
+    label = "AI model"
+    summary = "One chat completion: a prompt rendered from upstream values, sent to a model."
+    colour = "#7c3aed"
     blocking = True
+    options = (
+        Option(
+            key="model", kind="text", label="Model", placeholder="server default", help="Any model your server offers."
+        ),
+        Option(
+            key="response_format",
+            kind="choice",
+            label="Response format",
+            default="text",
+            choices=(Choice(value="text", label="Text"), Choice(value="json", label="JSON object (adds .json)")),
+        ),
+        Option(
+            key="temperature", kind="number", label="Temperature", minimum=0, maximum=2, placeholder="model default"
+        ),
+        Option(
+            key="max_tokens",
+            kind="integer",
+            label="Max tokens",
+            minimum=1,
+            maximum=1_000_000,
+            placeholder="model default",
+        ),
+        Option(
+            key="system",
+            kind="template",
+            label="System message",
+            rows=2,
+            help="Optional. Sets the model's role and tone.",
+        ),
+        Option(
+            key="prompt",
+            kind="template",
+            label="Prompt",
+            rows=5,
+            required=True,
+            help="Sent as the user message. Insert values from upstream nodes with {{ node.field }}.",
+        ),
+        Option(
+            key="cache", kind="boolean", label="Reuse cached answers for identical calls", default=True, advanced=True
+        ),
+        Option(
+            key="timeout",
+            kind="number",
+            label="Timeout (seconds)",
+            minimum=0.1,
+            maximum=3600,
+            advanced=True,
+            placeholder="60",
+        ),
+        Option(key="retries", kind="integer", label="Retries", minimum=0, maximum=10, advanced=True, placeholder="2"),
+    )
+    outputs = ("text", "model", "usage.total_tokens", "cost_usd")
+    starter = {"prompt": ""}
+    starter_id = "model"
+    fed_by = "prompt"
 
-    def configure(self, reader: ConfigReader) -> None:
-        self.model = reader.string("model")
-        self.prompt = reader.template("prompt", required=True)
-        self.system = reader.template("system")
-        self.temperature = reader.number("temperature", minimum=0, maximum=2)
-        self.max_tokens = reader.integer("max_tokens", minimum=1, maximum=1_000_000)
-        self.json_mode = reader.string("response_format", default="text", choices=("text", "json")) == "json"
-        self.cache = reader.boolean("cache", default=True)
-        self.timeout = reader.number("timeout", minimum=0.1, maximum=3600)
-        self.retries = reader.integer("retries", minimum=0, maximum=10)
+    @classmethod
+    def outputs_for(cls, config: dict) -> tuple[str, ...]:
+        return ("text", "json", *cls.outputs[1:]) if config.get("response_format") == "json" else cls.outputs
+
+    @property
+    def json_mode(self) -> bool:
+        return self.response_format == "json"
 
     def prepare(self, ctx: RunContext) -> ModelRequest:
         """The request, rendered from upstream values (in a sandbox process when the

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -11,10 +13,19 @@ from jinja2.exceptions import TemplateSyntaxError
 
 from ..errors import NodeError, Problem
 from ..expressions import Compiled, ExpressionError, ExpressionLimit, Expressions, syntax_message
+from ..http_calls import HttpGateway
 from ..jsontext import LONE_SURROGATE, SURROGATE_MESSAGE
 from ..model_calls import ZERO_USAGE, ModelGateway, Stopped, Usage, never
+from ..options import MISSING as _MISSING
+from ..options import Option, Variants
 
-_MISSING = object()
+
+@dataclass(frozen=True)
+class Limits:
+    max_parallel: int = 8  # nodes of a run at once (NODE_CONCURRENCY); a map's items by default
+    max_output_bytes: int = 1024 * 1024
+    timeout: float | None = None  # seconds for the whole run
+    max_map_items: int = 1000
 
 
 @dataclass
@@ -25,8 +36,12 @@ class RunContext:
     values: dict[str, Any]
     inputs: dict[str, Any] = field(default_factory=dict)  # the run's inputs, for the input node
     models: ModelGateway | None = None
+    http: HttpGateway | None = None
     deadline: float | None = None  # the run's, as a time.monotonic() value: outbound calls end by then
     stopped: Stopped = never  # whether the run has stopped: no new attempt after that
+    limits: Limits = field(default_factory=Limits)
+    # Runs another node's ``prepare`` where its user code is bounded (a map's inner node per item).
+    prepare_step: Callable[[Any, RunContext], Any] | None = None
 
 
 @dataclass
@@ -119,6 +134,9 @@ class ConfigReader:
         if not isinstance(source, str):
             self.problem(where, "invalid_value", f"'{where}' must be a template string")
             return None
+        if required and not source.strip():
+            self.problem(where, "missing_field", f"'{where}' must not be empty")
+            return None
         return self._compile(where, source, self.expressions.template)
 
     def condition(self, key: str) -> Compiled | None:
@@ -134,13 +152,14 @@ class ConfigReader:
             return None
         return self._compile(key, source, self.expressions.condition)
 
-    def templates(self, key: str, *, required=False) -> dict[str, Compiled] | None:
+    def templates(self, key: str, *, required=False, allow_empty=False) -> dict[str, Compiled] | None:
         """An object of name → template (an output's ``fields``, a merge's ``values``)."""
         value = self.raw(key, required=required)
         if value is _MISSING:
             return None
-        if not isinstance(value, dict) or not value:
-            self.problem(key, "invalid_value", f"'{key}' must be a non-empty object of name → template")
+        if not isinstance(value, dict) or not (value or allow_empty):
+            what = "an object" if allow_empty else "a non-empty object"
+            self.problem(key, "invalid_value", f"'{key}' must be {what} of name → template")
             return None
         compiled = {}
         for name, source in value.items():
@@ -149,6 +168,37 @@ class ConfigReader:
                 continue
             compiled[name] = self.template(name, source=source, where=f"{key}.{name}")
         return compiled
+
+    def read(self, option: Option) -> Any:
+        """The option's value, checked against its declaration (kind, bounds, choices)."""
+        key, kind, required = option.key, option.kind, option.required
+        default = None if option.default is _MISSING else option.default
+        if kind in ("text", "code", "separator", "choice"):
+            return self.string(key, required=required, default=default, choices=option.values or None)
+        if kind in ("number", "integer"):
+            return self.number(
+                key,
+                required=required,
+                default=default,
+                minimum=option.minimum,
+                maximum=option.maximum,
+                integer=kind == "integer",
+            )
+        if kind == "boolean":
+            return self.boolean(key, default=bool(default))
+        if kind in ("template", "template_line"):
+            return self.template(key, required=required)
+        if kind == "expression":
+            return self.condition(key)
+        if kind == "templates":
+            return self.templates(key, required=required, allow_empty=option.allow_empty)
+        if kind == "group":
+            group = self.raw(key, default=default)
+            if isinstance(group, bool) or not isinstance(group, (int, str)):
+                self.problem(key, "invalid_value", f"'{key}' must be a group number or name")
+                return default
+            return group
+        return self.raw(key, required=required, default=default)  # fields, node: the type reads them itself
 
     def _compile(self, where: str, source: str, compile_) -> Compiled | None:
         try:
@@ -166,23 +216,52 @@ class ConfigReader:
                 self.problem(key, "invalid_value", f"unknown option '{key}'")
 
 
+_INSTANCE_ATTRIBUTES = {"id", "references", "needs", "isolated", "variant"}
+_COLOUR = re.compile(r"#[0-9a-f]{6}")
+
+
 class NodeType:
-    """A node type: reads and checks its config once, then runs many times.
+    """A node type, described once: what it is called, the options of its config, what
+    it outputs; then read and checked once per node, and run many times.
 
-    Subclasses set ``type_name``, implement ``configure`` and ``run``, and register
-    themselves (``nodes/__init__.py``). ``blocking`` types wait on I/O and run in the
-    execution's thread pool; the rest are quick and run inline in the runner.
+    Subclasses set ``type_name`` and the description below, implement ``run`` (or
+    ``prepare`` and ``perform``), and register themselves (``nodes/__init__.py``).
+    Everything else that knows about node types (validation, the editor's forms, the
+    API's schemas, labels and colours) is derived from this description through
+    ``node_types.py``. Each declared option's value becomes an attribute of the node
+    (``self.prompt``), read and checked by ``ConfigReader.read``; a type with checks
+    no declaration can say extends ``configure``.
 
-    A run has two halves. ``prepare`` computes from upstream values: it runs the
-    user's templates, so it runs where it can be bounded and killed (``isolated``
-    types run it in a sandbox process, ``isolation.py``). ``perform`` does the I/O
-    with what ``prepare`` returned (a model call) in the worker itself. A type with
-    no I/O implements ``run``, which is its ``prepare``; ``perform`` passes it on.
+    ``blocking`` types wait on I/O and run in the execution's thread pool; the rest
+    are quick and run inline in the runner. A run has two halves. ``prepare`` computes
+    from upstream values: it runs the user's templates, so it runs where it can be
+    bounded and killed (``isolated`` types run it in a sandbox process,
+    ``isolation.py``). ``perform`` does the I/O with what ``prepare`` returned (a model
+    call) in the worker itself. A type with no I/O implements ``run``, which is its
+    ``prepare``; ``perform`` passes it on.
     """
 
     type_name: ClassVar[str]
+    label: ClassVar[str]  # "AI model"
+    summary: ClassVar[str] = ""  # one line: what it does
+    colour: ClassVar[str] = "#64748b"  # its tone in the editor and the graph
+    options: ClassVar[tuple[Option, ...]] = ()
+    variants: ClassVar[Variants | None] = None
+    outputs: ClassVar[tuple[str, ...]] = ()  # what templates downstream may refer to ("text", "usage.total_tokens")
+    starter: ClassVar[dict] = {}  # a new node's config in the editor
+    starter_id: ClassVar[str] = "step"
+    fed_by: ClassVar[str | None] = None  # the template a new node fills with what comes in
+    branches: ClassVar[tuple[str, ...]] = ()  # labelled exits: every connection leaving it names one
     blocking: ClassVar[bool] = False
     runs_user_code: ClassVar[bool] = True  # its templates may compute: bound them in a sandbox process
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        clashes = {o.key for o in cls.options} & (set(dir(NodeType)) | _INSTANCE_ATTRIBUTES)
+        if clashes:
+            raise TypeError(f"{cls.__name__}: options {sorted(clashes)} would hide NodeType's own attributes")
+        if not _COLOUR.fullmatch(cls.colour):
+            raise TypeError(f"{cls.__name__}: colour {cls.colour!r} is not #rrggbb")
 
     def __init__(self, node_id: str, config: dict, reader: ConfigReader) -> None:
         self.id = node_id
@@ -193,8 +272,35 @@ class NodeType:
         # Templates that only look values up cannot run away: no process hop for them.
         self.isolated = self.runs_user_code and reader.computes
 
+    @classmethod
+    def variant_of(cls, config: dict) -> str | None:
+        """Which variant ``config`` is (its operation): picks the options that apply."""
+        if cls.variants is None:
+            return None
+        value = config.get(cls.variants.key)
+        return value if isinstance(value, str) else None
+
+    @classmethod
+    def options_for(cls, variant: str | None) -> tuple[Option, ...]:
+        return tuple(option for option in cls.options if option.applies_to(variant))
+
+    @classmethod
+    def outputs_for(cls, config: dict) -> tuple[str, ...]:
+        """What a node with ``config`` outputs, for templates downstream to refer to."""
+        return cls.outputs
+
     def configure(self, reader: ConfigReader) -> None:
-        raise NotImplementedError
+        """Read every declared option that applies into an attribute of the same name."""
+        self.variant = None
+        if self.variants is not None:
+            if self.variants.stored:
+                self.variant = reader.string(self.variants.key, required=True, choices=self.variants.values)
+                if self.variant is None:
+                    return  # an unknown variant: its options are unknown too
+            else:
+                self.variant = self.variant_of(reader.config)
+        for option in self.options_for(self.variant):
+            setattr(self, option.key, reader.read(option))
 
     def run(self, ctx: RunContext) -> NodeOutcome:
         raise NotImplementedError

@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
-from .base import ConfigReader, NodeOutcome, NodeType, RunContext
+from ..options import Option
+from .base import NodeOutcome, NodeType, RunContext
 
 
 class ConditionalNode(NodeType):
     type_name = "conditional"
-
-    def configure(self, reader: ConfigReader) -> None:
-        self.condition = reader.condition("condition")
+    label = "Condition"
+    summary = "Takes its “true” or its “false” connections, by a condition."
+    colour = "#db2777"
+    options = (
+        Option(
+            key="condition",
+            kind="expression",
+            label="Condition",
+            required=True,
+            placeholder="draft.text | length > 200",
+            help="A Jinja2 expression. When true, connections marked “true” are taken; otherwise those marked “false”.",
+        ),
+    )
+    outputs = ("result",)
+    starter = {"condition": ""}
+    starter_id = "check"
+    branches = ("true", "false")
 
     def run(self, ctx: RunContext) -> NodeOutcome:
         result = bool(self.evaluate(self.condition, ctx))

@@ -8,11 +8,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InputError, NodeError, Problem
+from ..options import Option, choices
 from .base import ConfigReader, NodeOutcome, NodeType, RunContext
 
 FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 FIELD_TYPES = ("string", "number", "integer", "boolean", "object", "array")
-_FIELD_KEYS = {"name", "type", "required", "default", "description", "max_length", "enum", "label"}
+FIELD_OPTIONS = (  # what one declared field may say
+    Option(key="name", kind="text", label="Name", required=True, placeholder="topic", pattern=FIELD_NAME.pattern),
+    Option(key="type", kind="choice", label="Type", default="string", choices=choices(*FIELD_TYPES)),
+    Option(key="required", kind="boolean", label="Required", default=False),
+    Option(key="default", kind="value", label="Default", placeholder="none", help="Used when the input is left out."),
+    Option(key="label", kind="text", label="Label", placeholder="shown on the run form"),
+    Option(key="description", kind="text", label="Description"),
+    Option(key="max_length", kind="integer", label="Max length", minimum=1, help="For string and array fields."),
+    Option(key="enum", kind="values", label="Allowed values", placeholder="comma-separated, or a JSON list"),
+)
+_FIELD_KEYS = {option.key for option in FIELD_OPTIONS}
 
 
 @dataclass
@@ -66,11 +77,22 @@ def _typed(kind: str, value: Any) -> tuple[Any, str | None]:
 
 class InputNode(NodeType):
     type_name = "input"
+    label = "Input"
+    summary = "Declares the workflow's inputs and checks what a run is given."
+    colour = "#0284c7"
+    options = (Option(key="fields", kind="fields", label="Fields", items=FIELD_OPTIONS),)
+    starter = {"fields": [{"name": "text", "type": "string", "required": True}]}
+    starter_id = "in"
     runs_user_code = False  # checks the inputs against declared fields: no user code to bound
+
+    @classmethod
+    def outputs_for(cls, config: dict) -> tuple[str, ...]:
+        fields = config.get("fields") if isinstance(config.get("fields"), list) else []
+        return tuple(f["name"] for f in fields if isinstance(f, dict) and isinstance(f.get("name"), str) and f["name"])
 
     def configure(self, reader: ConfigReader) -> None:
         self.fields: list[InputField] = []
-        raw = reader.raw("fields")
+        raw = reader.read(self.options[0])
         if raw is not None and not isinstance(raw, list):
             reader.problem("fields", "invalid_value", "'fields' must be a list of field declarations")
             return

@@ -1,8 +1,9 @@
 """``processing``: deterministic transformations between model calls.
 
-Each operation is a small function registered in ``OPERATIONS`` with the options it
-reads; ``input`` (a template) gives the value operated on, except for ``template``
-and ``merge``, which build their value from templates of their own.
+Each operation is a small function registered in ``OPERATIONS``; the options it
+reads are declared on the node with ``when`` naming the operations they apply to.
+``input`` (a template) gives the value operated on, except for ``template`` and
+``merge``, which build their value from templates of their own.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import nh3
 import regex
 
 from ..errors import NodeError
+from ..options import Choice, Option, Variants
 from .ai_model import parse_model_json
 from .base import ConfigReader, NodeOutcome, NodeType, RunContext, as_text
 
@@ -29,14 +31,14 @@ _WHITESPACE = re.compile(r"\s+")
 
 @dataclass(frozen=True)
 class Operation:
-    apply: Callable[[Any, dict], Any]
-    configure: Callable[[ConfigReader], dict] = lambda reader: {}
+    help: str
+    apply: Callable[[Any, dict], Any] | None = None  # None: the node builds the value itself
+    prepare: Callable[[dict], dict] = lambda options: options  # options as read → as applied
     takes_input: bool = True
 
 
-def _configure_extract(reader: ConfigReader) -> dict:
-    path = reader.string("path", required=True)
-    return {"path": [part for part in (path or "").split(".") if part]}
+def _prepare_extract(options: dict) -> dict:
+    return {"path": [part for part in (options["path"] or "").split(".") if part]}
 
 
 def _extract(value: Any, options: dict) -> Any:
@@ -56,20 +58,6 @@ def _extract(value: Any, options: dict) -> Any:
     return value
 
 
-def _configure_regex(reader: ConfigReader) -> dict:
-    pattern, compiled = reader.string("pattern", required=True), None
-    if pattern:
-        try:
-            compiled = regex.compile(pattern)
-        except regex.error as exc:
-            reader.problem("pattern", "syntax_error", f"invalid regular expression: {exc}")
-    group = reader.raw("group", default=0)
-    if isinstance(group, bool) or not isinstance(group, (int, str)):
-        reader.problem("group", "invalid_value", "'group' must be a group number or name")
-        group = 0
-    return {"pattern": compiled, "group": group}
-
-
 def _regex_extract(value: Any, options: dict) -> Any:
     try:
         match = options["pattern"].search(as_text(value), timeout=REGEX_TIMEOUT)
@@ -81,11 +69,6 @@ def _regex_extract(value: Any, options: dict) -> Any:
         return match.group(options["group"])
     except (IndexError, regex.error):
         raise NodeError("invalid_value", f"the pattern has no group {options['group']!r}") from None
-
-
-def _configure_separator(reader: ConfigReader) -> dict:
-    separator = reader.string("separator", default="\n")
-    return {"separator": separator}
 
 
 def _split(value: Any, options: dict) -> list[str]:
@@ -100,10 +83,6 @@ def _join(value: Any, options: dict) -> str:
     return options["separator"].join(as_text(item) for item in value)
 
 
-def _configure_truncate(reader: ConfigReader) -> dict:
-    return {"length": reader.integer("length", required=True, minimum=0)}
-
-
 def _truncate(value: Any, options: dict) -> Any:
     return value[: options["length"]] if isinstance(value, list) else as_text(value)[: options["length"]]
 
@@ -114,10 +93,6 @@ def _json_parse(value: Any, options: dict) -> Any:
     return parse_model_json(as_text(value))
 
 
-def _configure_sanitize(reader: ConfigReader) -> dict:
-    return {"max_length": reader.integer("max_length", default=SANITIZE_DEFAULT_LENGTH, minimum=1)}
-
-
 def sanitize(text: str, max_length: int = SANITIZE_DEFAULT_LENGTH) -> str:
     """Plain text from untrusted HTML: tags (and script/style bodies) dropped, entities
     decoded, control and format characters removed, whitespace collapsed, length capped."""
@@ -126,49 +101,115 @@ def sanitize(text: str, max_length: int = SANITIZE_DEFAULT_LENGTH) -> str:
     return _WHITESPACE.sub(" ", text).strip()[:max_length]
 
 
-def _configure_template(reader: ConfigReader) -> dict:
-    return {"template": reader.template("template", required=True)}
-
-
-def _configure_merge(reader: ConfigReader) -> dict:
-    return {"values": reader.templates("values", required=True)}
+def _text(change: Callable[[str], Any], help: str) -> Operation:
+    return Operation(help, lambda value, options: change(as_text(value)))
 
 
 OPERATIONS: dict[str, Operation] = {
-    "template": Operation(apply=None, configure=_configure_template, takes_input=False),
-    "merge": Operation(apply=None, configure=_configure_merge, takes_input=False),
-    "json_parse": Operation(_json_parse),
-    "extract": Operation(_extract, _configure_extract),
-    "regex_extract": Operation(_regex_extract, _configure_regex),
-    "split": Operation(_split, _configure_separator),
-    "join": Operation(_join, _configure_separator),
-    "truncate": Operation(_truncate, _configure_truncate),
-    "lowercase": Operation(lambda value, options: as_text(value).lower()),
-    "uppercase": Operation(lambda value, options: as_text(value).upper()),
-    "strip": Operation(lambda value, options: as_text(value).strip()),
-    "word_count": Operation(lambda value, options: len(as_text(value).split())),
-    "sanitize": Operation(lambda value, options: sanitize(as_text(value), options["max_length"]), _configure_sanitize),
+    "template": Operation("Renders a template into a new value.", takes_input=False),
+    "merge": Operation("Builds an object: each name gets a template's value.", takes_input=False),
+    "json_parse": Operation("Parses JSON text (a Markdown code fence around it is fine).", _json_parse),
+    "extract": Operation("Follows a dotted path into an object or list.", _extract, _prepare_extract),
+    "regex_extract": Operation("The first match of a regular expression (or one of its groups).", _regex_extract),
+    "split": Operation("Splits text into a list at each separator.", _split),
+    "join": Operation("Joins a list into text with the separator between items.", _join),
+    "truncate": Operation("Keeps the first N characters (or list items).", _truncate),
+    "lowercase": _text(str.lower, "Lower-cases the text."),
+    "uppercase": _text(str.upper, "Upper-cases the text."),
+    "strip": _text(str.strip, "Removes whitespace at both ends."),
+    "word_count": _text(lambda text: len(text.split()), "Counts the words."),
+    "sanitize": Operation(
+        "Drops HTML tags and control characters, collapses whitespace.",
+        lambda value, options: sanitize(as_text(value), options["max_length"]),
+    ),
 }
+_TAKE_INPUT = tuple(name for name, operation in OPERATIONS.items() if operation.takes_input)
+_SEPARATOR_HELP = "\\n is a new line, \\t a tab."
 
 
 class ProcessingNode(NodeType):
     type_name = "processing"
+    label = "Processing"
+    summary = "A deterministic step between model calls: parse, extract, split, join, reshape."
+    colour = "#d97706"
+    variants = Variants(
+        key="operation",
+        label="Operation",
+        choices=tuple(Choice(value=name, help=operation.help) for name, operation in OPERATIONS.items()),
+    )
+    options = (
+        Option(
+            key="input",
+            kind="template_line",
+            label="Input",
+            required=True,
+            when=_TAKE_INPUT,
+            placeholder="{{ node.field }}",
+            help="The value operated on.",
+        ),
+        Option(key="template", kind="template", label="Template", rows=4, required=True, when=("template",)),
+        Option(key="values", kind="templates", label="Values", required=True, when=("merge",)),
+        Option(
+            key="path",
+            kind="text",
+            label="Path",
+            required=True,
+            when=("extract",),
+            placeholder="items.0.title",
+            help="Dotted keys and list indexes.",
+        ),
+        Option(key="pattern", kind="code", label="Regular expression", required=True, when=("regex_extract",)),
+        Option(
+            key="group",
+            kind="group",
+            label="Group",
+            default=0,
+            when=("regex_extract",),
+            placeholder="0",
+            help="A group number or name; 0 is the whole match.",
+        ),
+        Option(
+            key="separator",
+            kind="separator",
+            label="Separator",
+            default="\n",
+            when=("split", "join"),
+            placeholder="\\n",
+            help=_SEPARATOR_HELP,
+        ),
+        Option(key="length", kind="integer", label="Length", required=True, minimum=0, when=("truncate",)),
+        Option(
+            key="max_length",
+            kind="integer",
+            label="Maximum length",
+            default=SANITIZE_DEFAULT_LENGTH,
+            minimum=1,
+            when=("sanitize",),
+            placeholder=str(SANITIZE_DEFAULT_LENGTH),
+        ),
+    )
+    outputs = ("value",)
+    starter = {"operation": "template", "template": ""}
+    starter_id = "step"
+    fed_by = "template"
 
     def configure(self, reader: ConfigReader) -> None:
-        self.operation = reader.string("operation", required=True, choices=tuple(OPERATIONS))
-        spec = OPERATIONS.get(self.operation)
-        if spec is None:
-            return
-        self.input = reader.template("input", required=spec.takes_input) if spec.takes_input else None
-        self.options = spec.configure(reader)
+        super().configure(reader)
+        if self.variant == "regex_extract" and self.pattern:
+            try:
+                self.pattern = regex.compile(self.pattern)
+            except regex.error as exc:
+                reader.problem("pattern", "syntax_error", f"invalid regular expression: {exc}")
+        if self.variant in OPERATIONS:
+            read = {option.key: getattr(self, option.key) for option in self.options_for(self.variant)}
+            self.applied = OPERATIONS[self.variant].prepare(read)
 
     def run(self, ctx: RunContext) -> NodeOutcome:
-        if self.operation == "template":
-            value = self.evaluate(self.options["template"], ctx)
-            return NodeOutcome(output={"value": value}, input=None)
-        if self.operation == "merge":
-            value = {name: self.evaluate(t, ctx) for name, t in self.options["values"].items()}
+        if self.variant == "template":
+            return NodeOutcome(output={"value": self.evaluate(self.template, ctx)}, input=None)
+        if self.variant == "merge":
+            value = {name: self.evaluate(t, ctx) for name, t in self.values.items()}
             return NodeOutcome(output={"value": value}, input=None)
         seen = self.evaluate(self.input, ctx)
-        value = OPERATIONS[self.operation].apply(seen, self.options)
+        value = OPERATIONS[self.variant].apply(seen, self.applied)
         return NodeOutcome(output={"value": value}, input=seen)

@@ -1,0 +1,187 @@
+"""The ``map`` node: every option and failure, over real HTTP (the loopback API and
+the model server) and, for computing templates, real sandbox processes."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.engine.conftest import make_gateway
+from tests.http_server import ApiServer
+from webapp.engine import runner
+from webapp.engine.definition import parse_definition
+from webapp.engine.errors import DefinitionError
+from webapp.engine.expressions import Expressions
+from webapp.engine.isolation import Bounds, SandboxPool
+from webapp.outbound import Destinations, HttpClient
+
+EXPRESSIONS = Expressions()
+
+
+@pytest.fixture(scope="module")
+def server():
+    api = ApiServer().start()
+    yield api
+    api.stop()
+
+
+@pytest.fixture
+def calls(server):
+    server.calls.clear()
+    server.most_in_flight = 0
+    return server.calls
+
+
+def mapping(config: dict, fields=None) -> dict:
+    fields = fields or [{"name": "list", "type": "array"}]
+    return {
+        "nodes": [
+            {"id": "in", "type": "input", "config": {"fields": fields}},
+            {"id": "each", "type": "map", "config": config},
+            {"id": "out", "type": "output", "config": {"template": "{{ each }}"}},
+        ],
+        "connections": [{"from": "in", "to": "each"}, {"from": "each", "to": "out"}],
+    }
+
+
+def run_map(config: dict, inputs: dict, *, gateway=None, limits=None, isolation=None):
+    graph = parse_definition(mapping(config), EXPRESSIONS)
+    http = HttpClient(Destinations.parse("127.0.0.1"), 1 << 20)
+    result = runner.run(graph, inputs, models=gateway, http=http, limits=limits, isolation=isolation)
+    return result, result.records["each"]
+
+
+def step(template: str) -> dict:
+    return {"type": "processing", "config": {"operation": "template", "template": template}}
+
+
+def test_values_come_back_in_item_order_with_item_and_index_in_scope():
+    _, record = run_map(
+        {"items": "{{ in.list }}", "node": step("{{ index }}:{{ item | upper }}")}, {"list": list("abc")}
+    )
+    assert record.status == "completed"
+    assert record.output["values"] == [{"value": "0:A"}, {"value": "1:B"}, {"value": "2:C"}]
+    assert record.output["errors"] == []
+
+
+def test_items_run_at_once_up_to_the_concurrency(server, calls):
+    config = {
+        "items": "{{ in.list }}",
+        "node": {"type": "http_request", "config": {"url": server.url("/slow?s=1&i={{ item }}")}},
+    }
+    _, record = run_map({**config, "concurrency": 4}, {"list": [1, 2, 3, 4]})
+    assert record.status == "completed" and server.most_in_flight == 4  # all four answered at once
+    assert record.finished_at - record.started_at < 2  # four 1 s items, not 4 s
+    assert [value["json"]["slept"] for value in record.output["values"]] == [1, 1, 1, 1]
+    server.most_in_flight = 0
+    run_map({**config, "concurrency": 2}, {"list": [1, 2, 3, 4]})
+    assert server.most_in_flight == 2
+
+
+def test_a_failed_item_fails_the_node_by_default_and_is_skipped_when_asked():
+    config = {
+        "items": "{{ in.list }}",
+        "node": {"type": "processing", "config": {"operation": "json_parse", "input": "{{ item }}"}},
+    }
+    items = ['{"a": 1}', "not json", "[2]"]
+    _, failed = run_map(config, {"list": items})
+    assert failed.status == "failed" and failed.error["code"] == "invalid_json" and "item 1" in failed.error["message"]
+    _, skipped = run_map({**config, "on_item_error": "skip"}, {"list": items})
+    assert skipped.status == "completed"
+    assert skipped.output["values"] == [{"value": {"a": 1}}, None, {"value": [2]}]
+    assert [error["index"] for error in skipped.output["errors"]] == [1]
+    assert [item["status"] for item in skipped.output["items"]] == ["completed", "failed", "completed"]
+
+
+def test_every_items_tokens_and_cost_count_in_the_node_and_the_run(model):
+    gateway = make_gateway(model.base_url, prices={"gpt-4o-mini": {"prompt": 150.0, "completion": 600.0}})
+    config = {
+        "items": "{{ in.list }}",
+        "node": {"type": "ai_model", "config": {"prompt": "Say {{ item }}", "cache": False}},
+    }
+    result, record = run_map(config, {"list": ["a", "b", "c"]}, gateway=gateway)
+    assert record.status == "completed" and model.call_count == 3
+    per_item = [value["usage"]["total_tokens"] for value in record.output["values"]]
+    assert record.usage.total_tokens == sum(per_item) > 0
+    assert (
+        record.cost_usd == pytest.approx(sum(value["cost_usd"] for value in record.output["values"]))
+        and record.cost_usd > 0
+    )
+    assert sum(r.usage.total_tokens for r in result.records.values() if r.usage) == record.usage.total_tokens
+
+
+def test_a_failing_map_still_counts_what_its_finished_items_spent(model):
+    gateway = make_gateway(model.base_url, retries=0)
+    config = {
+        "items": "{{ in.list }}",
+        "node": {"type": "ai_model", "config": {"prompt": "{{ item }}", "cache": False}},
+        "concurrency": 1,
+    }
+    _, record = run_map(config, {"list": ["fine", "[[status=500]] broken", "never"]}, gateway=gateway)
+    assert record.status == "failed" and record.error["code"] == "model_error"
+    assert record.usage.total_tokens > 0  # the first item's tokens are not lost
+    assert model.call_count == 2  # the third item never started
+
+
+def test_more_items_than_the_bound_fail_the_node():
+    config = {"items": "{{ in.list }}", "node": step("{{ item }}")}
+    _, record = run_map(config, {"list": [1, 2, 3]}, limits=runner.Limits(max_map_items=2))
+    assert record.status == "failed" and record.error["code"] == "resource_limit"
+
+
+def test_items_that_are_not_a_list_fail_the_node():
+    _, record = run_map({"items": "{{ in.list | length }}", "node": step("{{ item }}")}, {"list": [1]})
+    assert record.status == "failed" and "must give a list" in record.error["message"]
+
+
+def test_the_run_deadline_stops_a_map_between_items_and_inside_them(server, calls):
+    config = {
+        "items": "{{ in.list }}",
+        "node": {"type": "http_request", "config": {"url": server.url("/slow?s=1")}},
+        "concurrency": 1,
+    }
+    result, record = run_map(config, {"list": list(range(6))}, limits=runner.Limits(timeout=1.5))
+    assert result.status == "failed" and result.error["code"] == "timeout"
+    assert len(calls) <= 2  # not six: no item starts once the run is over
+    assert record.status in ("failed", "cancelled")
+
+
+def test_an_inner_template_that_computes_runs_in_a_sandbox_and_is_bounded():
+    pool = SandboxPool(1, Bounds(memory_bytes=256 * 2**20, step_timeout=1, max_chars=200_000, max_output_bytes=2**20))
+    try:
+        config = {"items": "{{ in.list }}", "node": step("{% for i in range(10**9) %}{% endfor %}{{ item }}")}
+        _, record = run_map(config, {"list": [1]}, isolation=pool)
+        assert record.status == "failed" and record.error["code"] == "resource_limit"
+        _, fine = run_map({**config, "node": step("{{ [item] * 2 }}")}, {"list": [1, 2]}, isolation=pool)
+        assert fine.output["values"] == [{"value": [1, 1]}, {"value": [2, 2]}]
+    finally:
+        pool.close()
+
+
+def test_the_inner_node_is_validated_where_it_is_written():
+    definition = mapping(
+        {
+            "items": "{{ in.list }}",
+            "node": {
+                "type": "ai_model",
+                "id": "x",
+                "config": {"prompt": "{{ ghost.text }} {{ item }}", "temperature": 9},
+            },
+            "concurrency": 0,
+        }
+    )
+    with pytest.raises(DefinitionError) as caught:
+        parse_definition(definition, EXPRESSIONS)
+    found = {(p.path, p.code) for p in caught.value.problems}
+    assert found == {
+        ("nodes[1].config.node.id", "invalid_value"),
+        ("nodes[1].config.node.config.temperature", "invalid_value"),
+        ("nodes[1].config.node.config.prompt", "bad_reference"),
+        ("nodes[1].config.concurrency", "invalid_value"),
+    }
+
+
+@pytest.mark.parametrize("inner", [{"type": "output", "config": {"template": "x"}}, {"type": "map"}, "step", None])
+def test_only_four_types_may_be_mapped(inner):
+    with pytest.raises(DefinitionError) as caught:
+        parse_definition(mapping({"items": "{{ in.list }}", "node": inner}), EXPRESSIONS)
+    assert any(p.path.startswith("nodes[1].config.node") for p in caught.value.problems)

@@ -1,0 +1,111 @@
+"""A small HTTP API on loopback for the ``http_request`` node's tests.
+
+Paths (any method):
+
+    /echo              the request as JSON: method, path, query, headers (lower-case), body
+    /status/N          answers N with a JSON body {"status": N}
+    /flaky/KEY/N       answers 503 (Retry-After: 0) the first N times for KEY, then 200
+    /redirect?to=URL   302 to URL           /slow?s=1.5   answers after 1.5 s
+    /big?n=BYTES       a body of BYTES bytes               /text   a plain-text body
+
+Every request is kept in ``calls`` (method, path), in order of arrival;
+``most_in_flight`` is the most ``/slow`` requests answered at once.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlsplit
+
+
+class ApiServer:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+        self.failures: dict[str, int] = {}
+        self.in_flight = self.most_in_flight = 0  # requests being answered at once, and the most seen
+        self.lock = threading.Lock()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self.httpd.daemon_threads = True
+
+    @property
+    def port(self) -> int:
+        return self.httpd.server_address[1]
+
+    def url(self, path: str, host: str = "127.0.0.1") -> str:
+        return f"http://{host}:{self.port}{path}"
+
+    def start(self) -> ApiServer:
+        threading.Thread(target=self.httpd.serve_forever, name="api-server", daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def answer(self, method: str, target: str, headers: dict, body: bytes) -> tuple[int, bytes, dict]:
+        parts = urlsplit(target)
+        query = dict(parse_qsl(parts.query))
+        steps = parts.path.strip("/").split("/")
+        with self.lock:
+            self.calls.append((method, parts.path))
+        if steps[0] == "status":
+            return int(steps[1]), _json({"status": int(steps[1])}), {}
+        if steps[0] == "flaky":
+            with self.lock:
+                seen = self.failures[steps[1]] = self.failures.get(steps[1], 0) + 1
+            if seen <= int(steps[2]):
+                return 503, b"try again", {"Retry-After": "0"}
+            return 200, _json({"attempt": seen}), {}
+        if steps[0] == "redirect":
+            return 302, b"", {"Location": query["to"]}
+        if steps[0] == "slow":
+            with self.lock:
+                self.in_flight += 1
+                self.most_in_flight = max(self.most_in_flight, self.in_flight)
+            time.sleep(float(query.get("s", "1")))
+            with self.lock:
+                self.in_flight -= 1
+            return 200, _json({"slept": float(query.get("s", "1")), "path": parts.path}), {}
+        if steps[0] == "big":
+            return 200, b"x" * int(query["n"]), {"Content-Type": "text/plain"}
+        if steps[0] == "text":
+            return 200, b"plain words", {"Content-Type": "text/plain"}
+        echoed = {
+            "method": method,
+            "path": parts.path,
+            "query": query,
+            "headers": {k.lower(): v for k, v in headers.items()},
+            "body": body.decode("utf-8", "replace"),
+        }
+        return 200, _json(echoed), {"X-Served-By": "api-server"}
+
+
+def _json(value) -> bytes:
+    return json.dumps(value).encode()
+
+
+def _handler_for(server: ApiServer):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _handle(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            status, payload, headers = server.answer(self.command, self.path, dict(self.headers), body)
+            self.send_response(status)
+            headers.setdefault("Content-Type", "application/json")
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle  # noqa: N815 - http.server names them
+
+        def log_message(self, *args) -> None:
+            pass
+
+    return Handler

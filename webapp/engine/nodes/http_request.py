@@ -1,0 +1,129 @@
+"""``http_request``: one HTTP request to an address the outbound rules allow."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import urlsplit
+
+from ..errors import NodeError
+from ..http_calls import HttpRequest
+from ..options import Option, choices
+from .base import ConfigReader, NodeOutcome, NodeType, RunContext, as_text
+
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+class HttpRequestNode(NodeType):
+    type_name = "http_request"
+    label = "HTTP request"
+    summary = "Calls an HTTP API: a request rendered from upstream values; its answer as status, headers and body."
+    colour = "#0f766e"
+    blocking = True
+    options = (
+        Option(key="method", kind="choice", label="Method", default="GET", choices=choices(*METHODS)),
+        Option(
+            key="url",
+            kind="template_line",
+            label="URL",
+            required=True,
+            placeholder="https://api.example.com/items/{{ in.id }}",
+            help="http or https; private and loopback addresses are refused unless the server allows them.",
+        ),
+        Option(
+            key="query",
+            kind="templates",
+            label="Query parameters",
+            allow_empty=True,
+            help="Name → template; added to the URL.",
+        ),
+        Option(key="headers", kind="templates", label="Headers", allow_empty=True, help="Name → template."),
+        Option(
+            key="body",
+            kind="template",
+            label="Body",
+            rows=4,
+            help="Sent as JSON when it renders to an object or a list, otherwise as text.",
+        ),
+        Option(
+            key="timeout", kind="number", label="Timeout (seconds)", minimum=0.1, maximum=600, default=30, advanced=True
+        ),
+        Option(
+            key="retries",
+            kind="integer",
+            label="Retries",
+            minimum=0,
+            maximum=10,
+            default=0,
+            advanced=True,
+            help="For network errors, 429 and 5xx answers.",
+        ),
+        Option(
+            key="fail_on_status",
+            kind="boolean",
+            label="Fail on a 4xx or 5xx answer",
+            default=True,
+            advanced=True,
+        ),
+    )
+    outputs = ("status", "json", "text", "headers", "duration_ms")
+    starter = {"method": "GET", "url": "https://"}
+    starter_id = "call"
+
+    def configure(self, reader: ConfigReader) -> None:
+        super().configure(reader)
+        if self.url is not None and "{" not in self.url.source:
+            _check_literal_url(self.url.source, reader)
+
+    def prepare(self, ctx: RunContext) -> HttpRequest:
+        """The request, rendered from upstream values; ``perform`` sends it."""
+        url = as_text(self.evaluate(self.url, ctx)).strip()
+        headers = {name: as_text(self.evaluate(t, ctx)) for name, t in (self.headers or {}).items()}
+        query = {name: as_text(self.evaluate(t, ctx)) for name, t in (self.query or {}).items()}
+        body, content_type = None, None
+        if self.body is not None:
+            value = self.evaluate(self.body, ctx)
+            if isinstance(value, (dict, list)):
+                body, content_type = json.dumps(value, ensure_ascii=False).encode(), "application/json"
+            elif value is not None:
+                body = as_text(value).encode()
+        return HttpRequest(
+            method=self.method,
+            url=url,
+            headers=headers,
+            query=query,
+            body=body,
+            content_type=content_type,
+            timeout=self.timeout,
+            retries=self.retries,
+        )
+
+    def perform(self, request: HttpRequest, ctx: RunContext) -> NodeOutcome:
+        if ctx.http is None:
+            raise NodeError("http_error", "no HTTP client is configured")
+        answer = ctx.http.send(request, deadline=ctx.deadline, stopped=ctx.stopped)
+        if self.fail_on_status and answer.status >= 400:
+            raise NodeError(
+                "http_error",
+                f"{request.method} {_clip_url(request.url)} answered {answer.status}: {answer.text[:200]}",
+                attempts=answer.attempts,
+            )
+        output = {
+            "status": answer.status,
+            "headers": answer.headers,
+            "text": answer.text,
+            "json": answer.json,
+            "duration_ms": answer.duration_ms,
+        }
+        seen = {"method": request.method, "url": request.url, "query": request.query}
+        return NodeOutcome(output=output, input=seen, attempts=answer.attempts)
+
+
+def _check_literal_url(url: str, reader: ConfigReader) -> None:
+    """A URL written out in full is checked as the definition is read."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        reader.problem("url", "invalid_value", "'url' must be an http or https URL with a host")
+
+
+def _clip_url(url: str, limit: int = 120) -> str:
+    return url if len(url) <= limit else url[: limit - 1] + "…"
