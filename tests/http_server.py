@@ -7,6 +7,7 @@ Paths (any method):
     /flaky/KEY/N       answers 503 (Retry-After: 0) the first N times for KEY, then 200
     /redirect?to=URL   302 to URL           /slow?s=1.5   answers after 1.5 s
     /big?n=BYTES       a body of BYTES bytes               /text   a plain-text body
+    /page/SLUG         an HTML article                     /company?domain=D   JSON about D (404 for *.invalid)
 
 Every request is kept in ``calls`` (method, path), in order of arrival;
 ``most_in_flight`` is the most ``/slow`` requests answered at once.
@@ -73,6 +74,16 @@ class ApiServer:
             return 200, b"x" * int(query["n"]), {"Content-Type": "text/plain"}
         if steps[0] == "text":
             return 200, b"plain words", {"Content-Type": "text/plain"}
+        if steps[0] == "page":  # an article, for the catalogue's web templates
+            title = steps[1].replace("-", " ").title()
+            html = f"<html><head><title>{title}</title><script>track()</script></head><body><nav>Home</nav>"
+            html += f"<h1>{title}</h1><p>{title} is explained here in three short facts.</p></body></html>"
+            return 200, html.encode(), {"Content-Type": "text/html; charset=utf-8"}
+        if steps[0] == "company":  # a company lookup, for the lead enrichment template
+            domain = query.get("domain", "")
+            if domain.endswith(".invalid"):
+                return 404, _json({"error": "unknown domain"}), {}
+            return 200, _json({"domain": domain, "employees": 120, "industry": "logistics"}), {}
         echoed = {
             "method": method,
             "path": parts.path,

@@ -114,6 +114,7 @@ class Config:
         self.EXECUTION_TIMEOUT = _float("EXECUTION_TIMEOUT", 600.0)
         self.NODE_CONCURRENCY = _int("NODE_CONCURRENCY", 8)  # a run's nodes at once; a map's items by default
         self.MAX_MAP_ITEMS = _int("MAX_MAP_ITEMS", 1000)
+        self.MAX_WORKFLOW_DEPTH = _int("MAX_WORKFLOW_DEPTH", 5)  # workflow nodes calling workflows
         # Executions at once per RQ worker, per web process in local mode (it serves
         # requests too: more threads there only contend, measured), and per user across
         # all of them (0: no bound).

@@ -204,7 +204,7 @@ def test_a_nul_character_in_the_idempotency_key_is_a_4xx_on_postgresql(api):
 def test_retry_reuses_completed_nodes(api, model):
     """Found by the tour: ``_add_node_rows`` inserted rows with different keys in one
     executemany, so retrying an execution in which a node completed answered 500.
-    Fixed in webapp/services/executions.py (``_PENDING_NODE``); kept as a regression test."""
+    Fixed in webapp/runs/rows.py (``_PENDING_NODE``); kept as a regression test."""
     definition = {
         "nodes": [
             {"id": "in", "type": "input", "config": {"fields": [{"name": "text", "type": "string"}]}},

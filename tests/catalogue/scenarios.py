@@ -32,7 +32,40 @@ SHORT_EMAIL = (
 BLOCKER = {"severity": "blocker", "file": "app.py", "line": 1, "issue": "Breaks callers", "suggestion": "Keep x"}
 NIT = {"severity": "nit", "file": "app.py", "line": 1, "issue": "Unclear name", "suggestion": "Rename x"}
 
+API = "{api}"  # the loopback API server's address, filled in by the test (``with_api``)
+
 SCENARIOS: dict[str, Scenario] = {
+    "web-pages-digest": Scenario(
+        inputs={"urls": [f"{API}/page/green-tea", f"{API}/page/oolong", f"{API}/status/404"], "focus": "caffeine"},
+        runs={"helpful": [("Summarise this page", "- Facts about tea"), ("Write a digest", "Tea digest [1] [2]")]},
+        expect={"helpful": {"digest": "Tea digest [1] [2]", "unreadable": [2]}},
+    ),
+    "lead-enrichment": Scenario(
+        inputs={
+            "leads": [
+                {"name": "Dana Reyes", "company": "Acme Freight", "domain": "acme.com"},
+                {"name": "Lee Park", "company": "Ghost Co", "domain": "ghost.invalid"},
+            ],
+            "lookup_url": f"{API}/company",
+            "offer": "Route planning software for mid-size logistics firms.",
+        },
+        runs={
+            "helpful": [
+                ("Lead: Dana", j(fit="high", reason="Logistics, 120 people", opener="Saw Acme's growth.")),
+                ("Lead: Lee", j(fit="low", reason="No data", opener="Hello.")),
+            ]
+        },
+        expect={"helpful": {"high_fit": ["Dana Reyes"]}},
+    ),
+    "summary-to-webhook": Scenario(
+        inputs={
+            "text": "<p>Deploy 42 failed at 10:02 and was rolled back at 10:09.</p>",
+            "audience": "on-call",
+            "webhook_url": f"{API}/echo/hook",
+        },
+        runs={"helpful": [("Write an update", "- Deploy 42 rolled back; no user impact.")]},
+        expect={"helpful": {"webhook_status": 200}},
+    ),
     "product-launch-copy": Scenario(
         inputs={
             "product_name": "BrewMate",
@@ -461,6 +494,17 @@ SCENARIOS: dict[str, Scenario] = {
         },
     ),
 }
+
+
+def with_api(value, base: str):
+    """``value`` with every ``{api}`` replaced by the API server's address."""
+    if isinstance(value, str):
+        return value.replace(API, base)
+    if isinstance(value, list):
+        return [with_api(item, base) for item in value]
+    if isinstance(value, dict):
+        return {key: with_api(item, base) for key, item in value.items()}
+    return value
 
 
 def wrong_types(reply: str) -> str:

@@ -11,7 +11,8 @@ import shutil
 import pytest
 from sqlalchemy import func, select
 
-from tests.catalogue.scenarios import SCENARIOS, wrong_types
+from tests.catalogue.scenarios import SCENARIOS, with_api, wrong_types
+from tests.http_server import ApiServer
 from webapp.extensions import db
 from webapp.models import Template
 from webapp.services import templates
@@ -34,11 +35,20 @@ def has_conditional(slug: str) -> bool:
     return any(node["type"] == "conditional" for node in document(slug)["nodes"])
 
 
+@pytest.fixture(scope="module")
+def api_server():
+    server = ApiServer().start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def catalogue(app, api, tmp_path):
+def catalogue(app, api, tmp_path, api_server):
     """Seeds one template at a time, turns the response cache off (runs differ only in
-    their scripted replies, not in their prompts) and makes and runs workflows."""
+    their scripted replies, not in their prompts) and makes and runs workflows; the
+    templates that call HTTP APIs reach the loopback API server."""
     app.config["CACHE_ENABLED"] = False  # read when the model gateway is first built
+    app.config["HTTP_ALLOWED_HOSTS"] = "127.0.0.1"  # read when the HTTP client is first built
 
     class Catalogue:
         def workflow(self, slug: str) -> str:
@@ -51,6 +61,7 @@ def catalogue(app, api, tmp_path):
             return response.json["id"]
 
         def run(self, workflow_id: str, inputs: dict) -> dict:
+            inputs = with_api(inputs, api_server.url(""))
             response = api.post(f"/workflows/{workflow_id}/execute", json={"inputs": inputs})
             assert response.status_code == 200, response.json
             return response.json
@@ -94,10 +105,11 @@ def test_the_catalogue_is_broad_and_every_template_has_a_scenario():
 def test_template_file_is_well_made(path):
     data = json.loads(path.read_text(encoding="utf-8"))
     assert set(data) == {"name", "description", "category", "how_to_use", "nodes", "connections"}
-    node_types = [node["type"] for node in data["nodes"]]
+    inner = [node["config"]["node"] for node in data["nodes"] if node["type"] == "map"]
+    node_types = [node["type"] for node in data["nodes"] + inner]
     assert node_types.count("ai_model") >= 1 and node_types.count("output") >= 1 and "input" in node_types
     assert len(data["nodes"]) >= 4, "a template is a multi-step workflow"
-    for node in data["nodes"]:
+    for node in data["nodes"] + inner:
         if node["type"] == "ai_model":
             config = node["config"]
             assert "model" not in config, "the deployment's DEFAULT_MODEL applies"

@@ -203,6 +203,24 @@ def test_a_map_draws_its_inner_node_and_switching_its_type_redraws_it(page, app)
     assert 'name="nodes[2].config.node.config.headers[1].name"' in added
 
 
+def test_a_workflow_node_offers_the_workflows_it_may_run(page, app):
+    other = create_workflow(app, page.user, echo_definition(), name="Reusable classifier")
+    definition = {
+        "nodes": [
+            {"id": "in", "type": "input", "config": {"fields": [{"name": "text", "type": "string"}]}},
+            {"id": "sub", "type": "workflow", "config": {"workflow_id": other, "inputs": {"text": "{{ in.text }}"}}},
+            {"id": "out", "type": "output", "config": {"fields": {"r": "{{ sub.outputs }}"}}},
+        ],
+        "connections": [{"from": "in", "to": "sub"}, {"from": "sub", "to": "out"}],
+    }
+    workflow_id = create_workflow(app, page.user, definition, name="Caller")
+    html = page.get(f"/workflows/{workflow_id}").text
+    assert re.search(r'name="nodes\[1\]\.config\.workflow_id"[^>]*list="workflows-list"', html)
+    assert f'<option value="{other}">Reusable classifier</option>' in html
+    assert f'<option value="{workflow_id}">' not in html  # not itself
+    assert 'name="nodes[1].config.inputs[0].template"' in html
+
+
 def test_a_problem_inside_a_maps_inner_node_shows_next_to_its_field(page, app):
     workflow_id = create_workflow(app, page.user, outbound_definition())
     pairs = replace(editor_form(page, workflow_id), "nodes[2].config.node.config.timeout", "0")
@@ -213,8 +231,8 @@ def test_a_problem_inside_a_maps_inner_node_shows_next_to_its_field(page, app):
 def test_each_node_gets_a_form_fitting_its_type(page, app):
     workflow_id = create_workflow(app, page.user, rich_definition(), name="Rich")
     html = page.get(f"/workflows/{workflow_id}").text
-    assert '<datalist id="model-list">' in html and '<option value="gpt-4o-mini">' in html
-    assert 'name="nodes[1].config.model"' in html and 'list="model-list"' in html
+    assert '<datalist id="models-list">' in html and '<option value="gpt-4o-mini">' in html
+    assert 'name="nodes[1].config.model"' in html and 'list="models-list"' in html
     assert re.search(r'<textarea id="f-nodes-1-config-prompt" name="nodes\[1\].config.prompt"', html)
     assert 'name="nodes[3].config.operation"' in html and 'value="regex_extract" selected' in html
     assert 'name="nodes[3].config.pattern"' in html and 'name="nodes[3].config.group"' in html

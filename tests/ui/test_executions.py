@@ -237,3 +237,43 @@ def test_the_run_form_posts_with_the_token(page, app):
     html = page.get(f"/workflows/{workflow_id}/run").text
     assert 'name="mode" value="background"' in html and 'name="mode" value="wait"' in html
     assert form_fields(html, "run-form")[0][0] == "csrf_token"
+
+
+def test_a_map_lists_its_items_and_a_workflow_node_links_its_child(page, app, model):
+    child = create_workflow(app, page.user, model_definition("Echo {{ in.text }}"), name="Child")
+    definition = {
+        "nodes": [
+            {"id": "in", "type": "input", "config": {"fields": [{"name": "list", "type": "array"}]}},
+            {
+                "id": "each",
+                "type": "map",
+                "config": {
+                    "items": "{{ in.list }}",
+                    "node": {"type": "processing", "config": {"operation": "json_parse", "input": "{{ item }}"}},
+                    "on_item_error": "skip",
+                },
+            },
+            {"id": "sub", "type": "workflow", "config": {"workflow_id": child, "inputs": {"text": "hi"}}},
+            {
+                "id": "out",
+                "type": "output",
+                "config": {"fields": {"n": "{{ each.values | length }}", "s": "{{ sub.outputs }}"}},
+            },
+        ],
+        "connections": [
+            {"from": "in", "to": "each"},
+            {"from": "in", "to": "sub"},
+            {"from": "each", "to": "out"},
+            {"from": "sub", "to": "out"},
+        ],
+    }
+    parent = create_workflow(app, page.user, definition, name="Parent")
+    execution_id = run_and_wait(app, page.user, parent, {"list": ["[1]", "oops"]})
+    html = page.get(f"/executions/{execution_id}").text
+    items = re.search(r'<table class="table compact map-items">(.*?)</table>', html, re.S).group(1)
+    assert items.count("<tr>") == 3 and "status-completed" in items and "status-failed" in items
+    assert "the model did not answer with valid JSON" in items  # the failed item's error, in its row
+    child_id = re.search(r'Child execution</dt><dd><a class="mono" href="/executions/(exec_\w+)"', html).group(1)
+    assert "Child executions" in html and f'href="/executions/{child_id}"' in html
+    child_page = page.get(f"/executions/{child_id}").text
+    assert f'run by a workflow node of <a href="/executions/{execution_id}"' in child_page

@@ -15,7 +15,7 @@ from typing import Any
 from ..engine import node_types
 from ..engine.errors import EXECUTION_ERROR_CODES
 from ..engine.node_types import BRANCHES, MISSING, NODE_ID, ON_ERROR, RESERVED_IDS, NodeTypeInfo, Option, Size
-from ..engine.status import NodeStatus, RunStatus
+from ..engine.status import NodeStatus, RunStatus, Trigger
 from ..services.workflows import EXPORT_FORMAT, EXPORT_VERSION, READ_ONLY_FIELDS
 
 NOT_BLANK = r"\S"  # at least one non-space character
@@ -398,6 +398,9 @@ EXECUTION_PROPERTIES = {
     "workflow_id": prefixed_id("wf"),
     "workflow_version": integer(minimum=1),
     "retry_of": nullable(prefixed_id("exec")),
+    "trigger": enum(tuple(Trigger), description="What started it."),
+    "trigger_id": nullable(prefixed_id("trg")),
+    "parent_execution_id": nullable(prefixed_id("exec")),
     "status": enum(tuple(RunStatus)),
     "inputs": obj({}, [], additional=True),
     "outputs": nullable(obj({}, [], additional=True)),

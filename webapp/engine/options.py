@@ -65,6 +65,7 @@ class Option:
     rows: int = 3  # a multi-line template's height in the editor
     allow_empty: bool = False  # templates: an empty object is fine (headers)
     pattern: str | None = None  # text: a regular expression the value matches (checked by the type itself)
+    suggest: str = ""  # text: what the editor offers to pick from ("models", "workflows")
     items: tuple[Option, ...] = ()  # fields: the options of each item
 
     def __post_init__(self) -> None:

@@ -33,6 +33,7 @@ from .model_calls import ZERO_USAGE, ModelGateway, Usage
 from .nodes import NodeOutcome, OutputNode, RunContext
 from .nodes.base import Limits, bounded
 from .status import NodeStatus, RunStatus
+from .workflow_calls import WorkflowGateway
 
 POLL_SECONDS = 0.25  # how often a waiting runner asks whether it should stop
 LATE_GRACE_SECONDS = 1.0  # how long a stopped run waits for its nodes in flight to report
@@ -54,6 +55,15 @@ class NodeRecord:
     cached: bool = False
     attempts: int = 0
     reused_from: str | None = None
+
+
+@dataclass(frozen=True)
+class Gateways:
+    """How nodes reach outside the engine: models, HTTP APIs, other workflows."""
+
+    models: ModelGateway | None = None
+    http: HttpGateway | None = None
+    workflows: WorkflowGateway | None = None
 
 
 @dataclass(frozen=True)
@@ -99,6 +109,7 @@ def run(
     *,
     models: ModelGateway | None = None,
     http: HttpGateway | None = None,
+    workflows: WorkflowGateway | None = None,
     limits: Limits | None = None,
     prior: dict[str, NodeRecord] | None = None,
     isolation: Isolation | None = None,
@@ -106,13 +117,13 @@ def run(
     """Run ``graph`` on ``inputs``. ``prior`` holds records of nodes that already
     completed (a retry or a resumed run): they are reused, not run again."""
     observer, limits, isolation = observer or Observer(), limits or Limits(), isolation or InProcess()
-    return _Run(graph, inputs, observer, models, http, limits, prior or {}, isolation).execute()
+    gateways = Gateways(models, http, workflows)
+    return _Run(graph, inputs, observer, gateways, limits, prior or {}, isolation).execute()
 
 
 class _Run:
-    def __init__(self, graph, inputs, observer, models, http, limits, prior, isolation) -> None:
-        self.graph, self.inputs, self.observer, self.models, self.limits = graph, inputs, observer, models, limits
-        self.http = http
+    def __init__(self, graph, inputs, observer, gateways: Gateways, limits, prior, isolation) -> None:
+        self.graph, self.inputs, self.observer, self.gateways, self.limits = graph, inputs, observer, gateways, limits
         self.isolation: Isolation = isolation
         self.ended = threading.Event()  # set when the run stops: pool threads give up their steps
         self.cut_short: list[tuple[GraphNode, float]] = []  # inline nodes interrupted by the stop
@@ -224,8 +235,9 @@ class _Run:
             node.id,
             values,
             self.inputs,
-            self.models,
-            self.http,
+            self.gateways.models,
+            self.gateways.http,
+            self.gateways.workflows,
             deadline=self.deadline,
             stopped=self._pool_stop,
             limits=self.limits,

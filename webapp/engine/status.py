@@ -29,5 +29,16 @@ class NodeStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+class Trigger(StrEnum):
+    """What started an execution (SPEC.md, "Triggers")."""
+
+    API = "api"
+    UI = "ui"
+    WEBHOOK = "webhook"
+    SCHEDULE = "schedule"
+    RETRY = "retry"
+    WORKFLOW = "workflow"  # a workflow node's child run
+
+
 ACTIVE = (RunStatus.QUEUED, RunStatus.RUNNING)
 FINISHED = (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED)

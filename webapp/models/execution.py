@@ -27,6 +27,10 @@ class Execution(db.Model):
     workflow_version: Mapped[int]
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
     retry_of: Mapped[str | None] = mapped_column(ForeignKey("executions.id"))
+    trigger: Mapped[str] = mapped_column(String(16), default="api", server_default="api")  # engine.status.Trigger
+    trigger_id: Mapped[str | None] = mapped_column(String(40))
+    # A workflow node's child run: the execution it runs inside (its usage counts there).
+    parent_execution_id: Mapped[str | None] = mapped_column(ForeignKey("executions.id"), index=True)
     status: Mapped[str] = mapped_column(String(16), default=RunStatus.QUEUED)
     inputs: Mapped[dict] = mapped_column(JSONType, default=dict)
     outputs: Mapped[dict | None] = mapped_column(JSONType)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -33,6 +34,7 @@ from ..outbound import http_client_for
 from ..services.definitions import graph_for
 from ..services.limits import BudgetWatch, watch_budget
 from . import fairshare
+from .children import ChildRuns, Nested
 from .records import Recorder, executions, nodes, record_of, settle, totals
 
 log = logging.getLogger(__name__)
@@ -53,15 +55,16 @@ class Outcome:
     woken: str | None = None  # the owner's held-back run this one's end let start
 
 
-def run_execution(execution_id: str) -> Outcome:
+def run_execution(execution_id: str, nested: Nested | None = None) -> Outcome:
     """Claim, run, record. Each transaction rides out a database outage of up to
-    ``DATABASE_OUTAGE_WINDOW`` (the run meanwhile goes on, its results in memory)."""
+    ``DATABASE_OUTAGE_WINDOW`` (the run meanwhile goes on, its results in memory).
+    A ``nested`` run runs in its parent's slot: no per-user bound holds it back."""
     window = current_app.config["DATABASE_OUTAGE_WINDOW"]
-    claim = ride_out(lambda: _claim(execution_id), what=f"claiming {execution_id}", window=window)
+    claim = ride_out(lambda: _claim(execution_id, fair=nested is None), what=f"claiming {execution_id}", window=window)
     if isinstance(claim, Outcome):
         return claim
     try:
-        result, recorder = _run(execution_id, claim)
+        result, recorder = _run(execution_id, claim, nested)
         return ride_out(
             lambda: _finish(execution_id, claim, result, recorder), what=f"recording {execution_id}", window=window
         )
@@ -86,6 +89,7 @@ class _Claim:
     """What a run needs, read in the same short transaction that claimed it."""
 
     user_id: str
+    workflow_id: str
     lane: str  # local, or the RQ queue: where the owner's held-back runs it may wake wait
     graph: Graph
     inputs: dict
@@ -94,11 +98,11 @@ class _Claim:
     prior: dict[str, NodeRecord]
 
 
-def _claim(execution_id: str, retry: bool = True) -> _Claim | Outcome:
+def _claim(execution_id: str, retry: bool = True, fair: bool = True) -> _Claim | Outcome:
     """Queued → running, atomically (UPDATE … WHERE status = 'queued' RETURNING …):
     of several workers handed the same execution, exactly one gets a row back, and
-    only while its owner has fewer than MAX_RUNNING_PER_USER running."""
-    cap = current_app.config["MAX_RUNNING_PER_USER"]
+    only while its owner has fewer than MAX_RUNNING_PER_USER running (when ``fair``)."""
+    cap = current_app.config["MAX_RUNNING_PER_USER"] if fair else 0
     if cap > 0:
         fairshare.lock_owner(fairshare.owner_of(execution_id))
     now = utcnow()
@@ -132,9 +136,8 @@ def _claim(execution_id: str, retry: bool = True) -> _Claim | Outcome:
         completed = select(nodes).where(nodes.c.execution_id == execution_id, nodes.c.status == NodeStatus.COMPLETED)
         prior = {node.node_id: record_of(node) for node in db.session.execute(completed)}
     graph = graph_for(row.workflow_id, row.workflow_version, lambda: _definition(row.workflow_id, row.workflow_version))
-    claim = _Claim(
-        row.user_id, row.queue, graph, row.inputs, row.started_at, watch_budget(row.user_id, *overrides), prior
-    )
+    budget = watch_budget(row.user_id, *overrides)
+    claim = _Claim(row.user_id, row.workflow_id, row.queue, graph, row.inputs, row.started_at, budget, prior)
     db.session.commit()  # a long run must not hold a transaction open
     return claim
 
@@ -151,23 +154,27 @@ def _not_claimed(execution_id: str, cap: int, retry: bool) -> _Claim | Outcome:
     return Outcome(Ended.WAITING)
 
 
-def _run(execution_id: str, claim: _Claim) -> tuple[RunResult, Recorder]:
+def _run(execution_id: str, claim: _Claim, nested: Nested | None) -> tuple[RunResult, Recorder]:
     app = current_app._get_current_object()
     config = app.config
-    elapsed = (utcnow() - claim.started_at).total_seconds()
+    left = config["EXECUTION_TIMEOUT"] - (utcnow() - claim.started_at).total_seconds()
+    if nested is not None and nested.deadline is not None:  # a child ends by its parent's deadline
+        left = min(left, nested.deadline - time.monotonic())
     limits = Limits(
         max_parallel=config["NODE_CONCURRENCY"],
         max_output_bytes=config["MAX_NODE_OUTPUT_BYTES"],
         max_map_items=config["MAX_MAP_ITEMS"],
-        timeout=max(config["EXECUTION_TIMEOUT"] - elapsed, 0.001),
+        timeout=max(left, 0.001),
     )
-    recorder = Recorder(execution_id, claim.budget)
+    recorder = Recorder(execution_id, claim.budget, parent_stopped=nested.stopped if nested else None)
+    stack = (*(nested.stack if nested else ()), claim.workflow_id)
     result = runner.run(
         claim.graph,
         claim.inputs,
         recorder,
         models=gateway_for(app).for_owner(claim.user_id),
         http=http_client_for(app),
+        workflows=ChildRuns(app, execution_id, claim.user_id, stack, claim.lane, run_execution),
         limits=limits,
         prior=claim.prior,
         isolation=sandboxes(app),

@@ -66,9 +66,10 @@ class Recorder(Observer):
     the runner is about to wait (so a slow model call shows as running at once)
     and at the end (so a quick run costs one transaction, not one per node)."""
 
-    def __init__(self, execution_id: str, budget: BudgetWatch | None = None) -> None:
+    def __init__(self, execution_id: str, budget: BudgetWatch | None = None, parent_stopped=None) -> None:
         self.execution_id = execution_id
         self.budget = budget
+        self.parent_stopped = parent_stopped  # a child run's: whether the run it is part of stopped
         self.tokens, self.cost = 0, 0.0  # spent by this run so far
         self.pending: dict[str, dict] = {}
         self.checked_at = time.monotonic()
@@ -86,7 +87,9 @@ class Recorder(Observer):
             self.flush()
 
     def should_stop(self) -> Stop | None:
-        if shutdown_requested.is_set():
+        if self.parent_stopped is not None and self.parent_stopped():
+            return Stop("cancelled", "the execution it runs inside stopped", status=RunStatus.CANCELLED)
+        if shutdown_requested.is_set() and self.parent_stopped is None:  # a child ends with its parent
             return Stop("worker_shutdown", "the worker is shutting down", status=RunStatus.QUEUED, drain=True)
         over = self.budget.exceeded(self.tokens, self.cost) if self.budget else None
         if over:

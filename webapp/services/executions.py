@@ -12,20 +12,17 @@ from datetime import timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from ..engine.errors import InputError, Problem
-from ..engine.status import ACTIVE, NodeStatus, RunStatus
+from ..engine.status import ACTIVE, NodeStatus, RunStatus, Trigger
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..extensions import db
 from ..models import (
     Execution,
     ExecutionCount,
     IdempotencyKey,
-    NodeRun,
     User,
     Workflow,
     WorkflowVersion,
@@ -34,13 +31,14 @@ from ..models import (
 )
 from ..ratelimits import count_execution
 from ..runs import dispatcher, settle
+from ..runs.rows import count_use, insert_execution
 from . import audit
 from .definitions import graph_for
 from .limits import check_budget
 from .workflows import visible_workflow
 
 MAX_IDEMPOTENCY_KEY = 255
-_executions, _nodes, _counts = Execution.__table__, NodeRun.__table__, ExecutionCount.__table__
+_counts = ExecutionCount.__table__
 
 
 def own_execution(user: User, execution_id: str) -> Execution:
@@ -53,7 +51,9 @@ def own_execution(user: User, execution_id: str) -> Execution:
 # -- starting ---------------------------------------------------------------------------
 
 
-def start_execution(user: User, workflow_id: str, inputs: Any, *, idempotency_key: str | None = None) -> Execution:
+def start_execution(
+    user: User, workflow_id: str, inputs: Any, *, idempotency_key: str | None = None, trigger: Trigger = Trigger.API
+) -> Execution:
     """Validate, record and dispatch a run. A repeated ``idempotency_key`` (same user,
     within ``IDEMPOTENCY_TTL``) returns the execution the first request started."""
     workflow = visible_workflow(user, workflow_id)
@@ -69,7 +69,12 @@ def start_execution(user: User, workflow_id: str, inputs: Any, *, idempotency_ke
     check_budget(user)
     count_execution(user.id)
     execution = _new_execution(
-        graph, workflow_id=workflow.id, workflow_version=workflow.version, user_id=user.id, inputs=values
+        graph,
+        workflow_id=workflow.id,
+        workflow_version=workflow.version,
+        user_id=user.id,
+        inputs=values,
+        trigger=trigger,
     )
     audit.record("execution.started", user, "execution", execution.id, details={"workflow_id": workflow.id})
     if idempotency_key is not None:
@@ -79,7 +84,7 @@ def start_execution(user: User, workflow_id: str, inputs: Any, *, idempotency_ke
         except IntegrityError:  # the same key raced us: the other request's execution wins
             db.session.rollback()
             return _execution_for_key(user, idempotency_key)
-    _count_use(workflow.id, user.id)  # last: the workflow's row stays locked only until the commit
+    count_use(workflow.id, user.id)  # last: the workflow's row stays locked only until the commit
     db.session.commit()
     _dispatch(execution)
     return execution
@@ -120,94 +125,23 @@ def _execution_for_key(user: User, key: str) -> Execution | None:
     return db.session.get(Execution, row.execution_id)
 
 
-_PENDING_NODE = {
-    "status": NodeStatus.PENDING,
-    "input": None,
-    "output": None,
-    "started_at": None,
-    "finished_at": None,
-    "prompt_tokens": None,
-    "completion_tokens": None,
-    "total_tokens": None,
-    "cost_usd": 0.0,
-    "cost_saved_usd": 0.0,
-    "cached": False,
-    "attempts": 0,
-    "reused_from": None,
-}
-
-
-def _add_node_rows(execution_id: str, nodes: list[tuple[str, str]], copied: dict[str, dict] | None = None) -> None:
-    """One pending row per node (one INSERT for all), or a copy where ``copied`` has one."""
-    copied = copied or {}
-    db.session.execute(
-        insert(_nodes),
-        [
-            {
-                **_PENDING_NODE,
-                "execution_id": execution_id,
-                "position": position,
-                "node_id": node_id,
-                "type": kind,
-                **copied.get(node_id, {}),
-            }
-            for position, (node_id, kind) in enumerate(nodes)
-        ],
-    )
-
-
-def _count_use(workflow_id: str, user_id: str) -> None:
-    """The workflow's ``usage_count`` and the user's history count, in SQL, not Python:
-    concurrent starts on several machines must all count."""
-    workflows = Workflow.__table__
-    db.session.execute(
-        update(workflows).where(workflows.c.id == workflow_id).values(usage_count=workflows.c.usage_count + 1)
-    )
-    upsert = (postgresql_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert)(_counts)
-    db.session.execute(
-        upsert.values(user_id=user_id, workflow_id=workflow_id, count=1).on_conflict_do_update(
-            index_elements=[_counts.c.user_id, _counts.c.workflow_id], set_={"count": _counts.c.count + 1}
-        )
-    )
-
-
-_QUEUED = {
-    "status": RunStatus.QUEUED,
-    "retry_of": None,
-    "outputs": None,
-    "error": None,
-    "started_at": None,
-    "finished_at": None,
-    "runner": None,
-    "prompt_tokens": 0,
-    "completion_tokens": 0,
-    "total_tokens": 0,
-    "cost_usd": 0.0,
-    "cost_saved_usd": 0.0,
-}
-
-
 def _new_execution(graph, copied: dict[str, dict] | None = None, **fields) -> Execution:
     """A queued execution and its node rows, with the job id it will be enqueued under
-    chosen now, so one commit records everything. Written with Core inserts (this is
-    the hot path of every run); the returned object holds what was written, as of now."""
-    execution_id, now, lane = new_id("exec"), utcnow(), dispatcher()
-    values = {
-        **_QUEUED,
-        "id": execution_id,
-        "created_at": now,
-        "heartbeat_at": now,
-        "queue": lane.lane,
-        "job_id": lane.new_job_id(execution_id),
-        **fields,
-    }
-    db.session.execute(insert(_executions).values(values))
-    _add_node_rows(execution_id, [(n.id, n.type) for n in graph.nodes.values()], copied)
-    return Execution(**values)
+    chosen now, so one commit records everything."""
+    execution_id, lane = new_id("exec"), dispatcher()
+    return insert_execution(
+        graph, execution_id, queue=lane.lane, job_id=lane.new_job_id(execution_id), copied=copied, **fields
+    )
 
 
 def _dispatch(execution: Execution) -> None:
     dispatcher().submit(execution.id, execution.job_id)
+
+
+def child_executions(execution: Execution) -> list[Execution]:
+    """The child runs of its workflow nodes, oldest first (the same user's, always)."""
+    query = select(Execution).where(Execution.parent_execution_id == execution.id).order_by(Execution.created_at)
+    return list(db.session.scalars(query))
 
 
 def wait_for(execution: Execution, timeout: float) -> Execution:
@@ -277,10 +211,11 @@ def retry_execution(user: User, execution_id: str) -> Execution:
         workflow_version=original.workflow_version,
         user_id=user.id,
         retry_of=original.id,
+        trigger=Trigger.RETRY,
         inputs=original.inputs,
     )
     audit.record("execution.retried", user, "execution", execution.id, details={"retry_of": original.id})
-    _count_use(workflow.id, user.id)  # last: the workflow's row stays locked only until the commit
+    count_use(workflow.id, user.id)  # last: the workflow's row stays locked only until the commit
     db.session.commit()
     _dispatch(execution)
     return db.session.get(Execution, execution.id)  # with its node rows, for the answer
@@ -346,7 +281,8 @@ def usage_report(user: User, *, days: int = 30, workflow_id: str | None = None) 
         func.coalesce(func.sum(Execution.total_tokens), 0),
         func.coalesce(func.sum(Execution.cost_usd), 0.0),
     )
-    scope = [Execution.user_id == user.id, Execution.created_at >= since]
+    # Top-level executions only: a workflow node's child run is in its parent's totals already.
+    scope = [Execution.user_id == user.id, Execution.created_at >= since, Execution.parent_execution_id.is_(None)]
     if workflow_id:
         scope.append(Execution.workflow_id == workflow_id)
     day = func.date(Execution.created_at)

@@ -43,7 +43,11 @@ def spent_this_month(user_id: str) -> tuple[int, float]:
     row = db.session.execute(
         select(
             func.coalesce(func.sum(Execution.total_tokens), 0), func.coalesce(func.sum(Execution.cost_usd), 0.0)
-        ).where(Execution.user_id == user_id, Execution.created_at >= month_start(utcnow()))
+        ).where(
+            Execution.user_id == user_id,
+            Execution.created_at >= month_start(utcnow()),
+            Execution.parent_execution_id.is_(None),  # a child's spend is in its parent's totals
+        )
     ).one()
     return int(row[0]), float(row[1])
 

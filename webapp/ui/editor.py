@@ -43,6 +43,14 @@ def model_choices() -> list[str]:
     return sorted({*DEFAULT_PRICES, *configured, *([default] if default else [])})
 
 
+def workflow_choices(workflow) -> list:
+    """What a workflow node may run: the user's workflows and public ones, not this one."""
+    if not current_user.is_authenticated:
+        return []
+    found, _ = service.list_workflows(current_user, limit=100, include_public=True)
+    return [w for w in found if w.id != workflow.id]
+
+
 def editor_context(
     workflow,
     definition: dict,
@@ -80,6 +88,7 @@ def editor_context(
         "readonly": readonly,
         "dirty": bool(definition) and _normalised(definition) != _normalised(workflow.definition),
         "models": model_choices(),
+        "workflow_choices": workflow_choices(workflow),
         "default_model": current_app.config.get("DEFAULT_MODEL"),
         "node_types": editor_schema.node_type_names(),
         "branch_choices": editor_schema.BRANCH_CHOICES,

@@ -36,6 +36,7 @@ class Widget:
     minimum: float | None = None
     maximum: float | None = None
     step: str = "any"
+    suggest: str = ""  # the datalist it offers ("models", "workflows")
 
     def looks(self) -> dict[str, Any]:
         """These looks as keywords, to hand on (an option's spec to the field drawn from it)."""
@@ -67,6 +68,7 @@ def spec_of(option: Option) -> Spec:
         minimum=option.minimum,
         maximum=option.maximum,
         step="1" if option.kind == "integer" else "any",
+        suggest=option.suggest,
     )
 
 

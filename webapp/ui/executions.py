@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import current_app, flash, request, url_for
 from flask_login import current_user
 
-from ..engine.status import NodeStatus
+from ..engine.status import NodeStatus, Trigger
 from ..errors import ValidationFailed
 from ..services import executions as service
 from ..services import summaries
@@ -74,7 +74,7 @@ def workflow_start(workflow_id: str):
     if problems:
         return _run_page(workflow, values=raw, problems=problems, status=422)
     try:
-        execution = service.start_execution(user, workflow.id, inputs)
+        execution = service.start_execution(user, workflow.id, inputs, trigger=Trigger.UI)
     except ValidationFailed as exc:
         return _run_page(workflow, values=raw, problems=exc.details or [], status=422)
     if request.form.get("mode") != "wait" or not is_fragment_request():
@@ -108,6 +108,7 @@ def _result_context(execution) -> dict:
             label="Execution graph, coloured by node status",
         ),
         "node_names": {n.get("id"): n.get("name") for n in definition.get("nodes") or [] if isinstance(n, dict)},
+        "children": service.child_executions(execution),
         "poll_seconds": POLL_SECONDS,
     }
 

@@ -36,8 +36,18 @@ from .input import InputNode  # noqa: E402
 from .map import MapNode  # noqa: E402
 from .output import OutputNode  # noqa: E402
 from .processing import ProcessingNode  # noqa: E402
+from .workflow import WorkflowNode  # noqa: E402
 
-for _cls in (InputNode, AiModelNode, ProcessingNode, ConditionalNode, HttpRequestNode, MapNode, OutputNode):
+for _cls in (
+    InputNode,
+    AiModelNode,
+    ProcessingNode,
+    ConditionalNode,
+    HttpRequestNode,
+    MapNode,
+    WorkflowNode,
+    OutputNode,
+):
     register(_cls)
 
 __all__ = [
@@ -52,6 +62,7 @@ __all__ = [
     "OutputNode",
     "ProcessingNode",
     "RunContext",
+    "WorkflowNode",
     "node_type",
     "register",
     "type_names",

@@ -20,7 +20,12 @@ class AiModelNode(NodeType):
     blocking = True
     options = (
         Option(
-            key="model", kind="text", label="Model", placeholder="server default", help="Any model your server offers."
+            key="model",
+            kind="text",
+            label="Model",
+            placeholder="server default",
+            help="Any model your server offers.",
+            suggest="models",
         ),
         Option(
             key="response_format",

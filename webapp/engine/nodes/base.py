@@ -18,6 +18,7 @@ from ..jsontext import LONE_SURROGATE, SURROGATE_MESSAGE
 from ..model_calls import ZERO_USAGE, ModelGateway, Stopped, Usage, never
 from ..options import MISSING as _MISSING
 from ..options import Option, Variants
+from ..workflow_calls import WorkflowGateway
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class RunContext:
     inputs: dict[str, Any] = field(default_factory=dict)  # the run's inputs, for the input node
     models: ModelGateway | None = None
     http: HttpGateway | None = None
+    workflows: WorkflowGateway | None = None
     deadline: float | None = None  # the run's, as a time.monotonic() value: outbound calls end by then
     stopped: Stopped = never  # whether the run has stopped: no new attempt after that
     limits: Limits = field(default_factory=Limits)

@@ -205,13 +205,17 @@ class _Mapping:
 
     def _summary(self) -> list[dict[str, Any]]:
         """Per item: how it ended, its tokens and cost (for the execution page)."""
-        failed = {error["index"]: error for error in self.errors}
+        failed = {error["index"] for error in self.errors}
         rows = []
         for index, outcome in enumerate(self.outcomes):
-            row: dict[str, Any] = {"index": index, "status": "failed" if index in failed else "completed"}
-            if outcome is not None:
-                row["tokens"] = outcome.usage.total_tokens if outcome.usage else None
-                row["cost_usd"] = outcome.cost_usd
-                row["cached"] = outcome.cached
-            rows.append(row)
+            usage = outcome.usage if outcome is not None else None
+            rows.append(
+                {
+                    "index": index,
+                    "status": "failed" if index in failed else "completed",
+                    "tokens": usage.total_tokens if usage is not None else None,
+                    "cost_usd": outcome.cost_usd if outcome is not None else 0.0,
+                    "cached": bool(outcome and outcome.cached),
+                }
+            )
         return rows

@@ -1,0 +1,100 @@
+"""A ``workflow`` node's child run: another workflow, run as an execution of its own.
+
+The child is a real execution of the running user (in their history, with
+``parent_execution_id`` and ``trigger`` ``workflow``), run right here in the node's
+thread, inside its parent's slot (no per-user bound holds it back: its parent already
+holds one). It ends by its parent's deadline and stops when its parent stops; its
+usage comes back to the node, so it counts in the parent's totals too (the usage
+report counts top-level executions only, so nothing is counted twice).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from flask import Flask
+
+from ..engine.errors import InputError, NodeError
+from ..engine.model_calls import Stopped, Usage, never
+from ..engine.status import Trigger
+from ..engine.workflow_calls import ChildRun
+from ..errors import NotFound
+from ..extensions import db
+from ..models import Execution, User, new_id
+from ..services.definitions import graph_for
+from ..services.workflows import visible_workflow
+from .heartbeat import heartbeat
+from .rows import count_use, insert_execution
+
+
+@dataclass(frozen=True)
+class Nested:
+    """A child run inside another: the workflows on its call stack, when the run it is
+    part of has to end, and whether that run stopped."""
+
+    stack: tuple[str, ...]
+    deadline: float | None
+    stopped: Stopped
+
+
+class ChildRuns:
+    """The ``WorkflowGateway`` of one run: ``parent_id``'s, for ``user_id``, with the
+    workflows on its call stack (the root's first)."""
+
+    def __init__(self, app: Flask, parent_id: str, user_id: str, stack: tuple[str, ...], lane: str, run: Callable):
+        self.app, self.parent_id, self.user_id, self.stack, self.lane = app, parent_id, user_id, stack, lane
+        self.run_execution = run  # runs/execution.py's run_execution, handed in (it builds this object)
+
+    def run(
+        self, workflow_id: str, inputs: dict, *, deadline: float | None = None, stopped: Stopped = never
+    ) -> ChildRun:
+        self._check_depth(workflow_id)
+        with self.app.app_context():  # the node's own thread: its own session
+            child_id = self._start(workflow_id, inputs)
+            beat = heartbeat(self.app)
+            beat.add(child_id)  # held by this process, like its parent
+            try:
+                self.run_execution(child_id, Nested(self.stack, deadline, stopped))
+            finally:
+                beat.discard(child_id)
+            db.session.expire_all()
+            child = db.session.get(Execution, child_id)
+            usage = Usage(child.prompt_tokens, child.completion_tokens, child.total_tokens)
+            return ChildRun(child.id, child.status, child.outputs, child.error, usage, child.cost_usd)
+
+    def _check_depth(self, workflow_id: str) -> None:
+        limit = self.app.config["MAX_WORKFLOW_DEPTH"]
+        if workflow_id in self.stack:
+            chain = " → ".join((*self.stack, workflow_id))
+            raise NodeError("recursion", f"workflow {workflow_id} is already running in this chain: {chain}")
+        if len(self.stack) > limit:
+            raise NodeError("recursion", f"workflows may nest at most {limit} deep (MAX_WORKFLOW_DEPTH)")
+
+    def _start(self, workflow_id: str, inputs: dict) -> str:
+        """The child's rows, committed: readable by the running user, inputs checked."""
+        user = db.session.get(User, self.user_id)
+        try:
+            workflow = visible_workflow(user, workflow_id)
+        except NotFound:
+            raise NodeError("not_found", f"no workflow '{workflow_id}' that you may read") from None
+        graph = graph_for(workflow.id, workflow.version, lambda: workflow.definition)
+        try:
+            values = graph.validate_inputs(inputs)
+        except InputError as exc:
+            raise NodeError("invalid_input", "; ".join(p.message for p in exc.problems)) from None
+        child = insert_execution(
+            graph,
+            new_id("exec"),
+            workflow_id=workflow.id,
+            workflow_version=workflow.version,
+            user_id=self.user_id,
+            inputs=values,
+            trigger=Trigger.WORKFLOW,
+            parent_execution_id=self.parent_id,
+            queue=self.lane,
+            job_id=None,
+        )
+        count_use(workflow.id, self.user_id)
+        db.session.commit()
+        return child.id
