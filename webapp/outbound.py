@@ -222,7 +222,6 @@ def _answer(response: httpx2.Response, text: str) -> dict:
     }
 
 
-_clients: dict[int, HttpClient] = {}
 _clients_lock = threading.Lock()
 
 

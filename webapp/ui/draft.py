@@ -24,7 +24,6 @@ from .editor_schema import (
     describe,
     item_specs,
     nested_options,
-    node_type_names,
     row_options,
     specs_for,
 )
@@ -330,7 +329,7 @@ def apply_action(definition: dict, action: str, form) -> dict:
     args = [int(a) for a in parts if a.isdigit()]
     if verb == "add_node":
         kind = form.get("new_node_type", "ai_model")
-        info = describe(kind) if kind in node_type_names() else None
+        info = describe(kind)
         if info is not None:
             new_id = _fresh_id(info.starter_id, {n.get("id") for n in nodes})
             after = form.get("new_node_after", "")

@@ -322,9 +322,9 @@ class NodeType:
         try:
             return compiled.evaluate(ctx.values)
         except ExpressionLimit as exc:
-            raise NodeError("resource_limit", f"{exc} (in: {_clip(compiled.source)})") from None
+            raise NodeError("resource_limit", f"{exc} (in: {clip(compiled.source)})") from None
         except ExpressionError as exc:
-            raise NodeError("expression_error", f"{exc} (in: {_clip(compiled.source)})") from None
+            raise NodeError("expression_error", f"{exc} (in: {clip(compiled.source)})") from None
 
 
 def bounded(outcome: NodeOutcome, limit: int) -> NodeOutcome:
@@ -358,5 +358,5 @@ def as_text(value: Any) -> str:
     return str(value)
 
 
-def _clip(text: str, limit: int = 80) -> str:
+def clip(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"

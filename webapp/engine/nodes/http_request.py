@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from ..errors import NodeError
 from ..http_calls import HttpRequest
 from ..options import Option, choices
-from .base import ConfigReader, NodeOutcome, NodeType, RunContext, as_text
+from .base import ConfigReader, NodeOutcome, NodeType, RunContext, as_text, clip
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
@@ -104,7 +104,7 @@ class HttpRequestNode(NodeType):
         if self.fail_on_status and answer.status >= 400:
             raise NodeError(
                 "http_error",
-                f"{request.method} {_clip_url(request.url)} answered {answer.status}: {answer.text[:200]}",
+                f"{request.method} {clip(request.url, 120)} answered {answer.status}: {answer.text[:200]}",
                 attempts=answer.attempts,
             )
         output = {
@@ -123,7 +123,3 @@ def _check_literal_url(url: str, reader: ConfigReader) -> None:
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         reader.problem("url", "invalid_value", "'url' must be an http or https URL with a host")
-
-
-def _clip_url(url: str, limit: int = 120) -> str:
-    return url if len(url) <= limit else url[: limit - 1] + "…"
