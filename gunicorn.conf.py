@@ -1,11 +1,11 @@
 """gunicorn reads this file from the working directory: each web worker starts its
-reaper as soon as it has loaded the app (``webapp.runs.start_recovery``)."""
+reaper and scheduler as soon as it has loaded the app (``webapp.start_background_work``)."""
 
 
 def post_worker_init(worker):
-    from webapp.runs import start_recovery
+    from webapp import start_background_work
 
-    start_recovery(worker.wsgi)
+    start_background_work(worker.wsgi)
 
 
 # The longest request line gunicorn can take while still bounding it (its default is

@@ -31,10 +31,13 @@ def create_app(config: Config | Mapping | None = None) -> Flask:
 
     from . import api, cli, models, ratelimits, security, ui  # noqa: F401 - models register their tables
     from .api import errors as api_errors
+    from .api import hooks
     from .auth import session
 
     csrf.exempt(api.bp)  # bearer keys, not cookies: nothing for a forged form to ride on
+    csrf.exempt(hooks.bp)  # the token in the address is the secret
     app.register_blueprint(api.bp)
+    app.register_blueprint(hooks.bp)
     ratelimits.init_app(app)
     session.init_app(app)
     ui.init_app(app)
@@ -42,14 +45,22 @@ def create_app(config: Config | Mapping | None = None) -> Flask:
     security.init_app(app)
     cli.init_app(app)
 
-    from .runs import start_recovery
-
     @app.before_request
-    def start_reaper() -> None:
-        # gunicorn starts it with the process (gunicorn.conf.py); this covers other servers.
-        start_recovery(app)  # once per process; a no-op after that
+    def start_background() -> None:
+        # gunicorn starts them with the process (gunicorn.conf.py); this covers other servers.
+        start_background_work(app)  # once per process; a no-op after that
 
     return app
+
+
+def start_background_work(app: Flask) -> None:
+    """This process's reaper and scheduler, started now, not at a first request: a
+    restarted server with no traffic must still settle runs and fire schedules."""
+    from .runs import start_recovery
+    from .services.schedules import scheduler
+
+    start_recovery(app)
+    scheduler(app).ensure_running()
 
 
 def _init_database(app: Flask) -> None:

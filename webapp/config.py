@@ -107,6 +107,12 @@ class Config:
         # Host names, addresses or CIDR ranges that outbound requests may reach although
         # they are private or local (SPEC.md, "Outbound addresses"); empty: public only.
         self.HTTP_ALLOWED_HOSTS = os.environ.get("HTTP_ALLOWED_HOSTS", "")
+        # Fernet key (urlsafe base64 of 32 bytes) for provider keys and webhook tokens at rest;
+        # unset: derived from SECRET_KEY.
+        self.ENCRYPTION_KEY = _env("ENCRYPTION_KEY")
+        self.SCHEDULE_MIN_INTERVAL = _int("SCHEDULE_MIN_INTERVAL", 60)
+        self.SCHEDULER_INTERVAL = _float("SCHEDULER_INTERVAL", 5.0)  # how often due schedules are looked for
+        self.SCHEDULER_ENABLED = _bool("SCHEDULER_ENABLED", True)
         self.MAX_RENDER_CHARS = _int("MAX_RENDER_CHARS", 200_000)
 
         # Execution.
@@ -162,6 +168,7 @@ class Config:
         self.RATELIMIT_AUTH_FAILURES = _env("RATELIMIT_AUTH_FAILURES", "30 per minute")
         self.RATELIMIT_KEY_PREFIX = _env("RATELIMIT_KEY_PREFIX", "")  # deployments sharing one Redis
         self.RATELIMIT_EXECUTIONS = _env("RATELIMIT_EXECUTIONS", "120 per minute")
+        self.RATELIMIT_WEBHOOK = _env("RATELIMIT_WEBHOOK", "60 per minute")  # per webhook token
         self.MONTHLY_TOKEN_BUDGET = _int("MONTHLY_TOKEN_BUDGET", 0)  # 0 = unlimited
         self.MONTHLY_COST_BUDGET = _float("MONTHLY_COST_BUDGET", 0.0)  # 0 = unlimited
 
@@ -189,6 +196,7 @@ class TestConfig(Config):
         self.SECRET_KEY = "test-secret-key"
         self.WTF_CSRF_ENABLED = True
         self.REAPER_ENABLED = False
+        self.SCHEDULER_ENABLED = False
         self.RATELIMIT_ENABLED = False
         self.REDIS_URL = None
         self.OPENAI_API_KEY = "test-key"

@@ -76,6 +76,11 @@ def count_execution(user_id: str) -> None:
     count(current_app.config["RATELIMIT_EXECUTIONS"], "executions", user_id, "Too many executions started; slow down")
 
 
+def count_webhook(token_digest: str) -> None:
+    """A call of one webhook (known or not: guessing tokens counts too)."""
+    count(current_app.config["RATELIMIT_WEBHOOK"], "webhook", token_digest, "Too many calls of this webhook")
+
+
 def count_api_call(caller: str) -> None:
     """``caller``: ``key:<id>`` of a verified key, or ``address:<ip>`` on a public path."""
     count(current_app.config["RATELIMIT_API"], "api", caller, "Too many API requests for this key")

@@ -43,7 +43,7 @@ def error_response(status: int, code: str, message: str, details=None, headers=N
 
 
 def is_api_request() -> bool:
-    return request.path.startswith("/api/")
+    return request.path.startswith(("/api/", "/hooks/"))  # webhooks are machine callers too
 
 
 def service_error_response(exc: ServiceError) -> Response:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from ..models import AuditEvent, Execution, NodeRun, Template, Workflow, isoformat
+from flask import url_for
+
+from ..models import AuditEvent, Execution, NodeRun, Template, Trigger, Workflow, isoformat
+from ..secretbox import open_sealed
 
 
 def workflow_summary(workflow: Workflow) -> dict:
@@ -108,3 +111,25 @@ def audit_event(event: AuditEvent) -> dict:
         "target_id": event.target_id,
         "ip": event.ip,
     }
+
+
+def trigger(item: Trigger) -> dict:
+    body = {
+        "id": item.id,
+        "workflow_id": item.workflow_id,
+        "type": item.type,
+        "enabled": item.enabled,
+        "created_at": isoformat(item.created_at),
+    }
+    if item.type == "webhook":
+        body["url"] = url_for("hooks.receive", token=open_sealed(item.token_encrypted), _external=True)
+    else:
+        body |= {
+            "cron": item.cron,
+            "interval_seconds": item.interval_seconds,
+            "timezone": item.timezone,
+            "inputs": item.inputs,
+            "next_run_at": isoformat(item.next_run_at),
+            "last_run_at": isoformat(item.last_run_at),
+        }
+    return body

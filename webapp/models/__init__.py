@@ -4,8 +4,10 @@ from .audit import AuditEvent
 from .base import isoformat, new_id, utcnow
 from .cache import CachedResponse
 from .execution import Execution, ExecutionCount, IdempotencyKey, NodeRun
+from .provider import Provider
 from .ratelimit import RateLimitCounter
 from .template import Template
+from .trigger import Trigger
 from .user import ApiKey, BrowserSession, User
 from .workflow import Rating, Workflow, WorkflowVersion
 
@@ -18,9 +20,11 @@ __all__ = [
     "ExecutionCount",
     "IdempotencyKey",
     "NodeRun",
+    "Provider",
     "RateLimitCounter",
     "Rating",
     "Template",
+    "Trigger",
     "User",
     "Workflow",
     "WorkflowVersion",

@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import logging
 import math
-import os
-import threading
 import time
 from datetime import timedelta
 
 from flask import Flask
 from sqlalchemy import or_, select
 
+from ..background import BackgroundLoop, loop_for
 from ..engine.status import ACTIVE, RunStatus
 from ..extensions import db
 from ..models import Execution, utcnow
@@ -104,46 +103,36 @@ def _wake_held_back(queue, cap: int) -> int:
     return woken
 
 
-class Reaper:
-    """Runs ``reap`` every ``REAPER_INTERVAL`` seconds on a daemon thread, once per process."""
+class Reaper(BackgroundLoop):
+    """Runs ``reap`` every ``REAPER_INTERVAL`` seconds, once per process."""
+
+    name = "reaper"
 
     def __init__(self, app: Flask) -> None:
-        self.app = app
-        self.pid: int | None = None
-        self.lock = threading.Lock()
-
-    def ensure_running(self) -> None:
-        if self.pid == os.getpid() or not self.app.config["REAPER_ENABLED"]:
-            return
-        with self.lock:
-            if self.pid != os.getpid():
-                self.pid = os.getpid()
-                threading.Thread(target=self._loop, name="reaper", daemon=True).start()
-
-    def stop(self) -> None:
-        self.pid = None  # the loop notices on its next turn
-
-    def _loop(self) -> None:
-        pid = os.getpid()
+        super().__init__(app)
         # After a database outage, silence counts again only once every holder has had
         # WORKER_LOST_AFTER to beat: else runs that rode the outage out would be reaped.
-        silence_counts_from = 0.0
-        while self.pid == pid:
-            try:
-                reap(self.app, judge_silence=time.monotonic() >= silence_counts_from)
-                if silence_counts_from == math.inf:  # the first pass since the database came back
-                    silence_counts_from = time.monotonic() + self.app.config["WORKER_LOST_AFTER"]
-            except Exception as exc:
-                if database_unavailable(exc):
-                    silence_counts_from = math.inf
-                    log.warning("reaper: database unavailable; will try again")
-                else:
-                    log.exception("reaper pass failed; will try again")
-            time.sleep(self.app.config["REAPER_INTERVAL"])
+        self.silence_counts_from = 0.0
+
+    @property
+    def enabled(self) -> bool:
+        return self.app.config["REAPER_ENABLED"]
+
+    @property
+    def interval(self) -> float:
+        return self.app.config["REAPER_INTERVAL"]
+
+    def turn(self) -> None:
+        try:
+            reap(self.app, judge_silence=time.monotonic() >= self.silence_counts_from)
+            if self.silence_counts_from == math.inf:  # the first pass since the database came back
+                self.silence_counts_from = time.monotonic() + self.app.config["WORKER_LOST_AFTER"]
+        except Exception as exc:
+            if not database_unavailable(exc):
+                raise
+            self.silence_counts_from = math.inf
+            log.warning("reaper: database unavailable; will try again")
 
 
 def reaper(app: Flask) -> Reaper:
-    found = app.extensions.get("reaper")
-    if found is None:
-        found = app.extensions["reaper"] = Reaper(app)
-    return found
+    return loop_for(app, Reaper)

@@ -8,6 +8,7 @@ row per node are committed, and only then handed to a worker.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -52,7 +53,14 @@ def own_execution(user: User, execution_id: str) -> Execution:
 
 
 def start_execution(
-    user: User, workflow_id: str, inputs: Any, *, idempotency_key: str | None = None, trigger: Trigger = Trigger.API
+    user: User,
+    workflow_id: str,
+    inputs: Any,
+    *,
+    idempotency_key: str | None = None,
+    trigger: Trigger = Trigger.API,
+    trigger_id: str | None = None,
+    also: Callable[[], None] | None = None,
 ) -> Execution:
     """Validate, record and dispatch a run. A repeated ``idempotency_key`` (same user,
     within ``IDEMPOTENCY_TTL``) returns the execution the first request started."""
@@ -75,6 +83,7 @@ def start_execution(
         user_id=user.id,
         inputs=values,
         trigger=trigger,
+        trigger_id=trigger_id,
     )
     audit.record("execution.started", user, "execution", execution.id, details={"workflow_id": workflow.id})
     if idempotency_key is not None:
@@ -85,6 +94,8 @@ def start_execution(
             db.session.rollback()
             return _execution_for_key(user, idempotency_key)
     count_use(workflow.id, user.id)  # last: the workflow's row stays locked only until the commit
+    if also is not None:  # a caller's own write in the same commit (a schedule's claim); it may raise
+        also()
     db.session.commit()
     _dispatch(execution)
     return execution
