@@ -24,6 +24,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+MODELS = ("gpt-4o-mini", "local-llama", "tiny-test-model")  # what GET /models lists
 DIRECTIVE = re.compile(r"\[\[(\w+)(?:=((?:[^\]]|\](?!\]))*))?\]\]")
 
 
@@ -68,7 +69,7 @@ class ModelServer:
 
     # -- answering -------------------------------------------------------------------
 
-    def answer(self, body: dict) -> tuple[int, dict | str, dict]:
+    def answer(self, body: dict, authorization: str = "") -> tuple[int, dict | str, dict]:
         """(status, body, headers) for one request."""
         messages = body.get("messages") or []
         prompt = next((m.get("content", "") for m in reversed(messages) if m.get("role") == "user"), "")
@@ -78,7 +79,7 @@ class ModelServer:
         if "hang" in directives:
             delay = 3600.0
         with self.lock:
-            self.calls.append({"body": body, "prompt": prompt, "started": started})
+            self.calls.append({"body": body, "prompt": prompt, "started": started, "authorization": authorization})
             failing = self._failing(prompt, directives)
         if delay:
             time.sleep(delay)
@@ -147,7 +148,14 @@ def _handler_for(server: ModelServer):
             if not self.path.rstrip("/").endswith("/chat/completions"):
                 self._send(404, {"error": {"message": f"no route {self.path}"}}, {})
                 return
-            self._send(*server.answer(body))
+            self._send(*server.answer(body, self.headers.get("Authorization", "")))
+
+        def do_GET(self) -> None:
+            if self.path.rstrip("/").endswith("/models"):  # the model list, as OpenAI answers it
+                models = [{"id": name, "object": "model", "created": 0, "owned_by": "test"} for name in MODELS]
+                self._send(200, {"object": "list", "data": models}, {})
+            else:
+                self._send(404, {"error": {"message": f"no route {self.path}"}}, {})
 
         def _send(self, status: int, body, headers: dict) -> None:
             payload = (body if isinstance(body, str) else json.dumps(body)).encode()

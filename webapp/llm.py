@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Protocol
 
+import httpx2
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Engine
 
@@ -26,6 +27,7 @@ from .engine.model_calls import ZERO_USAGE, ModelReply, ModelRequest, Stopped, U
 from .engine.nodes.ai_model import parse_model_json
 from .models.base import utcnow
 from .models.cache import CachedResponse
+from .outbound import BlockedDestination, Destinations, GuardedTransport
 
 if TYPE_CHECKING:
     import openai
@@ -119,10 +121,12 @@ class DatabaseCache:
                 conn.execute(insert(self.table).values(key=key, value=value, expires_at=expires))
 
 
-def cache_key(model: str, request: ModelRequest, owner: str | None) -> str:
-    """Whose answer it is is part of the key: one user's answers never reach another."""
+def cache_key(model: str, request: ModelRequest, owner: str | None, endpoint: str = "default") -> str:
+    """Whose answer it is is part of the key: one user's answers never reach another;
+    and so is who answered (the server's endpoint, or a provider of theirs)."""
     payload = {
         "owner": owner,
+        "endpoint": endpoint,
         "model": model,
         "messages": request.messages,
         "temperature": request.temperature,
@@ -144,16 +148,28 @@ class ModelGateway:
         prices: PriceTable,
         cache: ResponseCache | None,
         cache_ttl: int,
+        destinations: Destinations | None = None,
     ) -> None:
-        import openai  # here: a web process in queue mode never calls a model, and openai costs 20+ MB
-
-        # Local OpenAI-compatible servers (Ollama, vLLM) want no key, but the SDK
-        # refuses to start without one; OpenAI itself will answer 401 clearly.
-        self.client = openai.OpenAI(api_key=api_key or "not-set", base_url=base_url, timeout=timeout, max_retries=0)
+        self.default = Endpoint("default", _client(api_key, base_url, timeout), prices)
         self.default_model = default_model
         self.timeout, self.retries = timeout, retries
-        self.prices = prices
         self.cache, self.cache_ttl = cache, cache_ttl
+        self.destinations = destinations or Destinations()  # where users' providers may be
+        self._endpoints: dict[tuple, Endpoint] = {}
+        self._endpoints_lock = threading.Lock()
+
+    def endpoint_for(self, provider: ProviderSettings | None) -> Endpoint:
+        """The server's endpoint, or a provider's (one client each, built once per version
+        of its settings), connecting only where the outbound rules allow."""
+        if provider is None:
+            return self.default
+        key = (provider.id, provider.version)
+        with self._endpoints_lock:
+            found = self._endpoints.get(key)
+            if found is None:
+                client = _client(provider.api_key, provider.base_url, self.timeout, guarded_by=self.destinations)
+                found = self._endpoints[key] = Endpoint(provider.id, client, PriceTable(provider.prices))
+        return found
 
     def complete(
         self,
@@ -162,10 +178,13 @@ class ModelGateway:
         deadline: float | None = None,
         stopped: Stopped = never,
         owner: str | None = None,
+        provider: ProviderSettings | None = None,
     ) -> ModelReply:
-        """``owner``: the user whose run asks; the cache is theirs alone."""
+        """``owner``: the user whose run asks; the cache is theirs alone. ``provider``:
+        one of theirs to ask instead of the server's endpoint."""
         model = request.model or self.default_model
-        key = cache_key(model, request, owner) if self.cache is not None and request.cache else None
+        endpoint = self.endpoint_for(provider)
+        key = cache_key(model, request, owner, endpoint.id) if self.cache is not None and request.cache else None
         if key is not None:
             hit = self._cache_get(key)
             if hit is not None:
@@ -178,27 +197,27 @@ class ModelGateway:
                     cached=True,
                     attempts=0,
                 )
-        reply = self._call(model, request, deadline, stopped)
+        reply = self._call(endpoint, model, request, deadline, stopped)
         if key is not None and _cacheable(reply, request):
             self._cache_put(key, {"text": reply.text, "model": reply.model, "cost_usd": reply.cost_usd})
         return reply
 
-    def for_owner(self, owner: str) -> OwnedGateway:
-        return OwnedGateway(self, owner)
+    def for_owner(self, owner: str, providers: dict[str, ProviderSettings] | None = None) -> OwnedGateway:
+        return OwnedGateway(self, owner, providers or {})
 
-    def _call(self, model: str, request: ModelRequest, deadline: float | None, stopped: Stopped) -> ModelReply:
+    def _call(self, endpoint: Endpoint, model: str, request: ModelRequest, deadline, stopped: Stopped) -> ModelReply:
         """Attempts with backoff, within the run's time (``attempts.attempt_until``)."""
         completion, attempts = attempt_until(
-            lambda timeout: self._attempt(model, request, timeout),
+            lambda timeout: self._attempt(endpoint, model, request, timeout),
             retries=self.retries if request.retries is None else request.retries,
             timeout=request.timeout or self.timeout,
             deadline=deadline,
             stopped=stopped,
             what="this model call",
         )
-        return self._reply(model, completion, attempts)
+        return self._reply(endpoint, model, completion, attempts)
 
-    def _attempt(self, model: str, request: ModelRequest, timeout: float):
+    def _attempt(self, endpoint: Endpoint, model: str, request: ModelRequest, timeout: float):
         """One request, no retry of the SDK's own: failures come back as ``AttemptFailed``."""
         import openai
 
@@ -210,7 +229,9 @@ class ModelGateway:
         if request.json_mode:
             params["response_format"] = {"type": "json_object"}
         try:
-            return self.client.chat.completions.create(**params, timeout=timeout)
+            return endpoint.client.chat.completions.create(**params, timeout=timeout)
+        except BlockedDestination as exc:  # a provider at an address the outbound rules refuse
+            raise NodeError("blocked_destination", str(exc)) from None
         except openai.RateLimitError as exc:
             raise _failed("rate_limited", f"the model server is rate limiting: {_reason(exc)}", exc) from None
         except openai.APITimeoutError:
@@ -218,12 +239,15 @@ class ModelGateway:
         except openai.APIStatusError as exc:
             raise _failed("model_error", f"the model server answered {exc.status_code}: {_reason(exc)}", exc) from None
         except openai.APIConnectionError as exc:
+            blocked = blocked_cause(exc)
+            if blocked is not None:
+                raise NodeError("blocked_destination", str(blocked)) from None
             raise AttemptFailed("model_error", f"could not reach the model server: {exc}", retryable=True) from None
         except Exception as exc:  # malformed bodies surface as validation or decode errors
             message = f"unreadable answer from the model server: {type(exc).__name__}: {exc}"
             raise AttemptFailed("model_error", message) from None
 
-    def _reply(self, model: str, completion, attempts: int) -> ModelReply:
+    def _reply(self, endpoint: Endpoint, model: str, completion, attempts: int) -> ModelReply:
         if not completion.choices:
             raise NodeError("model_error", "the model server answered with no choices")
         usage = None
@@ -235,9 +259,9 @@ class ModelGateway:
                 u.total_tokens or u.prompt_tokens + (u.completion_tokens or 0),
             )
         answered_by = completion.model or model
-        cost, known = self.prices.cost(answered_by, usage)
+        cost, known = endpoint.prices.cost(answered_by, usage)
         if not known and answered_by != model:
-            cost, known = self.prices.cost(model, usage)
+            cost, known = endpoint.prices.cost(model, usage)
         return ModelReply(
             text=completion.choices[0].message.content or "",
             model=answered_by,
@@ -273,14 +297,62 @@ def _should_retry(response) -> bool:
 
 
 @dataclass(frozen=True)
+class ProviderSettings:
+    """One of a user's model providers, as a run uses it (its key decrypted)."""
+
+    id: str
+    name: str
+    base_url: str
+    api_key: str | None
+    prices: dict
+    version: str  # changes when the provider does: its client is built again
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where model calls go: the server's settings or a provider, with its prices."""
+
+    id: str
+    client: object
+    prices: PriceTable
+
+
+@dataclass(frozen=True)
 class OwnedGateway:
-    """The gateway as one user's runs see it (``ModelGateway.for_owner``)."""
+    """The gateway as one user's runs see it (``ModelGateway.for_owner``): their cache,
+    and their providers by name; a name they have no provider for is the server's."""
 
     gateway: ModelGateway
     owner: str
+    providers: dict[str, ProviderSettings]
 
     def complete(self, request: ModelRequest, **call) -> ModelReply:
-        return self.gateway.complete(request, owner=self.owner, **call)
+        provider = self.providers.get(request.provider) if request.provider else None
+        return self.gateway.complete(request, owner=self.owner, provider=provider, **call)
+
+
+def _client(api_key: str | None, base_url: str | None, timeout: float, guarded_by: Destinations | None = None):
+    """An openai client that retries nothing itself (``attempt_until`` does). A user's
+    provider connects through the outbound rules; the server's own endpoint is trusted."""
+    import openai  # here: a web process in queue mode never calls a model, and openai costs 20+ MB
+
+    http_client = None
+    if guarded_by is not None:
+        http_client = httpx2.Client(transport=GuardedTransport(guarded_by), trust_env=False, timeout=timeout)
+    # Local OpenAI-compatible servers (Ollama, vLLM) want no key, but the SDK
+    # refuses to start without one; OpenAI itself will answer 401 clearly.
+    return openai.OpenAI(
+        api_key=api_key or "not-set", base_url=base_url, timeout=timeout, max_retries=0, http_client=http_client
+    )
+
+
+def blocked_cause(exc: BaseException) -> BlockedDestination | None:
+    """The outbound rules' refusal, if that is what a connection error came from."""
+    while exc is not None:
+        if isinstance(exc, BlockedDestination):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def _cacheable(reply: ModelReply, request: ModelRequest) -> bool:
@@ -333,4 +405,5 @@ def _build(app) -> ModelGateway:
         prices=PriceTable(config["MODEL_PRICES"]),
         cache=cache,
         cache_ttl=config["CACHE_TTL"],
+        destinations=Destinations.parse(config["HTTP_ALLOWED_HOSTS"]),
     )

@@ -20,6 +20,7 @@ Below it, regression tests for the bugs fuzzing found.
 from __future__ import annotations
 
 import json
+import time
 import zlib
 from datetime import timedelta
 from types import SimpleNamespace
@@ -105,15 +106,32 @@ def world(tmp_path_factory, model_server):
     failed_later = _created(me.post(f"/workflows/{failing_later}/execute", json={"inputs": {"text": "x"}}))
     theirs = _created(other.post(f"/workflows/{public}/execute", json={"inputs": {"text": "x"}}))
 
-    def throwaway() -> str:
-        return _created(me.post("/workflows", json=workflow_body("Throwaway")))
+    hook = me.post(f"/workflows/{echo}/triggers", json={"type": "webhook"})
+    assert hook.status_code == 201, hook.json
+    schedule = {"type": "schedule", "interval_seconds": 3600, "inputs": {"text": "x"}}
+    timed = me.post(f"/workflows/{echo}/triggers", json=schedule).json["id"]
+    provider_body = {"name": "p", "base_url": model_server.base_url, "api_key": "sk-fuzz"}
+    provider = _created(me.post("/providers", json=provider_body))
 
+    throwaways = {  # what a DELETE gets instead of a fixture (deleting one would leave the rest of the run 404)
+        "workflows": lambda: _created(me.post("/workflows", json=workflow_body("Throwaway"))),
+        "triggers": lambda: _created(me.post(f"/workflows/{echo}/triggers", json={"type": "webhook"})),
+        "providers": lambda: _created(me.post("/providers", json={**provider_body, "name": f"p{time.monotonic_ns()}"})),
+    }
     ids = {
         "workflows": [echo, copy, failing, public, private, deleted],
         "executions": [completed, priced, failed, failed_later, theirs],
         "templates": [*template_ids[:5], template_id],
+        "triggers": [hook.json["id"], timed],
+        "providers": [provider, "default"],
+        "hooks": [hook.json["url"].rsplit("/hooks/", 1)[1]],
     }
-    yield SimpleNamespace(app=app, headers={"Authorization": f"Bearer {key}"}, ids=ids, throwaway=throwaway)
+    yield SimpleNamespace(
+        app=app,
+        headers={"Authorization": f"Bearer {key}"},
+        ids=ids,
+        throwaway=lambda kind: throwaways.get(kind, throwaways["workflows"])(),
+    )
     close_app(app)
 
 
@@ -153,9 +171,13 @@ def _use_real_ids(case, world) -> None:
         kind = path.split("/")[3]  # /api/v1/<kind>/{id}…
         real = _pick(world.ids[kind], f"{params['id']}|{case.query!r}|{case.body!r}")
         if real is not None and case.method.upper() == "DELETE":
-            real = world.throwaway()  # deleting a fixture would leave the rest of the run 404
+            real = world.throwaway(kind)
         if real is not None:
             params["id"] = real
+    if isinstance(params.get("token"), str):  # /hooks/{token}
+        real = _pick(world.ids["hooks"], f"{params['token']}|{case.body!r}")
+        if real is not None:
+            params["token"] = real
     if path.endswith("/from-template") and isinstance(case.body, dict):
         generated = case.body.get("template_id")
         real = _pick(world.ids["templates"], generated) if isinstance(generated, str) else None

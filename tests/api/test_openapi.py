@@ -41,6 +41,17 @@ SPEC_OPERATIONS = {
     ("post", "/api/v1/workflows/from-template"),
     ("get", "/api/v1/audit"),
     ("get", "/api/v1/openapi.json"),
+    ("post", "/api/v1/workflows/{id}/triggers"),
+    ("get", "/api/v1/workflows/{id}/triggers"),
+    ("patch", "/api/v1/triggers/{id}"),
+    ("delete", "/api/v1/triggers/{id}"),
+    ("post", "/hooks/{token}"),
+    ("post", "/api/v1/providers"),
+    ("get", "/api/v1/providers"),
+    ("get", "/api/v1/providers/{id}"),
+    ("patch", "/api/v1/providers/{id}"),
+    ("delete", "/api/v1/providers/{id}"),
+    ("get", "/api/v1/providers/{id}/models"),
 }
 LONE_OUTPUT = {"nodes": [{"id": "out", "type": "output", "config": {"template": "hello"}}]}
 
@@ -84,10 +95,10 @@ def test_the_document_lists_every_spec_path_and_verb(document):
 def test_the_document_matches_the_routes_the_app_serves(app, document):
     served = set()
     for rule in app.url_map.iter_rules():
-        if rule.rule.startswith("/api/v1"):
+        if rule.rule.startswith(("/api/v1", "/hooks")):
             path = rule.rule
             for argument in rule.arguments:
-                path = path.replace(f"<{argument}>", "{id}")
+                path = path.replace(f"<{argument}>", "{token}" if argument == "token" else "{id}")
             served |= {(method.lower(), path) for method in rule.methods - {"HEAD", "OPTIONS"}}
     assert served == {(method, path) for path, item in document["paths"].items() for method in item}
 
@@ -108,14 +119,14 @@ def test_parameters_carry_spec_constraints(document):
     assert set(execute["responses"]) >= {"200", "202", "400", "401", "404", "413", "415", "422", "429"}
 
 
-def test_every_operation_is_secured_except_the_document_itself(document):
+def test_every_operation_is_secured_except_the_document_and_webhooks(document):
     scheme = document["components"]["securitySchemes"]["bearerAuth"]
     assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
     assert document["security"] == [{"bearerAuth": []}]
     for path, item in document["paths"].items():
         for method, operation in item.items():
             public = operation.get("security") == []
-            assert public == (path == "/api/v1/openapi.json"), (method, path)
+            assert public == (path in ("/api/v1/openapi.json", "/hooks/{token}")), (method, path)
             assert public or "401" in operation["responses"]
 
 
@@ -203,14 +214,14 @@ class Tour:
         raw_client=None,
         **kwargs,
     ):
-        url = path.replace("{id}", id) if id is not None else path
+        url = path.replace("{id}", id).replace("{token}", id) if id is not None else path
+        full = path if path.startswith("/hooks/") else f"/api/v1{path}"  # webhooks live outside the API prefix
         if client is not None:
             response = getattr(client, method)(url, **kwargs)
         else:
-            response = getattr(raw_client, method)(f"/api/v1{url}", **kwargs)
+            response = getattr(raw_client, method)(full.replace(path, url), **kwargs)
         label = f"{method.upper()} {url} → {response.status_code}: {response.get_data(as_text=True)[:300]}"
         assert response.status_code == expect, label
-        full = f"/api/v1{path}"
         spec, pointer = self.response_spec(method, full, response.status_code)
         self.seen.add((method, full, response.status_code))
         return self.check(response, spec, pointer, label)
@@ -240,6 +251,7 @@ def _wait_until_finished(api: Api, execution_id: str, timeout: float = 15) -> di
 def test_a_tour_of_the_api_matches_the_document(app, client, api, other_api, document, model, tmp_path):
     tour = Tour(document)
     get, post = "get", "post"
+    app.config["HTTP_ALLOWED_HOSTS"] = "127.0.0.1"  # the model server stands for a provider below
 
     # Workflows.
     echo = tour.call(api, post, "/workflows", 201, json=workflow_body("Echo", category="demo")).json
@@ -312,6 +324,51 @@ def test_a_tour_of_the_api_matches_the_document(app, client, api, other_api, doc
     cancelled = tour.call(api, post, "/executions/{id}/cancel", 202, id=running["execution_id"]).json
     assert cancelled["status"] == "cancelled"
     tour.call(api, post, "/executions/{id}/retry", 202, id=cancelled["id"])
+
+    # Triggers: a webhook called sync and async, a schedule changed, both listed and deleted.
+    hook = tour.call(api, post, "/workflows/{id}/triggers", 201, id=echo["id"], json={"type": "webhook"}).json
+    token = hook["url"].rsplit("/hooks/", 1)[1]
+    hooked = tour.call(None, post, "/hooks/{token}", 200, id=token, raw_client=client, json={"text": "hook"}).json
+    assert hooked["outputs"] == {"result": "HOOK"}
+    tour.call(
+        None,
+        post,
+        "/hooks/{token}",
+        202,
+        id=token,
+        raw_client=client,
+        json={"text": "x"},
+        query_string={"async": "true"},
+    )
+    tour.call(None, post, "/hooks/{token}", 422, id=token, raw_client=client, json={"text": 1})
+    tour.call(None, post, "/hooks/{token}", 404, id="no-such-token", raw_client=client, json={})
+    schedule = {"type": "schedule", "cron": "0 9 * * 1-5", "timezone": "Europe/Paris", "inputs": {"text": "daily"}}
+    timed = tour.call(api, post, "/workflows/{id}/triggers", 201, id=echo["id"], json=schedule).json
+    tour.call(api, "patch", "/triggers/{id}", 200, id=timed["id"], json={"interval_seconds": 3600, "enabled": False})
+    tour.call(api, get, "/workflows/{id}/triggers", 200, id=echo["id"])
+    tour.call(api, post, "/workflows/{id}/triggers", 403, id=theirs["id"], json={"type": "webhook"})
+    tour.call(api, post, "/workflows/{id}/triggers", 422, id=echo["id"], json={"type": "schedule", "cron": "nope"})
+    tour.call(other_api, "patch", "/triggers/{id}", 404, id=timed["id"], json={"enabled": True})
+    tour.call(api, "delete", "/triggers/{id}", 204, id=timed["id"])
+
+    # Model providers.
+    provider_body = {"name": "local", "base_url": model.base_url, "api_key": "sk-tour-1234", "models": ["local-llama"]}
+    provider = tour.call(api, post, "/providers", 201, json=provider_body).json
+    tour.call(api, get, "/providers", 200)
+    tour.call(api, get, "/providers/{id}", 200, id=provider["id"])
+    tour.call(api, get, "/providers/{id}", 200, id="default")
+    tour.call(
+        api,
+        "patch",
+        "/providers/{id}",
+        200,
+        id=provider["id"],
+        json={"prices": {"local-llama": {"prompt": 1, "completion": 2}}},
+    )
+    tour.call(api, get, "/providers/{id}/models", 200, id=provider["id"])
+    tour.call(api, post, "/providers", 422, json={**provider_body, "base_url": "file:///etc"})
+    tour.call(other_api, get, "/providers/{id}", 404, id=provider["id"])
+    tour.call(api, "delete", "/providers/{id}", 204, id=provider["id"])
 
     # Templates: the real catalogue (every one must match the schema) and one of our own.
     (tmp_path / "shouter.json").write_text(json.dumps(TEMPLATE_FILE))

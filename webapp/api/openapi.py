@@ -486,6 +486,146 @@ def other_paths() -> dict:
     }
 
 
+def trigger_paths() -> dict:
+    trigger = json_response("The trigger.", ref("Trigger"))
+    trigger_id = path_id("trigger", "trg")
+    return {
+        "/api/v1/workflows/{id}/triggers": {
+            "post": operation(
+                "createTrigger",
+                "Add a webhook or a schedule to a workflow",
+                "triggers",
+                {201: trigger},
+                errors=(403, 404),
+                parameters=(param("WorkflowId"),),
+                body=json_body(
+                    ref("TriggerRequest"),
+                    example={"type": "schedule", "cron": "0 9 * * 1-5", "timezone": "Europe/Paris", "inputs": {}},
+                ),
+                description="Owner only. A schedule's inputs must satisfy the workflow's input node.",
+            ),
+            "get": operation(
+                "listTriggers",
+                "List a workflow's triggers",
+                "triggers",
+                {200: json_response("Its triggers, oldest first.", ref("TriggerList"))},
+                errors=(403, 404),
+                parameters=(param("WorkflowId"),),
+            ),
+        },
+        "/api/v1/triggers/{id}": {
+            "patch": operation(
+                "updateTrigger",
+                "Enable, disable or reschedule a trigger",
+                "triggers",
+                {200: trigger},
+                errors=(404,),
+                parameters=(trigger_id,),
+                body=json_body(ref("TriggerUpdate")),
+            ),
+            "delete": operation(
+                "deleteTrigger",
+                "Delete a trigger",
+                "triggers",
+                {204: {"description": "Deleted: a webhook's URL answers 404 from now on."}},
+                errors=(404,),
+                parameters=(trigger_id,),
+            ),
+        },
+        "/hooks/{token}": {
+            "post": operation(
+                "receiveWebhook",
+                "Start a workflow from its webhook",
+                "triggers",
+                {
+                    200: json_response("The finished execution's outputs.", ref("HookResult")),
+                    202: json_response("Still running (or ?async=true).", ref("HookAccepted")),
+                },
+                errors=(400, 404, 413, 415, 422),
+                parameters=(
+                    {
+                        "name": "token",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "minLength": 1},
+                        "description": "The webhook's secret token, as in its url.",
+                    },
+                    query("async", {"type": "boolean", "default": False}, "Answer 202 at once."),
+                ),
+                body=json_body({"type": "object"}, required=False, example={"text": "hello"}),
+                public=True,
+                description="No API key: the token is the secret. The JSON object body is the inputs. Unknown or "
+                "disabled token: 404.",
+            ),
+        },
+    }
+
+
+def provider_paths() -> dict:
+    provider = json_response("The provider.", ref("Provider"))
+    provider_id = path_id("provider", "prv")
+    return {
+        "/api/v1/providers": {
+            "post": operation(
+                "createProvider",
+                "Add a model provider",
+                "providers",
+                {201: provider},
+                body=json_body(
+                    ref("ProviderRequest"),
+                    example={"name": "ollama", "base_url": "https://llm.example.com/v1", "models": ["llama3.1"]},
+                ),
+                description="The key is stored encrypted and never shown again (api_key_last4 only).",
+            ),
+            "get": operation(
+                "listProviders",
+                "List your model providers and the server's own",
+                "providers",
+                {200: json_response("The server's ('default') and yours.", ref("ProviderList"))},
+            ),
+        },
+        "/api/v1/providers/{id}": {
+            "get": operation(
+                "getProvider",
+                "Get a model provider",
+                "providers",
+                {200: provider},
+                errors=(404,),
+                parameters=(provider_id,),
+            ),
+            "patch": operation(
+                "updateProvider",
+                "Change a model provider",
+                "providers",
+                {200: provider},
+                errors=(404,),
+                parameters=(provider_id,),
+                body=json_body(ref("ProviderUpdate")),
+            ),
+            "delete": operation(
+                "deleteProvider",
+                "Delete a model provider",
+                "providers",
+                {204: {"description": "Deleted."}},
+                errors=(404,),
+                parameters=(provider_id,),
+            ),
+        },
+        "/api/v1/providers/{id}/models": {
+            "get": operation(
+                "listProviderModels",
+                "List the models a provider offers",
+                "providers",
+                {200: json_response("From the provider's own model list.", ref("ModelList"))},
+                errors=(404, 422),
+                parameters=(provider_id,),
+                description="422 when its base_url is refused by the outbound rules (detail code "
+                "blocked_destination) or does not answer (provider_unavailable).",
+            ),
+        },
+    }
+
+
 def build_document(config) -> dict:
     return {
         "openapi": "3.1.0",
@@ -498,8 +638,11 @@ def build_document(config) -> dict:
         },
         "servers": [{"url": "/"}],
         "security": [{"bearerAuth": []}],
-        "tags": [{"name": name} for name in ("workflows", "executions", "templates", "usage", "audit", "meta")],
-        "paths": {**workflow_paths(), **execution_paths(), **other_paths()},
+        "tags": [
+            {"name": name}
+            for name in ("workflows", "executions", "triggers", "providers", "templates", "usage", "audit", "meta")
+        ],
+        "paths": {**workflow_paths(), **execution_paths(), **trigger_paths(), **provider_paths(), **other_paths()},
         "components": {
             "securitySchemes": {
                 "bearerAuth": {

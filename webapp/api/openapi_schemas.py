@@ -451,6 +451,119 @@ USAGE_ENTRY = {
     "total_tokens": count(),
     "cost_usd": number(minimum=0),
 }
+TRIGGER_COMMON = {
+    "id": prefixed_id("trg"),
+    "workflow_id": prefixed_id("wf"),
+    "enabled": boolean(),
+    "created_at": timestamp(),
+}
+SCHEDULE_PROPERTIES = {
+    "cron": nullable(string(description="Five fields: minute hour day month weekday.", examples=["*/5 * * * *"])),
+    "interval_seconds": nullable(integer(minimum=1, description="At least SCHEDULE_MIN_INTERVAL (60 by default).")),
+    "timezone": string(description="An IANA zone; the cron is read in it.", examples=["Europe/Paris"]),
+    "inputs": obj({}, [], additional=True, description="The inputs of every run."),
+}
+PROVIDER_PRICES = obj(
+    {},
+    [],
+    additional=obj({"prompt": number(minimum=0), "completion": number(minimum=0)}),
+    description="USD per 1M tokens, per model.",
+)
+TRIGGER_SCHEMAS = {
+    "WebhookTrigger": obj(
+        {
+            **TRIGGER_COMMON,
+            "type": {"const": "webhook"},
+            "url": string(format="uri", description="POST JSON inputs here; the token in it is the secret."),
+        }
+    ),
+    "ScheduleTrigger": obj(
+        {
+            **TRIGGER_COMMON,
+            "type": {"const": "schedule"},
+            **SCHEDULE_PROPERTIES,
+            "next_run_at": timestamp(null=True),
+            "last_run_at": timestamp(null=True),
+        }
+    ),
+    "Trigger": {
+        "oneOf": [ref("WebhookTrigger"), ref("ScheduleTrigger")],
+        "discriminator": {
+            "propertyName": "type",
+            "mapping": {
+                "webhook": "#/components/schemas/WebhookTrigger",
+                "schedule": "#/components/schemas/ScheduleTrigger",
+            },
+        },
+    },
+    "TriggerList": obj({"triggers": array(ref("Trigger"))}),
+    "TriggerRequest": obj(
+        {
+            "type": enum(("webhook", "schedule")),
+            "cron": nullable(string()),
+            "interval_seconds": nullable(integer(minimum=1)),
+            "timezone": nullable(string(default="UTC")),
+            "inputs": nullable(obj({}, [], additional=True)),
+        },
+        ["type"],
+        description="A schedule gives exactly one of cron and interval_seconds; a webhook nothing else.",
+    ),
+    "TriggerUpdate": obj(
+        {
+            "enabled": boolean(),
+            "cron": nullable(string()),
+            "interval_seconds": nullable(integer(minimum=1)),
+            "timezone": string(),
+            "inputs": obj({}, [], additional=True),
+        },
+        [],
+        description="Giving cron or interval_seconds replaces the schedule's timing (the other is cleared).",
+    ),
+    "HookResult": obj(
+        {
+            "execution_id": prefixed_id("exec"),
+            "status": enum(tuple(RunStatus)),
+            "outputs": nullable(obj({}, [], additional=True)),
+        }
+    ),
+    "HookAccepted": obj({"execution_id": prefixed_id("exec"), "status": enum(tuple(RunStatus))}),
+}
+PROVIDER_SCHEMAS = {
+    "Provider": obj(
+        {
+            "id": {"anyOf": [prefixed_id("prv"), {"const": "default"}]},
+            "name": string(minLength=1, maxLength=100),
+            "base_url": string(format="uri"),
+            "api_key_set": boolean(),
+            "api_key_last4": nullable(string(maxLength=4)),
+            "models": array(string()),
+            "prices": PROVIDER_PRICES,
+            "created_at": timestamp(null=True),
+        }
+    ),
+    "ProviderList": obj({"providers": array(ref("Provider"), description="The server's own first, as 'default'.")}),
+    "ProviderRequest": obj(
+        {
+            "name": string(minLength=1, maxLength=100, pattern=NOT_BLANK),
+            "base_url": string(format="uri", pattern="^https?://", maxLength=500),
+            "api_key": nullable(string(maxLength=500)),
+            "models": array(string(minLength=1, pattern=NOT_BLANK)),
+            "prices": PROVIDER_PRICES,
+        },
+        ["name", "base_url"],
+    ),
+    "ProviderUpdate": obj(
+        {
+            "name": string(minLength=1, maxLength=100, pattern=NOT_BLANK),
+            "base_url": string(format="uri", pattern="^https?://", maxLength=500),
+            "api_key": nullable(string(maxLength=500)),
+            "models": array(string(minLength=1, pattern=NOT_BLANK)),
+            "prices": PROVIDER_PRICES,
+        },
+        [],
+    ),
+    "ModelList": obj({"models": array(string())}),
+}
 OTHER_SCHEMAS = {
     "Template": obj(
         {
@@ -519,5 +632,7 @@ def schemas(size: Size) -> dict:
         **workflow_schemas(size),
         **EXECUTION_SCHEMAS,
         **OTHER_SCHEMAS,
+        **TRIGGER_SCHEMAS,
+        **PROVIDER_SCHEMAS,
         "Error": error_schema(),
     }

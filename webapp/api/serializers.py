@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import url_for
 
-from ..models import AuditEvent, Execution, NodeRun, Template, Trigger, Workflow, isoformat
+from ..models import AuditEvent, Execution, NodeRun, Provider, Template, Trigger, Workflow, isoformat
 from ..secretbox import open_sealed
 
 
@@ -133,3 +133,17 @@ def trigger(item: Trigger) -> dict:
             "last_run_at": isoformat(item.last_run_at),
         }
     return body
+
+
+def provider(item: Provider) -> dict:
+    """A model provider: its key only as whether one is set and its last four characters."""
+    return {
+        "id": item.id,
+        "name": item.name,
+        "base_url": item.base_url,
+        "api_key_set": item.api_key_encrypted is not None,
+        "api_key_last4": item.api_key_last4,
+        "models": item.models,
+        "prices": item.prices,
+        "created_at": isoformat(item.created_at),
+    }

@@ -51,6 +51,7 @@ class ModelRequest:
     cache: bool = True
     timeout: float | None = None
     retries: int | None = None
+    provider: str | None = None  # a provider of the running user's, by name; None: the server's
 
 
 @dataclass

@@ -27,12 +27,13 @@ from ..engine.isolation import Bounds, SandboxPool
 from ..engine.runner import Limits, NodeRecord, RunResult
 from ..engine.status import NodeStatus, RunStatus
 from ..extensions import db
-from ..llm import gateway_for
+from ..llm import ProviderSettings, gateway_for
 from ..models import User, WorkflowVersion, utcnow
 from ..outages import database_unavailable, ride_out
 from ..outbound import http_client_for
 from ..services.definitions import graph_for
 from ..services.limits import BudgetWatch, watch_budget
+from ..services.providers import provider_names, settings_for
 from . import fairshare
 from .children import ChildRuns, Nested
 from .records import Recorder, executions, nodes, record_of, settle, totals
@@ -96,6 +97,7 @@ class _Claim:
     started_at: datetime
     budget: BudgetWatch | None
     prior: dict[str, NodeRecord]
+    providers: dict[str, ProviderSettings]  # the running user's, named by the graph's model nodes
 
 
 def _claim(execution_id: str, retry: bool = True, fair: bool = True) -> _Claim | Outcome:
@@ -137,7 +139,8 @@ def _claim(execution_id: str, retry: bool = True, fair: bool = True) -> _Claim |
         prior = {node.node_id: record_of(node) for node in db.session.execute(completed)}
     graph = graph_for(row.workflow_id, row.workflow_version, lambda: _definition(row.workflow_id, row.workflow_version))
     budget = watch_budget(row.user_id, *overrides)
-    claim = _Claim(row.user_id, row.workflow_id, row.queue, graph, row.inputs, row.started_at, budget, prior)
+    providers = settings_for(row.user_id, provider_names(graph.nodes.values()))
+    claim = _Claim(row.user_id, row.workflow_id, row.queue, graph, row.inputs, row.started_at, budget, prior, providers)
     db.session.commit()  # a long run must not hold a transaction open
     return claim
 
@@ -172,7 +175,7 @@ def _run(execution_id: str, claim: _Claim, nested: Nested | None) -> tuple[RunRe
         claim.graph,
         claim.inputs,
         recorder,
-        models=gateway_for(app).for_owner(claim.user_id),
+        models=gateway_for(app).for_owner(claim.user_id, claim.providers),
         http=http_client_for(app),
         workflows=ChildRuns(app, execution_id, claim.user_id, stack, claim.lane, run_execution),
         limits=limits,

@@ -28,6 +28,14 @@ class AiModelNode(NodeType):
             suggest="models",
         ),
         Option(
+            key="provider",
+            kind="text",
+            label="Provider",
+            placeholder="the server's",
+            help="One of your model providers, by name; whoever runs the workflow uses theirs, or the server's.",
+            suggest="providers",
+        ),
+        Option(
             key="response_format",
             kind="choice",
             label="Response format",
@@ -103,6 +111,7 @@ class AiModelNode(NodeType):
             cache=self.cache,
             timeout=self.timeout,
             retries=self.retries,
+            provider=self.provider,
         )
 
     def perform(self, request: ModelRequest, ctx: RunContext) -> NodeOutcome:
