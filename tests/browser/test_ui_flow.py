@@ -5,15 +5,20 @@ docs/screenshots/."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+import urllib.request
+from types import SimpleNamespace
 
 import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import screenshot
+from tests.definitions import echo_definition
+from tests.ui.conftest import create_workflow
 from webapp.extensions import db
-from webapp.models import Template
+from webapp.models import Template, User
 
 pytestmark = pytest.mark.browser
 log = logging.getLogger(__name__)
@@ -283,4 +288,53 @@ def test_structural_edits_in_the_editor(browser_page, server, gallery):
     expect(page.locator("#definition_json")).to_contain_text('"id": "counter"')
     page.locator("#definition_json").fill('{"nodes": [')
     expect(page.locator("#pb-definition_json")).to_contain_text("not valid JSON")
+    assert page.errors == []
+
+
+def test_adding_a_webhook_and_calling_it(browser_page, server):
+    page = browser_page
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    with server.app.app_context():
+        user = db.session.query(User).filter_by(email="ada@example.com").one()
+        ada = SimpleNamespace(id=user.id)
+    workflow_id = create_workflow(server.app, ada, echo_definition(), name="Hooked")
+    page.goto(f"/workflows/{workflow_id}")
+    panel = page.locator("#triggers")
+    panel.get_by_role("button", name="+ Add a webhook").click()
+    url = panel.locator("code.key-value").first
+    expect(url).to_contain_text("/hooks/")
+    panel.get_by_role("button", name="Copy").click()
+    expect(panel.get_by_role("button", name="Copied ✓")).to_be_visible()
+    hook = urllib.request.Request(
+        url.inner_text().strip(), data=b'{"text": "from outside"}', headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(hook, timeout=10) as answer:
+        assert json.loads(answer.read())["outputs"] == {"result": "FROM OUTSIDE"}
+    panel.get_by_text("+ Add a schedule").click()
+    panel.get_by_label("Cron expression").fill("*/15 * * * *")
+    panel.get_by_label("Inputs (JSON)").fill('{"text": "tick"}')
+    panel.get_by_role("button", name="Add schedule").click()
+    expect(panel).to_contain_text("cron */15 * * * * (UTC)")
+    expect(panel).to_contain_text("Next runs:")
+    assert page.errors == []
+
+
+def test_adding_a_provider_in_settings(browser_page, model_server):
+    page = browser_page
+    page.goto("/settings")
+    section = page.locator("#providers")
+    section.get_by_text("+ Add a provider").click()
+    section.get_by_label("Name").fill("workstation")
+    section.get_by_label("Base URL").fill("http://10.1.2.3:11434/v1")
+    section.get_by_label("API key").fill("sk-browser-test-9876")
+    section.get_by_label("Models").fill("llama3.1, qwen2.5")
+    section.get_by_role("button", name="Add provider").click()
+    expect(section.locator("table")).to_contain_text("workstation")
+    expect(section.locator("table")).to_contain_text("…9876")
+    assert "sk-browser-test-9876" not in page.content()
+    section.get_by_role("button", name="Test workstation").click()
+    expect(section.locator(".alert-error")).to_contain_text("private")  # 10.0.0.0/8: the outbound rules refuse it
+    page.once("dialog", lambda dialog: dialog.accept())
+    section.get_by_role("button", name="Delete workstation").click()
+    expect(section).to_contain_text("None yet")
     assert page.errors == []

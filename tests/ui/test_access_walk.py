@@ -15,22 +15,29 @@ from tests.ui.conftest import Page, create_workflow, run_and_wait
 from webapp.auth import accounts
 from webapp.extensions import db
 from webapp.models import User
+from webapp.services import providers, triggers
 
 SECRET = "alice-private-marker"
-# Routes whose parameter is not something a user owns.
-NOT_OWNED = {"static", "api.get_template", "ui.template", "ui.clone_template"}
+# Routes whose parameter is not something a user owns. A webhook's token is a
+# capability: whoever holds it may start the run (tests/api/test_triggers.py).
+NOT_OWNED = {"static", "api.get_template", "ui.template", "ui.clone_template", "hooks.receive"}
 REFUSED = {401, 403, 404, 405}
 
 
 @pytest.fixture
 def owned(app, alice):
-    """Alice's private workflow, one of her executions and one of her API keys."""
+    """Alice's private workflow, one of her executions, API keys, triggers and providers."""
     workflow_id = create_workflow(app, alice, echo_definition(), name=SECRET, description=SECRET)
     execution_id = run_and_wait(app, alice, workflow_id, {"text": SECRET})
     with app.app_context():
-        accounts.issue_api_key(db.session.get(User, alice.id), SECRET)
-        key_id = accounts.active_keys(db.session.get(User, alice.id))[0].id
-    return {"workflow_id": workflow_id, "execution_id": execution_id, "key_id": key_id}
+        user = db.session.get(User, alice.id)
+        accounts.issue_api_key(user, SECRET)
+        key_id = accounts.active_keys(user)[0].id
+        trigger, _ = triggers.create_trigger(user, workflow_id, {"type": "webhook"})
+        body = {"name": SECRET, "base_url": "https://llm.example.com/v1", "api_key": SECRET}
+        provider = providers.create_provider(user, body)
+        ids = {"trigger_id": trigger.id, "provider_id": provider.id}
+    return {"workflow_id": workflow_id, "execution_id": execution_id, "key_id": key_id, **ids}
 
 
 def routes(app):

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from flask import url_for
-
 from ..models import AuditEvent, Execution, NodeRun, Provider, Template, Trigger, Workflow, isoformat
-from ..secretbox import open_sealed
+from ..services.triggers import hook_url
 
 
 def workflow_summary(workflow: Workflow) -> dict:
@@ -122,7 +120,7 @@ def trigger(item: Trigger) -> dict:
         "created_at": isoformat(item.created_at),
     }
     if item.type == "webhook":
-        body["url"] = url_for("hooks.receive", token=open_sealed(item.token_encrypted), _external=True)
+        body["url"] = hook_url(item)
     else:
         body |= {
             "cron": item.cron,

@@ -16,14 +16,14 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
-from flask import current_app
+from flask import current_app, url_for
 from sqlalchemy import select
 
 from ..engine.errors import InputError, Problem
 from ..errors import NotFound, ValidationFailed
 from ..extensions import db
 from ..models import Trigger, User, Workflow, utcnow
-from ..secretbox import seal
+from ..secretbox import open_sealed, seal
 from . import audit
 from .definitions import graph_for
 from .workflows import owned_workflow
@@ -35,6 +35,11 @@ _FIELDS = {"webhook": {"type"}, "schedule": {"type", *SCHEDULE_FIELDS}}
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def hook_url(trigger: Trigger) -> str:
+    """A webhook's absolute URL, its token opened from the seal."""
+    return url_for("hooks.receive", token=open_sealed(trigger.token_encrypted), _external=True)
 
 
 def own_trigger(user: User, trigger_id: str) -> Trigger:

@@ -77,8 +77,10 @@ from . import (  # noqa: E402,F401 - views register themselves on bp
     executions,
     history,
     node_styles,
+    providers,
     settings,
     templates_gallery,
+    triggers,
     usage,
     workflows,
 )

@@ -19,6 +19,7 @@ from ..errors import ValidationFailed
 from ..llm import DEFAULT_PRICES
 from ..services import workflows as service
 from ..services.definitions import compile_definition
+from ..services.providers import list_providers
 from . import bp, editor_schema, node_forms
 from . import draft as drafts
 from .graph import render_graph
@@ -43,12 +44,18 @@ def model_choices() -> list[str]:
     return sorted({*DEFAULT_PRICES, *configured, *([default] if default else [])})
 
 
-def workflow_choices(workflow) -> list:
-    """What a workflow node may run: the user's workflows and public ones, not this one."""
-    if not current_user.is_authenticated:
-        return []
-    found, _ = service.list_workflows(current_user, limit=100, include_public=True)
-    return [w for w in found if w.id != workflow.id]
+def _suggestions(workflow) -> dict:
+    """What the editor's fields offer to pick from (free text stays allowed): models (the
+    server's and the user's providers'), the user's providers, and the workflows a
+    workflow node may run (theirs and public ones, not this one)."""
+    user = current_user._get_current_object() if current_user.is_authenticated else None
+    mine = list_providers(user) if user else []
+    found, _ = service.list_workflows(user, limit=100, include_public=True) if user else ([], 0)
+    return {
+        "models": sorted({*model_choices(), *(model for p in mine for model in p.models)}),
+        "provider_names": [p.name for p in mine],
+        "workflow_choices": [w for w in found if w.id != workflow.id],
+    }
 
 
 def editor_context(
@@ -87,8 +94,7 @@ def editor_context(
         "json_text": json_text if json_text is not None else drafts.as_json(definition or {}),
         "readonly": readonly,
         "dirty": bool(definition) and _normalised(definition) != _normalised(workflow.definition),
-        "models": model_choices(),
-        "workflow_choices": workflow_choices(workflow),
+        **_suggestions(workflow),
         "default_model": current_app.config.get("DEFAULT_MODEL"),
         "node_types": editor_schema.node_type_names(),
         "branch_choices": editor_schema.BRANCH_CHOICES,

@@ -10,6 +10,7 @@ from flask import Flask, current_app, request
 from markupsafe import Markup
 
 from ..engine import node_types
+from ..engine.status import Trigger
 from ..models import isoformat, utcnow
 from . import output
 
@@ -21,6 +22,15 @@ NAVIGATION = (
     ("ui.history", "History"),
     ("ui.usage", "Usage"),
 )
+# What started a run, as a page says it ("started 2 min ago by a webhook").
+TRIGGER_LABELS = {
+    Trigger.API: "the API",
+    Trigger.UI: "Run",
+    Trigger.WEBHOOK: "a webhook",
+    Trigger.SCHEDULE: "a schedule",
+    Trigger.RETRY: "a retry",
+    Trigger.WORKFLOW: "a workflow node",
+}
 
 
 def node_type_labels() -> dict[str, str]:
@@ -50,6 +60,7 @@ def register(app: Flask) -> None:
         APP_NAME=APP_NAME,
         NAVIGATION=NAVIGATION,
         node_type_labels=node_type_labels,
+        TRIGGER_LABELS=TRIGGER_LABELS,
         htmx_config=HTMX_CONFIG,
         active_section=active_section,
         now=utcnow,

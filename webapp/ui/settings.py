@@ -10,6 +10,7 @@ from ..auth import session as browser_session
 from ..errors import ValidationFailed
 from . import bp
 from .forms import ApiKeyForm, PasswordForm, PlainForm
+from .providers import providers_context
 from .rendering import is_fragment_request, redirect_to, respond
 
 
@@ -32,6 +33,7 @@ def _keys_page(
         action_form=PlainForm(),
         message=message,
         password_form=password_form or PasswordForm(formdata=None),
+        **providers_context(),
     )
 
 

@@ -16,6 +16,7 @@ from . import bp
 from .editor import editor_context
 from .forms import ImportForm, NewWorkflowForm, PlainForm, WorkflowMetaForm
 from .rendering import add_trigger, is_fragment_request, page_arg, paginate, redirect_to, respond, vary_on_htmx
+from .triggers import triggers_context
 
 PER_PAGE = 15
 LIST_CHANGED = "workflows-changed"
@@ -129,6 +130,8 @@ def workflow_page(item, *, status: int = 200, meta_form: WorkflowMetaForm | None
     if meta_form is None and owner:
         meta_form = WorkflowMetaForm(obj=item, formdata=None)
     context = {**(editor or editor_context(item, item.definition, readonly=not owner)), "workflow": item}
+    if owner:
+        context |= triggers_context(item)
     return respond(
         "workflows/detail.html",
         status=status,

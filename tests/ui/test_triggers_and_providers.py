@@ -1,0 +1,89 @@
+"""The Triggers panel of a workflow page and Settings → Model providers."""
+
+from __future__ import annotations
+
+import re
+
+from tests.definitions import echo_definition, model_definition
+from tests.ui.conftest import create_workflow, in_app
+from webapp.services import triggers
+
+SECRET = "sk-ui-provider-5678"
+
+
+def test_the_owner_adds_a_webhook_and_a_schedule_and_sees_them(page, app):
+    workflow_id = create_workflow(app, page.user, echo_definition())
+    html = page.get(f"/workflows/{workflow_id}").text
+    assert 'id="triggers"' in html and "None yet" in html
+    added = page.post(f"/workflows/{workflow_id}/triggers", {"type": "webhook"}, htmx=True).text
+    url = re.search(r'<code id="hook-trg_\w+" class="key-value">(http[^<]+)</code>', added).group(1)
+    assert "/hooks/" in url and 'data-copy="#hook-trg_' in added and f"'{url}?async=true'" in added
+    bad = page.post(
+        f"/workflows/{workflow_id}/triggers",
+        {"type": "schedule", "timing": "cron", "cron": "every day", "timezone": "UTC", "inputs": '{"text": "x"}'},
+        htmx=True,
+    )
+    assert bad.status_code == 422
+    assert "five fields" in re.search(r'id="trigger-cron-error">([^<]*)<', bad.text).group(1)
+    assert 'value="every day"' in bad.text  # what was typed stays
+    good = page.post(
+        f"/workflows/{workflow_id}/triggers",
+        {
+            "type": "schedule",
+            "timing": "cron",
+            "cron": "0 9 * * 1-5",
+            "timezone": "Europe/Paris",
+            "inputs": '{"text": "daily"}',
+        },
+        htmx=True,
+    ).text
+    assert "cron <code>0 9 * * 1-5</code> (Europe/Paris)" in good
+    assert good.count(" · ", good.index("Next runs:"), good.index("</p>", good.index("Next runs:"))) == 4  # five times
+    schedule_id = list(dict.fromkeys(re.findall(r"/triggers/(trg_\w+)/toggle", good)))[1]
+    disabled = page.post(f"/triggers/{schedule_id}/toggle", {}, htmx=True).text
+    assert "disabled</span>" in disabled and ">Enable</button>" in disabled
+    remaining = page.post(f"/triggers/{schedule_id}/delete", {}, htmx=True).text
+    assert schedule_id not in remaining and url in remaining
+
+
+def test_someone_elses_public_workflow_shows_no_triggers(page, app, bob):
+    workflow_id = create_workflow(app, bob, echo_definition(), public=True)
+    in_app(app, lambda u: triggers.create_trigger(u, workflow_id, {"type": "webhook"}), user_id=bob.id)
+    html = page.get(f"/workflows/{workflow_id}").text
+    assert 'id="triggers"' not in html and "/hooks/" not in html
+    assert page.post(f"/workflows/{workflow_id}/triggers", {"type": "webhook"}).status_code == 403
+
+
+def test_the_execution_page_and_history_say_what_started_a_run(page, app, client):
+    workflow_id = create_workflow(app, page.user, echo_definition())
+    added = page.post(f"/workflows/{workflow_id}/triggers", {"type": "webhook"}, htmx=True).text
+    path = "/hooks/" + re.search(r"/hooks/([A-Za-z0-9_-]+)</code>", added).group(1)
+    execution_id = client.post(path, json={"text": "hook"}).json["execution_id"]
+    assert "by a webhook" in page.get(f"/executions/{execution_id}").text
+    assert '<span class="badge">webhook</span>' in page.get("/history").text
+
+
+def test_settings_add_test_and_delete_a_provider_without_showing_its_key(page, app, model):
+    app.config["HTTP_ALLOWED_HOSTS"] = "127.0.0.1"  # the loopback model server stands for the provider
+    fields = {"name": "local", "base_url": model.base_url, "api_key": SECRET, "models": "local-llama, tiny-test-model"}
+    bad = page.post("/settings/providers", {**fields, "base_url": "ftp://nope"}, htmx=True)
+    assert bad.status_code == 422 and "http or https" in bad.text and SECRET not in bad.text
+    made = page.post("/settings/providers", fields, htmx=True).text
+    assert "<code>local</code>" in made and "…5678" in made and SECRET not in made
+    assert SECRET not in page.get("/settings").text
+    provider_id = re.search(r"/settings/providers/(prv_\w+)/test", made).group(1)
+    tested = page.post(f"/settings/providers/{provider_id}/test", {}, htmx=True).text
+    assert "Connected: 3 models" in tested and "tiny-test-model" in tested
+    editor = page.get(f"/workflows/{create_workflow(app, page.user, model_definition())}").text
+    assert '<datalist id="providers-list"><option value="local">' in editor
+    assert '<option value="tiny-test-model">' in editor and 'list="providers-list"' in editor
+    gone = page.post(f"/settings/providers/{provider_id}/delete", {}, htmx=True).text
+    assert "<code>local</code>" not in gone
+
+
+def test_testing_a_provider_at_a_blocked_address_says_so(page):
+    fields = {"name": "meta", "base_url": "http://169.254.169.254/v1", "api_key": "", "models": ""}
+    made = page.post("/settings/providers", fields, htmx=True).text
+    provider_id = re.search(r"/settings/providers/(prv_\w+)/test", made).group(1)
+    tested = page.post(f"/settings/providers/{provider_id}/test", {}, htmx=True).text
+    assert "alert-error" in tested and "link-local" in tested
