@@ -81,7 +81,16 @@
     }
     var chip = event.target.closest(".ref-chip");
     if (chip) insertReference(chip);
+    var jump = event.target.closest('a[href^="#"]');
+    if (jump) openTarget(jump.getAttribute("href").slice(1));
   });
+
+  // A graph node links to its row (#run-<id>): the row opens, not only scrolls into view.
+  function openTarget(id) {
+    var target = id && document.getElementById(id);
+    if (target && target.tagName === "DETAILS") target.open = true;
+  }
+  openTarget(decodeURIComponent(location.hash.slice(1)));
 
   function insertReference(chip) {
     var card = chip.closest(".node-card");

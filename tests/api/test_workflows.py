@@ -195,3 +195,24 @@ def test_create_reports_every_definition_problem_at_once(api):
     assert ("nodes[3].type", "unknown_node_type") in found
     assert ("connections[5].branch", "bad_branch") in found
     assert any("gen2" in d["message"] for d in error["details"])
+
+
+def test_every_connection_leaving_a_conditional_names_its_branch(api):
+    definition = spec_example()
+    definition["connections"][3] = {"from": "long", "to": "out"}  # was "branch": "false"
+    response = api.post("/workflows", json=workflow_body(definition=definition))
+    assert response.status_code == 422
+    detail = next(d for d in response.json["error"]["details"] if d["path"] == "connections[3].branch")
+    assert detail["code"] == "bad_branch" and "'long'" in detail["message"] and "true or false" in detail["message"]
+
+
+def test_an_output_with_an_empty_template_or_no_fields_is_refused(api):
+    for config, path in (
+        ({"template": "   "}, "nodes[4].config.template"),
+        ({"fields": {}}, "nodes[4].config.fields"),
+    ):
+        definition = spec_example()
+        definition["nodes"][4]["config"] = config
+        response = api.post("/workflows", json=workflow_body(definition=definition))
+        assert response.status_code == 422, config
+        assert path in {d["path"] for d in response.json["error"]["details"]}, response.json

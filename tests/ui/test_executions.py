@@ -147,8 +147,8 @@ def test_run_in_background_goes_to_the_live_page(page, app, model):
             break
         assert 'hx-trigger="every 1s"' in fragment.text
         time.sleep(0.2)
-    assert fragment.text.lstrip().startswith('<div id="live"')
-    assert "hx-trigger" not in fragment.text.split(">", 1)[0]  # finished: the polling stops
+    assert re.match(r'\s*(<title>[^<]*</title>)?<div id="live"', fragment.text)  # the part, with the tab's title
+    assert "hx-trigger" not in re.search(r'<div id="live"[^>]*>', fragment.text).group(0)  # finished: no more polls
     assert "Echo: hello" in fragment.text and "Cancel" not in fragment.text
 
 
@@ -180,6 +180,9 @@ def test_failed_executions_show_the_error_and_can_be_retried(page, app, model):
     execution_id = run_and_wait(app, page.user, workflow_id, {"text": "boom [[fail=1:500]]"})
     html = page.get(f"/executions/{execution_id}").text
     assert "Failed" in html and "Retry" in html and "alert-error" in html
+    failed_row = html[html.index('id="run-gen"') :]
+    assert '<p class="role-label">user</p>' in failed_row[: failed_row.index("</details>")]  # the prompt it sent
+    assert "boom [[fail=1:500]]" in failed_row[: failed_row.index("</details>")]
     response = page.post(f"/executions/{execution_id}/retry", htmx=True)
     assert response.status_code == 204
     retried = response.headers["HX-Redirect"]
@@ -277,3 +280,41 @@ def test_a_map_lists_its_items_and_a_workflow_node_links_its_child(page, app, mo
     assert "Child executions" in html and f'href="/executions/{child_id}"' in html
     child_page = page.get(f"/executions/{child_id}").text
     assert f'run by a workflow node of <a href="/executions/{execution_id}"' in child_page
+
+
+def test_the_run_form_focuses_its_first_field(page, app):
+    workflow_id = create_workflow(app, page.user, spec_example())
+    fields = re.findall(
+        r"<(?:input|textarea|select) [^>]*name=\"inputs\.[^>]*>", page.get(f"/workflows/{workflow_id}/run").text
+    )
+    assert fields and "autofocus" in fields[0] and all("autofocus" not in f for f in fields[1:])
+
+
+def test_a_running_executions_header_counts_its_finished_nodes_and_the_tab_title_follows(page, app, model):
+    definition = {
+        "nodes": [
+            {"id": "in", "type": "input", "config": {"fields": [{"name": "text", "type": "string"}]}},
+            {"id": "quick", "type": "ai_model", "config": {"prompt": "{{ in.text }}", "cache": False}},
+            {"id": "slow", "type": "ai_model", "config": {"prompt": "[[latency=3]] {{ quick.text }}", "cache": False}},
+            {"id": "out", "type": "output", "config": {"fields": {"a": "{{ slow.text }}"}}},
+        ],
+        "connections": [{"from": "in", "to": "quick"}, {"from": "quick", "to": "slow"}, {"from": "slow", "to": "out"}],
+    }
+    workflow_id = create_workflow(app, page.user, definition, name="Two calls")
+    response = page.post(f"/workflows/{workflow_id}/run", {"inputs.text": "hello there"}, htmx=True)
+    execution_id = response.headers["HX-Redirect"].rsplit("/", 1)[1]
+    deadline = time.time() + 10
+    while 'class="badge status status-running">running' not in (
+        live := page.get(f"/executions/{execution_id}/live", htmx=True).text
+    ):
+        assert time.time() < deadline, "slow never ran"
+        time.sleep(0.05)
+    quick = in_app(app, lambda u: own_execution(u, execution_id).nodes[1].total_tokens, user_id=page.user.id)
+    tokens = re.search(r'Tokens</span><span class="stat-value">([\d,]+)<', live).group(1)
+    assert quick and int(tokens.replace(",", "")) == quick  # not 0 while the run goes on
+    assert live.startswith("<title>Execution running · Two calls") or "<title>Execution running · Two calls" in live
+    while 'data-status="completed"' not in (live := page.get(f"/executions/{execution_id}/live", htmx=True).text):
+        assert time.time() < deadline + 10
+        time.sleep(0.1)
+    assert "<title>Execution completed · Two calls" in live
+    assert page.get(f"/executions/{execution_id}").text.count("<title>Execution completed") == 1  # the page's own

@@ -129,3 +129,27 @@ def test_a_history_restore_gets_the_whole_page(page):
 def test_navigation_marks_the_current_section(page):
     html = page.get("/history").text
     assert '<a href="/history" aria-current="page">History</a>' in html
+
+
+def _luminance(colour: str) -> float:
+    channels = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def _contrast(one: str, two: str) -> float:
+    high, low = sorted((_luminance(one), _luminance(two)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_focus_rings_stand_out_by_at_least_3_to_1():
+    """WCAG 2.2 (1.4.11): a focus indicator needs 3:1 against what surrounds it."""
+    from pathlib import Path
+
+    css = (Path(__file__).parents[2] / "static" / "app.css").read_text()
+    focus = re.search(r"--focus: (#[0-9a-f]{6})", css).group(1)
+    on_dark = re.search(r"--focus-on-dark: (#[0-9a-f]{6})", css).group(1)
+    topbar = re.search(r"\.topbar \{ background: (#[0-9a-f]{6})", css).group(1)
+    assert _contrast(focus, "#ffffff") >= 3 and _contrast(on_dark, topbar) >= 3
+    assert "rgba(79, 70, 229, .45)" not in css  # the old 2.1:1 ring is gone everywhere
+    assert re.search(r"input:focus-visible[^{]*\{ outline: 3px solid var\(--focus\)", css)

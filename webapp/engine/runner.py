@@ -243,6 +243,7 @@ class _Run:
             limits=self.limits,
             prepare_step=lambda step, ctx: self._prepare(step, ctx, self._pool_stop),
         )
+        prepared = None
         try:
             prepared = self._prepare(node, context, stop)
             outcome: NodeOutcome = bounded(node.impl.perform(prepared, context), self.limits.max_output_bytes)
@@ -257,6 +258,7 @@ class _Run:
                 NodeStatus.FAILED,
                 started,
                 time.time(),
+                input=node.impl.shown(prepared) if prepared is not None else None,  # what it sent, to see why
                 error=exc.as_dict(),
                 usage=spent.usage,
                 cost_usd=spent.cost_usd,

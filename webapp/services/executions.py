@@ -149,6 +149,14 @@ def _dispatch(execution: Execution) -> None:
     dispatcher().submit(execution.id, execution.job_id)
 
 
+def retries_of(execution_ids: list[str]) -> dict[str, Execution]:
+    """Each execution's latest retry, if it was retried (a failed run then links to it)."""
+    if not execution_ids:
+        return {}
+    query = select(Execution).where(Execution.retry_of.in_(execution_ids)).order_by(Execution.created_at)
+    return {retry.retry_of: retry for retry in db.session.scalars(query)}
+
+
 def child_executions(execution: Execution) -> list[Execution]:
     """The child runs of its workflow nodes, oldest first (the same user's, always)."""
     query = select(Execution).where(Execution.parent_execution_id == execution.id).order_by(Execution.created_at)

@@ -5,7 +5,7 @@ execution ran. Nothing here writes, and everything is scoped to the asking user.
 
 from __future__ import annotations
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 
 from ..extensions import db
 from ..models import Execution, User, Workflow, WorkflowVersion
@@ -41,12 +41,18 @@ def workflow_names(user: User, workflow_ids: set[str] | list[str]) -> dict[str, 
 
 
 def history_choices(user: User) -> list[tuple[str, str]]:
-    """(id, name) of the workflows the user owns or has run, for the history filter."""
+    """(id, name) of the workflows the user owns, then of deleted ones they ran (a
+    deleted workflow never run is no use as a filter), for the history and usage filters."""
     ran = select(Execution.workflow_id).where(Execution.user_id == user.id).distinct()
     rows = db.session.execute(
         select(Workflow.id, Workflow.name, Workflow.deleted_at)
-        .where(or_(Workflow.owner_id == user.id, Workflow.id.in_(ran)))
-        .order_by(func.lower(Workflow.name), Workflow.id)
+        .where(
+            or_(
+                and_(Workflow.owner_id == user.id, Workflow.deleted_at.is_(None)),
+                Workflow.id.in_(ran),
+            )
+        )
+        .order_by(Workflow.deleted_at.is_not(None), func.lower(Workflow.name), Workflow.id)
     )
     return [(row.id, row.name + (" (deleted)" if row.deleted_at else "")) for row in rows]
 

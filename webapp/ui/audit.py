@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask_login import current_user
 
+from ..services import summaries
 from ..services.audit import events_for
 from . import bp
 from .rendering import page_arg, paginate, respond
@@ -22,17 +23,27 @@ ACTION_LABELS = {
     "execution.started": "Execution started",
     "execution.cancelled": "Execution cancelled",
     "execution.retried": "Execution retried",
+    "trigger.created": "Trigger added",
+    "trigger.updated": "Trigger changed",
+    "trigger.deleted": "Trigger deleted",
+    "trigger.skipped": "Scheduled run skipped",
+    "provider.created": "Model provider added",
+    "provider.updated": "Model provider changed",
+    "provider.deleted": "Model provider deleted",
 }
 
 
 @bp.get("/audit")
 def audit():
+    user = current_user._get_current_object()
     pagination = page_arg(PER_PAGE)
-    events, total = events_for(current_user._get_current_object(), limit=PER_PAGE, offset=pagination.offset)
+    events, total = events_for(user, limit=PER_PAGE, offset=pagination.offset)
+    workflows = {e.target_id for e in events if e.target_type == "workflow" and e.target_id}
     return respond(
         "audit/index.html",
         "partials/_audit_events.html",
         events=events,
         pagination=paginate(pagination, total),
         labels=ACTION_LABELS,
+        names=summaries.workflow_names(user, workflows),  # id → (name, still there): no links to 404s
     )

@@ -7,6 +7,8 @@ polling trigger, so the polling stops by itself.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from flask import current_app, flash, request, url_for
 from flask_login import current_user
 
@@ -88,6 +90,9 @@ def workflow_start(workflow_id: str):
 # -- one execution ---------------------------------------------------------------------------------
 
 
+TOTALS = ("prompt_tokens", "completion_tokens", "total_tokens", "cost_usd", "cost_saved_usd")
+
+
 def _result_context(execution) -> dict:
     definition = summaries.executed_definition(execution)
     formats = {}
@@ -96,6 +101,12 @@ def _result_context(execution) -> dict:
         if node.get("type") == "output" and config.get("template") is not None:
             formats[node["id"]] = config.get("format", "text")
     statuses = {row.node_id: row.status for row in execution.nodes}
+    # The execution's totals are written when it ends; while it runs, its nodes' tell more.
+    counted = (
+        execution
+        if execution.finished
+        else SimpleNamespace(**{name: sum(getattr(row, name) or 0 for row in execution.nodes) for name in TOTALS})
+    )
     details = {row.node_id: _node_detail(row) for row in execution.nodes}
     return {
         "execution": execution,
@@ -109,6 +120,9 @@ def _result_context(execution) -> dict:
         ),
         "node_names": {n.get("id"): n.get("name") for n in definition.get("nodes") or [] if isinstance(n, dict)},
         "children": service.child_executions(execution),
+        "retried_as": service.retries_of([execution.id]).get(execution.id),
+        "totals": counted,
+        "title_tag": is_fragment_request(),  # a polled fragment carries the tab's title (htmx sets it)
         "poll_seconds": POLL_SECONDS,
     }
 

@@ -53,4 +53,5 @@ def history():
         until=until.isoformat() if until else "",
         choices=summaries.history_choices(user),
         names=summaries.workflow_names(user, {e.workflow_id for e in items}),
+        retries=service.retries_of([e.id for e in items if e.status in (RunStatus.FAILED, RunStatus.CANCELLED)]),
     )

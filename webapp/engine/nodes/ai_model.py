@@ -114,10 +114,13 @@ class AiModelNode(NodeType):
             provider=self.provider,
         )
 
+    def shown(self, request: ModelRequest) -> dict:
+        return {role: content for role, content in request.messages}
+
     def perform(self, request: ModelRequest, ctx: RunContext) -> NodeOutcome:
         if ctx.models is None:
             raise NodeError("model_error", "no model gateway is configured")
-        seen = {role: content for role, content in request.messages}
+        seen = self.shown(request)
         reply = ctx.models.complete(request, deadline=ctx.deadline, stopped=ctx.stopped)
         output = {
             "text": reply.text,

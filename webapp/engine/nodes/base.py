@@ -313,6 +313,11 @@ class NodeType:
     def perform(self, prepared: Any, ctx: RunContext) -> NodeOutcome:
         return prepared
 
+    def shown(self, prepared: Any) -> Any:
+        """What ``prepare`` made, as a failed node's record shows it (the prompt a model
+        call sent); a completed node's outcome says it itself."""
+        return None
+
     def branch_of(self, output: Any) -> str | None:
         """Which labelled branch (``"true"``/``"false"``) a completed run takes."""
         return None

@@ -114,8 +114,10 @@ class HttpRequestNode(NodeType):
             "json": answer.json,
             "duration_ms": answer.duration_ms,
         }
-        seen = {"method": request.method, "url": request.url, "query": request.query}
-        return NodeOutcome(output=output, input=seen, attempts=answer.attempts)
+        return NodeOutcome(output=output, input=self.shown(request), attempts=answer.attempts)
+
+    def shown(self, request: HttpRequest) -> dict:
+        return {"method": request.method, "url": request.url, "query": request.query}
 
 
 def _check_literal_url(url: str, reader: ConfigReader) -> None:
