@@ -112,6 +112,15 @@
   // Open/closed <details> survive a live refresh of the part of the page they are in.
   var detailsState = {};
 
+  // A new run from the run form: the last run's problems no longer apply.
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var form = event.detail.elt;
+    if (form && form.id === "run-form") {
+      form.querySelectorAll(".problem").forEach(function (slot) { slot.textContent = ""; });
+      form.querySelectorAll(".alert-error").forEach(function (alert) { alert.remove(); });
+    }
+  });
+
   document.addEventListener("htmx:beforeSwap", function (event) {
     var detail = event.detail;
     if (detail.isError && !detail.xhr.getResponseHeader("HX-Retarget")) {

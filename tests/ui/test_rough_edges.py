@@ -49,3 +49,14 @@ def test_a_private_workflow_has_no_rating_card(page, app):
     public = create_workflow(app, page.user, echo_definition(), public=True)
     assert "<h2>Rating</h2>" not in page.get(f"/workflows/{private}").text
     assert "<h2>Rating</h2>" in page.get(f"/workflows/{public}").text
+
+
+def test_run_and_wait_tells_the_recent_runs_to_refresh(page, app, model):
+    workflow_id = create_workflow(app, page.user, model_definition())
+    html = page.get(f"/workflows/{workflow_id}/run").text
+    assert 'id="recent-runs"' in html and 'hx-trigger="runs-changed from:body"' in html and "None yet" in html
+    answer = page.post(f"/workflows/{workflow_id}/run", {"inputs.text": "hi", "mode": "wait"}, htmx=True)
+    assert "runs-changed" in answer.headers["HX-Trigger"]
+    refreshed = page.get(f"/workflows/{workflow_id}/runs/recent", htmx=True).text
+    assert refreshed.startswith('<aside class="card" id="recent-runs"') and "None yet" not in refreshed
+    assert 'hx-disabled-elt="find button[type=submit]"' in html  # "Run and wait" is off while it runs

@@ -40,7 +40,7 @@ def workflow_run(workflow_id: str):
     return _run_page(workflow)
 
 
-def _run_page(workflow, *, values: dict | None = None, problems=None, status: int = 200, result=None):
+def _run_page(workflow, *, values: dict | None = None, problems=None, status: int = 200, result=None, trigger=None):
     graph = graph_for(workflow.id, workflow.version, lambda: workflow.definition)
     placed: dict[str, list[str]] = {}
     loose = []
@@ -56,6 +56,7 @@ def _run_page(workflow, *, values: dict | None = None, problems=None, status: in
         "executions/run.html",
         "partials/_run_form.html",
         status=status,
+        trigger=trigger,
         workflow=workflow,
         fields=fields,
         placed=placed,
@@ -84,7 +85,15 @@ def workflow_start(workflow_id: str):
             service.wait_for(execution, current_app.config["SYNC_TIMEOUT"])
         return redirect_to(url_for("ui.execution", execution_id=execution.id))
     execution = service.wait_for(execution, current_app.config["SYNC_TIMEOUT"])
-    return _run_page(workflow, values=raw, result=execution)
+    return _run_page(workflow, values=raw, result=execution, trigger="runs-changed")
+
+
+@bp.get("/workflows/<workflow_id>/runs/recent")
+def workflow_recent_runs(workflow_id: str):
+    """The run page's recent runs alone, for its refresh after a run."""
+    workflow = visible_workflow(_user(), workflow_id)
+    runs, run_total = service.list_executions(_user(), workflow_id=workflow.id, limit=8)
+    return respond("partials/_recent_runs.html", workflow=workflow, runs=runs, run_total=run_total)
 
 
 # -- one execution ---------------------------------------------------------------------------------
