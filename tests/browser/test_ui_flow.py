@@ -216,6 +216,15 @@ def test_the_editor_and_pages_work_at_phone_width(browser_page, server, gallery)
     page.wait_for_url(re.compile(r".*/workflows/wf_\w+$"))
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, f"the page is {width}px wide on a 390px screen"
+    for link in page.locator(".topbar a").all():  # every section in view: none cut off, no sideways menu
+        box = link.bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390, link.inner_text()
+    heading = page.evaluate(
+        "getComputedStyle(document.querySelector('.conn-table td[data-label]'), '::before').content"
+    )
+    assert heading == '"From"'  # the connection rows keep their headings
+    page.mouse.wheel(0, 4000)
+    expect(page.locator("#save-button")).to_be_in_viewport()  # Save stays at hand
     nav(page, "Workflows").click()
     expect(page.locator("#workflow-list")).to_contain_text("Product description writer")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390

@@ -60,3 +60,16 @@ def test_run_and_wait_tells_the_recent_runs_to_refresh(page, app, model):
     refreshed = page.get(f"/workflows/{workflow_id}/runs/recent", htmx=True).text
     assert refreshed.startswith('<aside class="card" id="recent-runs"') and "None yet" not in refreshed
     assert 'hx-disabled-elt="find button[type=submit]"' in html  # "Run and wait" is off while it runs
+
+
+def test_a_wide_graph_scrolls_at_a_readable_size_and_says_so():
+    from webapp.ui.graph import FITS_WIDTH, MIN_SCALE, render_graph
+
+    chain = [{"id": f"n{i}", "type": "processing"} for i in range(12)]
+    wide = str(render_graph({"nodes": chain, "connections": [{"from": f"n{i}", "to": f"n{i + 1}"} for i in range(11)]}))
+    view_width = int(re.search(r'viewBox="0 0 (\d+) ', wide).group(1))
+    drawn_width = int(re.search(r'<svg class="graph graph-wide"[^>]* width="(\d+)"', wide).group(1))
+    assert view_width > FITS_WIDTH and drawn_width / view_width >= MIN_SCALE - 0.01  # titles stay ≥ 10 px
+    assert "scroll sideways" in wide
+    small = str(render_graph({"nodes": chain[:3], "connections": []}))
+    assert "graph-wide" not in small and "scroll sideways" not in small

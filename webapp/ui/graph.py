@@ -19,6 +19,8 @@ from ..engine import node_types
 NODE_WIDTH, NODE_HEIGHT = 168, 56
 GAP_X, GAP_Y, PAD = 64, 22, 14
 LABEL_CHARS = 21
+FITS_WIDTH = 960  # wider than this, a graph scrolls rather than shrinks below MIN_SCALE
+MIN_SCALE = 0.8
 _ids = itertools.count(1)
 
 
@@ -56,11 +58,22 @@ def render_graph(
     width = max(b.x for b in boxes.values()) + NODE_WIDTH + PAD
     height = max([b.y + NODE_HEIGHT for b in boxes.values()] + [r[3] + 10 for r in routes]) + PAD
     summary = ", ".join(f"{s} → {t}" for s, t, _ in edges) or "no connections"
+    # A wide graph keeps its titles readable (drawn at MIN_SCALE or more) and scrolls sideways,
+    # saying so, instead of shrinking to fit (a 12-node workflow once drew 7 px titles).
+    wide = width > FITS_WIDTH
+    shown = max(FITS_WIDTH, width * MIN_SCALE) if wide else width
     parts = [
         Markup(
-            '<svg class="graph" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="{w}" height="{h}" '
+            '<svg class="graph{c}" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="{sw}" height="{sh}" '
             'role="img" aria-labelledby="{u}-title {u}-desc">'
-        ).format(w=int(width), h=int(height), u=uid),
+        ).format(
+            c=" graph-wide" if wide else "",
+            w=int(width),
+            h=int(height),
+            sw=int(shown),
+            sh=int(height * shown / width),
+            u=uid,
+        ),
         Markup('<title id="{}-title">{}</title><desc id="{}-desc">{}</desc>').format(uid, label, uid, summary),
         Markup(
             '<defs><marker id="{}-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
@@ -75,6 +88,8 @@ def render_graph(
         for box in boxes.values()
     ]
     parts.append(Markup("</svg>"))
+    if wide:
+        parts.append(Markup('<p class="graph-hint small">Wider than the page: scroll sideways to see all of it.</p>'))
     return Markup("").join(parts)
 
 
