@@ -108,6 +108,56 @@
     field.dispatchEvent(new Event("input", { bubbles: true }));
   }
 
+  // -- the editor's unsaved changes -----------------------------------------------------------
+  // The badge says "Unsaved changes" as soon as one is typed, and leaving the page with
+  // some asks first. Dirty: the server said so (a draft it drew, not saved yet), or a
+  // field no longer holds what was drawn (this also catches text a browser kept on Back).
+  var savingEditor = false;
+
+  function changedSinceDrawn(form) {
+    var fields = document.querySelectorAll("input[name], textarea[name], select[name]");
+    return Array.prototype.some.call(fields, function (field) {
+      if (field.form !== form || field.type === "hidden") return false;
+      if (field.type === "checkbox" || field.type === "radio") return field.checked !== field.defaultChecked;
+      if (field.tagName === "SELECT") {
+        var drawn = Array.prototype.find.call(field.options, function (o) { return o.defaultSelected; }) || field.options[0];
+        return drawn ? !drawn.selected : false;
+      }
+      return field.value !== field.defaultValue;
+    });
+  }
+
+  function editorDirty() {
+    var form = document.getElementById("editor-form");
+    var state = document.getElementById("editor-state");
+    return !!form && ((state && state.classList.contains("is-dirty")) || changedSinceDrawn(form));
+  }
+
+  function showEditorState() {
+    var state = document.getElementById("editor-state");
+    if (state && editorDirty()) {
+      state.classList.add("is-dirty");
+      state.textContent = "Unsaved changes";
+    }
+  }
+
+  ["input", "change"].forEach(function (kind) {
+    document.addEventListener(kind, function (event) {
+      if (event.target.form && event.target.form.id === "editor-form") showEditorState();
+    });
+  });
+  window.addEventListener("pageshow", showEditorState);
+  document.addEventListener("submit", function (event) {
+    // Without htmx a save is a page load: leaving on purpose. With it, the page stays.
+    if (event.target.id === "editor-form" && !window.htmx) savingEditor = true;
+  });
+  window.addEventListener("beforeunload", function (event) {
+    if (!savingEditor && editorDirty()) {
+      event.preventDefault();
+      event.returnValue = "";
+    }
+  });
+
   // -- htmx ----------------------------------------------------------------------------------
   // Open/closed <details> survive a live refresh of the part of the page they are in.
   var detailsState = {};

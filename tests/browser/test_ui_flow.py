@@ -347,3 +347,32 @@ def test_adding_a_provider_in_settings(browser_page, model_server):
     section.get_by_role("button", name="Delete workstation").click()
     expect(section).to_contain_text("None yet")
     assert page.errors == []
+
+
+def test_unsaved_changes_are_guarded_and_the_badge_tells_the_truth(browser_page, server):
+    page = browser_page
+    with server.app.app_context():
+        ada = SimpleNamespace(id=db.session.query(User).filter_by(email="ada@example.com").one().id)
+    workflow_id = create_workflow(server.app, ada, echo_definition(), name="Guarded")
+    page.goto(f"/workflows/{workflow_id}")
+    state = page.locator("#editor-state")
+    expect(state).to_have_text("Saved")
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.type), dialog.dismiss()))
+    page.locator('[name="nodes[1].config.input"]').fill("{{ in.text }} and more")
+    expect(state).to_have_text("Unsaved changes")
+    nav(page, "History").click()
+    page.wait_for_timeout(500)
+    assert dialogs == ["beforeunload"] and page.url.endswith(f"/workflows/{workflow_id}")  # stayed
+    page.locator(".settings-card summary").click()
+    page.get_by_label("Name", exact=True).fill("Guarded and renamed")  # a setting: the same one Save
+    page.locator("#save-button").click()
+    expect(state).to_have_text("Saved")
+    expect(page.locator("#wf-head h1")).to_have_text("Guarded and renamed")
+    nav(page, "History").click()
+    page.wait_for_url(re.compile(r".*/history$"))
+    assert dialogs == ["beforeunload"]  # no second question once saved
+    page.go_back()
+    expect(page.locator('[name="nodes[1].config.input"]')).to_have_value("{{ in.text }} and more")
+    expect(state).to_have_text("Saved")
+    assert page.errors == []

@@ -25,7 +25,8 @@ class _FormReader(HTMLParser):
             if self.depth or self.form_id is None or a.get("id") == self.form_id:
                 self.depth += 1
             return
-        if not self.depth:
+        owned = self.form_id is not None and a.get("form") == self.form_id  # outside it, but its field
+        if not self.depth and not owned and not (tag == "option" and self._select is not None):
             return
         name = a.get("name")
         if tag == "input" and name and "disabled" not in a:
@@ -57,7 +58,8 @@ class _FormReader(HTMLParser):
             self.fields.append((self._select, value))
             self._select = None
         elif tag == "textarea" and self._textarea is not None:
-            text = self._textarea_text[1:] if self._textarea_text.startswith("\n") else self._textarea_text
+            text = self._textarea_text.replace("\r\n", "\n")  # as a browser reads it: CRLF is LF,
+            text = text[1:] if text.startswith("\n") else text  # and a first newline is markup
             self.fields.append((self._textarea, text))
             self._textarea = None
 

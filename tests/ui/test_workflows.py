@@ -7,6 +7,7 @@ import json
 
 from tests.definitions import echo_definition, spec_example
 from tests.ui.conftest import create_workflow, run_and_wait
+from tests.ui.test_editor import editor_form, replace
 
 
 def test_list_shows_mine_with_badges_and_last_run(page, app):
@@ -117,21 +118,26 @@ def test_delete_asks_for_confirmation(page, app):
     assert 'hx-confirm="Delete “Keep me”?' in page.get("/workflows").text
 
 
-def test_settings_save_without_a_new_version(page, app):
-    workflow_id = create_workflow(app, page.user, echo_definition(), name="Shouter")
-    response = page.post(
-        f"/workflows/{workflow_id}/settings",
-        {"name": "Loud", "description": "very", "category": "noise", "public": "y"},
-        htmx=True,
+def test_one_save_keeps_a_rename_and_a_prompt_change_together(page, app):
+    workflow_id = create_workflow(app, page.user, spec_example(), name="Shouter")
+    pairs = editor_form(page, workflow_id)
+    pairs = replace(replace(pairs, "name", "Loud"), "nodes[1].config.prompt", "Describe {{ in.product }} loudly")
+    pairs += [("description", "very"), ("category", "noise"), ("public", "y")]
+    response = page.post(f"/workflows/{workflow_id}/definition", pairs, htmx=True)
+    assert response.status_code == 200 and "Saved as version 2." in response.text
+    assert 'id="wf-head" class="page-head" hx-swap-oob="true"' in response.text and "Loud" in response.text
+    assert 'id="workflow-meta" class="meta-form" hx-swap-oob="true"' in response.text
+    reloaded = page.get(f"/workflows/{workflow_id}").text
+    assert "<h1>Loud</h1>" in reloaded and "Describe {{ in.product }} loudly" in reloaded and "badge-public" in reloaded
+    renamed_only = page.post(
+        f"/workflows/{workflow_id}/definition", replace(editor_form(page, workflow_id), "name", "Quiet"), htmx=True
     )
-    assert response.status_code == 200
-    assert "✓ Saved" in response.text and 'id="wf-head" class="page-head" hx-swap-oob="true"' in response.text
-    assert "version 1" in response.text and "Loud" in response.text and "badge-public" in response.text
-    empty = page.post(f"/workflows/{workflow_id}/settings", {"name": ""}, htmx=True)
+    assert "Saved." in renamed_only.text and "version 2" in page.get(f"/workflows/{workflow_id}").text  # no new version
+    empty = page.post(
+        f"/workflows/{workflow_id}/definition", replace(editor_form(page, workflow_id), "name", ""), htmx=True
+    )
     assert empty.status_code == 422 and "This field is required" in empty.text
-    plain = page.post(f"/workflows/{workflow_id}/settings", {"name": "Quiet", "category": ""})
-    assert plain.status_code == 303
-    assert "Quiet" in page.get(f"/workflows/{workflow_id}").text
+    assert "<h1>Quiet</h1>" in page.get(f"/workflows/{workflow_id}").text  # nothing of the refused save was kept
 
 
 def test_rating(page, other_page, app):
@@ -156,7 +162,6 @@ def test_another_users_private_workflow_is_not_found_everywhere(page, other_page
         f"/workflows/{secret}/editor",
         f"/workflows/{secret}/editor/check",
         f"/workflows/{secret}/definition",
-        f"/workflows/{secret}/settings",
         f"/workflows/{secret}/clone",
         f"/workflows/{secret}/publish",
         f"/workflows/{secret}/delete",
@@ -180,7 +185,6 @@ def test_another_users_public_workflow_is_viewable_but_not_editable(page, other_
         f"/workflows/{shared}/editor",
         f"/workflows/{shared}/editor/check",
         f"/workflows/{shared}/definition",
-        f"/workflows/{shared}/settings",
         f"/workflows/{shared}/publish",
         f"/workflows/{shared}/delete",
     ):

@@ -22,6 +22,7 @@ from ..services.definitions import compile_definition
 from ..services.providers import list_providers
 from . import bp, editor_schema, node_forms
 from . import draft as drafts
+from .forms import WorkflowMetaForm
 from .graph import render_graph
 from .rendering import is_fragment_request, redirect_to, respond
 
@@ -124,6 +125,7 @@ def _editor(workflow, context: dict, *, status: int = 200, trigger=None):
         return respond("partials/_editor.html", status=status, trigger=trigger, **context)
     from .workflows import workflow_page
 
+    context.pop("meta_oob", None)  # the whole page draws the settings in place
     return workflow_page(workflow, status=status, **context)
 
 
@@ -177,25 +179,36 @@ def editor_check(workflow_id: str):
 
 @bp.post("/workflows/<workflow_id>/definition")
 def editor_save(workflow_id: str):
+    """The one Save: the graph and, from the same form, the name, description, category
+    and visibility (one version more only when the graph changed)."""
     workflow = _owned()
     posted, view = _posted_draft()
+    meta = WorkflowMetaForm() if request.form.get("_meta") else None
     json_text = request.form.get("definition_json") if view == "json" else None
     problems, message = (problems_of(posted.definition, posted.problems), None) if posted.problems else (None, None)
-    before = workflow.version
-    if not problems:
+    settings_refused = meta is not None and not meta.validate()
+    if settings_refused:
+        message = "Not saved: fix the settings above."
+    before = (workflow.version, workflow.name, workflow.description, workflow.category, workflow.public)
+    if not problems and not settings_refused:
+        fields = dict(posted.definition) | (meta.fields_for_service() if meta else {})
         try:
-            workflow = service.update_workflow(current_user._get_current_object(), workflow.id, dict(posted.definition))
+            workflow = service.update_workflow(current_user._get_current_object(), workflow.id, fields)
         except ValidationFailed as exc:
             problems, message = exc.details, "Not saved: fix the problems below."
-    if problems:
+    meta_parts = {"meta_form": meta, "meta_oob": True} if meta is not None else {}
+    if problems or settings_refused:
         context = editor_context(
             workflow, posted.definition, view=view, json_text=json_text, problems=problems, message=message
         )
-        return _editor(workflow, context, status=422)
-    message = f"Saved as version {workflow.version}." if workflow.version != before else "No changes to save."
+        return _editor(workflow, {**context, **meta_parts}, status=422)
+    after = (workflow.version, workflow.name, workflow.description, workflow.category, workflow.public)
+    if workflow.version != before[0]:
+        message = f"Saved as version {workflow.version}."
+    else:
+        message = "Saved." if after != before else "No changes to save."
     if not is_fragment_request():
         flash(message, "success")
         return redirect_to(url_for("ui.workflow", workflow_id=workflow.id))
-    return _editor(
-        workflow, editor_context(workflow, workflow.definition, view=view, message=message), trigger="workflow-saved"
-    )
+    context = editor_context(workflow, workflow.definition, view=view, message=message)
+    return _editor(workflow, {**context, **meta_parts}, trigger="workflow-saved")

@@ -144,37 +144,6 @@ def workflow_page(item, *, status: int = 200, meta_form: WorkflowMetaForm | None
     )
 
 
-@bp.post("/workflows/<workflow_id>/settings")
-def workflow_settings(workflow_id: str):
-    """Name, description, category and public: saved without a new version."""
-    user = _user()
-    item = service.owned_workflow(user, workflow_id)
-    form = WorkflowMetaForm()
-    status, saved = 422, False
-    if form.validate_on_submit():
-        try:
-            fields = service.read_fields(form.fields_for_service(), creating=False)
-            item = service.update_workflow(user, item.id, fields)
-            status, saved = 200, True
-        except ValidationFailed as exc:
-            for problem in exc.details:
-                getattr(form, problem.path, form.name).errors.append(problem.message)
-    if not is_fragment_request():
-        if saved:
-            flash("Saved.", "success")
-            return redirect_to(url_for("ui.workflow", workflow_id=item.id))
-        return workflow_page(item, status=status, meta_form=form)
-    return respond(
-        "partials/_workflow_meta.html",
-        status=status,
-        workflow=item,
-        meta_form=form,
-        saved=saved,
-        owner=True,
-        trigger="workflow-renamed" if saved else None,
-    )
-
-
 @bp.post("/workflows/<workflow_id>/clone")
 def workflow_clone(workflow_id: str):
     copy = service.clone_workflow(_user(), workflow_id)
