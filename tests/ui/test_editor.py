@@ -311,16 +311,20 @@ def test_structural_edits_redraw_the_editor(page, app):
     added = page.post(url, [*replace(pairs, "new_node_after", "in"), ("action", "add_node")], htmx=True)
     assert added.status_code == 200 and added.text.lstrip().startswith('<section id="editor"')
     assert 'value="model"' in added.text and "{{ in.product }}" in added.text  # a starter prompt
+    new_id = re.search(r'<input type="text" id="f-nodes-5-id"[^>]*>', added.text).group(0)
+    assert "autofocus" in new_id and added.text.count("autofocus") == 1  # the keyboard lands on the new node
     pairs = form_fields(added.text, "editor-form")
     assert ("connections[5].from", "in") in pairs and ("connections[5].to", "model") in pairs
     removed = page.post(url, [*pairs, ("action", "remove_node:3")], htmx=True).text  # 'short'
     assert 'value="short"' not in removed and "references" not in removed.split("pb-nodes-3")[0][-50:]
     pairs = form_fields(removed, "editor-form")
     assert not any(v == "short" for k, v in pairs if k.startswith("connections"))
+    bridged = draft.read_form(as_multidict(pairs)).definition["connections"]
+    assert {"from": "long", "to": "out", "branch": "true"} in bridged  # its neighbours, connected
     with_row = page.post(url, [*pairs, ("action", "add_row:0")], htmx=True).text
     assert 'name="nodes[0].config.fields[1].name" value="field"' in with_row
     with_connection = page.post(url, [*pairs, ("action", "add_connection")], htmx=True).text
-    assert len(re.findall(r'name="connections\[\d+\]\.from"', with_connection)) == 5
+    assert len(re.findall(r'name="connections\[\d+\]\.from"', with_connection)) == 6
     moved = page.post(url, [*pairs, ("action", "move_node:1:1")], htmx=True).text
     assert moved.index('value="long"') < moved.index('value="draft"')
 

@@ -182,6 +182,22 @@ def test_structural_actions():
     assert definition == spec_example()  # the draft it started from is left alone
 
 
+def test_a_node_inserted_between_takes_over_what_followed_and_a_removed_one_is_bridged():
+    definition = spec_example()  # in → draft → long → (true) short → out, (false) → out
+    form = MultiDict({"new_node_type": "processing", "new_node_after": "draft", "new_node_between": "true"})
+    inserted = draft.apply_action(definition, "add_node", form)["connections"]
+    assert {"from": "draft", "to": "step"} in inserted and {"from": "step", "to": "long"} in inserted
+    assert not any(c["from"] == "draft" and c["to"] != "step" for c in inserted)
+    bridged = draft.apply_action(definition, "remove_node:3", MultiDict())["connections"]  # short
+    assert {"from": "long", "to": "out", "branch": "true"} in bridged and {
+        "from": "long",
+        "to": "out",
+        "branch": "false",
+    } in bridged
+    dropped = draft.apply_action(definition, "remove_node:3:keep", MultiDict())["connections"]
+    assert {"from": "long", "to": "out", "branch": "true"} not in dropped
+
+
 def test_references_follow_the_connections():
     assert editor_schema.references_for(spec_example(), "out") == [
         "in.product",
@@ -222,3 +238,17 @@ def test_the_moment_format_is_utc():
     moment = datetime(2025, 3, 4, 5, 6, 7)
     assert format_datetime(moment) == "2025-03-04 05:06:07 UTC"
     assert 'datetime="2025-03-04T05:06:07.000Z"' in str(format_when(moment))
+
+
+def test_connections_are_listed_in_flow_order_and_read_back_in_definition_order():
+    definition = spec_example()
+    definition["connections"] = list(reversed(definition["connections"]))
+    rows = node_forms.connection_rows(definition)
+    assert [(r["from"], r["to"]) for r in rows] == [
+        ("in", "draft"),
+        ("draft", "long"),
+        ("long", "short"),
+        ("long", "out"),
+        ("short", "out"),
+    ]
+    assert rows[0]["path"] == "connections[4]"  # its own index, for reading it back

@@ -335,12 +335,16 @@ def apply_action(definition: dict, action: str, form) -> dict:
             after = form.get("new_node_after", "")
             nodes.append({"id": new_id, "type": kind, "config": copy.deepcopy(info.starter)})
             if after and after in {n.get("id") for n in nodes} and kind != "input":
+                if form.get("new_node_between") == "true":  # into the flow: what followed `after` follows it
+                    for connection in connections:
+                        if connection.get("from") == after:
+                            connection["from"] = new_id
                 connections.append({"from": after, "to": new_id})
             if after and info.fed_by:  # start from what comes in
                 nodes[-1]["config"][info.fed_by] = _starter_prompt(nodes, after)
     elif verb == "remove_node" and args and args[0] < len(nodes):
         removed = nodes.pop(args[0]).get("id")
-        connections = [c for c in connections if removed not in (c.get("from"), c.get("to"))]
+        connections = _without(removed, connections, reconnect="keep" not in parts)
     elif verb == "move_node" and len(args) == 2 and args[0] < len(nodes):
         target = args[0] + (1 if args[1] else -1)
         if 0 <= target < len(nodes):
@@ -354,6 +358,21 @@ def apply_action(definition: dict, action: str, form) -> dict:
         key = next((part for part in parts[1:] if part and not part.isdigit()), None)
         _change_rows(nodes[args[0]], key, verb == "add_row", args[1] if len(args) > 1 else None)
     return {"nodes": nodes, "connections": connections}
+
+
+def _without(removed: str, connections: list[dict], *, reconnect: bool) -> list[dict]:
+    """The connections once ``removed`` is gone: with ``reconnect``, what led into it
+    leads to what it led to (a branch label stays with its source), so the flow holds."""
+    into = [c for c in connections if c.get("to") == removed and c.get("from") != removed]
+    out = [c for c in connections if c.get("from") == removed and c.get("to") != removed]
+    kept = [c for c in connections if removed not in (c.get("from"), c.get("to"))]
+    if reconnect:
+        for before in into:
+            for following in out:
+                bridge = {k: v for k, v in before.items() if k != "to"} | {"to": following.get("to")}
+                if bridge not in kept:
+                    kept.append(bridge)
+    return kept
 
 
 def _change_rows(node: dict, key: str | None, adding: bool, index: int | None) -> None:

@@ -68,11 +68,14 @@ def editor_context(
     json_text: str | None = None,
     readonly: bool = False,
     message: str | None = None,
+    focus_node: int | None = None,
 ) -> dict:
     """What the editor templates need to draw ``definition`` (a draft, maybe invalid)."""
     if problems is None:
         problems = problems_of(definition)
     forms = node_forms.node_forms(definition) if definition else []
+    if focus_node is not None and 0 <= focus_node < len(forms):
+        forms[focus_node].focused = True
     placed, loose = node_forms.place_problems(problems, forms, definition or {})
     if view == "json":  # no fields to put them next to: list every problem with its path
         placed, loose = (
@@ -152,9 +155,11 @@ def editor_change(workflow_id: str):
         definition = drafts.apply_action(posted.definition, action, request.form) if action else posted.definition
     if action in ("view:json", "view:form"):
         view = action.partition(":")[2]
-    return _editor(
-        workflow, editor_context(workflow, definition, view=view, problems=problems_of(definition, posted.problems))
+    added = len(definition.get("nodes") or []) - 1 if action == "add_node" else None  # the keyboard goes there
+    context = editor_context(
+        workflow, definition, view=view, problems=problems_of(definition, posted.problems), focus_node=added
     )
+    return _editor(workflow, context)
 
 
 @bp.post("/workflows/<workflow_id>/editor/check")

@@ -44,6 +44,7 @@ class FormField(Widget):
     value: Any = ""
     structural: bool = False  # a change redraws the editor (a new operation has other options)
     problem_paths: tuple[str, ...] = ()
+    autofocus: bool = False  # where the keyboard lands when the editor is redrawn (a node just added)
 
     @property
     def dom_id(self) -> str:
@@ -117,6 +118,7 @@ class NodeForm:
     hidden: dict[str, str]
     references: list[str]
     variant: str | None = None  # the operation or shape its options depend on
+    focused: bool = False  # just added: its id field takes the focus
 
     @property
     def fields(self) -> list[FormField]:
@@ -154,6 +156,7 @@ class NodeForm:
                 required=True,
                 help="Others refer to it as {{ id.field }}.",
                 problem_paths=(f"{base}.id",),
+                autofocus=self.focused,
             ),
             FormField(
                 f"{base}.name",
@@ -427,7 +430,29 @@ def connection_rows(definition: dict) -> list[dict]:
                 else "",
             }
         )
-    return rows
+    rank = _flow_rank(definition, rows)
+    # Listed in the order the flow runs; each row keeps its index, so reading it back keeps the definition's order.
+    return sorted(
+        rows, key=lambda row: (rank.get(row["from"], len(rank)), rank.get(row["to"], len(rank)), row["index"])
+    )
+
+
+def _flow_rank(definition: dict, rows: list[dict]) -> dict[str, int]:
+    """Each node id's place in the flow (upstream first; ties and cycles in definition order)."""
+    ids = [n.get("id") for n in definition.get("nodes") or [] if isinstance(n, dict) and isinstance(n.get("id"), str)]
+    waiting = {node_id: 0 for node_id in ids}
+    for row in rows:
+        if row["from"] in waiting and row["to"] in waiting and row["from"] != row["to"]:
+            waiting[row["to"]] += 1
+    rank: dict[str, int] = {}
+    while len(rank) < len(ids):
+        ready = [node_id for node_id in ids if node_id not in rank and waiting[node_id] == 0]
+        for node_id in ready or [next(node_id for node_id in ids if node_id not in rank)]:  # a cycle: take the next
+            rank[node_id] = len(rank)
+            for row in rows:
+                if row["from"] == node_id and row["to"] in waiting and row["to"] not in rank:
+                    waiting[row["to"]] -= 1
+    return rank
 
 
 def connection_slots(definition: dict) -> list[str]:
