@@ -324,7 +324,7 @@ def test_adding_a_webhook_and_calling_it(browser_page, server):
     panel.get_by_label("Inputs (JSON)").fill('{"text": "tick"}')
     panel.get_by_role("button", name="Add schedule").click()
     expect(panel).to_contain_text("cron */15 * * * * (UTC)")
-    expect(panel).to_contain_text("Next runs:")
+    expect(panel).to_contain_text("Next runs (UTC):")
     assert page.errors == []
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app, request
 from markupsafe import Markup
@@ -51,6 +52,7 @@ def register(app: Flask) -> None:
         money=format_money,
         num=format_number,
         duration=format_duration,
+        schedule_time=format_schedule_time,
         pretty_json=pretty_json,
         node_type=node_type_label,
         model_text=output.as_text_block,
@@ -115,6 +117,12 @@ def format_datetime(moment: datetime | None) -> str:
     if moment is None:
         return "—"
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def format_schedule_time(moment: datetime, zone: str = "UTC") -> str:
+    """A due time as a person reads it, in the schedule's own zone: "Mon 30 Nov, 09:00"."""
+    local = moment.replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo(zone))
+    return f"{local:%a} {local.day} {local:%b}, {local:%H:%M}"
 
 
 def format_ago(moment: datetime | None) -> str:
