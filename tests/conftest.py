@@ -25,6 +25,7 @@ from flask_migrate import upgrade
 from rq import Worker
 from sqlalchemy import text
 
+from tests.http_server import ApiServer
 from tests.model_server import ModelServer
 from webapp import create_app
 from webapp.auth import accounts
@@ -51,6 +52,14 @@ def require(service: str, available: bool, why: str = "") -> None:
 @pytest.fixture(scope="session")
 def model_server() -> Iterator[ModelServer]:
     server = ModelServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def api_server() -> Iterator[ApiServer]:
+    """A small HTTP API on loopback, for http_request nodes (tests/http_server.py)."""
+    server = ApiServer().start()
     yield server
     server.stop()
 

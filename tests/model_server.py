@@ -8,6 +8,7 @@ it per call with directives in the user prompt, which keeps parallel calls apart
     [[fail=2:429]]     fail twice with 429, then answer (counted per prompt)
     [[hang]]           never answer in time         [[malformed]]    a 200 with a broken body
     [[no_usage]]       leave out "usage"            [[reply=text]]   answer exactly "text"
+    [[big=N]]          answer N characters
 
 Server-wide: ``latency``, and ``replies`` (first rule whose substring is in the
 prompt gives the answer). Every request is kept in ``calls``.
@@ -118,6 +119,8 @@ class ModelServer:
     def _reply_text(self, prompt: str, directives: dict, body: dict) -> str:
         if "reply" in directives:
             return directives["reply"]
+        if "big" in directives:
+            return "x" * int(directives["big"])
         for substring, text in self.replies:
             if substring in prompt:
                 return text

@@ -27,7 +27,7 @@ from .engine.model_calls import ZERO_USAGE, ModelReply, ModelRequest, Stopped, U
 from .engine.nodes.ai_model import parse_model_json
 from .models.base import utcnow
 from .models.cache import CachedResponse
-from .outbound import BlockedDestination, Destinations, GuardedTransport
+from .outbound import AnswerTooLarge, BlockedDestination, Destinations, GuardedTransport
 
 if TYPE_CHECKING:
     import openai
@@ -148,6 +148,7 @@ class ModelGateway:
         prices: PriceTable,
         cache: ResponseCache | None,
         cache_ttl: int,
+        max_answer_bytes: int,
         destinations: Destinations | None = None,
     ) -> None:
         self.default = Endpoint("default", _client(api_key, base_url, timeout), prices)
@@ -155,6 +156,7 @@ class ModelGateway:
         self.timeout, self.retries = timeout, retries
         self.cache, self.cache_ttl = cache, cache_ttl
         self.destinations = destinations or Destinations()  # where users' providers may be
+        self.max_answer_bytes = max_answer_bytes  # what one of their answers may hold
         self._endpoints: dict[tuple, Endpoint] = {}
         self._endpoints_lock = threading.Lock()
 
@@ -167,7 +169,9 @@ class ModelGateway:
         with self._endpoints_lock:
             found = self._endpoints.get(key)
             if found is None:
-                client = _client(provider.api_key, provider.base_url, self.timeout, guarded_by=self.destinations)
+                client = _client(
+                    provider.api_key, provider.base_url, self.timeout, self.destinations, self.max_answer_bytes
+                )
                 found = self._endpoints[key] = Endpoint(provider.id, client, PriceTable(provider.prices))
         return found
 
@@ -232,6 +236,8 @@ class ModelGateway:
             return endpoint.client.chat.completions.create(**params, timeout=timeout)
         except BlockedDestination as exc:  # a provider at an address the outbound rules refuse
             raise NodeError("blocked_destination", str(exc)) from None
+        except AnswerTooLarge as exc:  # a provider answering more than a node may hold
+            raise NodeError("resource_limit", str(exc)) from None
         except openai.RateLimitError as exc:
             raise _failed("rate_limited", f"the model server is rate limiting: {_reason(exc)}", exc) from None
         except openai.APITimeoutError:
@@ -242,6 +248,9 @@ class ModelGateway:
             blocked = blocked_cause(exc)
             if blocked is not None:
                 raise NodeError("blocked_destination", str(blocked)) from None
+            too_large = cause_of(exc, AnswerTooLarge)
+            if too_large is not None:
+                raise NodeError("resource_limit", str(too_large)) from None
             raise AttemptFailed("model_error", f"could not reach the model server: {exc}", retryable=True) from None
         except Exception as exc:  # malformed bodies surface as validation or decode errors
             message = f"unreadable answer from the model server: {type(exc).__name__}: {exc}"
@@ -331,14 +340,24 @@ class OwnedGateway:
         return self.gateway.complete(request, owner=self.owner, provider=provider, **call)
 
 
-def _client(api_key: str | None, base_url: str | None, timeout: float, guarded_by: Destinations | None = None):
+def _client(
+    api_key: str | None,
+    base_url: str | None,
+    timeout: float,
+    guarded_by: Destinations | None = None,
+    max_bytes: int = 0,
+):
     """An openai client that retries nothing itself (``attempt_until`` does). A user's
-    provider connects through the outbound rules; the server's own endpoint is trusted."""
+    provider connects through the outbound rules and is read up to ``max_bytes`` (asked not
+    to compress); the server's own endpoint is trusted."""
     import openai  # here: a web process in queue mode never calls a model, and openai costs 20+ MB
 
     http_client = None
     if guarded_by is not None:
-        http_client = httpx2.Client(transport=GuardedTransport(guarded_by), trust_env=False, timeout=timeout)
+        transport = GuardedTransport(guarded_by, max_bytes)
+        http_client = httpx2.Client(
+            transport=transport, trust_env=False, timeout=timeout, headers={"accept-encoding": "identity"}
+        )
     # Local OpenAI-compatible servers (Ollama, vLLM) want no key, but the SDK
     # refuses to start without one; OpenAI itself will answer 401 clearly.
     return openai.OpenAI(
@@ -346,13 +365,18 @@ def _client(api_key: str | None, base_url: str | None, timeout: float, guarded_b
     )
 
 
-def blocked_cause(exc: BaseException) -> BlockedDestination | None:
-    """The outbound rules' refusal, if that is what a connection error came from."""
+def cause_of(exc: BaseException | None, kind: type[Exception]):
+    """The ``kind`` of exception a wrapped error (the SDK's) came from, if any."""
     while exc is not None:
-        if isinstance(exc, BlockedDestination):
+        if isinstance(exc, kind):
             return exc
         exc = exc.__cause__ or exc.__context__
     return None
+
+
+def blocked_cause(exc: BaseException) -> BlockedDestination | None:
+    """The outbound rules' refusal, if that is what a connection error came from."""
+    return cause_of(exc, BlockedDestination)
 
 
 def _cacheable(reply: ModelReply, request: ModelRequest) -> bool:
@@ -406,4 +430,5 @@ def _build(app) -> ModelGateway:
         cache=cache,
         cache_ttl=config["CACHE_TTL"],
         destinations=Destinations.parse(config["HTTP_ALLOWED_HOSTS"]),
+        max_answer_bytes=config["MAX_NODE_OUTPUT_BYTES"],
     )

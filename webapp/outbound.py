@@ -129,9 +129,34 @@ class GuardedBackend(httpcore2.SyncBackend):
         raise failure or httpcore2.ConnectError(f"no address for {host}")
 
 
+class AnswerTooLarge(Exception):
+    """An answer longer than the bound the transport reads."""
+
+
+class _Capped(httpx2.SyncByteStream):
+    """An answer's bytes, as they come, up to ``limit``: a user's server cannot fill our memory."""
+
+    def __init__(self, stream: httpx2.SyncByteStream, limit: int) -> None:
+        self.stream, self.limit = stream, limit
+
+    def __iter__(self):
+        seen = 0
+        for chunk in self.stream:
+            seen += len(chunk)
+            if seen > self.limit:
+                raise AnswerTooLarge(f"the answer is larger than {self.limit} bytes")
+            yield chunk
+
+    def close(self) -> None:
+        self.stream.close()
+
+
 class GuardedTransport(httpx2.HTTPTransport):
-    def __init__(self, destinations: Destinations) -> None:
+    """Connects only where the outbound rules allow, and reads at most ``max_bytes`` of an answer."""
+
+    def __init__(self, destinations: Destinations, max_bytes: int) -> None:
         super().__init__(trust_env=False)  # no proxy from the environment: it would connect for us, unchecked
+        self.max_bytes = max_bytes
         self._pool = httpcore2.ConnectionPool(
             ssl_context=httpx2.create_ssl_context(trust_env=False),
             max_connections=100,
@@ -140,14 +165,19 @@ class GuardedTransport(httpx2.HTTPTransport):
             network_backend=GuardedBackend(destinations),
         )
 
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        response = super().handle_request(request)
+        response.stream = _Capped(response.stream, self.max_bytes)
+        return response
+
 
 class HttpClient:
     """Sends ``http_request`` nodes' requests (``engine.http_calls.HttpGateway``)."""
 
     def __init__(self, destinations: Destinations, max_bytes: int) -> None:
-        self.destinations, self.max_bytes = destinations, max_bytes
+        self.max_bytes = max_bytes
         self.client = httpx2.Client(
-            transport=GuardedTransport(destinations),
+            transport=GuardedTransport(destinations, max_bytes),
             follow_redirects=True,
             max_redirects=MAX_REDIRECTS,
             event_hooks={"request": [lambda outgoing: destinations.check_url(str(outgoing.url))]},  # every hop
@@ -183,6 +213,8 @@ class HttpClient:
                 return self._read(response)
         except BlockedDestination as exc:
             raise NodeError("blocked_destination", str(exc)) from None
+        except AnswerTooLarge as exc:
+            raise NodeError("resource_limit", str(exc)) from None
         except httpx2.TooManyRedirects:
             raise NodeError("http_error", f"more than {MAX_REDIRECTS} redirects") from None
         except httpx2.TimeoutException:
@@ -191,12 +223,13 @@ class HttpClient:
             raise AttemptFailed("http_error", f"the request failed: {exc}", retryable=True) from None
 
     def _read(self, response: httpx2.Response) -> dict:
-        """The answer, read up to the size bound; a 429 or 5xx is retryable."""
+        """The answer, within the size bound (the transport's on the wire; this one once
+        decompressed, so a small gzip cannot unfold past it); a 429 or 5xx is retryable."""
         body = bytearray()
         for chunk in response.iter_bytes():
             body += chunk
             if len(body) > self.max_bytes:
-                raise NodeError("resource_limit", f"the answer is larger than {self.max_bytes} bytes")
+                raise AnswerTooLarge(f"the answer is larger than {self.max_bytes} bytes")
         text = body.decode(response.encoding or "utf-8", errors="replace")
         if response.status_code == 429 or response.status_code >= 500:
             raise AttemptFailed(

@@ -43,6 +43,7 @@ def loopback_gateway(model_url: str):
         prices=PriceTable(),
         cache=None,
         cache_ttl=0,
+        max_answer_bytes=1 << 20,
     )
 
 

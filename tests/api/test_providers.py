@@ -125,3 +125,14 @@ def test_another_users_provider_is_404(api, other_api, model):
         assert call(f"/providers/{provider['id']}").status_code == 404
     assert other_api.patch(f"/providers/{provider['id']}", json={"name": "x"}).status_code == 404
     assert other_api.get(f"/providers/{provider['id']}/models").status_code == 404
+
+
+def test_a_providers_answer_is_read_no_further_than_a_node_may_hold(app, api, model):
+    """A user's server cannot fill the worker's memory: the transport stops reading at the bound."""
+    app.config["MAX_NODE_OUTPUT_BYTES"] = 10_000  # read when the model gateway is first built
+    api.post("/providers", json=provider_body(model))
+    workflow_id = create(api, model_definition("[[big=50000]] {{ in.text }}", provider="mine", cache=False, retries=0))
+    run = api.post(f"/workflows/{workflow_id}/execute", json={"inputs": {"text": "x"}}).json
+    gen = next(n for n in run["nodes"] if n["node_id"] == "gen")
+    assert run["status"] == "failed" and gen["error"]["code"] == "resource_limit", gen["error"]
+    assert "10000 bytes" in gen["error"]["message"]

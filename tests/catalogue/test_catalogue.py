@@ -12,7 +12,6 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.catalogue.scenarios import SCENARIOS, with_api, wrong_types
-from tests.http_server import ApiServer
 from webapp.extensions import db
 from webapp.models import Template
 from webapp.services import templates
@@ -33,13 +32,6 @@ def document(slug: str) -> dict:
 
 def has_conditional(slug: str) -> bool:
     return any(node["type"] == "conditional" for node in document(slug)["nodes"])
-
-
-@pytest.fixture(scope="module")
-def api_server():
-    server = ApiServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ def make_gateway(base_url: str, cache=None, retries: int = 2, timeout: float = 1
         prices=PriceTable(prices),
         cache=cache,
         cache_ttl=60,
+        max_answer_bytes=1 << 20,
     )
 
 

@@ -7,7 +7,6 @@ import ipaddress
 
 import pytest
 
-from tests.http_server import ApiServer
 from webapp.engine import runner
 from webapp.engine.definition import parse_definition
 from webapp.engine.errors import DefinitionError
@@ -18,17 +17,10 @@ EXPRESSIONS = Expressions()
 LOOPBACK = "127.0.0.1"
 
 
-@pytest.fixture(scope="module")
-def server():
-    api = ApiServer().start()
-    yield api
-    api.stop()
-
-
 @pytest.fixture
-def calls(server):
-    server.calls.clear()
-    return server.calls
+def calls(api_server):
+    api_server.calls.clear()
+    return api_server.calls
 
 
 def run_request(config: dict, *, allowed: str = LOOPBACK, inputs=None, max_bytes: int = 1 << 20, timeout=None):
@@ -47,10 +39,10 @@ def run_request(config: dict, *, allowed: str = LOOPBACK, inputs=None, max_bytes
     return result.records["call"]
 
 
-def test_a_get_sends_rendered_query_and_headers_and_answers_status_headers_text_and_json(server, calls):
+def test_a_get_sends_rendered_query_and_headers_and_answers_status_headers_text_and_json(api_server, calls):
     record = run_request(
         {
-            "url": server.url("/echo/{{ in.v }}"),
+            "url": api_server.url("/echo/{{ in.v }}"),
             "query": {"q": "{{ in.v | upper }}", "n": "2"},
             "headers": {"X-Token": "t-{{ in.v }}"},
         },
@@ -67,9 +59,9 @@ def test_a_get_sends_rendered_query_and_headers_and_answers_status_headers_text_
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
-def test_a_body_rendering_to_an_object_is_sent_as_json(server, method):
+def test_a_body_rendering_to_an_object_is_sent_as_json(api_server, method):
     record = run_request(
-        {"method": method, "url": server.url("/echo"), "body": "{{ {'name': in.v, 'tags': [1, 2]} }}"},
+        {"method": method, "url": api_server.url("/echo"), "body": "{{ {'name': in.v, 'tags': [1, 2]} }}"},
         inputs={"v": "Ada"},
     )
     echoed = record.output["json"]
@@ -77,11 +69,11 @@ def test_a_body_rendering_to_an_object_is_sent_as_json(server, method):
     assert echoed["body"] == '{"name": "Ada", "tags": [1, 2]}'
 
 
-def test_a_body_rendering_to_text_is_sent_as_text_and_a_given_content_type_wins(server):
+def test_a_body_rendering_to_text_is_sent_as_text_and_a_given_content_type_wins(api_server):
     record = run_request(
         {
             "method": "POST",
-            "url": server.url("/echo"),
+            "url": api_server.url("/echo"),
             "body": "name={{ in.v }}",
             "headers": {"Content-Type": "application/x-www-form-urlencoded"},
         },
@@ -91,49 +83,49 @@ def test_a_body_rendering_to_text_is_sent_as_text_and_a_given_content_type_wins(
     assert echoed["body"] == "name=Ada" and echoed["headers"]["content-type"] == "application/x-www-form-urlencoded"
 
 
-def test_a_text_answer_has_null_json(server):
-    record = run_request({"url": server.url("/text")})
+def test_a_text_answer_has_null_json(api_server):
+    record = run_request({"url": api_server.url("/text")})
     assert record.output["text"] == "plain words" and record.output["json"] is None
 
 
-def test_an_error_status_fails_the_node_unless_fail_on_status_is_off(server):
-    failed = run_request({"url": server.url("/status/404")})
+def test_an_error_status_fails_the_node_unless_fail_on_status_is_off(api_server):
+    failed = run_request({"url": api_server.url("/status/404")})
     assert failed.status == "failed" and failed.error["code"] == "http_error" and "404" in failed.error["message"]
-    kept = run_request({"url": server.url("/status/404"), "fail_on_status": False})
+    kept = run_request({"url": api_server.url("/status/404"), "fail_on_status": False})
     assert kept.status == "completed" and kept.output["status"] == 404 and kept.output["json"] == {"status": 404}
 
 
-def test_retries_repeat_5xx_answers_until_one_succeeds(server, calls):
-    record = run_request({"url": server.url("/flaky/a/2"), "retries": 2})
+def test_retries_repeat_5xx_answers_until_one_succeeds(api_server, calls):
+    record = run_request({"url": api_server.url("/flaky/a/2"), "retries": 2})
     assert record.status == "completed" and record.output["json"] == {"attempt": 3} and record.attempts == 3
     assert len(calls) == 3
 
 
-def test_when_retries_run_out_the_last_answer_stands(server, calls):
-    failed = run_request({"url": server.url("/flaky/b/5"), "retries": 1})
+def test_when_retries_run_out_the_last_answer_stands(api_server, calls):
+    failed = run_request({"url": api_server.url("/flaky/b/5"), "retries": 1})
     assert failed.status == "failed" and failed.error["code"] == "http_error" and len(calls) == 2
-    kept = run_request({"url": server.url("/flaky/c/5"), "retries": 1, "fail_on_status": False})
+    kept = run_request({"url": api_server.url("/flaky/c/5"), "retries": 1, "fail_on_status": False})
     assert kept.status == "completed" and kept.output["status"] == 503 and kept.attempts == 2
 
 
-def test_a_4xx_is_never_retried(server, calls):
-    record = run_request({"url": server.url("/status/400"), "retries": 3})
+def test_a_4xx_is_never_retried(api_server, calls):
+    record = run_request({"url": api_server.url("/status/400"), "retries": 3})
     assert record.status == "failed" and len(calls) == 1
 
 
-def test_the_timeout_fails_a_slow_answer(server):
-    record = run_request({"url": server.url("/slow?s=2"), "timeout": 0.3})
+def test_the_timeout_fails_a_slow_answer(api_server):
+    record = run_request({"url": api_server.url("/slow?s=2"), "timeout": 0.3})
     assert record.status == "failed" and record.error["code"] == "timeout"
 
 
-def test_the_run_deadline_ends_the_request_before_its_own_timeout(server):
-    record = run_request({"url": server.url("/slow?s=3"), "timeout": 30}, timeout=0.5)
+def test_the_run_deadline_ends_the_request_before_its_own_timeout(api_server):
+    record = run_request({"url": api_server.url("/slow?s=3"), "timeout": 30}, timeout=0.5)
     assert record.status in ("failed", "cancelled") and record.error["code"] == "timeout"
 
 
-def test_an_answer_over_the_size_bound_fails_the_node(server):
-    assert run_request({"url": server.url("/big?n=1000")}, max_bytes=1000).status == "completed"
-    record = run_request({"url": server.url("/big?n=1001")}, max_bytes=1000)
+def test_an_answer_over_the_size_bound_fails_the_node(api_server):
+    assert run_request({"url": api_server.url("/big?n=1000")}, max_bytes=1000).status == "completed"
+    record = run_request({"url": api_server.url("/big?n=1001")}, max_bytes=1000)
     assert record.status == "failed" and record.error["code"] == "resource_limit"
 
 
@@ -171,48 +163,48 @@ def test_public_addresses_pass():
     assert _refused(ipaddress.ip_address("2606:4700::1111")) is None
 
 
-def test_a_loopback_url_is_refused_before_anything_is_sent(server, calls):
-    record = run_request({"url": server.url("/echo")}, allowed="")
+def test_a_loopback_url_is_refused_before_anything_is_sent(api_server, calls):
+    record = run_request({"url": api_server.url("/echo")}, allowed="")
     assert record.status == "failed" and record.error["code"] == "blocked_destination"
     assert "loopback" in record.error["message"] and calls == []
 
 
-def test_a_name_resolving_to_a_blocked_address_is_refused(server, calls):
-    record = run_request({"url": server.url("/echo", host="localhost")}, allowed="")
+def test_a_name_resolving_to_a_blocked_address_is_refused(api_server, calls):
+    record = run_request({"url": api_server.url("/echo", host="localhost")}, allowed="")
     assert record.error["code"] == "blocked_destination" and calls == []
 
 
-def test_a_redirect_into_a_blocked_range_is_refused(server, calls):
-    hop = server.url("/redirect?to=http://169.254.169.254/latest/meta-data/")
+def test_a_redirect_into_a_blocked_range_is_refused(api_server, calls):
+    hop = api_server.url("/redirect?to=http://169.254.169.254/latest/meta-data/")
     record = run_request({"url": hop})
     assert record.error["code"] == "blocked_destination" and "link-local" in record.error["message"]
     assert calls == [("GET", "/redirect")]
 
 
-def test_a_redirect_to_another_scheme_is_refused(server):
-    record = run_request({"url": server.url("/redirect?to=file:///etc/passwd")})
+def test_a_redirect_to_another_scheme_is_refused(api_server):
+    record = run_request({"url": api_server.url("/redirect?to=file:///etc/passwd")})
     assert record.error["code"] == "blocked_destination"
 
 
-def test_a_redirect_to_an_allowed_address_is_followed(server, calls):
-    record = run_request({"url": server.url("/redirect?to=" + server.url("/echo/after"))})
+def test_a_redirect_to_an_allowed_address_is_followed(api_server, calls):
+    record = run_request({"url": api_server.url("/redirect?to=" + api_server.url("/echo/after"))})
     assert record.output["json"]["path"] == "/echo/after" and len(calls) == 2
 
 
-def test_more_than_five_redirects_fail(server):
-    url = server.url("/echo")
+def test_more_than_five_redirects_fail(api_server):
+    url = api_server.url("/echo")
     for _ in range(6):
-        url = server.url("/redirect?to=") + url.replace("?", "%3F").replace("=", "%3D").replace("&", "%26")
+        url = api_server.url("/redirect?to=") + url.replace("?", "%3F").replace("=", "%3D").replace("&", "%26")
     record = run_request({"url": url})
     assert record.error["code"] == "http_error" and "redirects" in record.error["message"]
 
 
-def test_the_allow_list_opens_a_host_name_an_address_or_a_range(server):
-    by_name = run_request({"url": server.url("/echo", host="localhost")}, allowed="localhost")
+def test_the_allow_list_opens_a_host_name_an_address_or_a_range(api_server):
+    by_name = run_request({"url": api_server.url("/echo", host="localhost")}, allowed="localhost")
     assert by_name.status == "completed"
-    assert run_request({"url": server.url("/echo")}, allowed="localhost").error["code"] == "blocked_destination"
-    assert run_request({"url": server.url("/echo")}, allowed="127.0.0.0/8").status == "completed"
-    assert run_request({"url": server.url("/echo")}, allowed="10.0.0.0/8").error["code"] == "blocked_destination"
+    assert run_request({"url": api_server.url("/echo")}, allowed="localhost").error["code"] == "blocked_destination"
+    assert run_request({"url": api_server.url("/echo")}, allowed="127.0.0.0/8").status == "completed"
+    assert run_request({"url": api_server.url("/echo")}, allowed="10.0.0.0/8").error["code"] == "blocked_destination"
 
 
 def test_a_url_rendering_to_another_scheme_is_refused_at_run_time():

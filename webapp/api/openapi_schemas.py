@@ -16,6 +16,7 @@ from ..engine import node_types
 from ..engine.errors import EXECUTION_ERROR_CODES
 from ..engine.node_types import BRANCHES, MISSING, NODE_ID, ON_ERROR, RESERVED_IDS, NodeTypeInfo, Option, Size
 from ..engine.status import NodeStatus, RunStatus, Trigger
+from ..services import providers, triggers
 from ..services.workflows import EXPORT_FORMAT, EXPORT_VERSION, READ_ONLY_FIELDS
 
 NOT_BLANK = r"\S"  # at least one non-space character
@@ -459,7 +460,7 @@ TRIGGER_COMMON = {
 }
 SCHEDULE_PROPERTIES = {
     "cron": nullable(string(description="Five fields: minute hour day month weekday.", examples=["*/5 * * * *"])),
-    "interval_seconds": nullable(integer(minimum=1, description="At least SCHEDULE_MIN_INTERVAL (60 by default).")),
+    "interval_seconds": nullable(integer(minimum=1, description="At least the server's SCHEDULE_MIN_INTERVAL.")),
     "timezone": string(description="An IANA zone; the cron is read in it.", examples=["Europe/Paris"]),
     "inputs": obj({}, [], additional=True, description="The inputs of every run."),
 }
@@ -499,7 +500,7 @@ TRIGGER_SCHEMAS = {
     "TriggerList": obj({"triggers": array(ref("Trigger"))}),
     "TriggerRequest": obj(
         {
-            "type": enum(("webhook", "schedule")),
+            "type": enum(triggers.TYPES),
             "cron": nullable(string()),
             "interval_seconds": nullable(integer(minimum=1)),
             "timezone": nullable(string(default="UTC")),
@@ -528,11 +529,18 @@ TRIGGER_SCHEMAS = {
     ),
     "HookAccepted": obj({"execution_id": prefixed_id("exec"), "status": enum(tuple(RunStatus))}),
 }
+PROVIDER_FIELDS = {  # what a provider's POST and PATCH may say, with the service's bounds
+    "name": string(minLength=1, maxLength=providers.NAME_MAX, pattern=NOT_BLANK),
+    "base_url": string(format="uri", pattern="^https?://", maxLength=providers.URL_MAX),
+    "api_key": nullable(string(maxLength=providers.KEY_MAX)),
+    "models": array(string(minLength=1, pattern=NOT_BLANK)),
+    "prices": PROVIDER_PRICES,
+}
 PROVIDER_SCHEMAS = {
     "Provider": obj(
         {
             "id": {"anyOf": [prefixed_id("prv"), {"const": "default"}]},
-            "name": string(minLength=1, maxLength=100),
+            "name": string(minLength=1, maxLength=providers.NAME_MAX),
             "base_url": string(format="uri"),
             "api_key_set": boolean(),
             "api_key_last4": nullable(string(maxLength=4)),
@@ -542,26 +550,8 @@ PROVIDER_SCHEMAS = {
         }
     ),
     "ProviderList": obj({"providers": array(ref("Provider"), description="The server's own first, as 'default'.")}),
-    "ProviderRequest": obj(
-        {
-            "name": string(minLength=1, maxLength=100, pattern=NOT_BLANK),
-            "base_url": string(format="uri", pattern="^https?://", maxLength=500),
-            "api_key": nullable(string(maxLength=500)),
-            "models": array(string(minLength=1, pattern=NOT_BLANK)),
-            "prices": PROVIDER_PRICES,
-        },
-        ["name", "base_url"],
-    ),
-    "ProviderUpdate": obj(
-        {
-            "name": string(minLength=1, maxLength=100, pattern=NOT_BLANK),
-            "base_url": string(format="uri", pattern="^https?://", maxLength=500),
-            "api_key": nullable(string(maxLength=500)),
-            "models": array(string(minLength=1, pattern=NOT_BLANK)),
-            "prices": PROVIDER_PRICES,
-        },
-        [],
-    ),
+    "ProviderRequest": obj(PROVIDER_FIELDS, ["name", "base_url"]),
+    "ProviderUpdate": obj(PROVIDER_FIELDS, []),
     "ModelList": obj({"models": array(string())}),
 }
 OTHER_SCHEMAS = {

@@ -20,10 +20,10 @@ class HttpRequest:
     url: str
     headers: dict[str, str]
     query: dict[str, str]
+    timeout: float  # the node's options give these (their defaults are declared there)
+    retries: int
     body: bytes | None = None
     content_type: str | None = None  # the body's, when the node chose it (JSON)
-    timeout: float = 30.0
-    retries: int = 0
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from ..secretbox import open_sealed, seal
 from . import audit
 
 FIELDS = {"name", "base_url", "api_key", "models", "prices"}
+NAME_MAX, URL_MAX, KEY_MAX = 100, 500, 500  # characters (the columns' widths)
 _UNSAFE = re.compile(r'[\x00-\x20\x7f"<>\\^`{|}]')
 DEFAULT_ID = "default"
 
@@ -140,15 +141,15 @@ def _settings(provider: Provider) -> ProviderSettings:
 def _apply(provider: Provider, body: dict, *, creating: bool) -> None:
     problems = [Problem(key, "unknown_field", f"unknown field '{key}'") for key in body if key not in FIELDS]
     name = body.get("name", provider.name)
-    if not isinstance(name, str) or not name.strip() or len(name) > 100 or name == DEFAULT_ID:
-        problems.append(Problem("name", "invalid_value", "'name' must be 1 to 100 characters, not 'default'"))
+    if not isinstance(name, str) or not name.strip() or len(name) > NAME_MAX or name == DEFAULT_ID:
+        problems.append(Problem("name", "invalid_value", f"'name' must be 1 to {NAME_MAX} characters, not 'default'"))
     elif (creating or name != provider.name) and _taken(provider.user_id, name):
         problems.append(Problem("name", "duplicate_id", f"you already have a provider named '{name}'"))
     base_url = body.get("base_url", provider.base_url)
     if not _http_url(base_url):
         problems.append(Problem("base_url", "invalid_value", "'base_url' must be an http or https URL"))
     key = body.get("api_key")
-    if "api_key" in body and key is not None and (not isinstance(key, str) or len(key) > 500):
+    if "api_key" in body and key is not None and (not isinstance(key, str) or len(key) > KEY_MAX):
         problems.append(Problem("api_key", "invalid_value", "'api_key' must be a string"))
     models = body.get("models", provider.models)
     if not isinstance(models, list) or not all(isinstance(m, str) and m.strip() for m in models):
@@ -187,7 +188,7 @@ def _price(price) -> dict:
 
 def _http_url(value: Any) -> bool:
     """An absolute http(s) URI as RFC 3986 writes one: ASCII, no spaces or unsafe characters."""
-    if not isinstance(value, str) or len(value) > 500 or not value.isascii() or _UNSAFE.search(value):
+    if not isinstance(value, str) or len(value) > URL_MAX or not value.isascii() or _UNSAFE.search(value):
         return False
     try:
         parts = urlsplit(value)

@@ -69,6 +69,7 @@ def editor_context(
     readonly: bool = False,
     message: str | None = None,
     focus_node: int | None = None,
+    suggestions: bool = True,
 ) -> dict:
     """What the editor templates need to draw ``definition`` (a draft, maybe invalid)."""
     if problems is None:
@@ -98,7 +99,7 @@ def editor_context(
         "json_text": json_text if json_text is not None else drafts.as_json(definition or {}),
         "readonly": readonly,
         "dirty": bool(definition) and _normalised(definition) != _normalised(workflow.definition),
-        **_suggestions(workflow),
+        **(_suggestions(workflow) if suggestions else {}),  # the check's answer draws no datalists
         "default_model": current_app.config.get("DEFAULT_MODEL"),
         "node_types": editor_schema.node_type_names(),
         "branch_choices": editor_schema.BRANCH_CHOICES,
@@ -173,6 +174,7 @@ def editor_check(workflow_id: str):
         view=view,
         problems=problems_of(definition, posted.problems),
         json_text=request.form.get("definition_json") if view == "json" else None,
+        suggestions=False,
     )
     if view == "json":  # only the JSON field is on the page
         slots = ["pb-definition_json"]

@@ -78,9 +78,17 @@ class AiModelNode(NodeType):
             minimum=0.1,
             maximum=3600,
             advanced=True,
-            placeholder="60",
+            placeholder="server default",
         ),
-        Option(key="retries", kind="integer", label="Retries", minimum=0, maximum=10, advanced=True, placeholder="2"),
+        Option(
+            key="retries",
+            kind="integer",
+            label="Retries",
+            minimum=0,
+            maximum=10,
+            advanced=True,
+            placeholder="server default",
+        ),
     )
     outputs = ("text", "model", "usage.total_tokens", "cost_usd")
     starter = {"prompt": ""}

@@ -17,6 +17,7 @@ from typing import Any
 from ..errors import Interrupted, NodeError
 from ..model_calls import ZERO_USAGE
 from ..options import Choice, Option
+from ..status import NodeStatus
 from .base import ConfigReader, NodeOutcome, NodeType, RunContext, bounded
 
 INNER_TYPES = ("ai_model", "processing", "http_request", "workflow")
@@ -64,7 +65,7 @@ class MapNode(NodeType):
             minimum=1,
             maximum=64,
             placeholder="server default",
-            help="Defaults to the server's NODE_CONCURRENCY.",
+            help="At most the server's NODE_CONCURRENCY, which is also the default.",
         ),
         Option(
             key="on_item_error",
@@ -138,7 +139,9 @@ class _Mapping:
         self.lock = threading.Lock()
 
     def run(self) -> NodeOutcome:
-        width = min(self.node.concurrency or self.ctx.limits.max_parallel, max(len(self.items), 1))
+        # The run's NODE_CONCURRENCY bounds a map too: a definition cannot ask for more threads than that.
+        most = self.ctx.limits.max_parallel
+        width = min(self.node.concurrency or most, most, max(len(self.items), 1))
         pending = iter(range(len(self.items)))
         running: dict[Future, int] = {}
         with ThreadPoolExecutor(width, thread_name_prefix=f"map-{self.node.id}") as pool:
@@ -212,7 +215,7 @@ class _Mapping:
             rows.append(
                 {
                     "index": index,
-                    "status": "failed" if index in failed else "completed",
+                    "status": NodeStatus.FAILED if index in failed else NodeStatus.COMPLETED,
                     "tokens": usage.total_tokens if usage is not None else None,
                     "cost_usd": outcome.cost_usd if outcome is not None else 0.0,
                     "cached": bool(outcome and outcome.cached),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..errors import NodeError
 from ..options import Option
+from ..status import RunStatus
 from .base import NodeOutcome, NodeType, RunContext
 
 
@@ -43,7 +44,7 @@ class WorkflowNode(NodeType):
             raise NodeError("not_found", "workflows cannot be run from here")
         child = ctx.workflows.run(self.workflow_id, inputs, deadline=ctx.deadline, stopped=ctx.stopped)
         spent = NodeOutcome(output=None, input=inputs, usage=child.usage, cost_usd=child.cost_usd)
-        if child.status != "completed":
+        if child.status != RunStatus.COMPLETED:
             error = child.error or {}
             why = f": {error['message']}" if error.get("message") else ""
             message = f"the child execution {child.execution_id} {child.status}{why}"
