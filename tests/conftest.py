@@ -116,6 +116,8 @@ def redis_client(redis_url: str) -> redis_lib.Redis:
 # -- the app ----------------------------------------------------------------------------
 
 _migrated: set[str] = set()
+# Closed after each test, even by a test that forgot: a live reaper would judge the next test's runs.
+_open_apps: list = []
 
 
 def make_app(database_url: str, model_url: str, **overrides):
@@ -130,6 +132,7 @@ def make_app(database_url: str, model_url: str, **overrides):
             upgrade()
             _migrated.add(database_url)
         _empty_tables()
+    _open_apps.append(app)
     return app
 
 
@@ -144,7 +147,9 @@ def _empty_tables() -> None:
 
 
 def close_app(app) -> None:
-    for background in ("reaper", "heartbeat"):
+    if app in _open_apps:
+        _open_apps.remove(app)
+    for background in ("reaper", "heartbeat", "scheduler"):
         if background in app.extensions:
             app.extensions[background].stop()
     dispatcher = app.extensions.get("dispatcher")
@@ -155,6 +160,15 @@ def close_app(app) -> None:
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _close_forgotten_apps():
+    """Apps a test made and did not close (wider fixtures' apps are made before it starts)."""
+    before = list(_open_apps)
+    yield
+    for app in [app for app in _open_apps if app not in before]:
+        close_app(app)
 
 
 @pytest.fixture
