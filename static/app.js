@@ -1,6 +1,6 @@
 /* The little the pages need beyond htmx: copy buttons, dismissible messages,
-   inserting {{ references }} into templates, keeping <details> open across live
-   updates, and an inline message when a request fails. No eval, no inline code:
+   inserting {{ references }} into templates, the editor's node panel and graph keys,
+   keeping <details> open across live updates, and an inline message when a request fails. No eval, no inline code:
    the Content-Security-Policy allows neither. */
 (function () {
   "use strict";
@@ -81,7 +81,23 @@
     }
     var chip = event.target.closest(".ref-chip");
     if (chip) insertReference(chip);
+    var graphAction = event.target.closest("[data-action]");
+    if (graphAction) {
+      event.preventDefault();
+      pressGraphAction(graphAction.getAttribute("data-action"));
+      return;
+    }
+    var close = event.target.closest("[data-close-panel]");
+    if (close) {
+      event.preventDefault();
+      closePanel(close.closest(".node-card"));
+      return;
+    }
     var jump = event.target.closest('a[href^="#"]');
+    if (jump && openInPanel(decodeURIComponent(jump.getAttribute("href").slice(1)))) {
+      event.preventDefault();
+      return;
+    }
     if (jump) openTarget(jump.getAttribute("href").slice(1));
   });
 
@@ -91,6 +107,107 @@
     if (target && target.tagName === "DETAILS") target.open = true;
   }
   openTarget(decodeURIComponent(location.hash.slice(1)));
+
+  // -- the editor's panel: one node's form at a time ------------------------------------------
+  // Every node's fields are in the form (hidden but posted); opening one shows it, marks it
+  // in the graph and tells the server (_selected) so a redraw keeps it open.
+  function openNode(card, focusField) {
+    var panel = card.closest(".node-panel");
+    panel.querySelectorAll(".node-card").forEach(function (other) { other.hidden = other !== card; });
+    var pick = document.getElementById("panel-pick");
+    if (pick) pick.hidden = true;
+    var selected = document.getElementById("editor-selected");
+    if (selected) selected.value = card.getAttribute("data-index");
+    markInGraph(card.getAttribute("data-node"));
+    if (focusField) {
+      var field = focusField === true ? card.querySelector("input:not([type=hidden]), select, textarea") : focusField;
+      if (field) field.focus();
+    }
+  }
+
+  function closePanel(card) {
+    var panel = card && card.closest(".node-panel");
+    if (!panel) return;
+    panel.querySelectorAll(".node-card").forEach(function (other) { other.hidden = true; });
+    var pick = document.getElementById("panel-pick");
+    if (pick) pick.hidden = false;
+    var selected = document.getElementById("editor-selected");
+    if (selected) selected.value = "";
+    markInGraph(null);
+    var link = graphLink(card.getAttribute("data-node"));
+    if (link) link.focus();  // back where the keyboard came from
+  }
+
+  function graphLink(nodeId) {
+    var links = document.querySelectorAll("#editor-graph a.node-link");
+    return Array.prototype.find.call(links, function (a) { return a.getAttribute("data-node") === nodeId; });
+  }
+
+  function markInGraph(nodeId) {
+    document.querySelectorAll("#editor-graph a.node-link").forEach(function (a) {
+      var box = a.querySelector("g.node");
+      if (box) box.classList.toggle("is-selected", a.getAttribute("data-node") === nodeId);
+    });
+  }
+
+  // A link to a node (#node-<id>) or to a problem's slot (#pb-<field>, from the summary):
+  // open the node in the panel, and the <details> around it, and put the keyboard on the field.
+  function openInPanel(id) {
+    var target = id && document.getElementById(id);
+    if (!target || !target.closest("#editor")) return false;
+    var card = target.closest(".node-panel .node-card");
+    if (card) openNode(card, null);
+    for (var around = target.closest("details"); around; around = around.parentElement.closest("details")) around.open = true;
+    var field = id.indexOf("pb-") === 0 ? document.getElementById("f-" + id.slice(3)) : null;
+    field = field || (target === card ? card.querySelector("input:not([type=hidden]), select, textarea") : target);
+    if (field && field.focus) {
+      field.focus();
+      if (field.scrollIntoView) field.scrollIntoView({ block: "nearest" });
+    }
+    return true;
+  }
+  openInPanel(decodeURIComponent(location.hash.slice(1)));
+
+  function pressGraphAction(action) {
+    var button = document.getElementById("graph-action");
+    if (!button) return;
+    button.value = action;
+    button.click();
+  }
+
+  // Ctrl+S (⌘S) saves the editor; Escape closes the open node and goes back to it in the graph.
+  document.addEventListener("keydown", function (event) {
+    var save = document.getElementById("save-button");
+    if (save && (event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "s") {
+      event.preventDefault();
+      save.click();
+      return;
+    }
+    var card = event.key === "Escape" && event.target.closest && event.target.closest(".node-panel .node-card");
+    if (card && !event.target.closest("details[open] > .menu-pop")) {
+      event.preventDefault();
+      closePanel(card);
+    }
+  });
+
+  // Arrow keys move between the graph's nodes (Tab reaches the graph, Enter opens a node).
+  document.addEventListener("keydown", function (event) {
+    var link = event.target.closest && event.target.closest("#editor-graph a.node-link");
+    if (!link) return;
+    var step = { ArrowDown: 1, ArrowRight: 1, ArrowUp: -1, ArrowLeft: -1 }[event.key];
+    if (event.key === " ") {
+      event.preventDefault();
+      link.click();
+      return;
+    }
+    if (!step) return;
+    var links = Array.prototype.slice.call(document.querySelectorAll("#editor-graph a.node-link"));
+    var next = links[links.indexOf(link) + step];
+    if (next) {
+      event.preventDefault();
+      next.focus();
+    }
+  });
 
   function insertReference(chip) {
     var card = chip.closest(".node-card");

@@ -12,6 +12,10 @@ import pytest
 from werkzeug.serving import make_server
 
 from tests.conftest import PASSWORD, close_app, make_app, make_user, require
+from webapp.extensions import db
+from webapp.models import Template
+
+log = logging.getLogger(__name__)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -109,3 +113,95 @@ def screenshot(page, name: str, *, full_page: bool = True) -> None:
     # caret="initial": hiding the caret makes Playwright leave style="" on every input, which
     # htmx would then copy on the next swap (and the CSP refuse, rightly, as inline style).
     page.screenshot(path=str(SCREENSHOTS / name), full_page=full_page, animations="disabled", caret="initial")
+
+
+def open_node(page, node_id: str) -> None:
+    """Opens a node in the editor's panel the way a person does: its box in the graph."""
+    page.locator(f'#editor-graph a.node-link[data-node="{node_id}"]').click()
+
+
+# A template of our own to clone: a conditional, a branch that trims, two outputs' worth of fields.
+WRITER = {
+    "nodes": [
+        {
+            "id": "in",
+            "type": "input",
+            "name": "Product",
+            "config": {
+                "fields": [
+                    {
+                        "name": "product",
+                        "type": "string",
+                        "required": True,
+                        "max_length": 300,
+                        "description": "What are you selling?",
+                    },
+                    {"name": "audience", "type": "string", "enum": ["shoppers", "engineers"], "default": "shoppers"},
+                ]
+            },
+        },
+        {
+            "id": "draft",
+            "type": "ai_model",
+            "name": "Write the copy",
+            "config": {
+                "model": "gpt-4o-mini",
+                "system": "You write crisp product copy.",
+                "prompt": "Describe {{ in.product }} for {{ in.audience }}.",
+                "temperature": 0.7,
+                "max_tokens": 400,
+            },
+        },
+        {
+            "id": "words",
+            "type": "processing",
+            "name": "Count words",
+            "config": {"operation": "word_count", "input": "{{ draft.text }}"},
+        },
+        {"id": "long", "type": "conditional", "name": "Too long?", "config": {"condition": "words.value > 60"}},
+        {
+            "id": "trim",
+            "type": "processing",
+            "name": "Trim",
+            "config": {"operation": "truncate", "input": "{{ draft.text }}", "length": 400},
+        },
+        {
+            "id": "out",
+            "type": "output",
+            "config": {"fields": {"copy": "{{ trim.value if trim else draft.text }}", "words": "{{ words.value }}"}},
+        },
+    ],
+    "connections": [
+        {"from": "in", "to": "draft"},
+        {"from": "draft", "to": "words"},
+        {"from": "words", "to": "long"},
+        {"from": "long", "to": "trim", "branch": "true"},
+        {"from": "long", "to": "out", "branch": "false"},
+        {"from": "trim", "to": "out"},
+    ],
+}
+
+
+@pytest.fixture
+def gallery(server):
+    """The real catalogue when it loads, plus one template of our own to clone."""
+    from webapp.services import templates
+
+    with server.app.app_context():
+        try:
+            templates.seed()
+        except Exception as exc:  # the catalogue is someone else's work in progress: not this test's subject
+            db.session.rollback()
+            log.warning("catalogue not seeded: %s", exc)
+        if db.session.query(Template).filter_by(slug="ui-test-writer").first() is None:
+            db.session.add(
+                Template(
+                    slug="ui-test-writer",
+                    name="Product description writer",
+                    category="marketing",
+                    description="Writes product copy for an audience, counts its words and trims it when it runs long.",
+                    how_to_use="Name the product and pick an audience.",
+                    definition=WRITER,
+                )
+            )
+            db.session.commit()

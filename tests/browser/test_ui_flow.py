@@ -14,103 +14,18 @@ from types import SimpleNamespace
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import open_node, screenshot
 from tests.definitions import echo_definition
 from tests.ui.conftest import create_workflow
 from webapp.extensions import db
-from webapp.models import Template, User
+from webapp.models import User
 
 pytestmark = pytest.mark.browser
 log = logging.getLogger(__name__)
 
-WRITER = {
-    "nodes": [
-        {
-            "id": "in",
-            "type": "input",
-            "name": "Product",
-            "config": {
-                "fields": [
-                    {
-                        "name": "product",
-                        "type": "string",
-                        "required": True,
-                        "max_length": 300,
-                        "description": "What are you selling?",
-                    },
-                    {"name": "audience", "type": "string", "enum": ["shoppers", "engineers"], "default": "shoppers"},
-                ]
-            },
-        },
-        {
-            "id": "draft",
-            "type": "ai_model",
-            "name": "Write the copy",
-            "config": {
-                "model": "gpt-4o-mini",
-                "system": "You write crisp product copy.",
-                "prompt": "Describe {{ in.product }} for {{ in.audience }}.",
-                "temperature": 0.7,
-                "max_tokens": 400,
-            },
-        },
-        {
-            "id": "words",
-            "type": "processing",
-            "name": "Count words",
-            "config": {"operation": "word_count", "input": "{{ draft.text }}"},
-        },
-        {"id": "long", "type": "conditional", "name": "Too long?", "config": {"condition": "words.value > 60"}},
-        {
-            "id": "trim",
-            "type": "processing",
-            "name": "Trim",
-            "config": {"operation": "truncate", "input": "{{ draft.text }}", "length": 400},
-        },
-        {
-            "id": "out",
-            "type": "output",
-            "config": {"fields": {"copy": "{{ trim.value if trim else draft.text }}", "words": "{{ words.value }}"}},
-        },
-    ],
-    "connections": [
-        {"from": "in", "to": "draft"},
-        {"from": "draft", "to": "words"},
-        {"from": "words", "to": "long"},
-        {"from": "long", "to": "trim", "branch": "true"},
-        {"from": "long", "to": "out", "branch": "false"},
-        {"from": "trim", "to": "out"},
-    ],
-}
-
 
 def nav(page, name: str):
     return page.get_by_role("navigation", name="Main").get_by_role("link", name=name, exact=True)
-
-
-@pytest.fixture
-def gallery(server):
-    """The real catalogue when it loads, plus one template of our own to clone."""
-    from webapp.services import templates
-
-    with server.app.app_context():
-        try:
-            templates.seed()
-        except Exception as exc:  # the catalogue is someone else's work in progress: not this test's subject
-            db.session.rollback()
-            log.warning("catalogue not seeded: %s", exc)
-        if db.session.query(Template).filter_by(slug="ui-test-writer").first() is None:
-            db.session.add(
-                Template(
-                    slug="ui-test-writer",
-                    name="Product description writer",
-                    category="marketing",
-                    description="Writes product copy for an audience, counts its words and trims it when it runs long.",
-                    how_to_use="Name the product and pick an audience.",
-                    definition=WRITER,
-                )
-            )
-            db.session.commit()
 
 
 def test_clone_edit_run_and_watch(browser_page, server, gallery, model_server):
@@ -130,15 +45,15 @@ def test_clone_edit_run_and_watch(browser_page, server, gallery, model_server):
     expect(page.locator("#flash")).to_contain_text("is yours now")
     expect(page.locator(".badge-version").first).to_have_text("version 1")
 
-    # The editor: a bad reference is reported next to the prompt, a fix clears it.
+    # The editor: a node opens from the graph; a bad reference is reported next to the prompt, a fix clears it.
+    open_node(page, "draft")
     prompt = page.locator("#f-nodes-1-config-prompt")
     prompt.fill("Describe {{ product.name }} for {{ in.audience }}.")
     expect(page.locator("#pb-nodes-1-config-prompt")).to_contain_text("references unknown node 'product'")
     expect(page.locator("#problem-summary")).to_contain_text("1 problem")
     expect(page.locator("#editor-state")).to_have_text("Unsaved changes")
     expect(page.locator("#editor-graph")).to_be_visible()
-    page.locator("#node-draft").scroll_into_view_if_needed()
-    page.evaluate("window.scrollBy(0, document.getElementById('node-draft').getBoundingClientRect().top - 80)")
+    page.locator("#editor").scroll_into_view_if_needed()
     screenshot(page, "editor-validation.png", full_page=False)
     prompt.fill("Describe  for {{ in.audience }}. [[latency=1.5]]")
     prompt.evaluate("field => field.setSelectionRange(9, 9)")
@@ -147,16 +62,12 @@ def test_clone_edit_run_and_watch(browser_page, server, gallery, model_server):
     expect(page.locator("#pb-nodes-1-config-prompt")).to_be_empty()
     expect(page.locator("#problem-summary")).to_contain_text("Valid")
     page.locator("#f-nodes-1-config-temperature").fill("0.4")
-    page.set_viewport_size({"width": 1360, "height": 1500})
-    page.locator("#f-nodes-1-config-temperature").blur()
-    page.evaluate("window.scrollTo(0, 0)")
-    screenshot(page, "editor.png", full_page=False)
-    page.set_viewport_size({"width": 1360, "height": 900})
     page.get_by_role("button", name="Save", exact=True).click()
     expect(page.locator(".editor-message")).to_have_text("Saved as version 2.")
     expect(page.locator("#wf-head .badge-version")).to_have_text("version 2")
 
     # The graph redraws as connections change (a structural edit, then undone by not saving it).
+    page.locator("#connections > summary").click()
     page.get_by_role("button", name="+ Add connection").click()
     expect(page.locator("#editor-state")).to_have_text("Unsaved changes")
     page.reload()
@@ -273,6 +184,7 @@ def test_structural_edits_in_the_editor(browser_page, server, gallery):
     page.wait_for_url(re.compile(r".*/workflows/wf_\w+$"))
 
     # A new operation brings its own options; the others go.
+    open_node(page, "trim")
     page.locator("#f-nodes-4-config-operation").select_option("split")
     expect(page.locator("#f-nodes-4-config-separator")).to_be_visible()
     expect(page.locator("#f-nodes-4-config-length")).to_have_count(0)
@@ -288,8 +200,10 @@ def test_structural_edits_in_the_editor(browser_page, server, gallery):
     expect(page.locator("#pb-nodes-6-config-template")).to_contain_text("unknown node 'nowhere'")
 
     # Remove it again, rename a node (its connections follow), and look at the JSON.
-    page.get_by_role("button", name="Remove node step").click()
+    page.get_by_label("Remove node step…").click()
+    page.get_by_role("button", name="Remove step with its connections").click()
     expect(page.locator("#node-step")).to_have_count(0)
+    open_node(page, "words")
     page.locator("#f-nodes-2-id").fill("counter")
     page.locator("#f-nodes-2-id").press("Tab")
     expect(page.locator("#f-connections-1-to")).to_have_value("counter")
@@ -359,6 +273,7 @@ def test_unsaved_changes_are_guarded_and_the_badge_tells_the_truth(browser_page,
     expect(state).to_have_text("Saved")
     dialogs = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.type), dialog.dismiss()))
+    open_node(page, "shout")
     page.locator('[name="nodes[1].config.input"]').fill("{{ in.text }} and more")
     expect(state).to_have_text("Unsaved changes")
     nav(page, "History").click()

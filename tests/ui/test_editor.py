@@ -435,8 +435,76 @@ def test_the_json_tab_takes_an_export_document(page, app):
     assert "Exported {{ in.product }}" in html
 
 
-def test_the_graph_is_drawn_and_links_to_the_forms(page, app):
+def test_the_graph_opens_one_node_at_a_time_and_draws_a_conditionals_exits(page, app):
     workflow_id = create_workflow(app, page.user, spec_example())
     html = page.get(f"/workflows/{workflow_id}").text
-    assert '<a href="#node-draft" class="node-link">' in html and 'id="node-draft"' in html
-    assert 'class="node t-conditional"' in html and ">false</text>" in html
+    assert '<a href="#node-draft" id="graph-node-draft" class="node-link" data-node="draft">' in html
+    assert 'id="node-draft"' in html
+    cards = re.findall(r'<fieldset class="node-card[^>]*>', html)
+    assert len(cards) == 5 and all(" hidden" in card for card in cards)  # all posted, none open yet
+    assert '<div class="card panel-pick" id="panel-pick">' in html and 'href="#node-short"' in html
+    assert 'class="exit exit-true"' in html and 'class="exit exit-false"' in html  # the conditional's exits
+    assert (
+        html.count('class="insert-point"') == len(spec_example()["connections"]) and 'data-action="insert_on:0"' in html
+    )
+    opened = page.post(
+        f"/workflows/{workflow_id}/editor", replace(editor_form(page, workflow_id), "_selected", "1"), htmx=True
+    ).text
+    cards = re.findall(r'<fieldset class="node-card[^>]*>', opened)
+    assert [" hidden" in card for card in cards] == [True, False, True, True, True]  # the open node stays open
+    assert re.search(r'data-node="draft"><g class="node t-ai_model is-selected"', opened)
+
+
+def test_an_unused_exit_is_drawn_open():
+    from webapp.ui.graph import DOWN, render_graph
+
+    definition = spec_example()
+    definition["connections"] = [c for c in definition["connections"] if c.get("branch") != "false"]
+    svg = str(render_graph(definition, flow=DOWN))
+    assert 'class="exit exit-false is-open"' in svg and 'class="exit exit-true"' in svg
+
+
+def test_a_node_inserted_on_a_connection_opens_and_undo_takes_it_back(page, app):
+    workflow_id = create_workflow(app, page.user, spec_example())
+    url = f"/workflows/{workflow_id}/editor"
+    pairs = replace(editor_form(page, workflow_id), "new_node_type", "processing")
+    saved = draft.read_form(as_multidict(pairs)).definition
+    index = next(i for i, c in enumerate(saved["connections"]) if c.get("branch") == "true")  # long → short
+    inserted = page.post(url, [*pairs, ("action", f"insert_on:{index}")], htmx=True).text
+    pairs = form_fields(inserted, "editor-form")
+    after = draft.read_form(as_multidict(pairs)).definition
+    assert {"from": "long", "to": "step", "branch": "true"} in after["connections"]  # the branch stays at its source
+    assert {"from": "step", "to": "short"} in after["connections"]
+    assert not any(c["from"] == "long" and c["to"] == "short" for c in after["connections"])
+    assert (after["nodes"][-1]["id"], after["nodes"][-1]["type"]) == ("step", "processing")
+    assert ("_selected", "5") in pairs and re.search(r'<input type="text" id="f-nodes-5-id"[^>]*autofocus', inserted)
+    assert "Unsaved changes" in inserted and re.search(r'value="undo"[^>]*>', inserted).group(0).find("disabled") < 0
+    undone = page.post(url, [*pairs, ("action", "undo")], htmx=True).text
+    assert draft.read_form(as_multidict(form_fields(undone, "editor-form"))).definition == saved
+    assert "disabled" in re.search(r'value="undo"[^>]*>', undone).group(0)  # nothing more to take back
+    assert "Saved" in re.search(r'id="editor-state"[^>]*>[^<]*', undone).group(0)
+
+
+def test_revert_to_saved_brings_back_the_graph_and_the_settings_and_undo_the_draft(page, app):
+    workflow_id = create_workflow(app, page.user, spec_example(), name="Reverted")
+    url = f"/workflows/{workflow_id}/editor"
+    pairs = replace(editor_form(page, workflow_id), "nodes[1].config.prompt", "A draft prompt")
+    pairs = replace(pairs, "name", "A draft name")
+    reverted = page.post(url, [*pairs, ("action", "revert")], htmx=True).text
+    back = draft.read_form(as_multidict(form_fields(reverted, "editor-form"))).definition
+    assert back["nodes"][1]["config"]["prompt"] == spec_example()["nodes"][1]["config"]["prompt"]
+    assert 'id="workflow-meta" class="meta-form" hx-swap-oob="true"' in reverted and 'value="Reverted"' in reverted
+    again = page.post(url, [*form_fields(reverted, "editor-form"), ("action", "undo")], htmx=True).text
+    assert "A draft prompt" in again
+
+
+def test_a_tampered_undo_history_is_an_empty_one(page, app):
+    import base64
+    import zlib
+
+    workflow_id = create_workflow(app, page.user, spec_example())
+    bomb = base64.urlsafe_b64encode(zlib.compress(b"[" + b" " * 10_000_000 + b"]", 9)).decode()
+    for history in ("not base64 at all!", base64.urlsafe_b64encode(b"junk").decode(), bomb):
+        pairs = replace(editor_form(page, workflow_id), "_undo", history)
+        answer = page.post(f"/workflows/{workflow_id}/editor", [*pairs, ("action", "undo")], htmx=True)
+        assert answer.status_code == 200 and "disabled" in re.search(r'value="undo"[^>]*>', answer.text).group(0)

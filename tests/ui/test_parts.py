@@ -53,7 +53,7 @@ def test_graph_colours_by_status_with_details():
     )
     assert 'class="node t-input s-completed"' in svg and 'class="node t-ai_model s-running"' in svg
     assert 'class="node t-output s-pending"' in svg and ">5 ms</text>" in svg
-    assert '<a href="#run-draft" class="node-link">' in svg
+    assert '<a href="#run-draft" id="graph-run-draft" class="node-link" data-node="draft">' in svg
 
 
 def test_graph_survives_broken_drafts_and_escapes_names():
@@ -171,8 +171,8 @@ def test_structural_actions():
     definition = spec_example()
     form = MultiDict({"new_node_type": "output", "new_node_after": "draft"})
     added = draft.apply_action(definition, "add_node", form)
-    assert added["nodes"][-1] == {"id": "out2", "type": "output", "config": {"fields": {"result": ""}}}
-    assert added["connections"][-1] == {"from": "draft", "to": "out2"}
+    assert added["nodes"][-1] == {"id": "out_2", "type": "output", "config": {"fields": {"result": ""}}}
+    assert added["connections"][-1] == {"from": "draft", "to": "out_2"}
     removed = draft.apply_action(definition, "remove_node:1", MultiDict())
     assert all("draft" not in (c["from"], c["to"]) for c in removed["connections"])
     assert draft.apply_action(definition, "remove_node:99", MultiDict()) == definition
@@ -194,7 +194,7 @@ def test_a_node_inserted_between_takes_over_what_followed_and_a_removed_one_is_b
         "to": "out",
         "branch": "false",
     } in bridged
-    dropped = draft.apply_action(definition, "remove_node:3:keep", MultiDict())["connections"]
+    dropped = draft.apply_action(definition, "remove_node:3:alone", MultiDict())["connections"]
     assert {"from": "long", "to": "out", "branch": "true"} not in dropped
 
 

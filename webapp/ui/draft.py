@@ -328,23 +328,25 @@ def apply_action(definition: dict, action: str, form) -> dict:
     parts = rest.split(":")
     args = [int(a) for a in parts if a.isdigit()]
     if verb == "add_node":
-        kind = form.get("new_node_type", "ai_model")
-        info = describe(kind)
-        if info is not None:
-            new_id = _fresh_id(info.starter_id, {n.get("id") for n in nodes})
-            after = form.get("new_node_after", "")
-            nodes.append({"id": new_id, "type": kind, "config": copy.deepcopy(info.starter)})
-            if after and after in {n.get("id") for n in nodes} and kind != "input":
-                if form.get("new_node_between") == "true":  # into the flow: what followed `after` follows it
-                    for connection in connections:
-                        if connection.get("from") == after:
-                            connection["from"] = new_id
-                connections.append({"from": after, "to": new_id})
-            if after and info.fed_by:  # start from what comes in
-                nodes[-1]["config"][info.fed_by] = _starter_prompt(nodes, after)
+        after = form.get("new_node_after", "")
+        new_id = _add_node(nodes, form.get("new_node_type", "ai_model"), after)
+        if new_id and after and after in {n.get("id") for n in nodes}:
+            if form.get("new_node_between") == "true":  # into the flow: what followed `after` follows it
+                for connection in connections:
+                    if connection.get("from") == after:
+                        connection["from"] = new_id
+            connections.append({"from": after, "to": new_id})
+    elif verb == "insert_on" and args and args[0] < len(connections):
+        on = connections[args[0]]
+        new_id = _add_node(nodes, form.get("new_node_type", "ai_model"), on.get("from"))
+        if new_id:  # the connection now leads to the new node (its branch kept), and on from there
+            connections.insert(args[0] + 1, {"from": new_id, "to": on.get("to")})
+            on["to"] = new_id
     elif verb == "remove_node" and args and args[0] < len(nodes):
         removed = nodes.pop(args[0]).get("id")
-        connections = _without(removed, connections, reconnect="keep" not in parts)
+        connections = _without(
+            removed, connections, reconnect="alone" not in parts
+        )  # alone: its connections go with it
     elif verb == "move_node" and len(args) == 2 and args[0] < len(nodes):
         target = args[0] + (1 if args[1] else -1)
         if 0 <= target < len(nodes):
@@ -360,17 +362,32 @@ def apply_action(definition: dict, action: str, form) -> dict:
     return {"nodes": nodes, "connections": connections}
 
 
+def _add_node(nodes: list[dict], kind: str, after: str | None) -> str | None:
+    """Appends a new node of ``kind`` (starting from what ``after`` gives); its id, or
+    None for a type that does not exist or an input (it takes nothing in)."""
+    info = describe(kind)
+    if info is None:
+        return None
+    new_id = _fresh_id(info.starter_id, {n.get("id") for n in nodes})
+    nodes.append({"id": new_id, "type": kind, "config": copy.deepcopy(info.starter)})
+    if after and info.fed_by:  # start from what comes in
+        nodes[-1]["config"][info.fed_by] = _starter_prompt(nodes, after)
+    return new_id if kind != "input" else None
+
+
 def _without(removed: str, connections: list[dict], *, reconnect: bool) -> list[dict]:
     """The connections once ``removed`` is gone: with ``reconnect``, what led into it
-    leads to what it led to (a branch label stays with its source), so the flow holds."""
-    into = [c for c in connections if c.get("to") == removed and c.get("from") != removed]
+    leads to what it led to (a branch label stays with its source), in the place the
+    connection into it had, so the flow holds and reads in the same order."""
     out = [c for c in connections if c.get("from") == removed and c.get("to") != removed]
-    kept = [c for c in connections if removed not in (c.get("from"), c.get("to"))]
-    if reconnect:
-        for before in into:
+    kept: list[dict] = []
+    for connection in connections:
+        if removed not in (connection.get("from"), connection.get("to")):
+            kept.append(connection)
+        elif reconnect and connection.get("to") == removed and connection.get("from") != removed:
             for following in out:
-                bridge = {k: v for k, v in before.items() if k != "to"} | {"to": following.get("to")}
-                if bridge not in kept:
+                bridge = {k: v for k, v in connection.items() if k != "to"} | {"to": following.get("to")}
+                if bridge not in kept and bridge not in connections:
                     kept.append(bridge)
     return kept
 
@@ -412,9 +429,9 @@ def _fresh_id(stem: str, taken: set) -> str:
     if stem not in taken:
         return stem
     number = 2
-    while f"{stem}{number}" in taken:
+    while f"{stem}_{number}" in taken:
         number += 1
-    return f"{stem}{number}"
+    return f"{stem}_{number}"
 
 
 def _starter_prompt(nodes: list[dict], after: str) -> str:

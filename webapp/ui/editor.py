@@ -1,8 +1,10 @@
-"""The workflow editor: forms per node, connections, a JSON tab, live validation.
+"""The workflow editor: the graph to move around in, one node's form at a time in a
+side panel, connections, a JSON tab, live validation, undo.
 
-Three requests do all the work, each carrying the whole editor form:
-``editor_change`` applies a structural edit (add or remove a node, a row, a
-connection; switch tabs) and redraws the editor; ``editor_check`` validates what
+Three requests do all the work, each carrying the whole editor form (every node's
+fields, shown or not, the open node's index and the undo history): ``editor_change``
+applies a structural edit (add, insert or remove a node, a row, a connection; undo;
+revert to saved; switch tabs) and redraws the editor; ``editor_check`` validates what
 is typed, with the same validator as the API, and answers with the problems (each
 swapped next to its field), the redrawn graph and the references each template may
 use, leaving the fields being typed in alone; ``editor_save`` saves, which makes a
@@ -10,6 +12,8 @@ new version when the definition changed.
 """
 
 from __future__ import annotations
+
+import copy
 
 from flask import current_app, flash, request, url_for
 from flask_login import current_user
@@ -20,10 +24,10 @@ from ..llm import DEFAULT_PRICES
 from ..services import workflows as service
 from ..services.definitions import compile_definition
 from ..services.providers import list_providers
-from . import bp, editor_schema, node_forms
+from . import bp, editor_schema, node_forms, undo
 from . import draft as drafts
 from .forms import WorkflowMetaForm
-from .graph import render_graph
+from .graph import DOWN, render_graph
 from .rendering import is_fragment_request, redirect_to, respond
 
 
@@ -68,16 +72,25 @@ def editor_context(
     json_text: str | None = None,
     readonly: bool = False,
     message: str | None = None,
-    focus_node: int | None = None,
+    selected: int | None = None,
+    focus_node: bool = False,
+    history: list[dict] | None = None,
     suggestions: bool = True,
 ) -> dict:
-    """What the editor templates need to draw ``definition`` (a draft, maybe invalid)."""
+    """What the editor templates need to draw ``definition`` (a draft, maybe invalid):
+    ``selected`` is the node open in the panel (``focus_node``: its id takes the focus)."""
     if problems is None:
         problems = problems_of(definition)
     forms = node_forms.node_forms(definition) if definition else []
-    if focus_node is not None and 0 <= focus_node < len(forms):
-        forms[focus_node].focused = True
+    if selected is not None and 0 <= selected < len(forms):
+        forms[selected].selected = True
+        forms[selected].focused = focus_node
+    else:
+        selected = None
     placed, loose = node_forms.place_problems(problems, forms, definition or {})
+    slots = node_forms.problem_slots(forms, definition or {})
+    # Each problem in the summary links to its field (app.js opens the node it is in).
+    located = [(p, node_forms.slot_of(p.path, slots) if view == "form" else None) for p in problems]
     if view == "json":  # no fields to put them next to: list every problem with its path
         placed, loose = (
             {k: v for k, v in placed.items() if k == "pb-definition_json"},
@@ -88,13 +101,25 @@ def editor_context(
         "definition": definition,
         "node_forms": forms,
         "connections": node_forms.connection_rows(definition or {}),
+        # Folded away unless there is none yet or one has a problem.
+        "connections_open": not (definition or {}).get("connections")
+        or any(s.startswith("pb-connections") for s in placed),
         "node_ids": editor_schema.node_ids(definition or {}),
         "problems": problems,
+        "located": located,
         "placed": placed,
         "loose": loose,
         "graph": render_graph(
-            definition, link_prefix="node-" if view == "form" else None, label=f"Graph of {workflow.name}"
+            definition,
+            link_prefix="node-" if view == "form" else None,
+            label=f"Graph of {workflow.name}",
+            flow=DOWN,
+            insert_points=view == "form" and not readonly,
+            selected=forms[selected].id if selected is not None else None,
         ),
+        "selected": selected,
+        "history": undo.write(history or []),
+        "can_undo": bool(history),
         "view": view,
         "json_text": json_text if json_text is not None else drafts.as_json(definition or {}),
         "readonly": readonly,
@@ -133,34 +158,70 @@ def _editor(workflow, context: dict, *, status: int = 200, trigger=None):
     return workflow_page(workflow, status=status, **context)
 
 
+def _selected_index() -> int | None:
+    text = request.form.get("_selected", "")
+    return int(text) if text.isdigit() else None
+
+
+def _selected_after(action: str, selected: int | None, before: dict, after: dict) -> int | None:
+    """The node open in the panel once ``action`` is done: a new node opens; the open
+    one follows a move; removing it closes the panel."""
+    count = len(after.get("nodes") or [])
+    verb, _, rest = action.partition(":")
+    args = [int(a) for a in rest.split(":") if a.isdigit()]
+    if verb in ("add_node", "insert_on") and count > len(before.get("nodes") or []):
+        return count - 1
+    if selected is None or not args:
+        return selected if selected is not None and selected < count else None
+    if verb == "remove_node":
+        return None if args[0] == selected else selected - (args[0] < selected)
+    if verb == "move_node" and len(args) == 2:
+        target = args[0] + (1 if args[1] else -1)
+        return {args[0]: target, target: args[0]}.get(selected, selected)
+    return selected if selected < count else None
+
+
 @bp.post("/workflows/<workflow_id>/editor")
 def editor_change(workflow_id: str):
     workflow = _owned()
     posted, view = _posted_draft()
     action = request.form.get("action", "")
-    if view == "json":
-        if posted.problems:  # unreadable JSON: stay on the tab, keep the text as typed
-            return _editor(
+    history = undo.read(request.form.get("_undo"))
+    if view == "json" and posted.problems:  # unreadable JSON: stay on the tab, keep the text as typed
+        return _editor(
+            workflow,
+            editor_context(
                 workflow,
-                editor_context(
-                    workflow,
-                    {},
-                    problems=posted.problems,
-                    view="json",
-                    json_text=request.form.get("definition_json", ""),
-                ),
-                status=422,
-            )
-        definition = posted.definition
-    else:
-        definition = drafts.apply_action(posted.definition, action, request.form) if action else posted.definition
+                {},
+                problems=posted.problems,
+                view="json",
+                json_text=request.form.get("definition_json", ""),
+                history=history,
+            ),
+            status=422,
+        )
+    definition, meta_parts = posted.definition, {}
+    if action == "undo" and history:
+        definition = history.pop()
+    elif action == "revert":  # the graph and the settings as saved; undo brings the draft back
+        history = undo.pushed(history, posted.definition, workflow.definition)
+        definition = copy.deepcopy(workflow.definition)
+        meta_parts = {"meta_form": WorkflowMetaForm(obj=workflow, formdata=None), "meta_oob": True}
+    elif view == "form" and action and not action.startswith("view:"):
+        definition = drafts.apply_action(posted.definition, action, request.form)
+        history = undo.pushed(history, posted.definition, definition)
     if action in ("view:json", "view:form"):
         view = action.partition(":")[2]
-    added = len(definition.get("nodes") or []) - 1 if action == "add_node" else None  # the keyboard goes there
     context = editor_context(
-        workflow, definition, view=view, problems=problems_of(definition, posted.problems), focus_node=added
+        workflow,
+        definition,
+        view=view,
+        problems=problems_of(definition, None if action in ("undo", "revert") else posted.problems),
+        selected=_selected_after(action, _selected_index(), posted.definition, definition),
+        focus_node=action == "add_node" or action.startswith("insert_on:"),
+        history=history,
     )
-    return _editor(workflow, context)
+    return _editor(workflow, {**context, **meta_parts})
 
 
 @bp.post("/workflows/<workflow_id>/editor/check")
@@ -174,6 +235,7 @@ def editor_check(workflow_id: str):
         view=view,
         problems=problems_of(definition, posted.problems),
         json_text=request.form.get("definition_json") if view == "json" else None,
+        selected=_selected_index(),
         suggestions=False,
     )
     if view == "json":  # only the JSON field is on the page
@@ -190,6 +252,7 @@ def editor_save(workflow_id: str):
     and visibility (one version more only when the graph changed)."""
     workflow = _owned()
     posted, view = _posted_draft()
+    history = undo.read(request.form.get("_undo"))
     meta = WorkflowMetaForm() if request.form.get("_meta") else None
     json_text = request.form.get("definition_json") if view == "json" else None
     problems, message = (problems_of(posted.definition, posted.problems), None) if posted.problems else (None, None)
@@ -206,7 +269,14 @@ def editor_save(workflow_id: str):
     meta_parts = {"meta_form": meta, "meta_oob": True} if meta is not None else {}
     if problems or settings_refused:
         context = editor_context(
-            workflow, posted.definition, view=view, json_text=json_text, problems=problems, message=message
+            workflow,
+            posted.definition,
+            view=view,
+            json_text=json_text,
+            problems=problems,
+            message=message,
+            selected=_selected_index(),
+            history=history,
         )
         return _editor(workflow, {**context, **meta_parts}, status=422)
     after = (workflow.version, workflow.name, workflow.description, workflow.category, workflow.public)
@@ -217,5 +287,7 @@ def editor_save(workflow_id: str):
     if not is_fragment_request():
         flash(message, "success")
         return redirect_to(url_for("ui.workflow", workflow_id=workflow.id))
-    context = editor_context(workflow, workflow.definition, view=view, message=message)
+    context = editor_context(
+        workflow, workflow.definition, view=view, message=message, selected=_selected_index(), history=history
+    )
     return _editor(workflow, {**context, **meta_parts}, trigger="workflow-saved")

@@ -12,16 +12,44 @@ import itertools
 from collections import defaultdict
 from dataclasses import dataclass
 
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from ..engine import node_types
 
 NODE_WIDTH, NODE_HEIGHT = 168, 56
-GAP_X, GAP_Y, PAD = 64, 22, 14
+PAD = 14
 LABEL_CHARS = 21
 FITS_WIDTH = 960  # wider than this, a graph scrolls rather than shrinks below MIN_SCALE
 MIN_SCALE = 0.8
+FITS_PHONE = 440  # wider than this, a phone (drawn at 0.8 there) shows part of it: say so there
+EXIT_WIDTH, EXIT_HEIGHT = 40, 16  # a branching node's labelled exits, drawn on its edge
 _ids = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class Flow:
+    """Which way a graph runs: layers follow each other *along* one axis, nodes of
+    one layer sit side by side *across* the other. Layout and routing work in those
+    terms; ``xy`` turns them into the picture's x and y."""
+
+    down: bool
+    gap_along: float
+    gap_across: float
+
+    @property
+    def along_size(self) -> float:
+        return NODE_HEIGHT if self.down else NODE_WIDTH
+
+    @property
+    def across_size(self) -> float:
+        return NODE_WIDTH if self.down else NODE_HEIGHT
+
+    def xy(self, along: float, across: float) -> tuple[float, float]:
+        return (across, along) if self.down else (along, across)
+
+
+RIGHT = Flow(down=False, gap_along=64, gap_across=22)  # the execution page: a wide band above the nodes
+DOWN = Flow(down=True, gap_along=64, gap_across=28)  # the editor and previews: a column beside a panel
 
 
 @dataclass
@@ -31,8 +59,25 @@ class _Box:
     name: str | None
     layer: int = 0
     row: float = 0
+    along: float = 0
+    across: float = 0
     x: float = 0
     y: float = 0
+
+
+@dataclass
+class _Edge:
+    source: str
+    target: str
+    branch: str | None
+    index: int  # of its (first) connection in the definition
+
+
+@dataclass
+class _Route:
+    path: str
+    middle: tuple[float, float]  # x, y: where a label or a "+" goes
+    farthest_across: float
 
 
 def render_graph(
@@ -42,22 +87,32 @@ def render_graph(
     details: dict[str, str] | None = None,
     link_prefix: str | None = None,
     label: str = "Workflow graph",
+    flow: Flow = RIGHT,
+    insert_points: bool = False,
+    selected: str | None = None,
 ) -> Markup:
     """The SVG for ``definition`` (``nodes`` and ``connections`` as in SPEC.md).
 
     ``statuses`` colours nodes by run status instead of type; ``details`` adds a
     second line under a node's name; ``link_prefix`` makes each node a link to
-    ``#<prefix><node id>``.
+    ``#<prefix><node id>`` (``selected`` marks one). ``flow=DOWN`` runs top to bottom
+    and draws a branching node's exits; ``insert_points`` puts a "+" on every
+    connection (``data-action="insert_on:<its index>"``, for the editor's script).
     """
     boxes, edges = _read(definition or {})
     if not boxes:
         return Markup('<p class="graph-empty">No nodes yet. Add an input, a model call and an output.</p>')
-    _layout(boxes, edges)
+    _layout(boxes, edges, flow)
     uid = f"g{next(_ids)}"
-    routes = [_route(boxes[s], boxes[t], list(boxes.values())) for s, t, _ in edges]
-    width = max(b.x for b in boxes.values()) + NODE_WIDTH + PAD
-    height = max([b.y + NODE_HEIGHT for b in boxes.values()] + [r[3] + 10 for r in routes]) + PAD
-    summary = ", ".join(f"{s} → {t}" for s, t, _ in edges) or "no connections"
+    exits = _exits(boxes) if flow.down else {}
+    routes = [
+        _route(boxes[e.source], boxes[e.target], list(boxes.values()), flow, exits.get(e.source), e.branch)
+        for e in edges
+    ]
+    along = max(b.along for b in boxes.values()) + flow.along_size + PAD
+    across = max([b.across + flow.across_size for b in boxes.values()] + [r.farthest_across + 10 for r in routes]) + PAD
+    width, height = flow.xy(along, across)
+    summary = ", ".join(f"{e.source} → {e.target}" for e in edges) or "no connections"
     # A wide graph keeps its titles readable (drawn at MIN_SCALE or more) and scrolls sideways,
     # saying so, instead of shrinking to fit (a 12-node workflow once drew 7 px titles).
     wide = width > FITS_WIDTH
@@ -65,9 +120,10 @@ def render_graph(
     parts = [
         Markup(
             '<svg class="graph{c}" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="{sw}" height="{sh}" '
-            'role="img" aria-labelledby="{u}-title {u}-desc">'
+            'role="{role}" aria-labelledby="{u}-title {u}-desc">'
         ).format(
-            c=" graph-wide" if wide else "",
+            role="group" if link_prefix or insert_points else "img",  # an image's links would be hidden
+            c=(" graph-wide" if wide else "") + (" graph-down" if flow.down else ""),
             w=int(width),
             h=int(height),
             sw=int(shown),
@@ -81,19 +137,38 @@ def render_graph(
         ).format(uid),
     ]
     routed = list(zip(edges, routes, strict=True))
-    parts += [_edge(boxes[s], boxes[t], branch, uid, route[0]) for (s, t, branch), route in routed]
-    parts += [_label(branch, route[1], route[2]) for (_, _, branch), route in routed if branch]
+    parts += [_edge(e, uid, route.path) for e, route in routed]
+    # A branch drawn as its source's exit needs no second label on the line.
+    labelled = [(e, route) for e, route in routed if e.branch and e.branch not in exits.get(e.source, ())]
+    parts += [_label(e.branch, *route.middle, shift=insert_points) for e, route in labelled]
     parts += [
-        _node(box, (statuses or {}).get(box.id), (details or {}).get(box.id), link_prefix, statuses is not None)
+        _node(
+            box,
+            (statuses or {}).get(box.id),
+            (details or {}).get(box.id),
+            link_prefix,
+            statuses is not None,
+            box.id == selected,
+        )
         for box in boxes.values()
     ]
+    leaving = {(e.source, e.branch) for e in edges}
+    parts += [
+        _exit(boxes[node_id], branches, branch, flow, used=(node_id, branch) in leaving)
+        for node_id, branches in exits.items()
+        for branch in branches
+    ]
+    if insert_points:
+        parts += [_insert_point(e, *route.middle) for e, route in routed]
     parts.append(Markup("</svg>"))
     if wide:
         parts.append(Markup('<p class="graph-hint small">Wider than the page: scroll sideways to see all of it.</p>'))
+    elif width > FITS_PHONE:
+        parts.append(Markup('<p class="graph-hint graph-hint-phone small">Scroll sideways to see all of it.</p>'))
     return Markup("").join(parts)
 
 
-def _read(definition: dict) -> tuple[dict[str, _Box], list[tuple[str, str, str | None]]]:
+def _read(definition: dict) -> tuple[dict[str, _Box], list[_Edge]]:
     boxes: dict[str, _Box] = {}
     nodes = definition.get("nodes") if isinstance(definition, dict) else None
     for node in nodes if isinstance(nodes, list) else []:
@@ -101,27 +176,44 @@ def _read(definition: dict) -> tuple[dict[str, _Box], list[tuple[str, str, str |
             name = node.get("name") if isinstance(node.get("name"), str) and node.get("name") else None
             kind = node.get("type") if isinstance(node.get("type"), str) else "unknown"
             boxes[node["id"]] = _Box(node["id"], kind, name)
-    edges: list[tuple[str, str, str | None]] = []
+    edges: list[_Edge] = []
+    seen: set[tuple] = set()
     connections = definition.get("connections") if isinstance(definition, dict) else None
-    for connection in connections if isinstance(connections, list) else []:
+    for index, connection in enumerate(connections if isinstance(connections, list) else []):
         if not isinstance(connection, dict):
             continue
         source, target = connection.get("from"), connection.get("to")
         branch = connection.get("branch") if isinstance(connection.get("branch"), str) else None
-        if source in boxes and target in boxes and source != target and (source, target, branch) not in edges:
-            edges.append((source, target, branch))
+        if source in boxes and target in boxes and source != target and (source, target, branch) not in seen:
+            seen.add((source, target, branch))
+            edges.append(_Edge(source, target, branch, index))
     return boxes, edges
 
 
-def _layout(boxes: dict[str, _Box], edges: list[tuple[str, str, str | None]]) -> None:
+def _exits(boxes: dict[str, _Box]) -> dict[str, tuple[str, ...]]:
+    """The labelled exits of each branching node (a conditional's true and false)."""
+    found = {}
+    for box in boxes.values():
+        info = node_types.describe(box.type)
+        if info is not None and info.branches:
+            found[box.id] = info.branches
+    return found
+
+
+def _exit_across(box: _Box, branches: tuple[str, ...], branch: str, flow: Flow) -> float:
+    """Where an exit sits across its node: spread evenly, in the order the type gives."""
+    return box.across + flow.across_size * (branches.index(branch) + 1) / (len(branches) + 1)
+
+
+def _layout(boxes: dict[str, _Box], edges: list[_Edge], flow: Flow) -> None:
     """Longest-path layers (edges closing a cycle are ignored for layering), then one
     barycentre pass per layer to keep crossings down."""
     order = _order(list(boxes), edges)
     rank = {node_id: i for i, node_id in enumerate(order)}
     parents: dict[str, list[str]] = defaultdict(list)
-    for source, target, _ in edges:
-        if rank[source] < rank[target]:
-            parents[target].append(source)
+    for edge in edges:
+        if rank[edge.source] < rank[edge.target]:
+            parents[edge.target].append(edge.source)
     for node_id in order:
         boxes[node_id].layer = max((boxes[p].layer + 1 for p in parents[node_id]), default=0)
     layers: dict[int, list[_Box]] = defaultdict(list)
@@ -140,20 +232,22 @@ def _layout(boxes: dict[str, _Box], edges: list[tuple[str, str, str | None]]) ->
             for index, box in enumerate(column):
                 box.row = index
     tallest = max(len(column) for column in layers.values())
+    step_across = flow.across_size + flow.gap_across
     for number, column in layers.items():
-        offset = (tallest - len(column)) * (NODE_HEIGHT + GAP_Y) / 2
+        offset = (tallest - len(column)) * step_across / 2
         for box in column:
-            box.x = PAD + number * (NODE_WIDTH + GAP_X)
-            box.y = PAD + offset + box.row * (NODE_HEIGHT + GAP_Y)
+            box.along = PAD + number * (flow.along_size + flow.gap_along)
+            box.across = PAD + offset + box.row * step_across
+            box.x, box.y = flow.xy(box.along, box.across)
 
 
-def _order(node_ids: list[str], edges: list[tuple[str, str, str | None]]) -> list[str]:
+def _order(node_ids: list[str], edges: list[_Edge]) -> list[str]:
     """Topological where possible (Kahn, ties in definition order); nodes on a cycle follow."""
     indegree = dict.fromkeys(node_ids, 0)
     successors: dict[str, list[str]] = defaultdict(list)
-    for source, target, _ in edges:
-        indegree[target] += 1
-        successors[source].append(target)
+    for edge in edges:
+        indegree[edge.target] += 1
+        successors[edge.source].append(edge.target)
     ready = [n for n in node_ids if indegree[n] == 0]
     order: list[str] = []
     while ready:
@@ -167,62 +261,125 @@ def _order(node_ids: list[str], edges: list[tuple[str, str, str | None]]) -> lis
     return order + [n for n in node_ids if n not in placed]
 
 
-def _route(source: _Box, target: _Box, boxes: list[_Box]) -> tuple[str, float, float, float]:
-    """(SVG path, label x, label y, lowest y). An edge that would cross a node on
-    its way (it skips layers) goes around underneath; a backwards one (a cycle) too."""
-    x1, y1 = source.x + NODE_WIDTH, source.y + NODE_HEIGHT / 2
-    x2, y2 = target.x, target.y + NODE_HEIGHT / 2
+def _route(
+    source: _Box, target: _Box, boxes: list[_Box], flow: Flow, exits: tuple[str, ...] | None, branch: str | None
+) -> _Route:
+    """The line from ``source`` (its exit for ``branch``, if it has one) to ``target``.
+    One that would cross a node on its way (it skips layers) goes around, past the far
+    side of what is in the way; a backwards one (a cycle) too."""
+    a1, c1 = source.along + flow.along_size, source.across + flow.across_size / 2
+    if exits and branch in exits:
+        a1, c1 = a1 + EXIT_HEIGHT / 2, _exit_across(source, exits, branch, flow)
+    a2, c2 = target.along, target.across + flow.across_size / 2
     blockers = [
         b
         for b in boxes
-        if b is not source and b is not target and x1 < b.x + NODE_WIDTH and b.x < x2 and _crosses(b, x1, y1, x2, y2)
+        if b is not source
+        and b is not target
+        and a1 < b.along + flow.along_size
+        and b.along < a2
+        and _crosses(b, flow, a1, c1, a2, c2)
     ]
-    if x2 > x1 and not blockers:
-        bend = max((x2 - x1) / 2, 24)
-        path = f"M {x1:.0f} {y1:.0f} C {x1 + bend:.0f} {y1:.0f}, {x2 - bend:.0f} {y2:.0f}, {x2:.0f} {y2:.0f}"
-        return path, (x1 + x2) / 2, (y1 + y2) / 2, max(y1, y2)
-    below = [b.y + NODE_HEIGHT for b in blockers] + [source.y + NODE_HEIGHT, target.y + NODE_HEIGHT]
-    low = max(below) + GAP_Y / 2 + 4
-    if x2 <= x1:  # backwards: loop out to the right, under, and back in from the left
-        path = (
-            f"M {x1:.0f} {y1:.0f} C {x1 + 40:.0f} {y1:.0f}, {x1 + 40:.0f} {low:.0f}, {x1:.0f} {low:.0f} "
-            f"L {x2:.0f} {low:.0f} C {x2 - 40:.0f} {low:.0f}, {x2 - 40:.0f} {y2:.0f}, {x2:.0f} {y2:.0f}"
-        )
+    if a2 > a1 and not blockers:
+        bend = max((a2 - a1) / 2, 24)
+        steps = [("M", (a1, c1)), ("C", (a1 + bend, c1), (a2 - bend, c2), (a2, c2))]
+        return _Route(_path(steps, flow), flow.xy((a1 + a2) / 2, (c1 + c2) / 2), max(c1, c2))
+    far = max(
+        [b.across + flow.across_size for b in blockers]
+        + [source.across + flow.across_size, target.across + flow.across_size]
+    )
+    far += flow.gap_across / 2 + 4
+    if a2 <= a1:  # backwards: loop out past the source, around, and back in before the target
+        steps = [
+            ("M", (a1, c1)),
+            ("C", (a1 + 40, c1), (a1 + 40, far), (a1, far)),
+            ("L", (a2, far)),
+            ("C", (a2 - 40, far), (a2 - 40, c2), (a2, c2)),
+        ]
     else:
-        path = (
-            f"M {x1:.0f} {y1:.0f} C {x1 + 28:.0f} {y1:.0f}, {x1 + 12:.0f} {low:.0f}, {x1 + 40:.0f} {low:.0f} "
-            f"L {x2 - 40:.0f} {low:.0f} C {x2 - 12:.0f} {low:.0f}, {x2 - 28:.0f} {y2:.0f}, {x2:.0f} {y2:.0f}"
-        )
-    return path, (x1 + x2) / 2, low, low
+        steps = [
+            ("M", (a1, c1)),
+            ("C", (a1 + 28, c1), (a1 + 12, far), (a1 + 40, far)),
+            ("L", (a2 - 40, far)),
+            ("C", (a2 - 12, far), (a2 - 28, c2), (a2, c2)),
+        ]
+    return _Route(_path(steps, flow), flow.xy((a1 + a2) / 2, far), far)
 
 
-def _crosses(box: _Box, x1: float, y1: float, x2: float, y2: float) -> bool:
+def _path(steps: list[tuple], flow: Flow) -> str:
+    """SVG path data from steps in flow terms: ("M", point), ("C", p1, p2, p3), ("L", point)."""
+    out = []
+    for command, *points in steps:
+        xy = [flow.xy(*point) for point in points]
+        out.append(command + " " + ", ".join(f"{x:.0f} {y:.0f}" for x, y in xy))
+    return " ".join(out)
+
+
+def _crosses(box: _Box, flow: Flow, a1: float, c1: float, a2: float, c2: float) -> bool:
     """Whether the straight line between the ends passes through ``box`` (with a margin)."""
-    for x in (box.x, box.x + NODE_WIDTH / 2, box.x + NODE_WIDTH):
-        t = (x - x1) / (x2 - x1) if x2 != x1 else 0
-        y = y1 + (y2 - y1) * min(max(t, 0), 1)
-        if box.y - 6 <= y <= box.y + NODE_HEIGHT + 6:
+    for a in (box.along, box.along + flow.along_size / 2, box.along + flow.along_size):
+        t = (a - a1) / (a2 - a1) if a2 != a1 else 0
+        c = c1 + (c2 - c1) * min(max(t, 0), 1)
+        if box.across - 6 <= c <= box.across + flow.across_size + 6:
             return True
     return False
 
 
-def _edge(source: _Box, target: _Box, branch: str | None, uid: str, path: str) -> Markup:
-    css = f"edge edge-{branch}" if branch else "edge"
+def _edge(edge: _Edge, uid: str, path: str) -> Markup:
+    css = f"edge edge-{edge.branch}" if edge.branch else "edge"
     return Markup('<path class="{}" d="{}" marker-end="url(#{}-arrow)"><title>{} → {}{}</title></path>').format(
-        css, path, uid, source.id, target.id, f" ({branch})" if branch else ""
+        css, path, uid, edge.source, edge.target, f" ({edge.branch})" if edge.branch else ""
     )
 
 
-def _label(branch: str, x: float, y: float) -> Markup:
+def _label(branch: str, x: float, y: float, shift: bool = False) -> Markup:
     width = 10 + 7 * len(branch)
+    if shift:  # beside the "+" that takes the middle
+        x += width / 2 + 14
     return Markup(
         '<g class="edge-label edge-label-{b}"><rect x="{x:.0f}" y="{y:.0f}" width="{w}" height="16" rx="8"/>'
         '<text x="{mx:.0f}" y="{ty:.0f}" text-anchor="middle">{b}</text></g>'
     ).format(b=branch, x=x - width / 2, y=y - 8, w=width, mx=x, ty=y + 4)
 
 
-def _node(box: _Box, status: str | None, detail: str | None, link_prefix: str | None, by_status: bool) -> Markup:
-    css = f"node t-{box.type}" + (f" s-{status or 'pending'}" if by_status else "")
+def _exit(box: _Box, branches: tuple[str, ...], branch: str, flow: Flow, *, used: bool) -> Markup:
+    """A labelled exit on the node's far edge; an unused one is drawn open (dashed)."""
+    along, across = box.along + flow.along_size, _exit_across(box, branches, branch, flow)
+    x, y = flow.xy(along, across)
+    return Markup(
+        '<g class="exit exit-{b}{open}"><title>{node}: the {b} exit{hint}</title>'
+        '<rect x="{x:.0f}" y="{y:.0f}" width="{w}" height="{h}" rx="8"/>'
+        '<text x="{tx:.0f}" y="{ty:.0f}" text-anchor="middle">{b}</text></g>'
+    ).format(
+        b=branch,
+        open="" if used else " is-open",
+        node=box.id,
+        hint="" if used else " (not connected)",
+        x=x - EXIT_WIDTH / 2,
+        y=y - EXIT_HEIGHT / 2,
+        w=EXIT_WIDTH,
+        h=EXIT_HEIGHT,
+        tx=x,
+        ty=y + 4,
+    )
+
+
+def _insert_point(edge: _Edge, x: float, y: float) -> Markup:
+    """A "+" on a connection: the editor's script inserts a node there."""
+    return Markup(
+        '<a class="insert-point" href="#add-node" role="button" data-action="insert_on:{i}" '
+        'aria-label="Insert a node between {s} and {t}"><title>Insert a node between {s} and {t}</title>'
+        '<circle cx="{x:.0f}" cy="{y:.0f}" r="9"/>'
+        '<path d="M {x0:.0f} {y:.0f} H {x1:.0f} M {x:.0f} {y0:.0f} V {y1:.0f}"/></a>'
+    ).format(i=edge.index, s=edge.source, t=edge.target, x=x, y=y, x0=x - 4.5, x1=x + 4.5, y0=y - 4.5, y1=y + 4.5)
+
+
+def _node(
+    box: _Box, status: str | None, detail: str | None, link_prefix: str | None, by_status: bool, selected: bool
+) -> Markup:
+    css = (
+        f"node t-{box.type}" + (f" s-{status or 'pending'}" if by_status else "") + (" is-selected" if selected else "")
+    )
     title = f"{box.id} ({box.type})" + (f" — {box.name}" if box.name else "") + (f" — {status}" if status else "")
     main = _clip(box.name or box.id)
     info = node_types.describe(box.type)
@@ -244,7 +401,10 @@ def _node(box: _Box, status: str | None, detail: str | None, link_prefix: str | 
     group = Markup('<g class="{}"><title>{}</title>{}</g>').format(css, title, body)
     if link_prefix is None:
         return group
-    return Markup('<a href="#{}{}" class="node-link">{}</a>').format(link_prefix, escape(box.id), group)
+    # An id of its own: htmx gives the focus back to it when a check redraws the graph.
+    return Markup('<a href="#{p}{n}" id="graph-{p}{n}" class="node-link" data-node="{n}">{g}</a>').format(
+        p=link_prefix, n=box.id, g=group
+    )
 
 
 def _clip(text: str, limit: int = LABEL_CHARS) -> str:

@@ -118,6 +118,7 @@ class NodeForm:
     hidden: dict[str, str]
     references: list[str]
     variant: str | None = None  # the operation or shape its options depend on
+    selected: bool = False  # open in the editor's panel (the others are there, hidden)
     focused: bool = False  # just added: its id field takes the focus
 
     @property
@@ -466,6 +467,20 @@ def connection_slots(definition: dict) -> list[str]:
 def place_problems(problems: list[Problem], forms: list[NodeForm], definition: dict) -> tuple[dict, list]:
     """(slot id → messages, problems with no field of their own). A problem goes to
     the field whose path it names, else to the nearest enclosing row or node."""
+    slots = problem_slots(forms, definition)
+    placed: dict[str, list[str]] = {}
+    loose = []
+    for problem in problems:
+        slot = slot_of(problem.path, slots)
+        if slot:
+            placed.setdefault(slot, []).append(problem.message)
+        else:
+            loose.append(problem)
+    return placed, loose
+
+
+def problem_slots(forms: list[NodeForm], definition: dict) -> dict[str, str]:
+    """Path → the id of the slot its problems are shown in."""
     slots: dict[str, str] = {
         "nodes": "pb-nodes",
         "connections": "pb-connections",
@@ -482,15 +497,12 @@ def place_problems(problems: list[Problem], forms: list[NodeForm], definition: d
         slots[row["path"]] = "pb-" + css_id(row["path"])
         for end in ("from", "to", "branch"):
             slots[f"{row['path']}.{end}"] = "pb-" + css_id(f"{row['path']}.{end}")
-    placed: dict[str, list[str]] = {}
-    loose = []
-    for problem in problems:
-        path = problem.path
-        while path and path not in slots:
-            match = _LAST_SEGMENT.match(path)
-            path = match.group(1) if match else ""
-        if path:
-            placed.setdefault(slots[path], []).append(problem.message)
-        else:
-            loose.append(problem)
-    return placed, loose
+    return slots
+
+
+def slot_of(path: str, slots: dict[str, str]) -> str | None:
+    """The slot for ``path``: its own, else the nearest enclosing one's."""
+    while path and path not in slots:
+        match = _LAST_SEGMENT.match(path)
+        path = match.group(1) if match else ""
+    return slots[path] if path else None

@@ -1,0 +1,159 @@
+"""The graph-first editor in Chromium: the graph is how one moves around, one node's
+form at a time in the side panel, "+" on a connection, removing with or without
+reconnecting, undo, keyboard-only editing, one Save for settings and graph."""
+
+from __future__ import annotations
+
+import re
+from types import SimpleNamespace
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.conftest import open_node, screenshot
+from tests.definitions import echo_definition
+from tests.ui.conftest import create_workflow
+from webapp.extensions import db
+from webapp.models import User, Workflow
+
+pytestmark = pytest.mark.browser
+LINKS = "#editor-graph a.node-link"
+
+
+def ada(server) -> SimpleNamespace:
+    with server.app.app_context():
+        return SimpleNamespace(id=db.session.query(User).filter_by(email="ada@example.com").one().id)
+
+
+def clone(page, query: str) -> None:
+    page.goto(f"/templates?q={query}")
+    page.locator(".tpl-card button").first.click()
+    page.wait_for_url(re.compile(r".*/workflows/wf_\w+$"))
+
+
+def flow(page):
+    """The connections as the graph draws them (its description: "a → b, b → c")."""
+    return expect(page.locator("#editor-graph svg desc"))
+
+
+def tabs_until(page, is_there: str, limit: int) -> int:
+    """Presses Tab until ``is_there`` (a script on the focused element) holds; how many."""
+    for count in range(1, limit + 1):
+        page.keyboard.press("Tab")
+        if page.evaluate(f"(el => {is_there})(document.activeElement)"):
+            return count
+    raise AssertionError(f"not reached in {limit} tab stops")
+
+
+def test_the_12_node_template_is_edited_one_node_at_a_time_in_a_short_page(browser_page, gallery):
+    page = browser_page
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto("/templates?q=blog+article")
+    page.locator(".tpl-card").first.get_by_role("link", name="Preview").click()
+    expect(page.locator("svg.graph")).to_be_visible()
+    screenshot(page, "template-preview.png")
+    clone(page, "blog+article")
+    ids = page.locator(LINKS).evaluate_all("links => links.map(a => a.getAttribute('data-node'))")
+    assert len(ids) == 12
+    expect(page.locator("#panel-pick")).to_be_visible()  # nothing open yet: the list of nodes
+    tallest = page.evaluate("document.documentElement.scrollHeight")
+    for node_id in ids:
+        open_node(page, node_id)
+        expect(page.locator(f".node-panel .node-card[data-node='{node_id}']")).to_be_visible()
+        expect(page.locator(".node-panel .node-card:visible")).to_have_count(1)
+        expect(page.locator(f"{LINKS}[data-node='{node_id}'] g.node")).to_have_class(re.compile("is-selected"))
+        tallest = max(tallest, page.evaluate("document.documentElement.scrollHeight"))
+    assert tallest < 4000, f"the editor grew to {tallest}px"
+    page.evaluate("window.scrollTo(0, 0)")
+    page.locator("body").click(position={"x": 5, "y": 5})
+    assert tabs_until(page, "el.id === 'save-button'", 80) <= 60  # was 390 in the long form
+    page.set_viewport_size({"width": 1280, "height": 1100})
+    open_node(page, ids[3])
+    page.evaluate("window.scrollTo(0, document.getElementById('editor').offsetTop - 70)")
+    screenshot(page, "editor.png", full_page=False)
+
+
+def test_insert_on_a_connection_remove_and_reconnect_then_undo(browser_page, server):
+    page = browser_page
+    workflow_id = create_workflow(server.app, ada(server), echo_definition(), name="Reshaped")
+    page.goto(f"/workflows/{workflow_id}")
+    expect(page.get_by_role("button", name="↶ Undo")).to_be_disabled()
+    expect(page.get_by_role("button", name="Revert to saved")).to_be_disabled()
+
+    page.get_by_label("New node type").select_option("processing")
+    page.get_by_role("button", name="Insert a node between shout and out").click()
+    expect(page.locator("#node-step")).to_be_visible()  # opened, and the keyboard is on its id
+    expect(page.locator("#f-nodes-3-id")).to_be_focused()
+    flow(page).to_have_text("in → shout, shout → step, step → out")
+    expect(page.locator("#f-nodes-3-config-template")).to_have_value("{{ shout.value }}")  # starts from what comes in
+
+    open_node(page, "shout")
+    page.get_by_label("Remove node shout…").click()
+    page.get_by_role("button", name="Remove shout, connecting what came in to what went out").click()
+    expect(page.locator("#node-shout")).to_have_count(0)
+    flow(page).to_have_text("in → step, step → out")
+    expect(page.locator("#panel-pick")).to_be_visible()
+
+    page.get_by_role("button", name="↶ Undo").click()
+    expect(page.locator("#node-shout")).to_have_count(1)
+    flow(page).to_have_text("in → shout, shout → step, step → out")
+    page.get_by_role("button", name="↶ Undo").click()
+    expect(page.locator("#node-step")).to_have_count(0)
+    flow(page).to_have_text("in → shout, shout → out")
+    expect(page.get_by_role("button", name="↶ Undo")).to_be_disabled()
+    expect(page.locator("#editor-state")).to_have_text("Saved")  # back where it started
+    assert page.errors == []
+
+
+def test_keyboard_only_editing_of_one_node(browser_page, server):
+    page = browser_page
+    workflow_id = create_workflow(server.app, ada(server), echo_definition(), name="Keys")
+    page.goto(f"/workflows/{workflow_id}")
+    page.get_by_role("button", name="Graph & nodes").focus()
+    tabs_until(page, "el.matches('a.node-link')", 10)  # the graph is the next stop
+    page.keyboard.press("ArrowDown")
+    expect(page.locator(f"{LINKS}[data-node='shout']")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("#f-nodes-1-id")).to_be_focused()  # the panel opened on its first field
+    tabs_until(page, "el.name === 'nodes[1].config.input'", 8)
+    page.keyboard.press("End")
+    page.keyboard.type(" again")
+    page.keyboard.press("Escape")  # back to the node in the graph, the edit kept
+    expect(page.locator("#node-shout")).to_be_hidden()
+    expect(page.locator(f"{LINKS}[data-node='shout']")).to_be_focused()
+    page.keyboard.press("Control+s")
+    expect(page.locator(".editor-message")).to_have_text("Saved as version 2.")
+    with server.app.app_context():
+        saved = db.session.get(Workflow, workflow_id).definition
+    assert saved["nodes"][1]["config"]["input"] == "{{ in.text }} again"
+    assert page.errors == []
+
+
+def test_one_save_keeps_a_rename_and_a_prompt_change_together(browser_page, server, gallery):
+    page = browser_page
+    clone(page, "description+writer")
+    page.locator(".settings-card summary").click()
+    page.get_by_label("Name", exact=True).fill("Lamp copy")
+    open_node(page, "draft")
+    page.locator("#f-nodes-1-config-prompt").fill("Sell {{ in.product }} to {{ in.audience }}.")
+    page.locator("#save-button").click()
+    expect(page.locator(".editor-message")).to_have_text("Saved as version 2.")
+    page.reload()
+    expect(page.locator("#wf-head h1")).to_have_text("Lamp copy")
+    expect(page.locator("#f-nodes-1-config-prompt")).to_have_value("Sell {{ in.product }} to {{ in.audience }}.")
+    assert page.errors == []
+
+
+def test_the_editor_at_phone_width_opens_nodes_below_the_graph(browser_page, server, gallery):
+    page = browser_page
+    page.set_viewport_size({"width": 390, "height": 844})
+    clone(page, "description+writer")
+    open_node(page, "draft")
+    card = page.locator("#node-draft")
+    expect(card).to_be_visible()
+    graph, panel = page.locator("#editor-graph").bounding_box(), card.bounding_box()
+    assert panel["y"] > graph["y"] and panel["x"] >= 0 and panel["x"] + panel["width"] <= 390
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    expect(page.locator("#save-button")).to_be_in_viewport()
+    card.scroll_into_view_if_needed()
+    screenshot(page, "editor-phone.png", full_page=False)
