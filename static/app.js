@@ -109,6 +109,11 @@
   openTarget(decodeURIComponent(location.hash.slice(1)));
 
   // -- the editor's panel: one node's form at a time ------------------------------------------
+  var FIELDS = "input:not([type=hidden]):not(:disabled), select:not(:disabled), textarea:not(:disabled)";
+
+  function firstStop(card) {  // read only, every field is disabled: the panel's Close link then
+    return card.querySelector(FIELDS) || card.querySelector("a[href]");
+  }
   // Every node's fields are in the form (hidden but posted); opening one shows it, marks it
   // in the graph and tells the server (_selected) so a redraw keeps it open.
   function openNode(card, focusField) {
@@ -120,7 +125,7 @@
     if (selected) selected.value = card.getAttribute("data-index");
     markInGraph(card.getAttribute("data-node"));
     if (focusField) {
-      var field = focusField === true ? card.querySelector("input:not([type=hidden]), select, textarea") : focusField;
+      var field = focusField === true ? firstStop(card) : focusField;
       if (field) field.focus();
     }
   }
@@ -159,7 +164,7 @@
     if (card) openNode(card, null);
     for (var around = target.closest("details"); around; around = around.parentElement.closest("details")) around.open = true;
     var field = id.indexOf("pb-") === 0 ? document.getElementById("f-" + id.slice(3)) : null;
-    field = field || (target === card ? card.querySelector("input:not([type=hidden]), select, textarea") : target);
+    field = field || (target === card ? firstStop(card) : target);
     if (field && field.focus) {
       field.focus();
       if (field.scrollIntoView) field.scrollIntoView({ block: "nearest" });
@@ -173,9 +178,15 @@
     if (!button) return;
     button.value = action;
     button.click();
+    button.value = "";  // htmx has read it; nothing else may send it again
   }
 
-  // Ctrl+S (⌘S) saves the editor; Escape closes the open node and goes back to it in the graph.
+  function activate(element) {  // SVG links have no click() of their own
+    element.dispatchEvent(new MouseEvent("click", { bubbles: true, cancelable: true }));
+  }
+
+  // Ctrl+S (⌘S) saves the editor; Escape closes an open Remove… menu, else the open node
+  // (back to it in the graph). Not while a suggestion list or an input method is open.
   document.addEventListener("keydown", function (event) {
     var save = document.getElementById("save-button");
     if (save && (event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "s") {
@@ -183,26 +194,35 @@
       save.click();
       return;
     }
-    var card = event.key === "Escape" && event.target.closest && event.target.closest(".node-panel .node-card");
-    if (card && !event.target.closest("details[open] > .menu-pop")) {
+    if (event.key !== "Escape" || event.isComposing || !event.target.closest) return;
+    var menu = event.target.closest(".remove-menu[open]");
+    if (menu) {
+      event.preventDefault();
+      menu.open = false;
+      menu.querySelector("summary").focus();
+      return;
+    }
+    var card = event.target.closest(".node-panel .node-card");
+    if (card && !event.target.hasAttribute("list")) {
       event.preventDefault();
       closePanel(card);
     }
   });
 
-  // Arrow keys move between the graph's nodes (Tab reaches the graph, Enter opens a node).
+  // Arrow keys move between the graph's nodes (Tab reaches the graph, Enter opens a node);
+  // Space presses a node or a "+" as Enter does.
   document.addEventListener("keydown", function (event) {
-    var link = event.target.closest && event.target.closest("#editor-graph a.node-link");
-    if (!link) return;
-    var step = { ArrowDown: 1, ArrowRight: 1, ArrowUp: -1, ArrowLeft: -1 }[event.key];
+    var pressable = event.target.closest && event.target.closest("#editor-graph a");
+    if (!pressable) return;
     if (event.key === " ") {
       event.preventDefault();
-      link.click();
+      activate(pressable);
       return;
     }
-    if (!step) return;
+    var step = { ArrowDown: 1, ArrowRight: 1, ArrowUp: -1, ArrowLeft: -1 }[event.key];
+    if (!step || !pressable.classList.contains("node-link")) return;
     var links = Array.prototype.slice.call(document.querySelectorAll("#editor-graph a.node-link"));
-    var next = links[links.indexOf(link) + step];
+    var next = links[links.indexOf(pressable) + step];
     if (next) {
       event.preventDefault();
       next.focus();
@@ -255,6 +275,8 @@
     if (state && editorDirty()) {
       state.classList.add("is-dirty");
       state.textContent = "Unsaved changes";
+      var revert = document.getElementById("revert-button");
+      if (revert) revert.disabled = false;  // typed changes can be reverted too
     }
   }
 
@@ -290,6 +312,11 @@
 
   document.addEventListener("htmx:beforeSwap", function (event) {
     var detail = event.detail;
+    if (detail.elt && !detail.elt.isConnected) {
+      // The answer to a check sent before the editor was redrawn: its graph and problems are stale.
+      detail.shouldSwap = false;
+      return;
+    }
     if (detail.isError && !detail.xhr.getResponseHeader("HX-Retarget")) {
       // An error page from outside the app (a proxy, a crash): say so, keep the page.
       detail.shouldSwap = false;

@@ -102,6 +102,12 @@ def test_insert_on_a_connection_remove_and_reconnect_then_undo(browser_page, ser
     flow(page).to_have_text("in → shout, shout → out")
     expect(page.get_by_role("button", name="↶ Undo")).to_be_disabled()
     expect(page.locator("#editor-state")).to_have_text("Saved")  # back where it started
+
+    open_node(page, "shout")  # typing alone can be reverted too
+    page.locator("#f-nodes-1-config-input").fill("{{ in.text }} changed")
+    page.get_by_role("button", name="Revert to saved").click()
+    expect(page.locator("#f-nodes-1-config-input")).to_have_value("{{ in.text }}")
+    expect(page.locator("#editor-state")).to_have_text("Saved")
     assert page.errors == []
 
 
@@ -113,7 +119,7 @@ def test_keyboard_only_editing_of_one_node(browser_page, server):
     tabs_until(page, "el.matches('a.node-link')", 10)  # the graph is the next stop
     page.keyboard.press("ArrowDown")
     expect(page.locator(f"{LINKS}[data-node='shout']")).to_be_focused()
-    page.keyboard.press("Enter")
+    page.keyboard.press("Space")  # as Enter does
     expect(page.locator("#f-nodes-1-id")).to_be_focused()  # the panel opened on its first field
     tabs_until(page, "el.name === 'nodes[1].config.input'", 8)
     page.keyboard.press("End")

@@ -503,8 +503,51 @@ def test_a_tampered_undo_history_is_an_empty_one(page, app):
     import zlib
 
     workflow_id = create_workflow(app, page.user, spec_example())
-    bomb = base64.urlsafe_b64encode(zlib.compress(b"[" + b" " * 10_000_000 + b"]", 9)).decode()
-    for history in ("not base64 at all!", base64.urlsafe_b64encode(b"junk").decode(), bomb):
+
+    def packed(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(zlib.compress(raw, 9)).decode()
+
+    bomb = packed(b"[" + b" " * 10_000_000 + b"]")
+    deep = packed(b"[" * 100_000)  # past Python's parser
+    surrogate = packed(
+        b'[{"before": {"nodes": ["\\ud800"], "connections": []}, "after": {"nodes": [], "connections": []}}]'
+    )
+    shapeless = packed(b'[{"before": 1, "after": {"nodes": "no"}}, [], "x"]')
+    junk = base64.urlsafe_b64encode(b"junk").decode()
+    for history in ("not base64 at all!", junk, bomb, deep, surrogate, shapeless):
         pairs = replace(editor_form(page, workflow_id), "_undo", history)
         answer = page.post(f"/workflows/{workflow_id}/editor", [*pairs, ("action", "undo")], htmx=True)
         assert answer.status_code == 200 and "disabled" in re.search(r'value="undo"[^>]*>', answer.text).group(0)
+
+
+def test_undo_keeps_what_was_typed_since_and_the_open_node_by_its_id(page, app):
+    workflow_id = create_workflow(app, page.user, spec_example())
+    url = f"/workflows/{workflow_id}/editor"
+    pairs = editor_form(page, workflow_id)
+    added = form_fields(page.post(url, [*pairs, ("action", "add_node")], htmx=True).text, "editor-form")
+    typed = replace(added, "nodes[1].config.prompt", "Typed after the add")
+    typed = replace(typed, "_selected", "1")  # 'draft' open
+    moved = form_fields(page.post(url, [*typed, ("action", "move_node:1:1")], htmx=True).text, "editor-form")
+    assert ("_selected", "2") in moved  # the open node followed its move
+    once = page.post(url, [*moved, ("action", "undo")], htmx=True).text  # the move, taken back
+    pairs = form_fields(once, "editor-form")
+    assert ("_selected", "1") in pairs  # still 'draft', found by its id
+    twice = draft.read_form(
+        as_multidict(form_fields(page.post(url, [*pairs, ("action", "undo")], htmx=True).text, "editor-form"))
+    ).definition
+    assert [n["id"] for n in twice["nodes"]] == [n["id"] for n in spec_example()["nodes"]]  # the added node is gone
+    assert twice["nodes"][1]["config"]["prompt"] == "Typed after the add"  # and the typing is not
+
+
+def test_an_input_is_not_inserted_on_a_connection(page, app):
+    workflow_id = create_workflow(app, page.user, spec_example())
+    pairs = replace(editor_form(page, workflow_id), "new_node_type", "input")
+    html = page.post(f"/workflows/{workflow_id}/editor", [*pairs, ("action", "insert_on:0")], htmx=True).text
+    assert draft.read_form(as_multidict(form_fields(html, "editor-form"))).definition == spec_example()
+
+
+def test_json_nested_past_the_parser_is_a_problem_not_an_error(page, app):
+    workflow_id = create_workflow(app, page.user, spec_example())
+    pairs = [("csrf_token", page.token), ("_view", "json"), ("definition_json", "[" * 100_000)]
+    answer = page.post(f"/workflows/{workflow_id}/editor", [*pairs, ("action", "view:form")], htmx=True)
+    assert answer.status_code == 422 and "nested too deeply" in answer.text

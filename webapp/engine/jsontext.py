@@ -22,8 +22,12 @@ def holds_lone_surrogate(value: Any) -> bool:
 
 
 def loads(text: str | bytes, **options: Any) -> Any:
-    """``json.loads`` that refuses lone surrogates with a ``ValueError``, as it does bad syntax."""
-    value = json.loads(text, **options)
+    """``json.loads`` that refuses lone surrogates, and nesting deeper than Python's
+    parser goes, with a ``ValueError``, as it does bad syntax."""
+    try:
+        value = json.loads(text, **options)
+    except RecursionError:
+        raise ValueError("the JSON is nested too deeply") from None
     if isinstance(text, str) and "\\u" not in text and not LONE_SURROGATE.search(text):
         return value  # no escape and no raw surrogate: nothing to look for
     if holds_lone_surrogate(value):

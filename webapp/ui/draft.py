@@ -1,6 +1,6 @@
 """The editor's form, read back: posted fields (or the JSON tab) become a
-definition again, and structural edits (add or remove a node, a row, a
-connection) change a draft.
+definition again, and structural edits (add, insert, move or remove a node; add or
+remove a row or a connection) change a draft.
 
 Empty fields mean "not set", unless ``_keys`` says the option was spelled out
 before; options without a field come back from ``_extra``. So an unchanged form
@@ -320,25 +320,28 @@ def as_json(definition: dict) -> str:
 
 
 def apply_action(definition: dict, action: str, form) -> dict:
-    """Structural edits: add or remove nodes, rows and connections (on a copy)."""
+    """Structural edits (on a copy): add a node (``add_node``, from the add-node fields),
+    insert one on a connection (``insert_on:<connection>``), move or remove one, add or
+    remove rows and connections."""
     definition = copy.deepcopy(definition)
     nodes = [n for n in definition.get("nodes") or [] if isinstance(n, dict)]
     connections = [c for c in definition.get("connections") or [] if isinstance(c, dict)]
     verb, _, rest = action.partition(":")
     parts = rest.split(":")
     args = [int(a) for a in parts if a.isdigit()]
+    kind = form.get("new_node_type", "ai_model")
     if verb == "add_node":
         after = form.get("new_node_after", "")
-        new_id = _add_node(nodes, form.get("new_node_type", "ai_model"), after)
-        if new_id and after and after in {n.get("id") for n in nodes}:
+        new_id = _add_node(nodes, kind, after)
+        if new_id and _takes_input(kind) and after and after in {n.get("id") for n in nodes}:
             if form.get("new_node_between") == "true":  # into the flow: what followed `after` follows it
                 for connection in connections:
                     if connection.get("from") == after:
                         connection["from"] = new_id
             connections.append({"from": after, "to": new_id})
-    elif verb == "insert_on" and args and args[0] < len(connections):
+    elif verb == "insert_on" and args and args[0] < len(connections) and _takes_input(kind):
         on = connections[args[0]]
-        new_id = _add_node(nodes, form.get("new_node_type", "ai_model"), on.get("from"))
+        new_id = _add_node(nodes, kind, on.get("from"))
         if new_id:  # the connection now leads to the new node (its branch kept), and on from there
             connections.insert(args[0] + 1, {"from": new_id, "to": on.get("to")})
             on["to"] = new_id
@@ -364,7 +367,7 @@ def apply_action(definition: dict, action: str, form) -> dict:
 
 def _add_node(nodes: list[dict], kind: str, after: str | None) -> str | None:
     """Appends a new node of ``kind`` (starting from what ``after`` gives); its id, or
-    None for a type that does not exist or an input (it takes nothing in)."""
+    None for a type that does not exist."""
     info = describe(kind)
     if info is None:
         return None
@@ -372,7 +375,11 @@ def _add_node(nodes: list[dict], kind: str, after: str | None) -> str | None:
     nodes.append({"id": new_id, "type": kind, "config": copy.deepcopy(info.starter)})
     if after and info.fed_by:  # start from what comes in
         nodes[-1]["config"][info.fed_by] = _starter_prompt(nodes, after)
-    return new_id if kind != "input" else None
+    return new_id
+
+
+def _takes_input(kind: str) -> bool:
+    return kind != "input"  # an input starts a flow: nothing leads into it
 
 
 def _without(removed: str, connections: list[dict], *, reconnect: bool) -> list[dict]:

@@ -87,8 +87,8 @@ def editor_context(
         forms[selected].focused = focus_node
     else:
         selected = None
-    placed, loose = node_forms.place_problems(problems, forms, definition or {})
     slots = node_forms.problem_slots(forms, definition or {})
+    placed, loose = node_forms.place_problems(problems, forms, definition or {}, slots)
     # Each problem in the summary links to its field (app.js opens the node it is in).
     located = [(p, node_forms.slot_of(p.path, slots) if view == "form" else None) for p in problems]
     if view == "json":  # no fields to put them next to: list every problem with its path
@@ -160,17 +160,22 @@ def _editor(workflow, context: dict, *, status: int = 200, trigger=None):
 
 def _selected_index() -> int | None:
     text = request.form.get("_selected", "")
-    return int(text) if text.isdigit() else None
+    return int(text) if text.isdecimal() and len(text) <= 4 else None
 
 
 def _selected_after(action: str, selected: int | None, before: dict, after: dict) -> int | None:
     """The node open in the panel once ``action`` is done: a new node opens; the open
-    one follows a move; removing it closes the panel."""
-    count = len(after.get("nodes") or [])
+    one follows a move; removing it closes the panel; after undo or revert, the node
+    of the same id stays open if there is one."""
+    before_ids, after_ids = _ids(before), _ids(after)
+    count = len(after_ids)
     verb, _, rest = action.partition(":")
-    args = [int(a) for a in rest.split(":") if a.isdigit()]
-    if verb in ("add_node", "insert_on") and count > len(before.get("nodes") or []):
+    args = [int(a) for a in rest.split(":") if a.isdecimal()]
+    if verb in ("add_node", "insert_on") and count > len(before_ids):
         return count - 1
+    if verb in ("undo", "revert"):
+        was = before_ids[selected] if selected is not None and selected < len(before_ids) else None
+        return after_ids.index(was) if was is not None and was in after_ids else None
     if selected is None or not args:
         return selected if selected is not None and selected < count else None
     if verb == "remove_node":
@@ -179,6 +184,10 @@ def _selected_after(action: str, selected: int | None, before: dict, after: dict
         target = args[0] + (1 if args[1] else -1)
         return {args[0]: target, target: args[0]}.get(selected, selected)
     return selected if selected < count else None
+
+
+def _ids(definition: dict) -> list:
+    return [n.get("id") if isinstance(n, dict) else None for n in definition.get("nodes") or []]
 
 
 @bp.post("/workflows/<workflow_id>/editor")
@@ -202,7 +211,7 @@ def editor_change(workflow_id: str):
         )
     definition, meta_parts = posted.definition, {}
     if action == "undo" and history:
-        definition = history.pop()
+        definition = undo.undone(history.pop(), posted.definition)
     elif action == "revert":  # the graph and the settings as saved; undo brings the draft back
         history = undo.pushed(history, posted.definition, workflow.definition)
         definition = copy.deepcopy(workflow.definition)
@@ -221,7 +230,8 @@ def editor_change(workflow_id: str):
         focus_node=action == "add_node" or action.startswith("insert_on:"),
         history=history,
     )
-    return _editor(workflow, {**context, **meta_parts})
+    focus_pick = action.startswith("remove_node:")  # the keyboard goes to the list of nodes, not to the page's top
+    return _editor(workflow, {**context, **meta_parts, "focus_pick": focus_pick})
 
 
 @bp.post("/workflows/<workflow_id>/editor/check")

@@ -1,4 +1,5 @@
-"""The picture of a workflow: a server-rendered SVG, layered left to right.
+"""The picture of a workflow: a server-rendered SVG, layered left to right (the
+execution page) or top to bottom (the editor and template previews, beside a panel).
 
 It draws the definition as written, valid or not (the editor redraws it while the
 person is still fixing problems): unknown ends and self-loops are left out and a
@@ -123,7 +124,7 @@ def render_graph(
             'role="{role}" aria-labelledby="{u}-title {u}-desc">'
         ).format(
             role="group" if link_prefix or insert_points else "img",  # an image's links would be hidden
-            c=(" graph-wide" if wide else "") + (" graph-down" if flow.down else ""),
+            c=" graph-wide" if wide else "",
             w=int(width),
             h=int(height),
             sw=int(shown),
@@ -150,7 +151,7 @@ def render_graph(
             statuses is not None,
             box.id == selected,
         )
-        for box in boxes.values()
+        for box in sorted(boxes.values(), key=lambda b: (b.layer, b.row))  # reading (and Tab) order
     ]
     leaving = {(e.source, e.branch) for e in edges}
     parts += [
@@ -369,7 +370,7 @@ def _insert_point(edge: _Edge, x: float, y: float) -> Markup:
     return Markup(
         '<a class="insert-point" href="#add-node" role="button" data-action="insert_on:{i}" '
         'aria-label="Insert a node between {s} and {t}"><title>Insert a node between {s} and {t}</title>'
-        '<circle cx="{x:.0f}" cy="{y:.0f}" r="9"/>'
+        '<circle class="hit" cx="{x:.0f}" cy="{y:.0f}" r="13"/><circle cx="{x:.0f}" cy="{y:.0f}" r="9"/>'
         '<path d="M {x0:.0f} {y:.0f} H {x1:.0f} M {x:.0f} {y0:.0f} V {y1:.0f}"/></a>'
     ).format(i=edge.index, s=edge.source, t=edge.target, x=x, y=y, x0=x - 4.5, x1=x + 4.5, y0=y - 4.5, y1=y + 4.5)
 

@@ -464,10 +464,12 @@ def connection_slots(definition: dict) -> list[str]:
     return slots
 
 
-def place_problems(problems: list[Problem], forms: list[NodeForm], definition: dict) -> tuple[dict, list]:
+def place_problems(
+    problems: list[Problem], forms: list[NodeForm], definition: dict, slots: dict[str, str] | None = None
+) -> tuple[dict, list]:
     """(slot id → messages, problems with no field of their own). A problem goes to
     the field whose path it names, else to the nearest enclosing row or node."""
-    slots = problem_slots(forms, definition)
+    slots = slots if slots is not None else problem_slots(forms, definition)
     placed: dict[str, list[str]] = {}
     loose = []
     for problem in problems:
