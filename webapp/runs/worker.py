@@ -23,6 +23,7 @@ A killed worker's runs stop beating; the reaper settles them as ``worker_lost``.
 from __future__ import annotations
 
 import logging
+import math
 import time
 
 from redis.exceptions import RedisError
@@ -51,6 +52,7 @@ class AppWorker(SimpleWorker):
         self.app = create_app()
         self.executor = Executor(self.app, self.app.config["WORKER_CONCURRENCY"], dispatcher(self.app).after_run)
         self.reserved = False  # a slot taken for the job being performed
+        self.beaten_at = -math.inf  # when the last heartbeat went to Redis (monotonic)
         _current = self
 
     def work(self, burst: bool = False, **kwargs) -> bool:
@@ -91,9 +93,23 @@ class AppWorker(SimpleWorker):
                 log.warning("Redis still unavailable (%s); trying again in %.0f s", exc, RECONNECT_DELAY)
 
     def heartbeat(self, timeout=None, pipeline=None):
-        super().heartbeat(timeout, pipeline)
-        if pipeline is None and not self.connection.hexists(self.key, "birth"):
+        """rq's heartbeat in one round trip, and at most once per ``HEARTBEAT_INTERVAL``:
+        rq beats three times per job, three commands each, against a key that lives
+        ``worker_ttl`` + 60 s. A registration Redis lost (restarted without persistence)
+        is written again in full."""
+        if pipeline is not None:  # part of a step rq sends in one round trip anyway
+            return super().heartbeat(timeout, pipeline)
+        moment = time.monotonic()
+        if timeout is None and moment - self.beaten_at < self.app.config["HEARTBEAT_INTERVAL"]:
+            return None
+        with self.connection.pipeline(transaction=False) as pipe:
+            super().heartbeat(timeout, pipe)
+            pipe.hexists(self.key, "birth")
+            registered = pipe.execute()[-1]
+        self.beaten_at = moment
+        if not registered:
             self._register_again()
+        return None
 
     def _register_again(self) -> None:
         """Redis restarted without our registration (no persistence): the heartbeat
