@@ -10,6 +10,7 @@ the dispatcher's business: this module only reports how the run ended.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
@@ -19,7 +20,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from flask import Flask, current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from ..engine import runner
 from ..engine.definition import Graph
@@ -100,24 +101,22 @@ class _Claim:
     providers: dict[str, ProviderSettings]  # the running user's, named by the graph's model nodes
 
 
-def _claim(execution_id: str, retry: bool = True, fair: bool = True) -> _Claim | Outcome:
-    """Queued → running, atomically (UPDATE … WHERE status = 'queued' RETURNING …):
-    of several workers handed the same execution, exactly one gets a row back, and
-    only while its owner has fewer than MAX_RUNNING_PER_USER running (when ``fair``)."""
-    cap = current_app.config["MAX_RUNNING_PER_USER"] if fair else 0
-    if cap > 0:
-        fairshare.lock_owner(fairshare.owner_of(execution_id))
-    now = utcnow()
-    row = db.session.execute(
+@functools.cache
+def _claim_statement(cap: int):
+    """The claim, built once per bound (it is on every run's path): queued → running,
+    returning what the run needs, its owner's budgets too, in one round trip."""
+    users = User.__table__
+    now = bindparam("now", type_=executions.c.started_at.type)
+    return (
         update(executions)
-        .where(executions.c.id == execution_id, executions.c.status == RunStatus.QUEUED)
+        .where(executions.c.id == bindparam("execution_id"), executions.c.status == RunStatus.QUEUED)
         .where(*fairshare.room_for_owner(cap))
         .values(
             status=RunStatus.RUNNING,
             started_at=func.coalesce(executions.c.started_at, now),  # a resumed run keeps its first start
             heartbeat_at=now,
             waiting_since=None,
-            runner=f"{socket.gethostname()}:{os.getpid()}",
+            runner=bindparam("runner"),
         )
         .returning(
             executions.c.workflow_id,
@@ -127,18 +126,35 @@ def _claim(execution_id: str, retry: bool = True, fair: bool = True) -> _Claim |
             executions.c.retry_of,
             executions.c.user_id,
             executions.c.queue,
+            *(
+                select(column).where(users.c.id == executions.c.user_id).scalar_subquery().label(column.name)
+                for column in (users.c.token_budget, users.c.cost_budget)
+            ),
         )
+    )
+
+
+def _claim(execution_id: str, retry: bool = True, fair: bool = True) -> _Claim | Outcome:
+    """Queued → running, atomically (UPDATE … WHERE status = 'queued' RETURNING …):
+    of several workers handed the same execution, exactly one gets a row back, and
+    only while its owner has fewer than MAX_RUNNING_PER_USER running (when ``fair``)."""
+    cap = current_app.config["MAX_RUNNING_PER_USER"] if fair else 0
+    if cap > 0:
+        fairshare.lock_owner(fairshare.owner_of(execution_id))
+    now = utcnow()
+    row = db.session.execute(
+        _claim_statement(cap),
+        {"execution_id": execution_id, "now": now, "runner": f"{socket.gethostname()}:{os.getpid()}"},
     ).first()
     if row is None:
         db.session.commit()
         return _not_claimed(execution_id, cap, retry)
-    overrides = db.session.execute(select(User.token_budget, User.cost_budget).where(User.id == row.user_id)).one()
     prior = {}
     if row.retry_of is not None or row.started_at != now:  # a retry's copied nodes, or a resumed run's own
         completed = select(nodes).where(nodes.c.execution_id == execution_id, nodes.c.status == NodeStatus.COMPLETED)
         prior = {node.node_id: record_of(node) for node in db.session.execute(completed)}
     graph = graph_for(row.workflow_id, row.workflow_version, lambda: _definition(row.workflow_id, row.workflow_version))
-    budget = watch_budget(row.user_id, *overrides)
+    budget = watch_budget(row.user_id, row.token_budget, row.cost_budget)
     providers = settings_for(row.user_id, provider_names(graph.nodes.values()))
     claim = _Claim(row.user_id, row.workflow_id, row.queue, graph, row.inputs, row.started_at, budget, prior, providers)
     db.session.commit()  # a long run must not hold a transaction open
@@ -220,12 +236,32 @@ def _wake_next(claim: _Claim) -> str | None:
     return fairshare.wake_next(claim.user_id, claim.lane)
 
 
+_SPENT = ("prompt_tokens", "completion_tokens", "total_tokens", "cost_usd", "cost_saved_usd")
+# The outcome, built once: running → its end, with what the run spent.
+_SETTLE = (
+    update(executions)
+    .where(executions.c.id == bindparam("execution_id"), executions.c.status == RunStatus.RUNNING)
+    .values(
+        {
+            name: bindparam(name, type_=executions.c[name].type)
+            for name in ("status", "outputs", "error", "finished_at", *_SPENT)
+        }
+    )
+)
+
+
 def _record_outcome(execution_id: str, result: RunResult) -> Ended:
     spent = totals(result.records.values())
     settled = db.session.execute(
-        update(executions)
-        .where(executions.c.id == execution_id, executions.c.status == RunStatus.RUNNING)
-        .values(status=result.status, outputs=result.outputs, error=result.error, finished_at=utcnow(), **spent)
+        _SETTLE,
+        {
+            "execution_id": execution_id,
+            "status": result.status,
+            "outputs": result.outputs,
+            "error": result.error,
+            "finished_at": utcnow(),
+            **spent,
+        },
     ).rowcount
     if not settled:  # cancelled or reaped meanwhile: keep that status, but count what was spent
         db.session.execute(update(executions).where(executions.c.id == execution_id).values(**spent))

@@ -5,6 +5,7 @@ is never overwritten by a later one."""
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from datetime import UTC, datetime
@@ -117,15 +118,20 @@ class Recorder(Observer):
         for node_id, values in self.pending.items():
             shapes.setdefault(tuple(values), []).append({"b_execution": self.execution_id, "b_node": node_id, **values})
         for columns, rows in shapes.items():
-            statement = (
-                update(nodes)
-                .where(nodes.c.execution_id == bindparam("b_execution"), nodes.c.node_id == bindparam("b_node"))
-                .values({column: bindparam(column) for column in columns})
-            )
-            db.session.execute(statement, rows)
+            db.session.execute(_node_update(columns), rows)
         if commit:
             db.session.commit()
             self.pending = {}
+
+
+@functools.cache
+def _node_update(columns: tuple[str, ...]):
+    """One node row's update for a shape of values, built once (every node of every run writes)."""
+    return (
+        update(nodes)
+        .where(nodes.c.execution_id == bindparam("b_execution"), nodes.c.node_id == bindparam("b_node"))
+        .values({column: bindparam(column) for column in columns})
+    )
 
 
 def row_values(record: NodeRecord) -> dict:
