@@ -117,15 +117,18 @@ class QueueDispatcher(_Dispatcher):
         """Enqueue the job. If Redis is unreachable the execution stays queued with a
         job id that names no job, and the reaper enqueues it again once Redis answers."""
         try:
-            self.queue.enqueue_call(
-                JOB_FUNCTION,
-                args=(execution_id,),
-                job_id=job_id,
-                timeout=self.job_timeout,
-                result_ttl=0,  # the outcome lives in the database: no result hash, no registry entry
-                failure_ttl=24 * 3600,
-                description=f"run_execution({execution_id})",
-            )
+            with self.redis.pipeline() as pipe:  # the job and its queue's registration: one round trip
+                self.queue.enqueue_call(
+                    JOB_FUNCTION,
+                    args=(execution_id,),
+                    job_id=job_id,
+                    timeout=self.job_timeout,
+                    result_ttl=0,  # the outcome lives in the database: no result hash, no registry entry
+                    failure_ttl=24 * 3600,
+                    description=f"run_execution({execution_id})",
+                    pipeline=pipe,
+                )
+                pipe.execute()
         except RedisError as exc:
             log.warning("could not enqueue %s: %s", execution_id, exc)
 

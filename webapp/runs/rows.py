@@ -6,7 +6,7 @@ writes it here, with Core inserts: this is the hot path of every run.
 
 from __future__ import annotations
 
-from sqlalchemy import insert, update
+from sqlalchemy import bindparam, insert, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -15,6 +15,27 @@ from ..extensions import db
 from ..models import Execution, ExecutionCount, NodeRun, Workflow, utcnow
 
 _executions, _nodes, _counts = Execution.__table__, NodeRun.__table__, ExecutionCount.__table__
+_workflows = Workflow.__table__
+# Built once: every start writes these (SQLAlchemy then skips building and keying them per call).
+_INSERT_EXECUTION, _INSERT_NODES = insert(_executions), insert(_nodes)
+_COUNT_WORKFLOW = (
+    update(_workflows)
+    .where(_workflows.c.id == bindparam("workflow_id"))
+    .values(usage_count=_workflows.c.usage_count + 1)
+)
+
+
+def _count_for_user(dialect_insert):
+    return (
+        dialect_insert(_counts)
+        .values(user_id=bindparam("user_id"), workflow_id=bindparam("workflow_id"), count=1)
+        .on_conflict_do_update(
+            index_elements=[_counts.c.user_id, _counts.c.workflow_id], set_={"count": _counts.c.count + 1}
+        )
+    )
+
+
+_COUNT_USER = {"postgresql": _count_for_user(postgresql_insert), "sqlite": _count_for_user(sqlite_insert)}
 
 _PENDING_NODE = {
     "status": NodeStatus.PENDING,
@@ -37,7 +58,7 @@ def add_node_rows(execution_id: str, nodes: list[tuple[str, str]], copied: dict[
     """One pending row per node (one INSERT for all), or a copy where ``copied`` has one."""
     copied = copied or {}
     db.session.execute(
-        insert(_nodes),
+        _INSERT_NODES,
         [
             {
                 **_PENDING_NODE,
@@ -55,15 +76,10 @@ def add_node_rows(execution_id: str, nodes: list[tuple[str, str]], copied: dict[
 def count_use(workflow_id: str, user_id: str) -> None:
     """The workflow's ``usage_count`` and the user's history count, in SQL, not Python:
     concurrent starts on several machines must all count."""
-    workflows = Workflow.__table__
+    # Only the parameters each names: an UPDATE would take another matching a column as one more SET.
+    db.session.execute(_COUNT_WORKFLOW, {"workflow_id": workflow_id})
     db.session.execute(
-        update(workflows).where(workflows.c.id == workflow_id).values(usage_count=workflows.c.usage_count + 1)
-    )
-    upsert = (postgresql_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert)(_counts)
-    db.session.execute(
-        upsert.values(user_id=user_id, workflow_id=workflow_id, count=1).on_conflict_do_update(
-            index_elements=[_counts.c.user_id, _counts.c.workflow_id], set_={"count": _counts.c.count + 1}
-        )
+        _COUNT_USER[db.session.get_bind().dialect.name], {"user_id": user_id, "workflow_id": workflow_id}
     )
 
 
@@ -91,6 +107,6 @@ def insert_execution(graph, execution_id: str, *, copied: dict[str, dict] | None
     the returned object holds what was written, as of now."""
     now = utcnow()
     values = {**QUEUED, "id": execution_id, "created_at": now, "heartbeat_at": now, **fields}
-    db.session.execute(insert(_executions).values(values))
+    db.session.execute(_INSERT_EXECUTION, values)
     add_node_rows(execution_id, [(n.id, n.type) for n in graph.nodes.values()], copied)
     return Execution(**values)
