@@ -7,7 +7,7 @@ import re
 from datetime import timedelta
 
 from flask import has_request_context, request
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .. import ratelimits
@@ -114,16 +114,20 @@ def active_keys(user: User) -> list[ApiKey]:
     return list(db.session.scalars(query.order_by(ApiKey.created_at.desc())))
 
 
+# One query for a key and its owner, built once: every API request asks it.
+_KEY_HOLDERS = (
+    select(User, ApiKey.id, ApiKey.key_hash, ApiKey.last_used_at)
+    .join(ApiKey, ApiKey.user_id == User.id)
+    .where(ApiKey.lookup == bindparam("lookup"), ApiKey.revoked_at.is_(None))
+)
+
+
 def api_key_holder(raw_key: str) -> tuple[User, str] | None:
     """The key's owner and the key's id, or None. Candidates are found by the
     non-secret prefix and compared by hash in constant time."""
     if not raw_key.startswith(API_KEY_PREFIX) or len(raw_key) < LOOKUP_LENGTH + 16:
         return None
-    candidates = db.session.execute(  # one query for the key and its owner
-        select(User, ApiKey.id, ApiKey.key_hash, ApiKey.last_used_at)
-        .join(ApiKey, ApiKey.user_id == User.id)
-        .where(ApiKey.lookup == raw_key[:LOOKUP_LENGTH], ApiKey.revoked_at.is_(None))
-    )
+    candidates = db.session.execute(_KEY_HOLDERS, {"lookup": raw_key[:LOOKUP_LENGTH]})
     digest = ApiKey.digest(raw_key)
     for user, key_id, key_hash, last_used_at in candidates:
         if hmac.compare_digest(key_hash, digest):

@@ -8,6 +8,8 @@ from sqlalchemy import func, insert, select
 from ..extensions import db
 from ..models import AuditEvent, User
 
+_INSERT = insert(AuditEvent.__table__)  # built once: every start writes one
+
 
 def record(
     action: str,
@@ -21,15 +23,16 @@ def record(
     """Writes the event in the current transaction: it commits with the change it
     describes, or not at all."""
     db.session.execute(
-        insert(AuditEvent.__table__).values(
-            user_id=user.id if user is not None else None,
-            actor=actor or (user.id if user is not None else "anonymous"),
-            action=action,
-            target_type=target_type,
-            target_id=target_id,
-            ip=request.remote_addr if has_request_context() else None,
-            details=details,
-        )
+        _INSERT,
+        {
+            "user_id": user.id if user is not None else None,
+            "actor": actor or (user.id if user is not None else "anonymous"),
+            "action": action,
+            "target_type": target_type,
+            "target_id": target_id,
+            "ip": request.remote_addr if has_request_context() else None,
+            "details": details,
+        },
     )
 
 
