@@ -28,6 +28,7 @@ import time
 
 from redis.exceptions import RedisError
 from rq import SimpleWorker, worker_registration
+from rq.utils import now
 
 from .. import create_app
 from .dispatch import dispatcher
@@ -38,6 +39,7 @@ from .recovery import reap, reaper
 log = logging.getLogger(__name__)
 RECONNECT_DELAY = 2.0
 SLOT_WAIT = 1.0  # seconds between the worker's heartbeats while every slot is busy
+SUSPENSION_CHECK = 1.0  # seconds: how soon `rq suspend` is seen (rq asks before every job)
 _current: AppWorker | None = None
 
 
@@ -53,6 +55,7 @@ class AppWorker(SimpleWorker):
         self.executor = Executor(self.app, self.app.config["WORKER_CONCURRENCY"], dispatcher(self.app).after_run)
         self.reserved = False  # a slot taken for the job being performed
         self.beaten_at = -math.inf  # when the last heartbeat went to Redis (monotonic)
+        self.suspension_checked_at = -math.inf
         _current = self
 
     def work(self, burst: bool = False, **kwargs) -> bool:
@@ -110,6 +113,18 @@ class AppWorker(SimpleWorker):
         if not registered:
             self._register_again()
         return None
+
+    def check_for_suspension(self, burst: bool) -> None:
+        moment = time.monotonic()
+        if moment - self.suspension_checked_at >= SUSPENSION_CHECK:
+            self.suspension_checked_at = moment
+            super().check_for_suspension(burst)
+
+    def handle_execution_ended(self, job, queue, heartbeat_ttl) -> None:
+        """rq writes the job's last heartbeat to Redis as it ends; our job only handed the
+        run over (its heartbeat is the execution's, in the database) and is deleted, or kept
+        as failed with this in it, right after: no round trip for it."""
+        job.ended_at = job.last_heartbeat = now()
 
     def _register_again(self) -> None:
         """Redis restarted without our registration (no persistence): the heartbeat
