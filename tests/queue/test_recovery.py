@@ -236,3 +236,27 @@ def test_a_job_taken_by_a_worker_that_died_before_starting_it_is_requeued(queue_
     body = finished(api, execution_id)
     assert body["status"] == "completed"
     assert model.call_count == 1
+
+
+def test_a_finished_job_leaves_nothing_of_itself_in_redis(queue_env, model):
+    """The worker deletes our finished jobs in one MULTI of its own (worker.py): nothing
+    per job may stay behind (a slow leak in a server that runs for months)."""
+    from rq import Queue
+
+    unbounded = {"MAX_RUNNING_PER_USER": 0}  # one job per run: none held back and woken under a new job
+    app = queue_env.app(**unbounded)
+    api = api_for(app)
+    workflow_id = create(api, model_definition("{{ in.text }}"))
+    worker = queue_env.worker(**unbounded)
+    ids = [start(api, workflow_id, f"job {i}") for i in range(5)]
+    assert [finished(api, execution_id)["status"] for execution_id in ids] == ["completed"] * 5
+    with app.app_context():
+        job_ids = list(db.session.scalars(select(Execution.job_id).where(Execution.id.in_(ids))))
+    redis = redis_lib.Redis.from_url(queue_env.redis_url, decode_responses=True)
+    assert [key for job_id in job_ids for key in redis.scan_iter(f"rq:*{job_id}*")] == []
+    held = redis.smembers(f"rq:worker:{worker.name}:executions")
+    assert not [member for member in held if member.split(":")[0] in job_ids]
+    queue = Queue(queue_env.queue, connection=redis_lib.Redis.from_url(queue_env.redis_url))
+    assert queue.started_job_registry.get_job_ids() == [] and queue.finished_job_registry.get_job_ids() == []
+    (registered,) = [w for w in Worker.all(queue=queue) if w.name == worker.name]
+    assert registered.successful_job_count == 5  # the worker's own counts are kept

@@ -28,10 +28,12 @@ import time
 
 from redis.exceptions import RedisError
 from rq import SimpleWorker, worker_registration
+from rq.job import JobStatus
+from rq.results import Result
 from rq.utils import now
 
 from .. import create_app
-from .dispatch import dispatcher
+from .dispatch import JOB_FUNCTION, dispatcher
 from .executor import Executor
 from .records import shutdown_requested
 from .recovery import reap, reaper
@@ -119,6 +121,25 @@ class AppWorker(SimpleWorker):
         if moment - self.suspension_checked_at >= SUSPENSION_CHECK:
             self.suspension_checked_at = moment
             super().check_for_suspension(burst)
+
+    def handle_job_success(self, job, queue, started_job_registry, execution) -> None:
+        """Our job keeps nothing in Redis once it has handed its run over (``result_ttl=0``:
+        the outcome lives in the database): the worker's counts, the job's execution and the
+        job itself go in one MULTI. rq's own path reads the job back twice (its status, its
+        executions) to find the same keys. Any other job takes rq's path."""
+        if job.func_name != JOB_FUNCTION or job.get_result_ttl(self.default_result_ttl) != 0:
+            return super().handle_job_success(job, queue, started_job_registry, execution)
+        with self.connection.pipeline() as pipe:
+            self.increment_successful_job_count(pipeline=pipe)
+            self.increment_total_working_time(job.ended_at - job.started_at, pipe)
+            execution.delete(job=job, pipeline=pipe)  # its hash, and its place in the registries
+            keys = (job.key, job.dependents_key, job.dependencies_key, job.execution_registry.key)
+            pipe.delete(*keys, Result.get_key(job.id))
+            pipe.execute()
+        self.executions.pop(execution.id, None)
+        job._status = JobStatus.FINISHED
+        self.log.info("Successfully completed job %s on worker %s", job.id, self.name)
+        return None
 
     def handle_execution_ended(self, job, queue, heartbeat_ttl) -> None:
         """rq writes the job's last heartbeat to Redis as it ends; our job only handed the
