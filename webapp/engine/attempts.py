@@ -15,8 +15,19 @@ from typing import TypeVar
 
 from .errors import NodeError
 from .model_calls import Stopped, never
+from .options import Option
 
 MAX_ASKED_WAIT = 60.0  # seconds: a longer Retry-After is not waited for (the backoff is used)
+MAX_RETRIES = 10  # what a node may ask for
+
+
+def retries_option(**changes) -> Option:
+    """The ``retries`` option of every node that calls out (its default and help its own)."""
+    return Option(
+        key="retries", kind="integer", label="Retries", minimum=0, maximum=MAX_RETRIES, advanced=True, **changes
+    )
+
+
 T = TypeVar("T")
 
 

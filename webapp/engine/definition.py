@@ -289,7 +289,7 @@ def _check_shape(nodes: dict[str, GraphNode], edges: list[Edge], problems: list[
             )
         )
     for edge in edges:
-        if nodes[edge.target].type == "input":
+        if not nodes[edge.target].impl.takes_input:
             problems.append(
                 Problem(
                     f"connections[{edge.index}].to",

@@ -49,6 +49,7 @@ class NodeTypeInfo:
     starter: dict | None = None
     starter_id: str = ""
     fed_by: str | None = None
+    takes_input: bool = True
     branches: tuple[str, ...] = ()
 
     @classmethod
@@ -64,6 +65,7 @@ class NodeTypeInfo:
             starter=node_class.starter,
             starter_id=node_class.starter_id,
             fed_by=node_class.fed_by,
+            takes_input=node_class.takes_input,
             branches=node_class.branches,
         )
 

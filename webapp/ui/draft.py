@@ -330,16 +330,17 @@ def apply_action(definition: dict, action: str, form) -> dict:
     parts = rest.split(":")
     args = [int(a) for a in parts if a.isdigit()]
     kind = form.get("new_node_type", "ai_model")
+    takes_input = getattr(describe(kind), "takes_input", False)  # an unknown type adds nothing anyway
     if verb == "add_node":
         after = form.get("new_node_after", "")
         new_id = _add_node(nodes, kind, after)
-        if new_id and _takes_input(kind) and after and after in {n.get("id") for n in nodes}:
+        if new_id and takes_input and after and after in {n.get("id") for n in nodes}:
             if form.get("new_node_between") == "true":  # into the flow: what followed `after` follows it
                 for connection in connections:
                     if connection.get("from") == after:
                         connection["from"] = new_id
             connections.append({"from": after, "to": new_id})
-    elif verb == "insert_on" and args and args[0] < len(connections) and _takes_input(kind):
+    elif verb == "insert_on" and args and args[0] < len(connections) and takes_input:
         on = connections[args[0]]
         new_id = _add_node(nodes, kind, on.get("from"))
         if new_id:  # the connection now leads to the new node (its branch kept), and on from there
@@ -376,10 +377,6 @@ def _add_node(nodes: list[dict], kind: str, after: str | None) -> str | None:
     if after and info.fed_by:  # start from what comes in
         nodes[-1]["config"][info.fed_by] = _starter_prompt(nodes, after)
     return new_id
-
-
-def _takes_input(kind: str) -> bool:
-    return kind != "input"  # an input starts a flow: nothing leads into it
 
 
 def _without(removed: str, connections: list[dict], *, reconnect: bool) -> list[dict]:

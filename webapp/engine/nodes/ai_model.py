@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from ..attempts import retries_option
 from ..errors import NodeError
 from ..model_calls import ModelRequest
 from ..options import Choice, Option
@@ -80,15 +81,7 @@ class AiModelNode(NodeType):
             advanced=True,
             placeholder="server default",
         ),
-        Option(
-            key="retries",
-            kind="integer",
-            label="Retries",
-            minimum=0,
-            maximum=10,
-            advanced=True,
-            placeholder="server default",
-        ),
+        retries_option(placeholder="server default"),
     )
     outputs = ("text", "model", "usage.total_tokens", "cost_usd")
     starter = {"prompt": ""}

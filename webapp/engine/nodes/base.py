@@ -253,6 +253,7 @@ class NodeType:
     starter: ClassVar[dict] = {}  # a new node's config in the editor
     starter_id: ClassVar[str] = "step"
     fed_by: ClassVar[str | None] = None  # the template a new node fills with what comes in
+    takes_input: ClassVar[bool] = True  # whether connections may lead into it (an input starts a flow)
     branches: ClassVar[tuple[str, ...]] = ()  # labelled exits: every connection leaving it names one
     blocking: ClassVar[bool] = False
     runs_user_code: ClassVar[bool] = True  # its templates may compute: bound them in a sandbox process

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from urllib.parse import urlsplit
 
+from ..attempts import retries_option
 from ..errors import NodeError
 from ..http_calls import HttpRequest
 from ..options import Option, choices
@@ -47,16 +48,7 @@ class HttpRequestNode(NodeType):
         Option(
             key="timeout", kind="number", label="Timeout (seconds)", minimum=0.1, maximum=600, default=30, advanced=True
         ),
-        Option(
-            key="retries",
-            kind="integer",
-            label="Retries",
-            minimum=0,
-            maximum=10,
-            default=0,
-            advanced=True,
-            help="For network errors, 429 and 5xx answers.",
-        ),
+        retries_option(default=0, help="For network errors, 429 and 5xx answers."),
         Option(
             key="fail_on_status",
             kind="boolean",

@@ -83,6 +83,7 @@ class InputNode(NodeType):
     options = (Option(key="fields", kind="fields", label="Fields", items=FIELD_OPTIONS),)
     starter = {"fields": [{"name": "text", "type": "string", "required": True}]}
     starter_id = "in"
+    takes_input = False
     runs_user_code = False  # checks the inputs against declared fields: no user code to bound
 
     @classmethod
