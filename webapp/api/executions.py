@@ -8,7 +8,7 @@ from ..engine.errors import Problem
 from ..engine.status import RunStatus
 from ..errors import ValidationFailed
 from ..services import executions as service
-from ..services.workflows import visible_workflow
+from ..services.workflows import runnable_workflow, visible_workflow
 from . import bp
 from .params import choice_arg, json_body, page, paginated
 from .serializers import execution as serialize
@@ -24,13 +24,13 @@ def _accepted(execution) -> tuple[dict, int, dict]:
 
 @bp.post("/workflows/<workflow_id>/execute")
 def execute_workflow(workflow_id: str):
-    visible_workflow(g.user, workflow_id)
     body = json_body(optional=True)
     problems = [Problem(key, "unknown_field", f"unknown field '{key}'") for key in body if key not in _EXECUTE_FIELDS]
     run_async = body.get("async", False)
     if not isinstance(run_async, bool):
         problems.append(Problem("async", "invalid_value", "'async' must be true or false"))
     if problems:
+        runnable_workflow(g.user, workflow_id)  # an unknown workflow is a 404 before its body is a 422
         raise ValidationFailed("Request body is invalid", problems)
     execution = service.start_execution(
         g.user, workflow_id, body.get("inputs"), idempotency_key=request.headers.get("Idempotency-Key")

@@ -49,7 +49,12 @@ class Workflow(db.Model):
         return self.current.definition
 
     def is_visible_to(self, user_id: str) -> bool:
-        return self.deleted_at is None and (self.owner_id == user_id or self.public)
+        return visible_to(self, user_id)
+
+
+def visible_to(workflow, user_id: str) -> bool:
+    """Who may see a workflow: a ``Workflow``, or a row with the same three columns."""
+    return workflow.deleted_at is None and (workflow.owner_id == user_id or workflow.public)
 
 
 class WorkflowVersion(db.Model):

@@ -78,7 +78,7 @@ class ChildRuns:
             workflow = visible_workflow(user, workflow_id)
         except NotFound:
             raise NodeError("not_found", f"no workflow '{workflow_id}' that you may read") from None
-        graph = graph_for(workflow.id, workflow.version, lambda: workflow.definition)
+        graph = graph_for(workflow.id, workflow.version)
         try:
             values = graph.validate_inputs(inputs)
         except InputError as exc:

@@ -29,7 +29,7 @@ from ..engine.runner import Limits, NodeRecord, RunResult
 from ..engine.status import NodeStatus, RunStatus
 from ..extensions import db
 from ..llm import ProviderSettings, gateway_for
-from ..models import User, WorkflowVersion, utcnow
+from ..models import User, utcnow
 from ..outages import database_unavailable, ride_out
 from ..outbound import http_client_for
 from ..services.definitions import graph_for
@@ -153,7 +153,7 @@ def _claim(execution_id: str, retry: bool = True, fair: bool = True) -> _Claim |
     if row.retry_of is not None or row.started_at != now:  # a retry's copied nodes, or a resumed run's own
         completed = select(nodes).where(nodes.c.execution_id == execution_id, nodes.c.status == NodeStatus.COMPLETED)
         prior = {node.node_id: record_of(node) for node in db.session.execute(completed)}
-    graph = graph_for(row.workflow_id, row.workflow_version, lambda: _definition(row.workflow_id, row.workflow_version))
+    graph = graph_for(row.workflow_id, row.workflow_version)
     budget = watch_budget(row.user_id, row.token_budget, row.cost_budget)
     providers = settings_for(row.user_id, provider_names(graph.nodes.values()))
     claim = _Claim(row.user_id, row.workflow_id, row.queue, graph, row.inputs, row.started_at, budget, prior, providers)
@@ -214,10 +214,6 @@ def sandboxes(app: Flask) -> SandboxPool:
         )
         pool = app.extensions.setdefault("sandboxes", SandboxPool(config["SANDBOX_PROCESSES"], bounds))
     return pool
-
-
-def _definition(workflow_id: str, version: int) -> dict:
-    return db.session.get(WorkflowVersion, (workflow_id, version)).definition
 
 
 def _finish(execution_id: str, claim: _Claim, result: RunResult, recorder: Recorder) -> Outcome:

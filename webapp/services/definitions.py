@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from collections.abc import Callable
 
 from flask import current_app
 
@@ -13,6 +12,8 @@ from ..engine.definition import Graph, Size, parse_definition
 from ..engine.errors import DefinitionError, Problem
 from ..engine.expressions import Expressions
 from ..errors import ValidationFailed
+from ..extensions import db
+from ..models import WorkflowVersion
 
 GRAPH_CACHE_SIZE = 512
 
@@ -45,14 +46,14 @@ def compile_definition(definition: dict) -> Graph:
         raise ValidationFailed(exc.message, exc.problems) from None
 
 
-def graph_for(workflow_id: str, version: int, definition: Callable[[], dict]) -> Graph:
-    """Versions never change, so a parsed graph is reused for every run of one (and
-    ``definition`` is only called, to load it, the first time)."""
+def graph_for(workflow_id: str, version: int) -> Graph:
+    """Versions never change, so a parsed graph is reused for every run of one (its
+    definition is only read, to parse it, the first time)."""
     cache: OrderedDict = current_app.extensions.setdefault("graph_cache", OrderedDict())
     key = (workflow_id, version)
     graph = cache.get(key)
     if graph is None:
-        graph = compile_definition(definition())
+        graph = compile_definition(db.session.get(WorkflowVersion, key).definition)
         cache[key] = graph
         while len(cache) > GRAPH_CACHE_SIZE:
             cache.popitem(last=False)

@@ -26,7 +26,6 @@ from ..models import (
     IdempotencyKey,
     User,
     Workflow,
-    WorkflowVersion,
     new_id,
     utcnow,
 )
@@ -36,7 +35,7 @@ from ..runs.rows import count_use, insert_execution
 from . import audit
 from .definitions import graph_for
 from .limits import check_budget
-from .workflows import visible_workflow
+from .workflows import runnable_workflow
 
 MAX_IDEMPOTENCY_KEY = 255
 _counts = ExecutionCount.__table__
@@ -64,7 +63,7 @@ def start_execution(
 ) -> Execution:
     """Validate, record and dispatch a run. A repeated ``idempotency_key`` (same user,
     within ``IDEMPOTENCY_TTL``) returns the execution the first request started."""
-    workflow = visible_workflow(user, workflow_id)
+    workflow = runnable_workflow(user, workflow_id)
     if idempotency_key is not None:
         _check_idempotency_key(idempotency_key)
         earlier = _execution_for_key(user, idempotency_key)
@@ -72,7 +71,7 @@ def start_execution(
             raise Conflict("This Idempotency-Key was already used to run another workflow")
         if earlier is not None:
             return earlier
-    graph = graph_for(workflow.id, workflow.version, lambda: workflow.definition)
+    graph = graph_for(workflow.id, workflow.version)
     values = _validated_inputs(graph, inputs)
     check_budget(user)
     count_execution(user.id)
@@ -205,8 +204,7 @@ def retry_execution(user: User, execution_id: str) -> Execution:
         raise Forbidden("The workflow of this execution is no longer shared with you")
     check_budget(user)
     count_execution(user.id)
-    version = db.session.get(WorkflowVersion, (original.workflow_id, original.workflow_version))
-    graph = graph_for(original.workflow_id, original.workflow_version, lambda: version.definition)
+    graph = graph_for(original.workflow_id, original.workflow_version)
     now = utcnow()
     reused = {
         row.node_id: {

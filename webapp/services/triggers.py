@@ -196,7 +196,7 @@ def _known_zone(name: str) -> bool:
 
 def _input_problems(workflow: Workflow, inputs: Any) -> list[Problem]:
     """A schedule's fixed inputs must satisfy the workflow's input node now."""
-    graph = graph_for(workflow.id, workflow.version, lambda: workflow.definition)
+    graph = graph_for(workflow.id, workflow.version)
     try:
         graph.validate_inputs(inputs)
     except InputError as exc:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Row, bindparam, func, or_, select, update
 
 from ..engine.errors import Problem
 from ..errors import Forbidden, NotFound, ValidationFailed
 from ..extensions import db
 from ..models import Rating, User, Workflow, WorkflowVersion, isoformat, utcnow
+from ..models.workflow import visible_to
 from . import audit
 from .definitions import compile_definition, definition_of
 
@@ -29,7 +30,25 @@ _TEXT_FIELDS = {"name": 200, "description": 10_000, "category": 64}
 
 def visible_workflow(user: User, workflow_id: str) -> Workflow:
     workflow = db.session.get(Workflow, workflow_id) if isinstance(workflow_id, str) else None
-    if workflow is None or not workflow.is_visible_to(user.id):
+    return _seen_by(user, workflow, workflow_id)
+
+
+_workflows = Workflow.__table__
+# What a start needs of its workflow, built once: every execute reads it.
+_RUNNABLE = select(
+    _workflows.c.id, _workflows.c.version, _workflows.c.owner_id, _workflows.c.public, _workflows.c.deleted_at
+).where(_workflows.c.id == bindparam("workflow_id"))
+
+
+def runnable_workflow(user: User, workflow_id: str) -> Row:
+    """``visible_workflow`` for a start: its id and current version, without building
+    an ORM object (a tenth of an execute's time in the web)."""
+    row = db.session.execute(_RUNNABLE, {"workflow_id": workflow_id}).first() if isinstance(workflow_id, str) else None
+    return _seen_by(user, row, workflow_id)
+
+
+def _seen_by(user: User, workflow, workflow_id: str):
+    if workflow is None or not visible_to(workflow, user.id):
         raise NotFound(f"No workflow '{workflow_id}'")
     return workflow
 

@@ -41,7 +41,7 @@ def workflow_run(workflow_id: str):
 
 
 def _run_page(workflow, *, values: dict | None = None, problems=None, status: int = 200, result=None, trigger=None):
-    graph = graph_for(workflow.id, workflow.version, lambda: workflow.definition)
+    graph = graph_for(workflow.id, workflow.version)
     placed: dict[str, list[str]] = {}
     loose = []
     fields = run_fields(graph, values)
@@ -72,7 +72,7 @@ def _run_page(workflow, *, values: dict | None = None, problems=None, status: in
 def workflow_start(workflow_id: str):
     user = _user()
     workflow = visible_workflow(user, workflow_id)
-    graph = graph_for(workflow.id, workflow.version, lambda: workflow.definition)
+    graph = graph_for(workflow.id, workflow.version)
     inputs, raw, problems = read_inputs(graph, request.form)
     if problems:
         return _run_page(workflow, values=raw, problems=problems, status=422)
