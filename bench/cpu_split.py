@@ -1,0 +1,79 @@
+"""Where the CPU of a queue-mode throughput run goes, per process: the web, the rq
+workers, PostgreSQL, Redis and the load generator, in ms of CPU per execution.
+
+``python -m bench.cpu_split [--workers 2] [--count 1500]`` (PostgreSQL, the echo
+workflow, async executes at concurrency 16 as in the throughput scenario). It says
+which side limits the rate: the figures behind issue 17's analysis.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import time
+from collections import Counter
+
+from .machine import descendants, processes
+from .measure import WARM_UP, submit_async, wait_until_terminal, warm_up
+from .stack import ModelServerProcess, Stack, flush_redis
+from .workflows import echo
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _groups(stack: Stack, table) -> dict[int, str]:
+    """pid → what it is, for the stack's own processes (sandboxes count as their worker's)."""
+    named = {pid: "web (gunicorn)" for pid in descendants(stack.web.pid, table)}
+    for worker in stack.rq_workers:
+        named.update((pid, "rq workers") for pid in descendants(worker.pid, table))
+    return named
+
+
+def _by_group(stack: Stack, before, after) -> Counter:
+    named = _groups(stack, after)
+    spent = Counter()
+    for key, proc in after.items():
+        earlier = before.get(key)
+        used = (proc.ticks - (earlier.ticks if earlier else 0)) / TICK
+        group = named.get(proc.pid) or {"postgres": "PostgreSQL", "redis-server": "Redis"}.get(proc.comm, "other")
+        spent[group] += used
+    return spent
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--count", type=int, default=1500)
+    args = parser.parse_args()
+    flush_redis()
+    model = ModelServerProcess()
+    try:
+        with Stack("postgres", model.base_url, "queue", args.workers) as stack:
+            workflow_id = stack.api.create_workflow("cpu split", echo())
+            warm_up(stack, workflow_id)
+            before, loadgen_before, started = processes(), _children_cpu(), time.monotonic()
+            submit_async(stack, workflow_id, args.count, 16)  # a child process: counted when it ends
+            loadgen = _children_cpu() - loadgen_before
+            wait_until_terminal(stack, workflow_id, args.count + WARM_UP)
+            wall = time.monotonic() - started
+            spent = _by_group(stack, before, processes())
+    finally:
+        model.stop()
+        flush_redis()
+    spent["load generator"] = loadgen
+    print(f"{args.count} executions in {wall:.1f} s: {args.count / wall:.0f}/s, {args.workers} workers")
+    print(f"{'process':<18} {'cores':>6} {'ms/execution':>13}")
+    for group, seconds in spent.most_common():
+        print(f"{group:<18} {seconds / wall:6.2f} {1000 * seconds / args.count:13.2f}")
+    total = sum(spent.values())
+    print(f"{'all':<18} {total / wall:6.2f} {1000 * total / args.count:13.2f}")
+
+
+if __name__ == "__main__":
+    main()
