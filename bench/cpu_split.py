@@ -9,17 +9,13 @@ which side limits the rate: the figures behind issue 17's analysis.
 from __future__ import annotations
 
 import argparse
-import os
-import resource
 import time
 from collections import Counter
 
-from .machine import descendants, processes
+from .machine import CLOCK_TICKS, SERVICE_COMMANDS, descendants, processes, reaped_children_ticks
 from .measure import WARM_UP, submit_async, wait_until_terminal, warm_up
 from .stack import ModelServerProcess, Stack, flush_redis
 from .workflows import echo
-
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 def _groups(stack: Stack, table) -> dict[int, str]:
@@ -35,15 +31,9 @@ def _by_group(stack: Stack, before, after) -> Counter:
     spent = Counter()
     for key, proc in after.items():
         earlier = before.get(key)
-        used = (proc.ticks - (earlier.ticks if earlier else 0)) / TICK
-        group = named.get(proc.pid) or {"postgres": "PostgreSQL", "redis-server": "Redis"}.get(proc.comm, "other")
-        spent[group] += used
+        group = named.get(proc.pid) or (proc.comm if proc.comm in SERVICE_COMMANDS else "other")
+        spent[group] += (proc.ticks - (earlier.ticks if earlier else 0)) / CLOCK_TICKS
     return spent
-
-
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -57,9 +47,9 @@ def main() -> None:
         with Stack("postgres", model.base_url, "queue", args.workers) as stack:
             workflow_id = stack.api.create_workflow("cpu split", echo())
             warm_up(stack, workflow_id)
-            before, loadgen_before, started = processes(), _children_cpu(), time.monotonic()
+            before, reaped, started = processes(), reaped_children_ticks(), time.monotonic()
             submit_async(stack, workflow_id, args.count, 16)  # a child process: counted when it ends
-            loadgen = _children_cpu() - loadgen_before
+            loadgen = (reaped_children_ticks() - reaped) / CLOCK_TICKS
             wait_until_terminal(stack, workflow_id, args.count + WARM_UP)
             wall = time.monotonic() - started
             spent = _by_group(stack, before, processes())

@@ -116,7 +116,7 @@ def descendants(root: int, table: dict[tuple[int, int], Proc] | None = None) -> 
     return seen
 
 
-def _reaped_children_ticks() -> int:
+def reaped_children_ticks() -> int:
     times = os.times()
     return round((times.children_user + times.children_system) * CLOCK_TICKS)
 
@@ -138,7 +138,7 @@ class CpuMeter:
     def __enter__(self) -> CpuMeter:
         self.started = time.monotonic()
         self.busy0 = _busy_ticks()
-        self.reaped0 = _reaped_children_ticks()
+        self.reaped0 = reaped_children_ticks()
         self.procs0 = processes()
         self.load0 = os.getloadavg()[0]
         return self
@@ -155,7 +155,7 @@ class CpuMeter:
         ours_pids = descendants(self.root, procs1) | descendants(self.root, self.procs0)
         # Children that ended meanwhile (wrk, the load process) are gone from /proc; their
         # CPU is in os.times() once waited for.
-        ours = _reaped_children_ticks() - self.reaped0
+        ours = reaped_children_ticks() - self.reaped0
         services = 0
         for key, proc in procs1.items():
             if key in self.procs0 and proc.pid not in ours_pids and proc.comm not in SERVICE_COMMANDS:

@@ -48,9 +48,6 @@ class Workflow(db.Model):
     def definition(self) -> dict:
         return self.current.definition
 
-    def is_visible_to(self, user_id: str) -> bool:
-        return visible_to(self, user_id)
-
 
 def visible_to(workflow, user_id: str) -> bool:
     """Who may see a workflow: a ``Workflow``, or a row with the same three columns."""

@@ -29,6 +29,7 @@ from ..models import (
     new_id,
     utcnow,
 )
+from ..models.workflow import visible_to
 from ..ratelimits import count_execution
 from ..runs import dispatcher, settle
 from ..runs.rows import count_use, insert_execution
@@ -200,7 +201,7 @@ def retry_execution(user: User, execution_id: str) -> Execution:
     workflow = db.session.get(Workflow, original.workflow_id)
     if workflow is None or workflow.deleted_at is not None:
         raise Conflict("The workflow of this execution has been deleted")
-    if not workflow.is_visible_to(user.id):  # run when public, made private since
+    if not visible_to(workflow, user.id):  # run when public, made private since
         raise Forbidden("The workflow of this execution is no longer shared with you")
     check_budget(user)
     count_execution(user.id)
