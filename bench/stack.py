@@ -92,7 +92,12 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30.0) -
 
 
 class Child:
-    """A child process in its own session, logging to a file."""
+    """A child process in its own process group (stopped as one), logging to a file.
+
+    Not in a session of its own: with Linux's autogroup (on by default) the scheduler
+    shares the CPU equally between sessions, so the web process and each rq worker, in
+    sessions of their own, were scheduled as rival groups: no deployment does that on
+    purpose (one supervisor starts them all), and it doubled the async p99 here."""
 
     def __init__(self, name: str, argv: list[str], env: dict | None = None, cwd: Path = APP_ROOT) -> None:
         self.name = name
@@ -104,7 +109,7 @@ class Child:
             env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
             stdout=self.log,
             stderr=subprocess.STDOUT,
-            start_new_session=True,
+            process_group=0,
         )
 
     @property
@@ -121,7 +126,7 @@ class Child:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
                 with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.process.pid, signal.SIGKILL)  # the session we started, by its id
+                    os.killpg(self.process.pid, signal.SIGKILL)  # the group we started, by its id
                 self.process.wait()
         self.log.close()
 
