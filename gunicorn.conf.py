@@ -1,11 +1,14 @@
 """gunicorn reads this file from the working directory: each web worker starts its
-reaper and scheduler as soon as it has loaded the app (``webapp.start_background_work``)."""
+reaper and scheduler as soon as it has loaded the app (``webapp.start_background_work``),
+then freezes what it built (``webapp.heap``)."""
 
 
 def post_worker_init(worker):
     from webapp import start_background_work
+    from webapp.heap import freeze_startup_objects
 
     start_background_work(worker.wsgi)
+    freeze_startup_objects()
 
 
 # The longest request line gunicorn can take while still bounding it (its default is

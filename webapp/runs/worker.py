@@ -33,6 +33,7 @@ from rq.results import Result
 from rq.utils import now
 
 from .. import create_app
+from ..heap import freeze_startup_objects
 from .dispatch import JOB_FUNCTION, dispatcher
 from .executor import Executor
 from .records import shutdown_requested
@@ -59,6 +60,7 @@ class AppWorker(SimpleWorker):
         self.beaten_at = -math.inf  # when the last heartbeat went to Redis (monotonic)
         self.suspension_checked_at = -math.inf
         _current = self
+        freeze_startup_objects()
 
     def work(self, burst: bool = False, **kwargs) -> bool:
         if self.app.config["REAPER_ENABLED"]:
