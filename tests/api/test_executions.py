@@ -5,6 +5,7 @@ on SQLite and on PostgreSQL."""
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -138,6 +139,19 @@ def test_usage_count_counts_executions_started(api):
     for _ in range(3):
         api.post(f"/workflows/{workflow_id}/execute", json={"inputs": {"text": "x"}})
     assert api.get(f"/workflows/{workflow_id}").json["usage_count"] == 3
+
+
+def test_concurrent_starts_all_count(api):
+    """The database counts each start (a trigger): none lost when starts race on one row."""
+    workflow_id = create(api)
+    start = lambda _: api.post(f"/workflows/{workflow_id}/execute", json={"inputs": {"text": "x"}, "async": True})  # noqa: E731
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(start, range(24)))
+    assert {a.status_code for a in answers} == {202}
+    assert api.get(f"/workflows/{workflow_id}").json["usage_count"] == 24
+    assert api.get(f"/workflows/{workflow_id}/executions").json["total"] == 24  # the user's count row
+    for answer in answers:
+        wait_until_finished(api, answer.json["execution_id"])
 
 
 def test_an_execution_keeps_the_version_it_ran(api):

@@ -104,8 +104,9 @@ class NodeRun(db.Model):
 
 
 class ExecutionCount(db.Model):
-    """How many executions a user has started of a workflow, counted as they start: a
-    history's ``total`` read from one row, not counted over rows that keep growing."""
+    """How many executions a user has started of a workflow, counted as they start (by
+    the database: a trigger on ``executions``, migration 0006): a history's ``total``
+    read from one row, not counted over rows that keep growing."""
 
     __tablename__ = "execution_counts"
 

@@ -25,7 +25,7 @@ class Workflow(db.Model):
     category: Mapped[str] = mapped_column(String(64), default="general")
     public: Mapped[bool] = mapped_column(default=False)
     version: Mapped[int] = mapped_column(default=1)
-    usage_count: Mapped[int] = mapped_column(default=0)
+    usage_count: Mapped[int] = mapped_column(default=0)  # executions started: a trigger counts (0006)
     rating: Mapped[float | None]
     rating_count: Mapped[int] = mapped_column(default=0)
     template_id: Mapped[str | None] = mapped_column(String(40))

@@ -25,7 +25,7 @@ from ..models import Execution, User, new_id
 from ..services.definitions import graph_for
 from ..services.workflows import visible_workflow
 from .heartbeat import heartbeat
-from .rows import count_use, insert_execution
+from .rows import insert_execution
 
 
 @dataclass(frozen=True)
@@ -95,6 +95,5 @@ class ChildRuns:
             queue=self.lane,
             job_id=None,
         )
-        count_use(workflow.id, self.user_id)
         db.session.commit()
         return child.id

@@ -1,42 +1,21 @@
 """Writing a new execution: its row and one row per node, in the caller's transaction.
 
 Every way an execution starts (the API, the UI, a retry, a workflow node's child run)
-writes it here, with Core inserts: this is the hot path of every run.
+writes it here, with Core inserts: this is the hot path of every run. The database
+counts each start itself (a trigger on ``executions``, migration 0006).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, insert, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import insert
 
 from ..engine.status import NodeStatus, RunStatus, Trigger
 from ..extensions import db
-from ..models import Execution, ExecutionCount, NodeRun, Workflow, utcnow
+from ..models import Execution, NodeRun, utcnow
 
-_executions, _nodes, _counts = Execution.__table__, NodeRun.__table__, ExecutionCount.__table__
-_workflows = Workflow.__table__
+_executions, _nodes = Execution.__table__, NodeRun.__table__
 # Built once: every start writes these (SQLAlchemy then skips building and keying them per call).
 _INSERT_EXECUTION, _INSERT_NODES = insert(_executions), insert(_nodes)
-_COUNT_WORKFLOW = (
-    update(_workflows)
-    .where(_workflows.c.id == bindparam("workflow_id"))
-    .values(usage_count=_workflows.c.usage_count + 1)
-)
-
-
-def _count_for_user(dialect_insert):
-    return (
-        dialect_insert(_counts)
-        .values(user_id=bindparam("user_id"), workflow_id=bindparam("workflow_id"), count=1)
-        .on_conflict_do_update(
-            index_elements=[_counts.c.user_id, _counts.c.workflow_id], set_={"count": _counts.c.count + 1}
-        )
-    )
-
-
-_COUNT_USER = {"postgresql": _count_for_user(postgresql_insert), "sqlite": _count_for_user(sqlite_insert)}
-
 _PENDING_NODE = {
     "status": NodeStatus.PENDING,
     "input": None,
@@ -70,16 +49,6 @@ def add_node_rows(execution_id: str, nodes: list[tuple[str, str]], copied: dict[
             }
             for position, (node_id, kind) in enumerate(nodes)
         ],
-    )
-
-
-def count_use(workflow_id: str, user_id: str) -> None:
-    """The workflow's ``usage_count`` and the user's history count, in SQL, not Python:
-    concurrent starts on several machines must all count."""
-    # Only the parameters each names: an UPDATE would take another matching a column as one more SET.
-    db.session.execute(_COUNT_WORKFLOW, {"workflow_id": workflow_id})
-    db.session.execute(
-        _COUNT_USER[db.session.get_bind().dialect.name], {"user_id": user_id, "workflow_id": workflow_id}
     )
 
 

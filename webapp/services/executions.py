@@ -32,7 +32,7 @@ from ..models import (
 from ..models.workflow import visible_to
 from ..ratelimits import count_execution
 from ..runs import dispatcher, settle
-from ..runs.rows import count_use, insert_execution
+from ..runs.rows import insert_execution
 from . import audit
 from .definitions import graph_for
 from .limits import check_budget
@@ -93,7 +93,6 @@ def start_execution(
         except IntegrityError:  # the same key raced us: the other request's execution wins
             db.session.rollback()
             return _execution_for_key(user, idempotency_key)
-    count_use(workflow.id, user.id)  # last: the workflow's row stays locked only until the commit
     if also is not None:  # a caller's own write in the same commit (a schedule's claim); it may raise
         also()
     db.session.commit()
@@ -233,7 +232,6 @@ def retry_execution(user: User, execution_id: str) -> Execution:
         inputs=original.inputs,
     )
     audit.record("execution.retried", user, "execution", execution.id, details={"retry_of": original.id})
-    count_use(workflow.id, user.id)  # last: the workflow's row stays locked only until the commit
     db.session.commit()
     _dispatch(execution)
     return db.session.get(Execution, execution.id)  # with its node rows, for the answer
