@@ -10,6 +10,7 @@ from sqlalchemy import event
 
 from .config import INSTANCE_DIR, Config
 from .extensions import csrf, db, htmx, login_manager, migrate
+from .outages import ping_when_idle
 
 
 def create_app(config: Config | Mapping | None = None) -> Flask:
@@ -67,17 +68,14 @@ def _init_database(app: Flask) -> None:
     uri = app.config["SQLALCHEMY_DATABASE_URI"]
     if uri.startswith("sqlite:///"):
         INSTANCE_DIR.mkdir(exist_ok=True)
-        # Threads share the file: wait on locks rather than fail at once. A file cannot
-        # drop a connection, so no ping before each use (that is for PostgreSQL restarts).
-        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
-            **app.config["SQLALCHEMY_ENGINE_OPTIONS"],
-            "pool_pre_ping": False,
-            "connect_args": {"timeout": 30, "check_same_thread": False},
-        }
+        # Threads share the file: wait on locks rather than fail at once.
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"connect_args": {"timeout": 30, "check_same_thread": False}}
     db.init_app(app)
-    if uri.startswith("sqlite"):
-        with app.app_context():
+    with app.app_context():
+        if uri.startswith("sqlite"):
             event.listen(db.engine, "connect", _sqlite_pragmas)
+        else:  # a file cannot drop a connection; a server can restart
+            ping_when_idle(db.engine)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

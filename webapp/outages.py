@@ -17,7 +17,8 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy import Engine, event
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 
 from .extensions import db
 
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 RETRY_AFTER_SECONDS = 5  # what a client is told to wait while the database is away
 _FIRST_WAIT, _LONGEST_WAIT = 0.2, 5.0
+PING_AFTER_IDLE = 1.0  # seconds a pooled connection may rest before it is checked again
 # SQLite's OperationalError also covers mistakes ("no such table"); only these are passing.
 _SQLITE_PASSING = ("locked", "busy", "disk i/o", "unable to open")
 
@@ -81,3 +83,24 @@ def skipped_while_away(what: str):
             raise
         _roll_back()
         log.warning("database unavailable; skipped %s (%s)", what, _first_line(exc))
+
+
+def ping_when_idle(engine: Engine) -> None:
+    """Check a pooled connection before use only when it has rested ``PING_AFTER_IDLE``
+    seconds: the database may have restarted while nobody asked. A busy pool needs no
+    ping (SQLAlchemy's ``pool_pre_ping`` sent one before every request, one more round
+    trip each): a connection lost under load fails the request that holds it, which
+    invalidates the whole pool, so the next requests connect afresh."""
+
+    @event.listens_for(engine, "checkin")
+    def rested_since(_dbapi_connection, record) -> None:
+        record.info["checked_in"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def ping(dbapi_connection, record, _proxy) -> None:
+        if time.monotonic() - record.info.get("checked_in", -PING_AFTER_IDLE) < PING_AFTER_IDLE:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:  # the pool drops this connection and checks out another
+            raise DisconnectionError(_first_line(exc)) from exc

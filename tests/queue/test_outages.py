@@ -32,6 +32,7 @@ from tests.ui.conftest import Page
 from tests.web_server import Gunicorn
 from webapp.extensions import db
 from webapp.models import Execution
+from webapp.outages import PING_AFTER_IDLE
 from webapp.runs.recovery import reaper
 
 RECOVERED_WITHIN = 15.0  # seconds from the service's return to runs completing again
@@ -176,3 +177,19 @@ def test_a_killed_web_server_started_again_with_no_traffic_settles_its_runs(sqli
 def _status(app, execution_id: str) -> str:
     with app.app_context():
         return db.session.scalar(select(Execution.status).where(Execution.id == execution_id))
+
+
+def test_a_postgresql_restarted_while_the_pool_rested_costs_no_request(private_postgres, model):
+    """A pooled connection that rested past ``PING_AFTER_IDLE`` is checked before use
+    (``outages.ping_when_idle``): the restart's dead connections never reach a request."""
+    app = make_app(private_postgres.url, model.base_url)
+    try:
+        api = api_for(app)
+        assert api.get("/workflows").status_code == 200  # the pool now holds a connection
+        private_postgres.stop()
+        private_postgres.start()
+        time.sleep(PING_AFTER_IDLE + 0.2)
+        answer = api.get("/workflows")
+        assert answer.status_code == 200, answer.text
+    finally:
+        close_app(app)
