@@ -223,9 +223,12 @@ def test_one_users_24_runs_leave_another_users_run_starting_at_once(server, mode
     assert all(b["status"] == "completed" for b in bodies)
     spans = [(moment(b["started_at"]), moment(b["finished_at"])) for b in bodies]
     assert most_at_once(spans) <= 4
-    # In order: the runs held back start as alice's runs end, oldest first.
+    # In order: the runs held back start as alice's runs end, oldest first, each within
+    # one round of four of its place (the claims of one round race on the threads and
+    # workers that run them: a run may lose the first slots to the next one and wake first).
     started = sorted(range(24), key=lambda i: spans[i][0])
-    assert set(started[:4]) == {0, 1, 2, 3} and set(started[-4:]) == {20, 21, 22, 23}
+    assert all(abs(started.index(i) - i) <= 3 for i in range(24)), started
+    assert set(started[-4:]) == {20, 21, 22, 23}
 
 
 # -- a killed worker ------------------------------------------------------------------------
