@@ -92,13 +92,15 @@ def ping_when_idle(engine: Engine) -> None:
     trip each): a connection lost under load fails the request that holds it, which
     invalidates the whole pool, so the next requests connect afresh."""
 
-    @event.listens_for(engine, "checkin")
-    def rested_since(_dbapi_connection, record) -> None:
-        record.info["checked_in"] = time.monotonic()
+    def resting_from_now(_dbapi_connection, record) -> None:
+        record.info["resting_since"] = time.monotonic()
+
+    event.listen(engine, "connect", resting_from_now)  # a connection just made needs no check
+    event.listen(engine, "checkin", resting_from_now)
 
     @event.listens_for(engine, "checkout")
     def ping(dbapi_connection, record, _proxy) -> None:
-        if time.monotonic() - record.info.get("checked_in", -PING_AFTER_IDLE) < PING_AFTER_IDLE:
+        if time.monotonic() - record.info["resting_since"] < PING_AFTER_IDLE:
             return
         try:
             engine.dialect.do_ping(dbapi_connection)
