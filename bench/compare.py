@@ -13,35 +13,53 @@ import argparse
 import statistics
 from pathlib import Path
 
-from .measure import WARM_UP, post_executes, submit_async, wait_until_terminal, warm_up, window
+from .machine import CLOCK_TICKS, descendants, processes
+from .measure import WARM_UP, outcome, post_executes, submit_async, wait_until_terminal, warm_up, window
 from .stack import APP_ROOT, ModelServerProcess, Stack, flush_redis
 from .workflows import echo
 
-# (label, database, mode, rq workers, kind, concurrency, figure)
+# (label, database, mode, rq workers, kind, concurrency, figures: {name: key of measure()'s answer})
 CASES = [
-    ("sync, PostgreSQL local, c=1: p50 ms", "postgres", "local", 0, "sync", 1, "p50_ms"),
-    ("sync, PostgreSQL local, c=8: exec/s", "postgres", "local", 0, "sync", 8, "rps"),
-    ("sync, SQLite local, c=8: exec/s", "sqlite", "local", 0, "sync", 8, "rps"),
-    ("async 202, PostgreSQL queue 1 worker, c=8: p99 ms", "postgres", "queue", 1, "async", 8, "p99_ms"),
-    ("throughput, PostgreSQL local: completed/s", "postgres", "local", 0, "throughput", 16, "rate"),
-    ("throughput, PostgreSQL queue 2 workers: completed/s", "postgres", "queue", 2, "throughput", 16, "rate"),
+    ("sync, PostgreSQL local, c=1", "postgres", "local", 0, "sync", 1, {"p50 ms": "p50_ms"}),
+    ("sync, PostgreSQL local, c=8", "postgres", "local", 0, "sync", 8, {"exec/s": "rps"}),
+    ("sync, SQLite local, c=8", "sqlite", "local", 0, "sync", 8, {"exec/s": "rps"}),
+    (
+        "async 202, PostgreSQL queue 1 worker, c=8",
+        "postgres",
+        "queue",
+        1,
+        "async",
+        8,
+        # Beside the tail, what the web spent per 202: whether a change cut the request's
+        # own work, or only moved how the requests wait.
+        {"p99 ms": "p99_ms", "web CPU ms per 202": "web_cpu_ms"},
+    ),
+    ("throughput, PostgreSQL local", "postgres", "local", 0, "throughput", 16, {"completed/s": "rate"}),
+    ("throughput, PostgreSQL queue 2 workers", "postgres", "queue", 2, "throughput", 16, {"completed/s": "rate"}),
 ]
 
 
-def measure(stack: Stack, kind: str, concurrency: int, figure: str, seconds: float, count: int) -> float:
+def web_cpu_seconds(stack: Stack) -> float:
+    """CPU used so far by the gunicorn master and its workers."""
+    table = processes()
+    web = descendants(stack.web.pid, table)
+    return sum(proc.ticks for proc in table.values() if proc.pid in web) / CLOCK_TICKS
+
+
+def measure(stack: Stack, kind: str, concurrency: int, seconds: float, count: int) -> dict:
     workflow_id = stack.api.create_workflow(f"compare {kind}", echo())
     warm_up(stack, workflow_id)
     if kind == "throughput":
         sent = submit_async(stack, workflow_id, count, concurrency)
         wait_until_terminal(stack, workflow_id, count + WARM_UP)
         load = window(stack, workflow_id, sent["started"])
-        return load["completed"] / load["span"]
+        return {"rate": load["completed"] / load["span"]}
+    cpu_before = web_cpu_seconds(stack)
     result = post_executes(stack, workflow_id, sync=kind == "sync", concurrency=concurrency, duration=seconds)
+    result["web_cpu_ms"] = (web_cpu_seconds(stack) - cpu_before) * 1000 / max(result["requests"], 1)
     if kind == "async":  # let the backlog run before the other side measures
-        from .measure import outcome
-
         wait_until_terminal(stack, workflow_id, outcome(stack, workflow_id)["total"])
-    return result[figure]
+    return result
 
 
 def main() -> None:
@@ -57,29 +75,32 @@ def main() -> None:
     roots = {"A (this)": APP_ROOT, "B (other)": args.other.resolve()}
     rows = []
     try:
-        for label, db, mode, workers, kind, concurrency, figure in CASES:
-            if args.only and args.only not in label:
+        for case, db, mode, workers, kind, concurrency, figures in CASES:
+            if args.only and args.only not in case:
                 continue
             with (
                 Stack(db, model.base_url, mode, workers, app_root=roots["A (this)"]) as a,
                 Stack(db, model.base_url, mode, workers, app_root=roots["B (other)"]) as b,
             ):
-                values = {"A (this)": [], "B (other)": []}
+                answers = {"A (this)": [], "B (other)": []}
                 for _ in range(args.rounds):
                     for name, stack in (("A (this)", a), ("B (other)", b)):
-                        values[name].append(measure(stack, kind, concurrency, figure, args.seconds, args.count))
-            med_a, med_b = statistics.median(values["A (this)"]), statistics.median(values["B (other)"])
-            rows.append((label, med_a, med_b, values))
-            print(
-                f"{label}: A {med_a:.1f}  B {med_b:.1f}  ({(med_b / med_a - 1) * 100:+.0f} %)  runs {values}",
-                flush=True,
-            )
+                        answers[name].append(measure(stack, kind, concurrency, args.seconds, args.count))
+            for figure, key in figures.items():
+                label = f"{case}: {figure}"
+                values = {name: [round(answer[key], 2) for answer in runs] for name, runs in answers.items()}
+                med_a, med_b = statistics.median(values["A (this)"]), statistics.median(values["B (other)"])
+                rows.append((label, med_a, med_b, values))
+                print(
+                    f"{label}: A {med_a:.2f}  B {med_b:.2f}  ({(med_b / med_a - 1) * 100:+.0f} %)  runs {values}",
+                    flush=True,
+                )
     finally:
         model.stop()
         flush_redis()
     print("\n| case | A (this) | B (other) | change |\n|---|---|---|---|")
     for label, med_a, med_b, _ in rows:
-        print(f"| {label} | {med_a:.1f} | {med_b:.1f} | {(med_b / med_a - 1) * 100:+.0f} % |")
+        print(f"| {label} | {med_a:.2f} | {med_b:.2f} | {(med_b / med_a - 1) * 100:+.0f} % |")
 
 
 if __name__ == "__main__":
