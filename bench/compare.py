@@ -13,7 +13,7 @@ import argparse
 import statistics
 from pathlib import Path
 
-from .machine import CLOCK_TICKS, descendants, processes
+from .machine import tree_cpu_seconds
 from .measure import WARM_UP, outcome, post_executes, submit_async, wait_until_terminal, warm_up, window
 from .stack import APP_ROOT, ModelServerProcess, Stack, flush_redis
 from .workflows import echo
@@ -39,13 +39,6 @@ CASES = [
 ]
 
 
-def web_cpu_seconds(stack: Stack) -> float:
-    """CPU used so far by the gunicorn master and its workers."""
-    table = processes()
-    web = descendants(stack.web.pid, table)
-    return sum(proc.ticks for proc in table.values() if proc.pid in web) / CLOCK_TICKS
-
-
 def measure(stack: Stack, kind: str, concurrency: int, seconds: float, count: int) -> dict:
     workflow_id = stack.api.create_workflow(f"compare {kind}", echo())
     warm_up(stack, workflow_id)
@@ -54,9 +47,9 @@ def measure(stack: Stack, kind: str, concurrency: int, seconds: float, count: in
         wait_until_terminal(stack, workflow_id, count + WARM_UP)
         load = window(stack, workflow_id, sent["started"])
         return {"rate": load["completed"] / load["span"]}
-    cpu_before = web_cpu_seconds(stack)
+    cpu_before = tree_cpu_seconds(stack.web.pid)
     result = post_executes(stack, workflow_id, sync=kind == "sync", concurrency=concurrency, duration=seconds)
-    result["web_cpu_ms"] = (web_cpu_seconds(stack) - cpu_before) * 1000 / max(result["requests"], 1)
+    result["web_cpu_ms"] = (tree_cpu_seconds(stack.web.pid) - cpu_before) * 1000 / max(result["requests"], 1)
     if kind == "async":  # let the backlog run before the other side measures
         wait_until_terminal(stack, workflow_id, outcome(stack, workflow_id)["total"])
     return result

@@ -116,6 +116,14 @@ def descendants(root: int, table: dict[tuple[int, int], Proc] | None = None) -> 
     return seen
 
 
+def tree_cpu_seconds(root: int) -> float:
+    """CPU used so far by a process and its descendants alive now (a gunicorn master and
+    its workers)."""
+    table = processes()
+    tree = descendants(root, table)
+    return sum(proc.ticks for proc in table.values() if proc.pid in tree) / CLOCK_TICKS
+
+
 def reaped_children_ticks() -> int:
     times = os.times()
     return round((times.children_user + times.children_system) * CLOCK_TICKS)

@@ -12,7 +12,7 @@ import threading
 import time
 
 from ..core import Context, Result
-from ..machine import CpuMeter, tree_memory_kb
+from ..machine import CpuMeter, tree_cpu_seconds, tree_memory_kb
 from ..measure import outcome, post_executes, wait_until_terminal, warm_up
 from ..stack import Stack
 from ..stats import Figure
@@ -55,7 +55,8 @@ def run(ctx: Context) -> Result:
         NAME,
         TITLE,
         f'wrk -c{CONCURRENCY} POSTs `{{"async": true}}` executes of the 3-node workflow for a fixed time; the '
-        "latency is wrk's, of the 202 answers. Memory: RSS summed over the gunicorn master and workers and (queue "
+        "latency is wrk's, of the 202 answers; in queue mode, the web's CPU per 202 is the gunicorn processes' CPU "
+        "time over the load divided by the answers. Memory: RSS summed over the gunicorn master and workers and (queue "
         "mode) the one rq worker, sampled every 0.25 s from the start of the load until the backlog has run; "
         "PSS alongside (RSS counts pages that forked gunicorn workers share once per process). "
         f"gunicorn {ctx.gunicorn_label()}.",
@@ -63,15 +64,17 @@ def run(ctx: Context) -> Result:
     duration = ctx.pick(10.0, 4.0)
     for db_kind, mode, workers in configs(ctx):
         with Stack(db_kind, ctx.model_url, mode, workers, ctx.gunicorn) as stack:
-            runs, cpu, memory, backlog = [], [], [], []
+            runs, cpu, web_cpu, memory, backlog = [], [], [], [], []
             for attempt in range(ctx.repeats):
                 workflow_id = stack.api.create_workflow(f"async #{attempt}", echo())
                 warm_up(stack, workflow_id)
                 sampler = MemorySampler(stack.server_pids())
                 sampler.start()
+                web_cpu_before = tree_cpu_seconds(stack.web.pid)
                 with CpuMeter() as meter:
                     figures = post_executes(stack, workflow_id, sync=False, concurrency=CONCURRENCY, duration=duration)
                 cpu.append(meter.stop())
+                web_cpu.append((tree_cpu_seconds(stack.web.pid) - web_cpu_before) * 1000 / max(figures["requests"], 1))
                 ended = time.monotonic()
                 wait_until_terminal(stack, workflow_id, outcome(stack, workflow_id)["total"])
                 backlog.append(time.monotonic() - ended)
@@ -86,6 +89,8 @@ def run(ctx: Context) -> Result:
                 "accepted/s": Figure.of([r["rps"] for r in runs], "req/s"),
                 "backlog drain after load": Figure.of(backlog, "s"),
             }
+            if mode == "queue":  # what the 202s cost the web beside how long they took (local mode runs them too)
+                figures["web CPU per 202"] = Figure.of(web_cpu, "ms")
             result.add(
                 f"{stack.label()}: latency",
                 figures,
