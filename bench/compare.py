@@ -13,7 +13,6 @@ import argparse
 import statistics
 from pathlib import Path
 
-from .machine import tree_cpu_seconds
 from .measure import WARM_UP, outcome, post_executes, submit_async, wait_until_terminal, warm_up, window
 from .stack import APP_ROOT, ModelServerProcess, Stack, flush_redis
 from .workflows import echo
@@ -47,9 +46,7 @@ def measure(stack: Stack, kind: str, concurrency: int, seconds: float, count: in
         wait_until_terminal(stack, workflow_id, count + WARM_UP)
         load = window(stack, workflow_id, sent["started"])
         return {"rate": load["completed"] / load["span"]}
-    cpu_before = tree_cpu_seconds(stack.web.pid)
     result = post_executes(stack, workflow_id, sync=kind == "sync", concurrency=concurrency, duration=seconds)
-    result["web_cpu_ms"] = (tree_cpu_seconds(stack.web.pid) - cpu_before) * 1000 / max(result["requests"], 1)
     if kind == "async":  # let the backlog run before the other side measures
         wait_until_terminal(stack, workflow_id, outcome(stack, workflow_id)["total"])
     return result

@@ -9,6 +9,7 @@ import time
 
 from sqlalchemy import text
 
+from .machine import tree_cpu_seconds
 from .stack import Stack
 from .workflows import ECHO_INPUTS
 from .wrk import run_wrk
@@ -18,8 +19,11 @@ TERMINAL = ("completed", "failed", "cancelled")
 
 
 def post_executes(stack: Stack, workflow_id: str, *, sync: bool, concurrency: int, duration: float) -> dict:
-    """wrk POSTing executes of a workflow (with the echo inputs) for ``duration`` seconds."""
-    return run_wrk(
+    """wrk POSTing executes of a workflow (with the echo inputs) for ``duration`` seconds;
+    ``web_cpu_ms``: the gunicorn processes' CPU per answer meanwhile (in local mode that
+    includes running the executions)."""
+    cpu_before = tree_cpu_seconds(stack.web.pid)
+    result = run_wrk(
         stack.port,
         stack.key,
         paths=[f"/api/v1/workflows/{workflow_id}/execute"],
@@ -28,6 +32,8 @@ def post_executes(stack: Stack, workflow_id: str, *, sync: bool, concurrency: in
         concurrency=concurrency,
         duration=duration,
     )
+    result["web_cpu_ms"] = (tree_cpu_seconds(stack.web.pid) - cpu_before) * 1000 / max(result["requests"], 1)
+    return result
 
 
 def outcome(stack: Stack, workflow_id: str) -> dict:

@@ -18,23 +18,15 @@ import time
 import uuid
 from collections.abc import Callable
 
-from .stack import REDIS_URL, Database, create_account, flush_redis
+from .stack import Database, app_env, create_account, flush_redis
 from .workflows import ECHO_INPUTS, echo
 
 
 def _app(database: Database):
-    os.environ.update(
-        {
-            "APP_ENV": "production",
-            "SECRET_KEY": "bench-secret-key-" + "x" * 32,
-            "DATABASE_URL": database.url,
-            "REDIS_URL": REDIS_URL,
-            "RQ_QUEUE": f"bench-cost-{uuid.uuid4().hex[:8]}",
-            "RATELIMIT_ENABLED": "false",
-            "REAPER_ENABLED": "false",
-            "SCHEDULER_ENABLED": "false",
-        }
-    )
+    """The app as the bench's servers run it (``app_env``), in queue mode; no model is
+    called, and no reaper or scheduler runs beside the measures."""
+    queue = f"bench-cost-{uuid.uuid4().hex[:8]}"
+    os.environ.update(app_env(database, "", queue, REAPER_ENABLED="false", SCHEDULER_ENABLED="false"))
     from webapp import create_app
 
     app = create_app()
@@ -42,7 +34,7 @@ def _app(database: Database):
     return app
 
 
-def _pieces(app, key: str, workflow_id: str) -> dict[str, Callable[[], object]]:
+def _pieces(app, key: str, headers: dict, workflow_id: str) -> dict[str, Callable[[], object]]:
     from sqlalchemy import text
 
     from webapp.auth.accounts import api_key_holder
@@ -80,7 +72,7 @@ def _pieces(app, key: str, workflow_id: str) -> dict[str, Callable[[], object]]:
         audit.record("execution.started", user, "execution", execution.id, details={"workflow_id": workflow.id})
 
     enqueued = committed(execution_rows)()
-    client, headers = app.test_client(), {"Authorization": f"Bearer {key}"}
+    client = app.test_client()
     body = {"inputs": ECHO_INPUTS, "async": True}
     return {
         "BEGIN; SELECT 1; COMMIT through the session": committed(lambda: db.session.execute(text("SELECT 1"))),
@@ -111,7 +103,7 @@ def main() -> None:
             app.test_client().post("/api/v1/workflows", json={"name": "cost", **echo()}, headers=headers).json["id"]
         )
         with app.test_request_context():
-            pieces = _pieces(app, key, workflow_id)
+            pieces = _pieces(app, key, headers, workflow_id)
             spent: dict[str, list[float]] = {name: [] for name in pieces}
             for _ in range(args.sets):
                 for name, piece in pieces.items():

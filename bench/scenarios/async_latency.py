@@ -12,7 +12,7 @@ import threading
 import time
 
 from ..core import Context, Result
-from ..machine import CpuMeter, tree_cpu_seconds, tree_memory_kb
+from ..machine import CpuMeter, tree_memory_kb
 from ..measure import outcome, post_executes, wait_until_terminal, warm_up
 from ..stack import Stack
 from ..stats import Figure
@@ -64,17 +64,15 @@ def run(ctx: Context) -> Result:
     duration = ctx.pick(10.0, 4.0)
     for db_kind, mode, workers in configs(ctx):
         with Stack(db_kind, ctx.model_url, mode, workers, ctx.gunicorn) as stack:
-            runs, cpu, web_cpu, memory, backlog = [], [], [], [], []
+            runs, cpu, memory, backlog = [], [], [], []
             for attempt in range(ctx.repeats):
                 workflow_id = stack.api.create_workflow(f"async #{attempt}", echo())
                 warm_up(stack, workflow_id)
                 sampler = MemorySampler(stack.server_pids())
                 sampler.start()
-                web_cpu_before = tree_cpu_seconds(stack.web.pid)
                 with CpuMeter() as meter:
                     figures = post_executes(stack, workflow_id, sync=False, concurrency=CONCURRENCY, duration=duration)
                 cpu.append(meter.stop())
-                web_cpu.append((tree_cpu_seconds(stack.web.pid) - web_cpu_before) * 1000 / max(figures["requests"], 1))
                 ended = time.monotonic()
                 wait_until_terminal(stack, workflow_id, outcome(stack, workflow_id)["total"])
                 backlog.append(time.monotonic() - ended)
@@ -90,7 +88,7 @@ def run(ctx: Context) -> Result:
                 "backlog drain after load": Figure.of(backlog, "s"),
             }
             if mode == "queue":  # what the 202s cost the web beside how long they took (local mode runs them too)
-                figures["web CPU per 202"] = Figure.of(web_cpu, "ms")
+                figures["web CPU per 202"] = Figure.of([r["web_cpu_ms"] for r in runs], "ms")
             result.add(
                 f"{stack.label()}: latency",
                 figures,
