@@ -22,16 +22,15 @@ def post_executes(stack: Stack, workflow_id: str, *, sync: bool, concurrency: in
     """wrk POSTing executes of a workflow (with the echo inputs) for ``duration`` seconds;
     ``web_cpu_ms``: the gunicorn processes' CPU per answer meanwhile (in local mode that
     includes running the executions)."""
+    body = {"inputs": ECHO_INPUTS, "async": not sync}
+    path = f"/api/v1/workflows/{workflow_id}/execute"
+    return web_load(stack, [path], method="POST", body=body, concurrency=concurrency, duration=duration)
+
+
+def web_load(stack: Stack, paths: list[str], **wrk) -> dict:
+    """``run_wrk`` against the stack, with the web's CPU per answer (``web_cpu_ms``) beside wrk's figures."""
     cpu_before = tree_cpu_seconds(stack.web.pid)
-    result = run_wrk(
-        stack.port,
-        stack.key,
-        paths=[f"/api/v1/workflows/{workflow_id}/execute"],
-        method="POST",
-        body={"inputs": ECHO_INPUTS, "async": not sync},
-        concurrency=concurrency,
-        duration=duration,
-    )
+    result = run_wrk(stack.port, stack.key, paths=paths, **wrk)
     result["web_cpu_ms"] = (tree_cpu_seconds(stack.web.pid) - cpu_before) * 1000 / max(result["requests"], 1)
     return result
 
