@@ -27,7 +27,7 @@ from sqlalchemy import text
 
 from tests.http_server import ApiServer
 from tests.model_server import ModelServer
-from webapp import create_app
+from webapp import create_app, init_migrations
 from webapp.auth import accounts
 from webapp.config import TestConfig
 from webapp.extensions import db
@@ -129,6 +129,7 @@ def make_app(database_url: str, model_url: str, **overrides):
     app = create_app(config)
     with app.app_context():
         if database_url not in _migrated:
+            init_migrations(app)
             upgrade()
             _migrated.add(database_url)
         _empty_tables()

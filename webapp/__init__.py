@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
+import click
 from flask import Flask
+from flask.cli import FlaskGroup
 from sqlalchemy import event
 
 from .config import INSTANCE_DIR, Config
-from .extensions import csrf, db, htmx, login_manager, migrate
+from .extensions import csrf, db, htmx, login_manager
 from .outages import ping_when_idle
 
 
@@ -25,7 +27,8 @@ def create_app(config: Config | Mapping | None = None) -> Flask:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     _init_database(app)
-    migrate.init_app(app, db, directory=str(INSTANCE_DIR.parent / "migrations"), render_as_batch=True)
+    if _in_flask_command():
+        init_migrations(app)
     csrf.init_app(app)
     htmx.init_app(app)
     login_manager.init_app(app)
@@ -62,6 +65,21 @@ def start_background_work(app: Flask) -> None:
 
     start_recovery(app)
     scheduler(app).ensure_running()
+
+
+def init_migrations(app: Flask) -> None:
+    """Flask-Migrate: the ``flask db …`` commands and its ``upgrade()`` for this app."""
+    from flask_migrate import Migrate
+
+    Migrate(app, db, directory=str(INSTANCE_DIR.parent / "migrations"), render_as_batch=True)
+
+
+def _in_flask_command() -> bool:
+    """Whether the ``flask`` command is loading the app. Only there can a migration run:
+    alembic costs each process that imports it ~11 MB, and web processes and workers never
+    migrate."""
+    context = click.get_current_context(silent=True)
+    return context is not None and isinstance(context.find_root().command, FlaskGroup)
 
 
 def _init_database(app: Flask) -> None:

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from typing import TYPE_CHECKING
 
-from cryptography.fernet import Fernet, InvalidToken
 from flask import current_app
+
+if TYPE_CHECKING:
+    from cryptography.fernet import Fernet
 
 
 class SecretUnreadable(Exception):
@@ -18,6 +21,10 @@ class SecretUnreadable(Exception):
 def _fernet() -> Fernet:
     found = current_app.extensions.get("secretbox")
     if found is None:
+        # Imported here: cryptography costs each process ~6 MB, and most web processes
+        # and workers never open a secret.
+        from cryptography.fernet import Fernet
+
         given = current_app.config.get("ENCRYPTION_KEY")
         if given:
             key = given.encode()
@@ -33,6 +40,8 @@ def seal(secret: str) -> str:
 
 
 def open_sealed(sealed: str) -> str:
+    from cryptography.fernet import InvalidToken
+
     try:
         return _fernet().decrypt(sealed.encode()).decode()
     except InvalidToken:
