@@ -1,6 +1,6 @@
-"""What a serving process loads: the libraries only some commands need stay out of
-web processes and workers (alembic ~11 MB, cryptography's Fernet ~6 MB, each per process),
-and the ``flask`` command still has them where it needs them."""
+"""What a serving process loads: libraries only some work needs stay out of web processes
+and workers until it comes (alembic ~11 MB, only the ``flask`` command migrates;
+cryptography's Fernet ~7 MB, only for a provider key or webhook secret), each per process."""
 
 import subprocess
 import sys

@@ -21,7 +21,7 @@ class SecretUnreadable(Exception):
 def _fernet() -> Fernet:
     found = current_app.extensions.get("secretbox")
     if found is None:
-        # Imported here: cryptography costs each process ~6 MB, and most web processes
+        # Imported here: cryptography costs each process ~7 MB, and most web processes
         # and workers never open a secret.
         from cryptography.fernet import Fernet
 
