@@ -13,6 +13,7 @@ from tests.definitions import echo_definition, workflow_body
 from tests.web_server import Gunicorn
 from webapp import create_app
 from webapp.config import Config, ConfigError
+from webapp.engine.attempts import MAX_RETRIES
 
 
 def test_every_answer_carries_the_security_headers(client, api):
@@ -47,6 +48,28 @@ def test_a_malformed_setting_is_a_clear_start_up_error(monkeypatch):
     monkeypatch.setenv("SYNC_TIMEOUT", "soon")
     with pytest.raises(ConfigError, match="SYNC_TIMEOUT must be a number"):
         Config()
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        # past what a node may ask for
+        ("MODEL_RETRIES", str(MAX_RETRIES + 1), f"must be from 0 to {MAX_RETRIES}, got {MAX_RETRIES + 1}"),
+        ("WORKER_CONCURRENCY", "0", "WORKER_CONCURRENCY must be at least 1, got 0"),
+        ("MAX_INPUT_BYTES", "-1", "MAX_INPUT_BYTES must be at least 0, got -1"),
+    ],
+)
+def test_a_setting_out_of_its_range_is_a_clear_start_up_error(monkeypatch, name, value, message):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=message):
+        Config()
+
+
+def test_a_setting_at_its_bound_is_taken(monkeypatch):
+    monkeypatch.setenv("MODEL_RETRIES", str(MAX_RETRIES))
+    monkeypatch.setenv("MAX_RUNNING_PER_USER", "0")  # 0 = unlimited
+    config = Config()
+    assert config.MODEL_RETRIES == MAX_RETRIES and config.MAX_RUNNING_PER_USER == 0
 
 
 def test_a_browser_session_alone_does_not_open_the_api(client, api):

@@ -12,6 +12,7 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
+from .engine.attempts import MAX_RETRIES
 from .engine.definition import Size
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -27,14 +28,20 @@ def _env(name: str, default: str | None = None) -> str | None:
     return default if value is None or value == "" else value
 
 
-def _int(name: str, default: int) -> int:
+def _int(name: str, default: int, *, low: int = 0, high: int | None = None) -> int:
+    """An integer from ``low`` to ``high``: a negative size, a pool of no threads or more
+    retries than a node may ask for is refused at start-up, not found out mid-run."""
     raw = _env(name)
     if raw is None:
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if value < low or (high is not None and value > high):
+        bounds = f"at least {low}" if high is None else f"from {low} to {high}"
+        raise ConfigError(f"{name} must be {bounds}, got {value}")
+    return value
 
 
 def _float(name: str, default: float) -> float:
@@ -118,19 +125,19 @@ class Config:
         # Execution.
         self.SYNC_TIMEOUT = _float("SYNC_TIMEOUT", 30.0)
         self.EXECUTION_TIMEOUT = _float("EXECUTION_TIMEOUT", 600.0)
-        self.NODE_CONCURRENCY = _int("NODE_CONCURRENCY", 8)  # a run's nodes at once; a map's items by default
+        self.NODE_CONCURRENCY = _int("NODE_CONCURRENCY", 8, low=1)  # a run's nodes at once; a map's items by default
         self.MAX_MAP_ITEMS = _int("MAX_MAP_ITEMS", 1000)
         self.MAX_WORKFLOW_DEPTH = _int("MAX_WORKFLOW_DEPTH", 5)  # workflow nodes calling workflows
         # Executions at once per RQ worker, per web process in local mode (it serves
         # requests too: more threads there only contend, measured), and per user across
         # all of them (0: no bound).
-        self.WORKER_CONCURRENCY = _int("WORKER_CONCURRENCY", 16)
-        self.LOCAL_WORKERS = _int("LOCAL_WORKERS", 8)
+        self.WORKER_CONCURRENCY = _int("WORKER_CONCURRENCY", 16, low=1)
+        self.LOCAL_WORKERS = _int("LOCAL_WORKERS", 8, low=1)
         self.MAX_RUNNING_PER_USER = _int("MAX_RUNNING_PER_USER", 4)
 
         # Users' templates run in sandbox processes: how many per process, how much memory
         # each may add, how long one step may compute (engine/isolation.py).
-        self.SANDBOX_PROCESSES = _int("SANDBOX_PROCESSES", 4)
+        self.SANDBOX_PROCESSES = _int("SANDBOX_PROCESSES", 4, low=1)
         self.SANDBOX_MEMORY_MB = _int("SANDBOX_MEMORY_MB", 512)
         self.SANDBOX_STEP_TIMEOUT = _float("SANDBOX_STEP_TIMEOUT", 30.0)
         self.RQ_QUEUE = _env("RQ_QUEUE", "executions")
@@ -148,7 +155,7 @@ class Config:
 
         # Models.
         self.MODEL_TIMEOUT = _float("MODEL_TIMEOUT", 60.0)
-        self.MODEL_RETRIES = _int("MODEL_RETRIES", 2)
+        self.MODEL_RETRIES = _int("MODEL_RETRIES", 2, high=MAX_RETRIES)
         self.DEFAULT_MODEL = _env("DEFAULT_MODEL", "gpt-4o-mini")
         self.MODEL_PRICES = _json("MODEL_PRICES", {})
         self.CACHE_ENABLED = _bool("CACHE_ENABLED", True)
