@@ -84,10 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     if problems:
         print("cannot run the benchmarks:\n  " + "\n  ".join(problems), file=sys.stderr)
         return 2
-    gunicorn = None
-    if args.gunicorn:
-        workers, _, threads = args.gunicorn.partition(":")
-        gunicorn = GunicornConfig(int(workers), int(threads or 8))
+    gunicorn = GunicornConfig.parse(args.gunicorn) if args.gunicorn else None
     # The gunicorn grid is exploration, not a figure of the target table: not in a quick run.
     selected = args.scenarios or [module.NAME for module in ALL if not (args.quick and module.NAME == "gunicorn")]
     load_start = ", ".join(f"{x:.2f}" for x in os.getloadavg())

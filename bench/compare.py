@@ -5,6 +5,8 @@ stack twice (this checkout's app and the other's), then alternates measurements
 between them, so whatever else the machine is doing weighs on both alike. Prints
 the medians and the change. Handy to judge a patch before the full suite. Each side
 runs with its checkout's own ``.venv`` when it has one, so a dependency can be judged too.
+``--b-gunicorn WORKERS:THREADS`` gives side B another web layout: with ``.`` as the other
+checkout, that judges a layout alone.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import statistics
 from pathlib import Path
 
 from .measure import WARM_UP, outcome, post_executes, submit_async, wait_until_terminal, warm_up, window
-from .stack import APP_ROOT, ModelServerProcess, Stack, flush_redis
+from .stack import APP_ROOT, GunicornConfig, ModelServerProcess, Stack, flush_redis
 from .workflows import echo
 
 # (label, database, mode, rq workers, kind, concurrency, figures: {name: key of measure()'s answer})
@@ -59,7 +61,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--count", type=int, default=1000, help="executions per throughput run")
     parser.add_argument("--only", help="run the cases whose label contains this")
+    parser.add_argument("--b-gunicorn", metavar="WORKERS:THREADS", help="side B's web layout instead of the mode's")
     args = parser.parse_args()
+    b_gunicorn = GunicornConfig.parse(args.b_gunicorn) if args.b_gunicorn else None
     flush_redis()
     model = ModelServerProcess()
     roots = {"A (this)": APP_ROOT, "B (other)": args.other.resolve()}
@@ -70,7 +74,7 @@ def main() -> None:
                 continue
             with (
                 Stack(db, model.base_url, mode, workers, app_root=roots["A (this)"]) as a,
-                Stack(db, model.base_url, mode, workers, app_root=roots["B (other)"]) as b,
+                Stack(db, model.base_url, mode, workers, b_gunicorn, app_root=roots["B (other)"]) as b,
             ):
                 answers = {"A (this)": [], "B (other)": []}
                 for _ in range(args.rounds):

@@ -52,6 +52,12 @@ class GunicornConfig:
     def label(self) -> str:
         return f"{self.workers} × gthread({self.threads})"
 
+    @classmethod
+    def parse(cls, text: str) -> GunicornConfig:
+        """``WORKERS:THREADS`` (threads 8 when left out), as the bench's options take it."""
+        workers, _, threads = text.partition(":")
+        return cls(int(workers), int(threads or 8))
+
 
 DEFAULT_GUNICORN = GunicornConfig()
 # In queue mode the web process only accepts and answers: one worker is enough, and a
