@@ -32,7 +32,7 @@ run: $(VENV)/.runtime
 		$(BIN)/rq worker --worker-class webapp.runs.worker.AppWorker --url "$$REDIS_URL" $(QUEUE) & \
 		worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	fi; \
-	$(BIN)/gunicorn --bind 127.0.0.1:$(PORT) --workers $$web_workers --threads 8 --access-logfile - wsgi:app
+	$(BIN)/gunicorn --bind 127.0.0.1:$(PORT) --workers $$web_workers --threads $${WEB_THREADS:-8} --access-logfile - wsgi:app
 
 ## test: the whole suite (SQLite and PostgreSQL, Redis and rq workers, Chromium when present)
 test: $(VENV)/.dev
