@@ -57,6 +57,9 @@ def test_a_malformed_setting_is_a_clear_start_up_error(monkeypatch):
         ("MODEL_RETRIES", str(MAX_RETRIES + 1), f"must be from 0 to {MAX_RETRIES}, got {MAX_RETRIES + 1}"),
         ("WORKER_CONCURRENCY", "0", "WORKER_CONCURRENCY must be at least 1, got 0"),
         ("MAX_INPUT_BYTES", "-1", "MAX_INPUT_BYTES must be at least 0, got -1"),
+        ("REAPER_INTERVAL", "0", "REAPER_INTERVAL must be a finite number, above 0, got '0'"),  # it would spin
+        ("EXECUTION_TIMEOUT", "inf", "EXECUTION_TIMEOUT must be a finite number, above 0, got 'inf'"),
+        ("SYNC_TIMEOUT", "-1", "SYNC_TIMEOUT must be a finite number, 0 or more, got '-1'"),
     ],
 )
 def test_a_setting_out_of_its_range_is_a_clear_start_up_error(monkeypatch, name, value, message):
@@ -68,8 +71,9 @@ def test_a_setting_out_of_its_range_is_a_clear_start_up_error(monkeypatch, name,
 def test_a_setting_at_its_bound_is_taken(monkeypatch):
     monkeypatch.setenv("MODEL_RETRIES", str(MAX_RETRIES))
     monkeypatch.setenv("MAX_RUNNING_PER_USER", "0")  # 0 = unlimited
+    monkeypatch.setenv("SYNC_TIMEOUT", "0")  # answer 202 at once
     config = Config()
-    assert config.MODEL_RETRIES == MAX_RETRIES and config.MAX_RUNNING_PER_USER == 0
+    assert config.MODEL_RETRIES == MAX_RETRIES and config.MAX_RUNNING_PER_USER == 0 and config.SYNC_TIMEOUT == 0
 
 
 def test_a_browser_session_alone_does_not_open_the_api(client, api):

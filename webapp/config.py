@@ -8,6 +8,7 @@ well-known one.
 from __future__ import annotations
 
 import json
+import math
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -44,14 +45,20 @@ def _int(name: str, default: int, *, low: int = 0, high: int | None = None) -> i
     return value
 
 
-def _float(name: str, default: float) -> float:
+def _float(name: str, default: float, *, positive: bool = False) -> float:
+    """A finite number, never negative; ``positive``: above 0 too (an interval of 0 would
+    spin, a timeout of 0 fail everything, an infinite one bound nothing)."""
     raw = _env(name)
     if raw is None:
         return default
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        bound = "above 0" if positive else "0 or more"
+        raise ConfigError(f"{name} must be a finite number, {bound}, got {raw!r}")
+    return value
 
 
 def _bool(name: str, default: bool) -> bool:
@@ -118,13 +125,14 @@ class Config:
         # unset: derived from SECRET_KEY.
         self.ENCRYPTION_KEY = _env("ENCRYPTION_KEY")
         self.SCHEDULE_MIN_INTERVAL = _int("SCHEDULE_MIN_INTERVAL", 60)
-        self.SCHEDULER_INTERVAL = _float("SCHEDULER_INTERVAL", 5.0)  # how often due schedules are looked for
+        # How often due schedules are looked for.
+        self.SCHEDULER_INTERVAL = _float("SCHEDULER_INTERVAL", 5.0, positive=True)
         self.SCHEDULER_ENABLED = _bool("SCHEDULER_ENABLED", True)
         self.MAX_RENDER_CHARS = _int("MAX_RENDER_CHARS", 200_000)
 
         # Execution.
         self.SYNC_TIMEOUT = _float("SYNC_TIMEOUT", 30.0)
-        self.EXECUTION_TIMEOUT = _float("EXECUTION_TIMEOUT", 600.0)
+        self.EXECUTION_TIMEOUT = _float("EXECUTION_TIMEOUT", 600.0, positive=True)
         self.NODE_CONCURRENCY = _int("NODE_CONCURRENCY", 8, low=1)  # a run's nodes at once; a map's items by default
         self.MAX_MAP_ITEMS = _int("MAX_MAP_ITEMS", 1000)
         self.MAX_WORKFLOW_DEPTH = _int("MAX_WORKFLOW_DEPTH", 5)  # workflow nodes calling workflows
@@ -139,22 +147,22 @@ class Config:
         # each may add, how long one step may compute (engine/isolation.py).
         self.SANDBOX_PROCESSES = _int("SANDBOX_PROCESSES", 4, low=1)
         self.SANDBOX_MEMORY_MB = _int("SANDBOX_MEMORY_MB", 512)
-        self.SANDBOX_STEP_TIMEOUT = _float("SANDBOX_STEP_TIMEOUT", 30.0)
+        self.SANDBOX_STEP_TIMEOUT = _float("SANDBOX_STEP_TIMEOUT", 30.0, positive=True)
         self.RQ_QUEUE = _env("RQ_QUEUE", "executions")
         self.IDEMPOTENCY_TTL = _int("IDEMPOTENCY_TTL", 24 * 3600)
 
         # Recovery: how often a running execution proves it is alive, how long
         # silence means its worker is gone, and how often the reaper looks.
-        self.HEARTBEAT_INTERVAL = _float("HEARTBEAT_INTERVAL", 10.0)
-        self.WORKER_LOST_AFTER = _float("WORKER_LOST_AFTER", 60.0)
-        self.REAPER_INTERVAL = _float("REAPER_INTERVAL", 30.0)
+        self.HEARTBEAT_INTERVAL = _float("HEARTBEAT_INTERVAL", 10.0, positive=True)
+        self.WORKER_LOST_AFTER = _float("WORKER_LOST_AFTER", 60.0, positive=True)
+        self.REAPER_INTERVAL = _float("REAPER_INTERVAL", 30.0, positive=True)
         self.REAPER_ENABLED = _bool("REAPER_ENABLED", True)
         # A run in flight rides out a database outage this long, keeping what it did in
         # memory until it can write it (outages.py); past that, the reaper settles it.
         self.DATABASE_OUTAGE_WINDOW = _float("DATABASE_OUTAGE_WINDOW", 300.0)
 
         # Models.
-        self.MODEL_TIMEOUT = _float("MODEL_TIMEOUT", 60.0)
+        self.MODEL_TIMEOUT = _float("MODEL_TIMEOUT", 60.0, positive=True)
         self.MODEL_RETRIES = _int("MODEL_RETRIES", 2, high=MAX_RETRIES)
         self.DEFAULT_MODEL = _env("DEFAULT_MODEL", "gpt-4o-mini")
         self.MODEL_PRICES = _json("MODEL_PRICES", {})
@@ -164,7 +172,7 @@ class Config:
         # Accounts, limits and budgets.
         self.REGISTRATION_ENABLED = _bool("REGISTRATION_ENABLED", True)
         # How long a browser stays signed in (its cookie, and the session on the server).
-        self.SESSION_LIFETIME_HOURS = _float("SESSION_LIFETIME_HOURS", 14 * 24.0)
+        self.SESSION_LIFETIME_HOURS = _float("SESSION_LIFETIME_HOURS", 14 * 24.0, positive=True)
         self.RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
         # Failed sign-ins per account and address together; per account from any address
         # and per address for any account, higher (ratelimits.py says why).
