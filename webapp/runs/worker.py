@@ -129,7 +129,7 @@ class AppWorker(SimpleWorker):
         the outcome lives in the database): the worker's counts, the job's execution and the
         job itself go in one MULTI. rq's own path reads the job back twice (its status, its
         executions) to find the same keys. Any other job takes rq's path."""
-        if job.func_name != JOB_FUNCTION or job.get_result_ttl(self.default_result_ttl) != 0:
+        if not self._hands_over(job):
             return super().handle_job_success(job, queue, started_job_registry, execution)
         with self.connection.pipeline() as pipe:
             self.increment_successful_job_count(pipeline=pipe)
@@ -146,8 +146,17 @@ class AppWorker(SimpleWorker):
     def handle_execution_ended(self, job, queue, heartbeat_ttl) -> None:
         """rq writes the job's last heartbeat to Redis as it ends; our job only handed the
         run over (its heartbeat is the execution's, in the database) and is deleted, or kept
-        as failed with this in it, right after: no round trip for it."""
+        as failed with this in it, right after: no round trip for it. Any other job takes
+        rq's path."""
+        if not self._hands_over(job):
+            return super().handle_execution_ended(job, queue, heartbeat_ttl)
         job.ended_at = job.last_heartbeat = now()
+        return None
+
+    def _hands_over(self, job) -> bool:
+        """Whether ``job`` is ours as the dispatcher enqueues it: a hand-over of one run,
+        keeping nothing in Redis once done."""
+        return job.func_name == JOB_FUNCTION and job.get_result_ttl(self.default_result_ttl) == 0
 
     def _register_again(self) -> None:
         """Redis restarted without our registration (no persistence): the heartbeat

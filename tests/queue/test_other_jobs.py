@@ -1,0 +1,21 @@
+"""The worker's Redis shortcuts are for its own hand-over jobs only: any other job on its
+queue takes rq's own path, and keeps its result as rq promises."""
+
+from __future__ import annotations
+
+import time
+
+from rq import Queue
+from rq.job import JobStatus
+
+
+def test_a_job_that_is_not_a_hand_over_runs_the_rq_way_and_keeps_its_result(
+    shared_workers, database_url, redis_url, redis_client
+):
+    worker = shared_workers(database_url, redis_url)
+    job = Queue(worker.queue, connection=redis_client).enqueue("operator.add", 2, 3, result_ttl=600)
+    deadline = time.monotonic() + 20
+    while job.get_status(refresh=True) not in (JobStatus.FINISHED, JobStatus.FAILED) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert job.get_status() == JobStatus.FINISHED
+    assert job.return_value(refresh=True) == 5  # our own jobs keep nothing; this one keeps what rq keeps
