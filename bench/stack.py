@@ -54,9 +54,9 @@ class GunicornConfig:
 
     @classmethod
     def parse(cls, text: str) -> GunicornConfig:
-        """``WORKERS:THREADS`` (threads 8 when left out), as the bench's options take it."""
+        """``WORKERS:THREADS`` (the default threads when left out), as the bench's options take it."""
         workers, _, threads = text.partition(":")
-        return cls(int(workers), int(threads or 8))
+        return cls(int(workers), int(threads)) if threads else cls(int(workers))
 
 
 DEFAULT_GUNICORN = GunicornConfig()

@@ -3,10 +3,10 @@ queue takes rq's own path, and keeps its result as rq promises."""
 
 from __future__ import annotations
 
-import time
-
 from rq import Queue
 from rq.job import JobStatus
+
+from tests.queue.test_recovery import wait_for
 
 
 def test_a_job_that_is_not_a_hand_over_runs_the_rq_way_and_keeps_its_result(
@@ -14,8 +14,7 @@ def test_a_job_that_is_not_a_hand_over_runs_the_rq_way_and_keeps_its_result(
 ):
     worker = shared_workers(database_url, redis_url)
     job = Queue(worker.queue, connection=redis_client).enqueue("operator.add", 2, 3, result_ttl=600)
-    deadline = time.monotonic() + 20
-    while job.get_status(refresh=True) not in (JobStatus.FINISHED, JobStatus.FAILED) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    ended = (JobStatus.FINISHED, JobStatus.FAILED)
+    assert wait_for(lambda: job.get_status(refresh=True) in ended, 20, "the job to end")
     assert job.get_status() == JobStatus.FINISHED
     assert job.return_value(refresh=True) == 5  # our own jobs keep nothing; this one keeps what rq keeps
