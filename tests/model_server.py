@@ -10,7 +10,7 @@ it per call with directives in the user prompt, which keeps parallel calls apart
     [[no_usage]]       leave out "usage"            [[reply=text]]   answer exactly "text"
     [[big=N]]          answer N characters
 
-Server-wide: ``latency``, and ``replies`` (first rule whose substring is in the
+Server-wide: ``latency`` (the model list waits it too), and ``replies`` (first rule whose substring is in the
 prompt gives the answer). Every request is kept in ``calls``.
 
 Run alone for manual tries or benchmarks: ``python -m tests.model_server --port 8800``.
@@ -34,6 +34,7 @@ class ModelServer:
         self.latency = latency
         self.replies: list[tuple[str, str]] = []
         self.calls: list[dict] = []
+        self.model_lists = 0  # GET /models asked
         self.failures: dict[str, int] = {}
         self.lock = threading.Lock()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
@@ -63,6 +64,7 @@ class ModelServer:
             self.calls.clear()
             self.failures.clear()
             self.replies.clear()
+            self.model_lists = 0
         self.latency = 0.0
 
     def reply_when(self, substring: str, text: str) -> None:
@@ -155,6 +157,9 @@ def _handler_for(server: ModelServer):
 
         def do_GET(self) -> None:
             if self.path.rstrip("/").endswith("/models"):  # the model list, as OpenAI answers it
+                with server.lock:
+                    server.model_lists += 1
+                time.sleep(server.latency)
                 models = [{"id": name, "object": "model", "created": 0, "owned_by": "test"} for name in MODELS]
                 self._send(200, {"object": "list", "data": models}, {})
             else:

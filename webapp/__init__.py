@@ -10,6 +10,7 @@ from flask import Flask
 from flask.cli import FlaskGroup
 from sqlalchemy import event
 
+from .admission import Admission
 from .config import INSTANCE_DIR, Config
 from .extensions import csrf, db, htmx, login_manager
 from .outages import ping_when_idle
@@ -48,6 +49,8 @@ def create_app(config: Config | Mapping | None = None) -> Flask:
     api_errors.register(app, ui.render_error_page)
     security.init_app(app)
     cli.init_app(app)
+
+    app.wsgi_app = Admission(app.wsgi_app, app.config["ACTIVE_REQUESTS"])
 
     @app.before_request
     def start_background() -> None:

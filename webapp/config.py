@@ -130,6 +130,10 @@ class Config:
         self.SCHEDULER_ENABLED = _bool("SCHEDULER_ENABLED", True)
         self.MAX_RENDER_CHARS = _int("MAX_RENDER_CHARS", 200_000)
 
+        # Requests of one web process running the app at once, the rest queued in arrival
+        # order (admission.py); a request waiting on its run gives its turn up meanwhile.
+        self.ACTIVE_REQUESTS = _int("ACTIVE_REQUESTS", 4, low=1)
+
         # Execution.
         self.SYNC_TIMEOUT = _float("SYNC_TIMEOUT", 30.0)
         self.EXECUTION_TIMEOUT = _float("EXECUTION_TIMEOUT", 600.0, positive=True)

@@ -16,6 +16,7 @@ from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from .. import admission
 from ..engine.errors import InputError, Problem
 from ..engine.status import ACTIVE, NodeStatus, RunStatus, Trigger
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -168,7 +169,8 @@ def wait_for(execution: Execution, timeout: float) -> Execution:
         # Give the pooled connection back first: the run itself (local mode) and other
         # requests need it more than a request that only waits.
         db.session.commit()
-        dispatcher().wait(execution.id, timeout)
+        with admission.aside():  # and its turn at the app, for the same reason
+            dispatcher().wait(execution.id, timeout)
         db.session.expire_all()
     return db.session.get(Execution, execution.id)
 

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from flask import current_app
 from sqlalchemy import select
 
+from .. import admission
 from ..engine.errors import Problem
 from ..errors import NotFound, ValidationFailed
 from ..extensions import db
@@ -74,7 +75,8 @@ def provider_models(user: User, provider_id: str) -> list[str]:
     else:
         endpoint = gateway_for(current_app).endpoint_for(_settings(own_provider(user, provider_id)))
     try:
-        return sorted(model.id for model in endpoint.client.models.list())
+        with admission.aside():  # the provider may take its time: others need not wait for it
+            return sorted(model.id for model in endpoint.client.models.list())
     except Exception as exc:  # the provider's failure, told as such: never a 500 of ours
         blocked = blocked_cause(exc)
         if blocked is not None:

@@ -1,0 +1,86 @@
+"""Turns at the app, taken in arrival order: at most ``ACTIVE_REQUESTS`` requests of one
+web process run the app at once; the others wait for a turn in the order they came.
+
+Why: the threads of a web process share one GIL, and when eight of them all work at
+once they get it in no particular order, so an unlucky request waits out many others'
+turns. The slowest 1 % of async executes at concurrency 8 waited ~57 ms where four turns
+handed over first come, first served answer in ~44 ms (issue 17, ``docs/benchmarks.md``).
+Fewer gunicorn threads would give a shorter tail too, but a thread is also what a
+request waiting on something outside the process holds: such a request steps aside
+(``aside()``) and leaves its turn to one that has work to do.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+
+from flask import has_request_context, request
+
+ENVIRON_KEY = "webapp.turns"
+
+
+class Turns:
+    """A semaphore that hands a freed turn to the longest waiter: none can barge in
+    ahead of it (``threading.Semaphore`` lets whichever thread runs first take it)."""
+
+    def __init__(self, size: int) -> None:
+        self._free = size
+        self._lock = threading.Lock()
+        self._waiting: deque[threading.Lock] = deque()
+
+    def take(self) -> None:
+        with self._lock:
+            if self._free and not self._waiting:
+                self._free -= 1
+                return
+            baton = threading.Lock()
+            baton.acquire()
+            self._waiting.append(baton)
+        baton.acquire()  # released by give_back, which passes its turn on to us
+
+    def give_back(self) -> None:
+        with self._lock:
+            if self._waiting:
+                self._waiting.popleft().release()
+            else:
+                self._free += 1
+
+    def waiting(self) -> int:
+        with self._lock:
+            return len(self._waiting)
+
+
+class Admission:
+    """WSGI middleware: each request runs the app within a turn. A streamed answer's
+    body is sent after the turn is given back."""
+
+    def __init__(self, wsgi_app: Callable, size: int) -> None:
+        self.wsgi_app = wsgi_app
+        self.turns = Turns(size)
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        environ[ENVIRON_KEY] = self.turns
+        self.turns.take()
+        try:
+            return self.wsgi_app(environ, start_response)
+        finally:
+            self.turns.give_back()
+
+
+@contextmanager
+def aside() -> Iterator[None]:
+    """Around a wait on something outside the process (a run to finish, a provider to
+    answer): the request's turn goes to the next in line meanwhile, and it queues again
+    for one when the wait is over. Outside a request (or the middleware) it does nothing."""
+    turns = request.environ.get(ENVIRON_KEY) if has_request_context() else None
+    if turns is None:
+        yield
+        return
+    turns.give_back()
+    try:
+        yield
+    finally:
+        turns.take()
