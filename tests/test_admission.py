@@ -10,10 +10,12 @@ import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
+from flask import Flask, request
+
 from tests.conftest import close_app, make_app, make_user
 from tests.definitions import model_definition, workflow_body
 from tests.web_server import Gunicorn
-from webapp.admission import Admission, Turns
+from webapp.admission import ENVIRON_KEY, Admission, Turns, aside
 
 
 def _wait_until(condition, timeout: float = 5.0) -> None:
@@ -103,3 +105,18 @@ def test_a_request_waiting_on_outside_work_leaves_its_turn_to_others(sqlite_url,
     finally:
         server.kill()
         close_app(app)
+
+
+def test_a_turn_is_given_back_once_however_deep_the_waits_nest():
+    turns = Turns(1)
+    with Flask(__name__).test_request_context(environ_base={ENVIRON_KEY: turns}):
+        turns.take()  # the request's own, as the middleware takes it
+        with aside(), aside():
+            turns.take()  # free while the request waits
+            queued = threading.Thread(target=lambda: (turns.take(), turns.give_back()))
+            queued.start()
+            _wait_until(lambda: turns.waiting() == 1)  # and there was one turn to take, not two
+            turns.give_back()
+            queued.join(timeout=5)
+        assert request.environ[ENVIRON_KEY] is turns  # the request has its turn back
+        turns.give_back()

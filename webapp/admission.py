@@ -74,8 +74,9 @@ class Admission:
 def aside() -> Iterator[None]:
     """Around a wait on something outside the process (a run to finish, a provider to
     answer): the request's turn goes to the next in line meanwhile, and it queues again
-    for one when the wait is over. Outside a request (or the middleware) it does nothing."""
-    turns = request.environ.get(ENVIRON_KEY) if has_request_context() else None
+    for one when the wait is over. Outside a request (or the middleware), or within another
+    ``aside()``, it does nothing: a turn is given back once."""
+    turns = request.environ.pop(ENVIRON_KEY, None) if has_request_context() else None
     if turns is None:
         yield
         return
@@ -84,3 +85,4 @@ def aside() -> Iterator[None]:
         yield
     finally:
         turns.take()
+        request.environ[ENVIRON_KEY] = turns
