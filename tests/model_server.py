@@ -10,8 +10,9 @@ it per call with directives in the user prompt, which keeps parallel calls apart
     [[no_usage]]       leave out "usage"            [[reply=text]]   answer exactly "text"
     [[big=N]]          answer N characters
 
-Server-wide: ``latency`` (the model list waits it too), and ``replies`` (first rule whose substring is in the
-prompt gives the answer). Every request is kept in ``calls``.
+Server-wide: ``latency`` (the model list waits it too), and ``replies`` (first rule whose
+substring is in the prompt gives the answer). Every request is kept in ``calls``; the model
+lists asked for are counted in ``model_lists``.
 
 Run alone for manual tries or benchmarks: ``python -m tests.model_server --port 8800``.
 """

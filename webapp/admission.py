@@ -4,11 +4,10 @@ web process run the app at once; the others wait for a turn in the order they ca
 Why: the threads of a web process share one GIL, and when eight of them all work at
 once they get it in no particular order, so an unlucky request waits out many others'
 turns. At concurrency 8 the slowest 1 % of async executes took ~58 ms without turns and
-~50 ms with four (a plain semaphore, letting any thread barge in, changed nothing: issue 17,
-``docs/benchmarks.md``).
-Fewer gunicorn threads would give a shorter tail too, but a thread is also what a
-request waiting on something outside the process holds: such a request steps aside
-(``aside()``) and leaves its turn to one that has work to do.
+~50 ms with four; a plain semaphore, which lets any thread barge in, changed nothing (issue
+17, ``docs/benchmarks.md``). Fewer gunicorn threads would shorten the tail too, but a thread
+is also what a request waiting on something outside the process holds: such a request steps
+aside (``aside()``) and leaves its turn to one that has work to do.
 """
 
 from __future__ import annotations
