@@ -146,6 +146,9 @@ class Config:
         self.WORKER_CONCURRENCY = _int("WORKER_CONCURRENCY", 16, low=1)
         self.LOCAL_WORKERS = _int("LOCAL_WORKERS", 8, low=1)
         self.MAX_RUNNING_PER_USER = _int("MAX_RUNNING_PER_USER", 4)
+        # Added to an rq worker's niceness as it starts: where the web shares the machine,
+        # requests get the CPU first and runs (and their sandbox processes) what is left.
+        self.WORKER_NICE = _int("WORKER_NICE", 10, high=19)
 
         # Users' templates run in sandbox processes: how many per process, how much memory
         # each may add, how long one step may compute (engine/isolation.py).

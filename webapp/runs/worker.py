@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 
 from redis.exceptions import RedisError
@@ -61,6 +62,7 @@ class AppWorker(SimpleWorker):
         self.suspension_checked_at = -math.inf
         _current = self
         freeze_startup_objects()
+        os.nice(self.app.config["WORKER_NICE"])
 
     def work(self, burst: bool = False, **kwargs) -> bool:
         if self.app.config["REAPER_ENABLED"]:
