@@ -49,3 +49,19 @@ def test_a_hand_over_job_is_started_as_rq_starts_a_job_and_the_worker_ends_idle(
     }
     state = lambda: redis.hget(f"rq:worker:{worker.name}", "state")  # noqa: E731
     assert wait_for(lambda: state() == b"idle", 10, "the worker to be idle")
+
+
+def test_a_queued_job_id_whose_job_is_gone_is_passed_over_as_rq_does(queue_env):
+    """The worker takes a ready job and its hash in one round trip (worker.py): an id
+    whose hash has gone (expired, deleted) is skipped, and the next job runs."""
+    app = queue_env.app()
+    api = api_for(app)
+    workflow_id = create(api, model_definition("{{ in.text }}"))
+    redis = redis_lib.Redis.from_url(queue_env.redis_url)
+    queue = Queue(queue_env.queue, connection=redis)
+    redis.rpush(queue.key, "no-such-job")
+    execution_id = start(api, workflow_id, "after a gone job")
+    worker = queue_env.worker()
+    assert finished(api, execution_id)["status"] == "completed"
+    assert redis.lrange(queue.key, 0, -1) == []
+    assert "Traceback" not in worker.output  # passed over, not a crash of the worker's loop

@@ -29,12 +29,13 @@ import math
 import os
 import time
 
+from redis.commands.core import Script
 from redis.exceptions import RedisError
-from rq import SimpleWorker, worker_registration
+from rq import Queue, SimpleWorker, worker_registration
 from rq.executions import Execution
-from rq.job import JobStatus
+from rq.job import Job, JobStatus
 from rq.results import Result
-from rq.utils import now
+from rq.utils import backend_class, get_version, now
 from rq.worker import WorkerStatus
 
 from .. import create_app
@@ -55,9 +56,45 @@ def current_worker() -> AppWorker | None:
     return _current
 
 
+# A ready job taken as rq takes it (LMOVE to the queue's intermediate list, then its hash),
+# in one round trip.
+_TAKE_READY = Script(
+    None,
+    b"""
+local job_id = redis.call('LMOVE', KEYS[1], KEYS[2], 'LEFT', 'RIGHT')
+if not job_id then return false end
+return {job_id, redis.call('HGETALL', ARGV[1] .. job_id)}
+""",
+)
+
+
+class ReadyQueue(Queue):
+    """rq's queue, but a worker on one queue takes a ready job in one round trip, not
+    two. Waiting for a job when none is ready (BLMOVE) is rq's own."""
+
+    @classmethod
+    def dequeue_any(cls, queues, timeout, connection, job_class=None, serializer=None, death_penalty_class=None):
+        queues = list(queues)
+        if len(queues) == 1 and get_version(connection) >= (6, 2, 0):  # when rq itself would LMOVE
+            (queue,) = queues
+            keys = [queue.key, queue.intermediate_queue_key]
+            while taken := _TAKE_READY(keys, [Job.redis_job_namespace_prefix], client=connection):
+                job_id, fields = taken
+                if not fields:  # its hash is gone: rq takes the next one
+                    continue
+                job = backend_class(cls, "job_class", override=job_class)(
+                    job_id.decode(), connection=connection, serializer=serializer
+                )
+                job.restore(dict(zip(fields[::2], fields[1::2], strict=True)))
+                return job, queue
+        return super().dequeue_any(queues, timeout, connection, job_class, serializer, death_penalty_class)
+
+
 class AppWorker(SimpleWorker):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        if self.queue_class is Queue:  # rq's own, unless ``--queue-class`` names another
+            self.queue_class = ReadyQueue
         global _current
         self.app = create_app()
         self.executor = Executor(self.app, self.app.config["WORKER_CONCURRENCY"], dispatcher(self.app).after_run)
