@@ -1,6 +1,5 @@
-"""The worker's Redis shortcuts: for its own hand-over jobs only (any other job on its
-queue takes rq's own path, and keeps its result as rq promises), and saying in Redis what
-rq's own path says."""
+"""The worker's Redis shortcuts are for its own hand-over jobs only: any other job on its
+queue takes rq's own path, and keeps its result as rq promises."""
 
 from __future__ import annotations
 
@@ -25,30 +24,28 @@ def test_a_job_that_is_not_a_hand_over_runs_the_rq_way_and_keeps_its_result(
     assert job.return_value(refresh=True) == 5  # our own jobs keep nothing; this one keeps what rq keeps
 
 
-def test_a_hand_over_job_is_started_as_rq_starts_a_job_and_the_worker_ends_idle(queue_env):
-    """The worker sends a hand-over job's execution records and its start in one MULTI,
-    and its idle state with the job's end (worker.py): Redis must still say what rq's
-    own two steps say while the job runs, and the worker must end idle."""
+def test_a_hand_over_job_is_held_in_the_intermediate_list_until_its_end_and_the_worker_stays_idle(queue_env):
+    """The worker writes no started records for a hand-over job (worker.py): while it runs,
+    Redis says it is still queued, in its queue's intermediate list (where a dead worker's
+    job is found by the reaper), and the worker is idle with no execution; at its end the
+    job has left the list."""
     app = queue_env.app(MAX_RUNNING_PER_USER=0)
     api = api_for(app)
     execution_id = start(api, create(api, model_definition("{{ in.text }}")), "snapshot")
-    worker = queue_env.worker("tests.queue.snapshot_worker.SnapshotWorker", MAX_RUNNING_PER_USER=0)
+    worker = queue_env.worker("tests.queue.workers.SnapshotWorker", MAX_RUNNING_PER_USER=0)
     assert finished(api, execution_id)["status"] == "completed"
     redis = redis_lib.Redis.from_url(queue_env.redis_url)
     snapshot = json.loads(redis.get(f"snapshot:{execution_id}"))
     assert snapshot == {
-        "status": JobStatus.STARTED,
-        "worker_name": worker.name,
-        "started": True,
-        "job_ttl": -1,  # persisted while it runs
-        "in_started_registry": True,
-        "in_intermediate_list": False,
-        "worker_state": "busy",
-        "execution_kept": True,
-        "in_worker_executions": True,
+        "status": JobStatus.QUEUED,
+        "in_started_registry": False,
+        "in_intermediate_list": True,
+        "worker_state": "idle",
+        "worker_executions": 0,
     }
-    state = lambda: redis.hget(f"rq:worker:{worker.name}", "state")  # noqa: E731
-    assert wait_for(lambda: state() == b"idle", 10, "the worker to be idle")
+    queue = Queue(queue_env.queue, connection=redis)
+    assert redis.lrange(queue.intermediate_queue_key, 0, -1) == []
+    assert redis.hget(f"rq:worker:{worker.name}", "state") == b"idle"
 
 
 def test_a_queued_job_id_whose_job_is_gone_is_passed_over_as_rq_does(queue_env):
@@ -65,3 +62,15 @@ def test_a_queued_job_id_whose_job_is_gone_is_passed_over_as_rq_does(queue_env):
     assert finished(api, execution_id)["status"] == "completed"
     assert redis.lrange(queue.key, 0, -1) == []
     assert "Traceback" not in worker.output  # passed over, not a crash of the worker's loop
+
+
+def test_a_hand_over_job_that_fails_is_kept_as_failed_and_leaves_the_intermediate_list(queue_env):
+    app = queue_env.app(REAPER_ENABLED=False)
+    api = api_for(app)
+    start(api, create(api, model_definition("{{ in.text }}")), "fails")
+    queue_env.worker("tests.queue.workers.FailingWorker", REAPER_ENABLED=False)
+    redis = redis_lib.Redis.from_url(queue_env.redis_url)
+    queue = Queue(queue_env.queue, connection=redis)
+    (job_id,) = wait_for(lambda: queue.failed_job_registry.get_job_ids(), 20, "the job to fail")
+    assert "no hand-over here" in queue.fetch_job(job_id).latest_result().exc_string
+    assert redis.lrange(queue.intermediate_queue_key, 0, -1) == []

@@ -28,6 +28,7 @@ import logging
 import math
 import os
 import time
+import uuid
 
 from redis.commands.core import Script
 from redis.exceptions import RedisError
@@ -36,7 +37,6 @@ from rq.executions import Execution
 from rq.job import Job, JobStatus
 from rq.results import Result
 from rq.utils import backend_class, get_version, now
-from rq.worker import WorkerStatus
 
 from .. import create_app
 from ..heap import freeze_startup_objects
@@ -99,7 +99,7 @@ class AppWorker(SimpleWorker):
         self.app = create_app()
         self.executor = Executor(self.app, self.app.config["WORKER_CONCURRENCY"], dispatcher(self.app).after_run)
         self.reserved = False  # a slot taken for the job being performed
-        self.prepared: str | None = None  # the job whose start went with its execution's records
+        self.handing_over: str | None = None  # our job being performed, with no started records
         self.beaten_at = -math.inf  # when the last heartbeat went to Redis (monotonic)
         self.suspension_checked_at = -math.inf
         _current = self
@@ -177,51 +177,57 @@ class AppWorker(SimpleWorker):
         super().set_state(state, pipeline)
 
     def prepare_execution(self, job) -> Execution:
-        """Our job's execution records and its start (what rq's ``prepare_job_execution``
-        sends a round trip later) in one MULTI. Any other job takes rq's path."""
+        """Our job only hands its run to the executor, a moment's work, and the run's state
+        lives in the database (claimed, beating): so rq's records of the job as started (its
+        execution's hash and registries, the job marked started, the worker busy: a MULTI)
+        are not written. The job stays in its queue's intermediate list until its end; a
+        worker that dies holding it leaves it there for the reaper (``job_is_live``). Any
+        other job takes rq's path."""
         if not self._hands_over(job):
             return super().prepare_execution(job)
-        ttl = self.get_heartbeat_ttl(job)
-        with self.connection.pipeline() as pipe:
-            execution = Execution.create(job, ttl, pipeline=pipe, worker_name=self.name)
-            self.set_state(WorkerStatus.BUSY, pipeline=pipe)
-            # rq's prepare_job_execution, as it would send it
-            self.heartbeat(ttl, pipeline=pipe)
-            job.heartbeat(now(), ttl, pipeline=pipe)
-            job.prepare_for_execution(self.name, pipeline=pipe)
-            pipe.persist(job.key)
-            if len(self.queues) == 1:  # then rq takes the job out of its queue's intermediate list here
-                pipe.lrem(self.queues[0].intermediate_queue_key, 1, job.id)
-            pipe.execute()
+        execution = Execution(uuid.uuid4().hex, job.id, self.connection, worker_name=self.name)
         self.executions[execution.id] = execution
-        self.prepared = job.id
+        self.handing_over = job.id
         return execution
 
     def prepare_job_execution(self, job, remove_from_intermediate_queue: bool = False) -> None:
-        if self.prepared != job.id:
+        if self.handing_over != job.id:
             return super().prepare_job_execution(job, remove_from_intermediate_queue)
-        self.prepared = None  # sent with its execution's records
+        self.handing_over = None
         return None
 
     def handle_job_success(self, job, queue, started_job_registry, execution) -> None:
         """Our job keeps nothing in Redis once it has handed its run over (``result_ttl=0``:
-        the outcome lives in the database): the worker's counts, the job's execution and the
-        job itself go in one MULTI. rq's own path reads the job back twice (its status, its
-        executions) to find the same keys. Any other job takes rq's path."""
+        the outcome lives in the database): the worker's counts, the job's place in the
+        intermediate list and the job itself go in one MULTI. rq's own path reads the job
+        back twice (its status, its executions) to find what to delete. Any other job takes
+        rq's path."""
         if not self._hands_over(job):
             return super().handle_job_success(job, queue, started_job_registry, execution)
         with self.connection.pipeline() as pipe:
             self.increment_successful_job_count(pipeline=pipe)
             self.increment_total_working_time(job.ended_at - job.started_at, pipe)
-            execution.delete(job=job, pipeline=pipe)  # its hash, and its place in the registries
-            keys = (job.key, job.dependents_key, job.dependencies_key, job.execution_registry.key)
-            pipe.delete(*keys, Result.get_key(job.id))
-            self.set_state(WorkerStatus.IDLE, pipeline=pipe)  # what rq sends next, on its own
+            self._let_go(job, pipe)
+            pipe.delete(job.key, job.dependents_key, job.dependencies_key, Result.get_key(job.id))
             pipe.execute()
         self.executions.pop(execution.id, None)
         job._status = JobStatus.FINISHED
         self.log.info("Successfully completed job %s on worker %s", job.id, self.name)
         return None
+
+    def handle_job_failure(self, job, queue, started_job_registry=None, exc_string="", execution=None) -> None:
+        """rq's, once our job has left the intermediate list it was never taken out of."""
+        if self._hands_over(job):
+            with self.connection.pipeline() as pipe:
+                self._let_go(job, pipe)
+                pipe.execute()
+        return super().handle_job_failure(job, queue, started_job_registry, exc_string, execution)
+
+    def _let_go(self, job, pipe) -> None:
+        """Our job out of its queue's intermediate list (where rq's LMOVE put it when the
+        worker serves one queue), as rq's start would have taken it."""
+        if len(self.queues) == 1:
+            pipe.lrem(self.queues[0].intermediate_queue_key, 1, job.id)
 
     def handle_execution_ended(self, job, queue, heartbeat_ttl) -> None:
         """rq writes the job's last heartbeat to Redis as it ends; our job only handed the
