@@ -15,7 +15,7 @@ Besides, the worker:
 * spends two Redis round trips on each of its own jobs where rq spends seven or more:
   the job taken with its hash (a Lua script), and its end in one MULTI; it writes no
   records of the job as started, since the run's state lives in the database (issue 17:
-  its CPU per execution 14–25 % lower);
+  its CPU per execution 13–25 % lower);
 * runs the reaper at start-up and every ``REAPER_INTERVAL`` seconds (``recovery.py``);
 * waits for Redis when it goes away, and registers afresh when it comes back (a
   registration its last loop could not remove is removed first; one Redis lost is
