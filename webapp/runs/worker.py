@@ -11,11 +11,11 @@ the worker's own memory and CPU stay its own.
 Besides, the worker:
 
 * lowers its CPU priority by ``WORKER_NICE`` as it starts: on a machine it shares with
-  the web, requests get a core first (issue 17: the async 202's p99 18 % lower);
+  the web, requests get a core first;
 * spends two Redis round trips on each of its own jobs where rq spends seven or more:
   the job taken with its hash (a Lua script), and its end in one MULTI; it writes no
-  records of the job as started, since the run's state lives in the database (issue 17:
-  its CPU per execution 13–25 % lower);
+  records of the job as started, since the run's state lives in the database (what
+  each bought: issue 17's analysis in ``docs/benchmarks.md``);
 * runs the reaper at start-up and every ``REAPER_INTERVAL`` seconds (``recovery.py``);
 * waits for Redis when it goes away, and registers afresh when it comes back (a
   registration its last loop could not remove is removed first; one Redis lost is
@@ -103,7 +103,6 @@ class AppWorker(SimpleWorker):
         self.app = create_app()
         self.executor = Executor(self.app, self.app.config["WORKER_CONCURRENCY"], dispatcher(self.app).after_run)
         self.reserved = False  # a slot taken for the job being performed
-        self.handing_over: str | None = None  # our job being performed, with no started records
         self.beaten_at = -math.inf  # when the last heartbeat went to Redis (monotonic)
         self.suspension_checked_at = -math.inf
         _current = self
@@ -191,13 +190,12 @@ class AppWorker(SimpleWorker):
             return super().prepare_execution(job)
         execution = Execution(uuid.uuid4().hex, job.id, self.connection, worker_name=self.name)
         self.executions[execution.id] = execution
-        self.handing_over = job.id
         return execution
 
     def prepare_job_execution(self, job, remove_from_intermediate_queue: bool = False) -> None:
-        if self.handing_over != job.id:
+        """The job's start, the second half of those records: ours writes none."""
+        if not self._hands_over(job):
             return super().prepare_job_execution(job, remove_from_intermediate_queue)
-        self.handing_over = None
         return None
 
     def handle_job_success(self, job, queue, started_job_registry, execution) -> None:
@@ -222,16 +220,15 @@ class AppWorker(SimpleWorker):
     def handle_job_failure(self, job, queue, started_job_registry=None, exc_string="", execution=None) -> None:
         """rq's, once our job has left the intermediate list it was never taken out of."""
         if self._hands_over(job):
-            with self.connection.pipeline() as pipe:
-                self._let_go(job, pipe)
-                pipe.execute()
+            self._let_go(job, self.connection)
         return super().handle_job_failure(job, queue, started_job_registry, exc_string, execution)
 
-    def _let_go(self, job, pipe) -> None:
+    def _let_go(self, job, connection) -> None:
         """Our job out of its queue's intermediate list (where rq's LMOVE put it when the
-        worker serves one queue), as rq's start would have taken it."""
+        worker serves one queue), as rq's start would have taken it; ``connection``: the
+        worker's, or a pipeline of it."""
         if len(self.queues) == 1:
-            pipe.lrem(self.queues[0].intermediate_queue_key, 1, job.id)
+            connection.lrem(self.queues[0].intermediate_queue_key, 1, job.id)
 
     def handle_execution_ended(self, job, queue, heartbeat_ttl) -> None:
         """rq writes the job's last heartbeat to Redis as it ends; our job only handed the
