@@ -1,14 +1,18 @@
 """Where the CPU of a queue-mode throughput run goes, per process: the web, the rq
 workers, PostgreSQL, Redis and the load generator, in ms of CPU per execution.
 
-``python -m bench.cpu_split [--workers 2] [--count 1500]`` (PostgreSQL, the echo
-workflow, async executes at concurrency 16 as in the throughput scenario). It says
-which side limits the rate: the figures behind issue 17's analysis.
+``python -m bench.cpu_split [--workers 2] [--count 1500] [--drain]`` (PostgreSQL, the
+echo workflow, async executes at concurrency 16 as in the throughput scenario). It says
+which side limits the rate: the figures behind issue 17's analysis. With ``--drain`` the
+workers are stopped (SIGSTOP) while the load is submitted, and measured alone as they
+drain it: the workers' own rate and cost, without the web beside them.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import time
 from collections import Counter
 
@@ -36,10 +40,16 @@ def _by_group(stack: Stack, before, after) -> Counter:
     return spent
 
 
+def _signal_workers(stack: Stack, signum: int) -> None:
+    for worker in stack.rq_workers:
+        os.kill(worker.pid, signum)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--count", type=int, default=1500)
+    parser.add_argument("--drain", action="store_true", help="measure the workers alone, draining a submitted load")
     args = parser.parse_args()
     flush_redis()
     model = ModelServerProcess()
@@ -47,8 +57,14 @@ def main() -> None:
         with Stack("postgres", model.base_url, "queue", args.workers) as stack:
             workflow_id = stack.api.create_workflow("cpu split", echo())
             warm_up(stack, workflow_id)
+            if args.drain:
+                _signal_workers(stack, signal.SIGSTOP)
+                submit_async(stack, workflow_id, args.count, 16)
             before, reaped, started = processes(), reaped_children_ticks(), time.monotonic()
-            submit_async(stack, workflow_id, args.count, 16)  # a child process: counted when it ends
+            if args.drain:
+                _signal_workers(stack, signal.SIGCONT)
+            else:
+                submit_async(stack, workflow_id, args.count, 16)  # a child process: counted when it ends
             loadgen = (reaped_children_ticks() - reaped) / CLOCK_TICKS
             wait_until_terminal(stack, workflow_id, args.count + WARM_UP)
             wall = time.monotonic() - started
@@ -56,8 +72,10 @@ def main() -> None:
     finally:
         model.stop()
         flush_redis()
-    spent["load generator"] = loadgen
-    print(f"{args.count} executions in {wall:.1f} s: {args.count / wall:.0f}/s, {args.workers} workers")
+    if loadgen:
+        spent["load generator"] = loadgen
+    drained = ", drained by the workers alone" if args.drain else ""
+    print(f"{args.count} executions in {wall:.1f} s: {args.count / wall:.0f}/s, {args.workers} workers{drained}")
     print(f"{'process':<18} {'cores':>6} {'ms/execution':>13}")
     for group, seconds in spent.most_common():
         print(f"{group:<18} {seconds / wall:6.2f} {1000 * seconds / args.count:13.2f}")
