@@ -15,6 +15,8 @@ import os
 import signal
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from .machine import CLOCK_TICKS, SERVICE_COMMANDS, descendants, processes, reaped_children_ticks
 from .measure import WARM_UP, submit_async, wait_until_terminal, warm_up
@@ -40,9 +42,16 @@ def _by_group(stack: Stack, before, after) -> Counter:
     return spent
 
 
-def _signal_workers(stack: Stack, signum: int) -> None:
+@contextmanager
+def _paused(stack: Stack) -> Iterator[None]:
+    """The stack's rq workers stopped for the block, and going again after it, even if it fails."""
     for worker in stack.rq_workers:
-        os.kill(worker.pid, signum)
+        os.kill(worker.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for worker in stack.rq_workers:
+            os.kill(worker.pid, signal.SIGCONT)
 
 
 def main() -> None:
@@ -57,13 +66,12 @@ def main() -> None:
         with Stack("postgres", model.base_url, "queue", args.workers) as stack:
             workflow_id = stack.api.create_workflow("cpu split", echo())
             warm_up(stack, workflow_id)
-            if args.drain:
-                _signal_workers(stack, signal.SIGSTOP)
-                submit_async(stack, workflow_id, args.count, 16)
-            before, reaped, started = processes(), reaped_children_ticks(), time.monotonic()
-            if args.drain:
-                _signal_workers(stack, signal.SIGCONT)
+            if args.drain:  # the load waits in Redis; the measure starts as the workers take it
+                with _paused(stack):
+                    submit_async(stack, workflow_id, args.count, 16)
+                    before, reaped, started = processes(), reaped_children_ticks(), time.monotonic()
             else:
+                before, reaped, started = processes(), reaped_children_ticks(), time.monotonic()
                 submit_async(stack, workflow_id, args.count, 16)  # a child process: counted when it ends
             loadgen = (reaped_children_ticks() - reaped) / CLOCK_TICKS
             wait_until_terminal(stack, workflow_id, args.count + WARM_UP)
@@ -72,7 +80,7 @@ def main() -> None:
     finally:
         model.stop()
         flush_redis()
-    if loadgen:
+    if not args.drain:  # else the load was submitted before the measure
         spent["load generator"] = loadgen
     drained = ", drained by the workers alone" if args.drain else ""
     print(f"{args.count} executions in {wall:.1f} s: {args.count / wall:.0f}/s, {args.workers} workers{drained}")
