@@ -10,12 +10,10 @@ import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from flask import Flask, request
-
 from tests.conftest import close_app, make_app, make_user
 from tests.definitions import model_definition, workflow_body
 from tests.web_server import Gunicorn
-from webapp.admission import ENVIRON_KEY, Admission, Turns, aside
+from webapp.admission import Admission, Turns, aside, turn
 
 
 def _wait_until(condition, timeout: float = 5.0) -> None:
@@ -109,14 +107,16 @@ def test_a_request_waiting_on_outside_work_leaves_its_turn_to_others(sqlite_url,
 
 def test_a_turn_is_given_back_once_however_deep_the_waits_nest():
     turns = Turns(1)
-    with Flask(__name__).test_request_context(environ_base={ENVIRON_KEY: turns}):
-        turns.take()  # the request's own, as the middleware takes it
+    with turn(turns):  # the thread's own, as the middleware or an executor takes it
         with aside(), aside():
-            turns.take()  # free while the request waits
+            turns.take()  # free while the thread waits
             queued = threading.Thread(target=lambda: (turns.take(), turns.give_back()))
             queued.start()
             _wait_until(lambda: turns.waiting() == 1)  # and there was one turn to take, not two
             turns.give_back()
             queued.join(timeout=5)
-        assert request.environ[ENVIRON_KEY] is turns  # the request has its turn back
-        turns.give_back()
+        other = threading.Thread(target=lambda: (turns.take(), turns.give_back()))
+        other.start()
+        _wait_until(lambda: turns.waiting() == 1)  # the thread has its turn back
+    other.join(timeout=5)
+    assert not other.is_alive() and turns.waiting() == 0

@@ -56,6 +56,7 @@ def test_a_malformed_setting_is_a_clear_start_up_error(monkeypatch):
         # past what a node may ask for
         ("MODEL_RETRIES", str(MAX_RETRIES + 1), f"must be from 0 to {MAX_RETRIES}, got {MAX_RETRIES + 1}"),
         ("WORKER_CONCURRENCY", "0", "WORKER_CONCURRENCY must be at least 1, got 0"),
+        ("WORKER_ACTIVE_RUNS", "0", "WORKER_ACTIVE_RUNS must be at least 1, got 0"),  # no run would ever work
         ("ACTIVE_REQUESTS", "0", "ACTIVE_REQUESTS must be at least 1, got 0"),  # no request would ever run
         ("MAX_INPUT_BYTES", "-1", "MAX_INPUT_BYTES must be at least 0, got -1"),
         ("REAPER_INTERVAL", "0", "REAPER_INTERVAL must be a finite number, above 0, got '0'"),  # it would spin

@@ -1,5 +1,6 @@
-"""Turns at the app, taken in arrival order: at most ``ACTIVE_REQUESTS`` requests of one
-web process run the app at once; the others wait for a turn in the order they came.
+"""Turns, taken in arrival order: at most ``ACTIVE_REQUESTS`` requests of one web process
+run the app at once, and at most ``WORKER_ACTIVE_RUNS`` executions of one RQ worker work
+at once (``runs/executor.py``); the others wait for a turn in the order they came.
 
 Why: the threads of a web process share one GIL, and when eight of them all work at
 once they get it in no particular order, so an unlucky request waits out many others'
@@ -7,7 +8,8 @@ turns. At concurrency 8 the slowest 1 % of async executes took ~58 ms without tu
 ~50 ms with four; a plain semaphore, which lets any thread barge in, changed nothing (issue
 17, ``docs/benchmarks.md``). Fewer gunicorn threads would shorten the tail too, but a thread
 is also what a request waiting on something outside the process holds: such a request steps
-aside (``aside()``) and leaves its turn to one that has work to do.
+aside (``aside()``) and leaves its turn to one that has work to do. The turn a thread holds
+is the thread's own (a thread-local), so ``aside()`` finds it from anywhere below.
 """
 
 from __future__ import annotations
@@ -17,9 +19,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
-from flask import has_request_context, request
-
-ENVIRON_KEY = "webapp.turns"
+_held = threading.local()  # .turns: the ``Turns`` one of whose turns this thread holds
 
 
 class Turns:
@@ -53,6 +53,29 @@ class Turns:
             return len(self._waiting)
 
 
+def take_turn(turns: Turns) -> None:
+    """Wait for one of ``turns``: this thread holds it until ``give_turn_back()``."""
+    turns.take()
+    _held.turns = turns
+
+
+def give_turn_back() -> None:
+    """The turn this thread holds, if any, to the next in line."""
+    turns = getattr(_held, "turns", None)
+    if turns is not None:
+        _held.turns = None
+        turns.give_back()
+
+
+@contextmanager
+def turn(turns: Turns) -> Iterator[None]:
+    take_turn(turns)
+    try:
+        yield
+    finally:
+        give_turn_back()
+
+
 class Admission:
     """WSGI middleware: each request runs the app within a turn. A streamed answer's
     body is sent after the turn is given back."""
@@ -62,27 +85,22 @@ class Admission:
         self.turns = Turns(size)
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        environ[ENVIRON_KEY] = self.turns
-        self.turns.take()
-        try:
+        with turn(self.turns):
             return self.wsgi_app(environ, start_response)
-        finally:
-            self.turns.give_back()
 
 
 @contextmanager
 def aside() -> Iterator[None]:
     """Around a wait on something outside the process (a run to finish, a provider to
-    answer): the request's turn goes to the next in line meanwhile, and it queues again
-    for one when the wait is over. Outside a request (or the middleware), or within another
-    ``aside()``, it does nothing: a turn is given back once."""
-    turns = request.environ.pop(ENVIRON_KEY, None) if has_request_context() else None
+    answer, a model, a sandbox): the thread's turn goes to the next in line meanwhile,
+    and it queues again for one when the wait is over. In a thread holding no turn, or
+    within another ``aside()``, it does nothing: a turn is given back once."""
+    turns = getattr(_held, "turns", None)
     if turns is None:
         yield
         return
-    turns.give_back()
+    give_turn_back()
     try:
         yield
     finally:
-        turns.take()
-        request.environ[ENVIRON_KEY] = turns
+        take_turn(turns)

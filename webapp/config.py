@@ -144,6 +144,7 @@ class Config:
         # requests too: more threads there only contend, measured), and per user across
         # all of them (0: no bound).
         self.WORKER_CONCURRENCY = _int("WORKER_CONCURRENCY", 16, low=1)
+        self.WORKER_ACTIVE_RUNS = _int("WORKER_ACTIVE_RUNS", 1, low=1)
         self.LOCAL_WORKERS = _int("LOCAL_WORKERS", 8, low=1)
         self.MAX_RUNNING_PER_USER = _int("MAX_RUNNING_PER_USER", 4)
         # Added to an rq worker's niceness as it starts: where the web shares the machine,

@@ -20,6 +20,7 @@ from typing import TypeVar
 from sqlalchemy import Engine, event
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 
+from .admission import aside
 from .extensions import db
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,8 @@ def ride_out(work: Callable[[], T], *, what: str, window: float) -> T:
             if not database_unavailable(exc) or time.monotonic() + wait > give_up_at:
                 raise
             log.warning("database unavailable while %s (%s); trying again in %.1f s", what, _first_line(exc), wait)
-        time.sleep(wait * random.uniform(0.8, 1.2))  # several workers coming back do not all knock at once
+        with aside():  # the thread's turn, if it holds one, to others meanwhile (``admission.py``)
+            time.sleep(wait * random.uniform(0.8, 1.2))  # several workers coming back do not all knock at once
         wait = min(wait * 2, _LONGEST_WAIT)
 
 

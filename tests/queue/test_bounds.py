@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from redis import Redis
 from sqlalchemy import update
 
 from tests.conftest import FAST_RECOVERY, close_app, make_app
@@ -197,6 +198,36 @@ def test_one_process_runs_8_executions_at_once(server, model):
     spans = [intervals(body, "gen") for body in bodies]
     assert max(s for s, _ in spans) < min(f for _, f in spans), "every model call overlapped every other"
     assert model.call_count == 8
+
+
+def test_a_workers_runs_take_turns_and_one_waiting_on_its_model_leaves_its_turn(queue_env, model):
+    """One turn in the worker: never two of its threads at work at once (its loop
+    included), and yet six model calls in flight together."""
+    queue_env.worker("tests.queue.workers.TurnCountingWorker", MAX_RUNNING_PER_USER=0, WORKER_ACTIVE_RUNS=1)
+    api = api_for(queue_env.app())
+    workflow_id = create(api, model_definition("[[latency=2]] {{ in.text }}", cache=False))
+    ids = [start(api, workflow_id, f"run {i}") for i in range(6)]
+    bodies = [finished(api, execution_id, timeout=40) for execution_id in ids]
+    assert all(body["status"] == "completed" for body in bodies)
+    spans = [intervals(body, "gen") for body in bodies]
+    assert max(s for s, _ in spans) < min(f for _, f in spans), "every model call overlapped every other"
+    counts = Redis.from_url(queue_env.redis_url).hgetall(f"turns:{queue_env.queue}")
+    assert int(counts[b"peak"]) == 1
+    assert int(counts[b"taken"]) >= 6 * 3, "each job's hand-over, each run's start and its return from the model"
+
+
+def test_a_step_computing_in_its_sandbox_leaves_the_workers_turn_to_other_runs(queue_env):
+    """One turn in the worker: a user's step computing for long does not hold it."""
+    queue_env.worker(MAX_RUNNING_PER_USER=0, WORKER_ACTIVE_RUNS=1)
+    api = api_for(queue_env.app())
+    warm_up(api)
+    bomb = start(api, create(api, step_definition(CPU_BOMB)), "spin")
+    wait_for(lambda: node_status(api, bomb, "step") == "running", 15, "the step to start")
+    quick = finished(api, start(api, create(api, step_definition("{{ 6 * 7 }}")), "quick"), timeout=15)
+    assert quick["status"] == "completed" and quick["outputs"] == {"out": 42}
+    assert execution(api, bomb)["status"] == "running", "the quick run finished while the step computed"
+    assert api.post(f"/executions/{bomb}/cancel").status_code == 202
+    assert finished(api, bomb)["status"] == "cancelled"
 
 
 def most_at_once(spans: list[tuple[datetime, datetime]]) -> int:

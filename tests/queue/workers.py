@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import threading
 
 from rq import Queue
 from rq.job import Job
 
+from webapp.admission import Turns
 from webapp.runs.worker import AppWorker
 
 
@@ -34,3 +36,35 @@ class FailingWorker(AppWorker):
 
     def hand_over(self, execution_id: str) -> bool:
         raise RuntimeError("no hand-over here")
+
+
+class CountingTurns(Turns):
+    """The worker's turns, noting under ``turns:<queue>`` how many were ever held at once
+    (``peak``) and how many were taken (``taken``)."""
+
+    def __init__(self, size: int, redis, key: str) -> None:
+        super().__init__(size)
+        self.redis, self.key = redis, key
+        self.count = threading.Lock()
+        self.held = self.peak = self.taken = 0
+
+    def take(self) -> None:
+        super().take()
+        with self.count:
+            self.held += 1
+            self.peak, self.taken = max(self.peak, self.held), self.taken + 1
+            self.redis.hset(self.key, mapping={"peak": self.peak, "taken": self.taken})
+
+    def give_back(self) -> None:
+        with self.count:
+            self.held -= 1
+        super().give_back()
+
+
+class TurnCountingWorker(AppWorker):
+    """Its executor's turns are ``CountingTurns``."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        size = self.app.config["WORKER_ACTIVE_RUNS"]
+        self.executor.turns = CountingTurns(size, self.connection, f"turns:{self.queues[0].name}")

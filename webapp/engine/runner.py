@@ -22,6 +22,7 @@ import threading
 import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,6 +101,10 @@ class Observer:
 
     def idle(self) -> None:
         """The runner is about to wait for in-flight nodes: a good moment to flush."""
+
+    def waiting(self) -> AbstractContextManager:
+        """Around the runner's waits on work outside its thread (nodes in flight, a sandbox)."""
+        return nullcontext()
 
 
 def run(
@@ -194,7 +199,8 @@ class _Run:
         timeout = POLL_SECONDS
         if self.deadline is not None:
             timeout = max(0.0, min(timeout, self.deadline - time.monotonic()))
-        done, _ = wait(list(self.in_flight), timeout=timeout, return_when=FIRST_COMPLETED)
+        with self.observer.waiting():
+            done, _ = wait(list(self.in_flight), timeout=timeout, return_when=FIRST_COMPLETED)
         for future in done:
             node, started = self.in_flight.pop(future)
             record = future.result()
@@ -291,7 +297,10 @@ class _Run:
 
     def _prepare(self, node, context: RunContext, stop):
         """The node's ``prepare``: in a sandbox process when its templates compute."""
-        return self.isolation.prepare(node, context, stop) if node.impl.isolated else node.impl.prepare(context)
+        if not node.impl.isolated:
+            return node.impl.prepare(context)
+        with self.observer.waiting():
+            return self.isolation.prepare(node, context, stop)
 
     def _settle(self, node: GraphNode, record: NodeRecord, announce: bool = True) -> None:
         self.records[node.id] = record
@@ -316,7 +325,8 @@ class _Run:
         answered call cost is recorded, not dropped. They change nothing downstream."""
         if not self.in_flight:
             return
-        done, _ = wait(list(self.in_flight), timeout=LATE_GRACE_SECONDS)
+        with self.observer.waiting():
+            done, _ = wait(list(self.in_flight), timeout=LATE_GRACE_SECONDS)
         for future in done:
             node, started = self.in_flight.pop(future)
             record = future.result()

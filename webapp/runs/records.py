@@ -8,10 +8,12 @@ from __future__ import annotations
 import functools
 import threading
 import time
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 
 from sqlalchemy import bindparam, case, select, update
 
+from ..admission import aside
 from ..engine.model_calls import ZERO_USAGE, Usage
 from ..engine.runner import NodeRecord, Observer, Stop
 from ..engine.status import NodeStatus, RunStatus
@@ -86,6 +88,9 @@ class Recorder(Observer):
     def idle(self) -> None:
         with skipped_while_away("writing a run's progress"):  # kept in ``pending`` for the next flush
             self.flush()
+
+    def waiting(self) -> AbstractContextManager:
+        return aside()  # the run's turn among the worker's runs (``executor.py``), meanwhile
 
     def should_stop(self) -> Stop | None:
         if self.parent_stopped is not None and self.parent_stopped():

@@ -43,6 +43,7 @@ from rq.results import Result
 from rq.utils import backend_class, get_version, now
 
 from .. import create_app
+from ..admission import give_turn_back, take_turn
 from ..heap import freeze_startup_objects
 from .dispatch import JOB_FUNCTION, dispatcher
 from .executor import Executor
@@ -101,13 +102,16 @@ class AppWorker(SimpleWorker):
             self.queue_class = ReadyQueue
         global _current
         self.app = create_app()
-        self.executor = Executor(self.app, self.app.config["WORKER_CONCURRENCY"], dispatcher(self.app).after_run)
+        config = self.app.config
+        self.executor = Executor(
+            self.app, config["WORKER_CONCURRENCY"], dispatcher(self.app).after_run, config["WORKER_ACTIVE_RUNS"]
+        )
         self.reserved = False  # a slot taken for the job being performed
         self.beaten_at = -math.inf  # when the last heartbeat went to Redis (monotonic)
         self.suspension_checked_at = -math.inf
         _current = self
         freeze_startup_objects()
-        os.nice(self.app.config["WORKER_NICE"])
+        os.nice(config["WORKER_NICE"])
 
     def work(self, burst: bool = False, **kwargs) -> bool:
         if self.app.config["REAPER_ENABLED"]:
@@ -256,7 +260,9 @@ class AppWorker(SimpleWorker):
             pipe.execute()
 
     def dequeue_job_and_maintain_ttl(self, timeout, max_idle_time=None):
-        """Take a job only with a free slot for it: a full worker leaves jobs to others."""
+        """Take a job only with a free slot for it: a full worker leaves jobs to others.
+        The job taken, the loop waits for a turn among the runs (``Executor``) and holds
+        it to the job's end: it does not compute beside them."""
         while not self.executor.reserve(SLOT_WAIT):
             self.heartbeat()
             if self._stop_requested:
@@ -266,6 +272,7 @@ class AppWorker(SimpleWorker):
             self.executor.release()
         else:
             self.reserved = True
+            take_turn(self.executor.turns)
         return result
 
     def perform_job(self, job, queue, execution) -> bool:
@@ -273,6 +280,7 @@ class AppWorker(SimpleWorker):
             with self.app.app_context():
                 return super().perform_job(job, queue, execution)
         finally:
+            give_turn_back()
             if self.reserved:  # the job did not start a run: its slot goes back
                 self.reserved = False
                 self.executor.release()
