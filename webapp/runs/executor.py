@@ -4,7 +4,7 @@ worker has one (``WORKER_CONCURRENCY``), and so has a web process in local mode
 ``run_execution`` runs on them, so waiting on models overlaps while each run's user
 code is bounded in its sandbox process.
 
-Of those runs, at most ``active`` work at once (``WORKER_ACTIVE_RUNS`` in a worker), in
+In a worker, at most ``active`` of those runs work at once (``WORKER_ACTIVE_RUNS``), in
 arrival order; a run waiting on a model, a sandbox or the database steps aside
 (``admission.aside()``). The threads share one GIL: when sixteen all compute, each gets it
 in no particular order and drags the others' round trips out. The worker's own loop takes
@@ -18,6 +18,7 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 
 from flask import Flask
 
@@ -34,7 +35,7 @@ class Executor:
     ) -> None:
         self.app, self.after_run = app, after_run
         self.pool = ThreadPoolExecutor(capacity, thread_name_prefix="execution")
-        self.turns = Turns(active or capacity)  # ``active`` runs at work at once; by default, all
+        self.turns = Turns(active) if active else None  # none: every run works when it has work
         self.slots = threading.Semaphore(capacity)  # held by a queue worker from dequeue to the end
         self.active = 0
         self.idle = threading.Condition()
@@ -60,7 +61,7 @@ class Executor:
 
     def _run(self, execution_id: str, reserved: bool) -> None:
         try:
-            with turn(self.turns), self.app.app_context():
+            with turn(self.turns) if self.turns else nullcontext(), self.app.app_context():
                 outcome = run_execution(execution_id)
                 self.after_run(execution_id, outcome)
         except Exception:
