@@ -4,11 +4,14 @@ once; and a request waiting on something outside the process does not hold one."
 from __future__ import annotations
 
 import json
+import signal
 import threading
 import time
 import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+
+import pytest
 
 from tests.conftest import close_app, make_app, make_user
 from tests.definitions import model_definition, workflow_body
@@ -120,3 +123,30 @@ def test_a_turn_is_given_back_once_however_deep_the_waits_nest():
         _wait_until(lambda: turns.waiting() == 1)  # the thread has its turn back
     other.join(timeout=5)
     assert not other.is_alive() and turns.waiting() == 0
+
+
+class _Cut(Exception):
+    pass
+
+
+def test_a_wait_for_a_turn_cut_short_by_a_signal_leaves_the_line():
+    """rq stops a worker by raising in its main thread, wherever it is: a thread cut short
+    while it waits for a turn must not leave a place in line that a turn is handed to."""
+
+    def cut(signum, frame):
+        raise _Cut
+
+    turns = Turns(1)
+    turns.take()  # another's
+    previous = signal.signal(signal.SIGALRM, cut)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.1)
+        with pytest.raises(_Cut):
+            turns.take()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert turns.waiting() == 0
+    turns.give_back()
+    with ThreadPoolExecutor(1) as pool:  # the freed turn is there to take, not handed to the one gone
+        pool.submit(turns.take).result(timeout=5)

@@ -1,6 +1,6 @@
 """Turns, taken in arrival order: at most ``ACTIVE_REQUESTS`` requests of one web process
-run the app at once, and at most ``WORKER_ACTIVE_RUNS`` executions of one RQ worker work
-at once (``runs/executor.py``); the others wait for a turn in the order they came.
+run the app at once, and at most ``WORKER_ACTIVE_RUNS`` runs of one RQ worker take their
+own steps at once (``runs/executor.py``); the others wait for a turn in the order they came.
 
 Why: the threads of a web process share one GIL, and when eight of them all work at
 once they get it in no particular order, so an unlucky request waits out many others'
@@ -39,7 +39,16 @@ class Turns:
             baton = threading.Lock()
             baton.acquire()
             self._waiting.append(baton)
-        baton.acquire()  # released by give_back, which passes its turn on to us
+        try:
+            baton.acquire()  # released by give_back, which passes its turn on to us
+        except BaseException:  # a signal's exception (a worker told to stop): leave the line
+            with self._lock:
+                passed = baton not in self._waiting
+                if not passed:
+                    self._waiting.remove(baton)
+            if passed:  # the turn came to us meanwhile: it goes to the next
+                self.give_back()
+            raise
 
     def give_back(self) -> None:
         with self._lock:

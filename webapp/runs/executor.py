@@ -4,11 +4,13 @@ worker has one (``WORKER_CONCURRENCY``), and so has a web process in local mode
 ``run_execution`` runs on them, so waiting on models overlaps while each run's user
 code is bounded in its sandbox process.
 
-In a worker, at most ``active`` of those runs work at once (``WORKER_ACTIVE_RUNS``), in
-arrival order; a run waiting on a model, a sandbox or the database steps aside
-(``admission.aside()``). The threads share one GIL: when sixteen all compute, each gets it
-in no particular order and drags the others' round trips out. The worker's own loop takes
-a turn too, from a job taken to its hand-over (``worker.py``). With one turn, two workers
+In a worker, at most ``active`` of those runs take their own steps at once
+(``WORKER_ACTIVE_RUNS``), in arrival order: their claims, sandbox hand-offs and records. A
+run steps aside (``admission.aside()``) while it waits on its nodes in flight (a model, an
+HTTP call, a child workflow: they work on the run's node threads meanwhile), on its sandbox
+step, or out a database outage. The threads share one GIL: when sixteen all compute, each
+gets it in no particular order and drags the others' round trips out. The worker's own loop
+takes a turn too, from a job taken to the job's end (``worker.py``). With one turn, two workers
 completed 9 % more executions per second (issue 17, ``docs/benchmarks.md``).
 """
 

@@ -107,6 +107,7 @@ class AppWorker(SimpleWorker):
             self.app, config["WORKER_CONCURRENCY"], dispatcher(self.app).after_run, config["WORKER_ACTIVE_RUNS"]
         )
         self.reserved = False  # a slot taken for the job being performed
+        self.holding_job = False  # from a job's dequeue to its end
         self.beaten_at = -math.inf  # when the last heartbeat went to Redis (monotonic)
         self.suspension_checked_at = -math.inf
         _current = self
@@ -271,19 +272,36 @@ class AppWorker(SimpleWorker):
         if result is None:
             self.executor.release()
         else:
-            self.reserved = True
+            self.reserved = self.holding_job = True
             take_turn(self.executor.turns)
         return result
 
-    def perform_job(self, job, queue, execution) -> bool:
+    def execute_job(self, job, queue) -> None:
+        """The job done, or failed anywhere from its start (rq's records of it included),
+        the loop's turn goes back, and so does the job's slot if it started no run: a turn
+        kept would stall the worker at its next job."""
         try:
-            with self.app.app_context():
-                return super().perform_job(job, queue, execution)
+            return super().execute_job(job, queue)
         finally:
             give_turn_back()
-            if self.reserved:  # the job did not start a run: its slot goes back
+            self.holding_job = False
+            if self.reserved:
                 self.reserved = False
                 self.executor.release()
+
+    def _shutdown(self) -> None:
+        """A warm shutdown while the loop holds a job waits for the job's end, as rq's does
+        for a busy worker (ours never marks itself busy: ``prepare_execution``); rq's
+        StopRequested, raised wherever the loop is, would leave the job half-taken."""
+        if not self.holding_job:
+            return super()._shutdown()
+        self._stop_requested = True
+        self.set_shutdown_requested_date()
+        return None
+
+    def perform_job(self, job, queue, execution) -> bool:
+        with self.app.app_context():
+            return super().perform_job(job, queue, execution)
 
     def hand_over(self, execution_id: str) -> bool:
         """Called by the job: run the execution on the slot reserved for it."""
