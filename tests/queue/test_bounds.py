@@ -190,27 +190,25 @@ def intervals(body: dict, node_id: str) -> tuple[datetime, datetime]:
 
 def test_one_process_runs_8_executions_at_once(server, model):
     app, _ = server(MAX_RUNNING_PER_USER=8)
-    api = api_for(app)
-    workflow_id = create(api, model_definition("[[latency=3]] {{ in.text }}", cache=False))
-    ids = [start(api, workflow_id, f"run {i}") for i in range(8)]
+    assert_model_calls_overlap(api_for(app), 8, latency=3)
+    assert model.call_count == 8
+
+
+def assert_model_calls_overlap(api, count: int, latency: float) -> None:
+    """``count`` runs of one slow model call each: all complete, every call in flight together."""
+    workflow_id = create(api, model_definition(f"[[latency={latency:g}]] {{{{ in.text }}}}", cache=False))
+    ids = [start(api, workflow_id, f"run {i}") for i in range(count)]
     bodies = [finished(api, execution_id, timeout=40) for execution_id in ids]
     assert all(body["status"] == "completed" for body in bodies)
     spans = [intervals(body, "gen") for body in bodies]
     assert max(s for s, _ in spans) < min(f for _, f in spans), "every model call overlapped every other"
-    assert model.call_count == 8
 
 
 def test_a_workers_runs_take_turns_and_one_waiting_on_its_model_leaves_its_turn(queue_env, model):
     """One turn in the worker: never two of its threads at work at once (its loop
     included), and yet six model calls in flight together."""
     queue_env.worker("tests.queue.workers.TurnCountingWorker", MAX_RUNNING_PER_USER=0, WORKER_ACTIVE_RUNS=1)
-    api = api_for(queue_env.app())
-    workflow_id = create(api, model_definition("[[latency=2]] {{ in.text }}", cache=False))
-    ids = [start(api, workflow_id, f"run {i}") for i in range(6)]
-    bodies = [finished(api, execution_id, timeout=40) for execution_id in ids]
-    assert all(body["status"] == "completed" for body in bodies)
-    spans = [intervals(body, "gen") for body in bodies]
-    assert max(s for s, _ in spans) < min(f for _, f in spans), "every model call overlapped every other"
+    assert_model_calls_overlap(api_for(queue_env.app()), 6, latency=2)
     counts = Redis.from_url(queue_env.redis_url).hgetall(f"turns:{queue_env.queue}")
     assert int(counts[b"peak"]) == 1
     assert int(counts[b"taken"]) >= 6 * 3, "each job's hand-over, each run's start and its return from the model"
