@@ -13,7 +13,7 @@ import time
 import urllib.request
 
 import redis as redis_lib
-from rq import Worker
+from rq import Queue, Worker
 from sqlalchemy import select
 
 from tests.conftest import FAST_RECOVERY, Api, make_app, make_user
@@ -146,6 +146,25 @@ def test_warm_shutdown_finishes_the_node_and_another_worker_resumes(queue_env, m
     body = finished(api, execution_id)
     assert body["status"] == "completed"
     assert [c["prompt"].split()[1] for c in model.calls] == ["first", "second"], "the first node ran once"
+
+
+def test_warm_shutdown_while_the_loop_holds_a_job_lets_the_job_end_first(queue_env, model):
+    """Stopped between taking a job and performing it, the worker performs it (its run is
+    then handed back as any run in flight is): the job does not stay half-taken in Redis."""
+    app = queue_env.app()
+    api = api_for(app)
+    workflow_id = create(api, model_definition("[[latency=0.5]] {{ in.text }}"))
+    first = queue_env.worker("tests.queue.workers.SlowToStartWorker")
+    execution_id = start(api, workflow_id, "held")
+    connection = redis_lib.Redis.from_url(queue_env.redis_url)
+    wait_for(lambda: connection.exists(f"holding:{queue_env.queue}"), 15, "the worker to take the job")
+    first.signal(signal.SIGTERM)
+    first.process.wait(15)
+    taken = Queue(queue_env.queue, connection=connection).intermediate_queue_key
+    assert connection.llen(taken) == 0, "the job ended before the worker stopped"
+    queue_env.worker()
+    assert finished(api, execution_id)["status"] == "completed"
+    assert len(model.calls) == 1
 
 
 def test_redis_restart_loses_queued_jobs_but_not_executions(private_redis, database_url, model):

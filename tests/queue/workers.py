@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 from rq import Queue
 from rq.job import Job
@@ -68,3 +69,13 @@ class TurnCountingWorker(AppWorker):
         super().__init__(*args, **kwargs)
         size = self.app.config["WORKER_ACTIVE_RUNS"]
         self.executor.turns = CountingTurns(size, self.connection, f"turns:{self.queues[0].name}")
+
+
+class SlowToStartWorker(AppWorker):
+    """Holds each job it takes for 2 s before performing it, having said so under
+    ``holding:<queue>``: a window for a test to stop it in."""
+
+    def execute_job(self, job, queue) -> None:
+        self.connection.set(f"holding:{queue.name}", job.id, ex=600)
+        time.sleep(2)
+        return super().execute_job(job, queue)

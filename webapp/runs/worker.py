@@ -41,6 +41,7 @@ from rq.executions import Execution
 from rq.job import Job, JobStatus
 from rq.results import Result
 from rq.utils import backend_class, get_version, now
+from rq.worker import WorkerStatus
 
 from .. import create_app
 from ..admission import give_turn_back, take_turn
@@ -289,15 +290,12 @@ class AppWorker(SimpleWorker):
                 self.reserved = False
                 self.executor.release()
 
-    def _shutdown(self) -> None:
-        """A warm shutdown while the loop holds a job waits for the job's end, as rq's does
-        for a busy worker (ours never marks itself busy: ``prepare_execution``); rq's
-        StopRequested, raised wherever the loop is, would leave the job half-taken."""
-        if not self.holding_job:
-            return super()._shutdown()
-        self._stop_requested = True
-        self.set_shutdown_requested_date()
-        return None
+    def get_state(self) -> str:
+        """Busy while the loop holds a job, whatever the worker's hash says (ours is never
+        marked busy: ``prepare_execution``). So a warm shutdown then waits for the job's
+        end, as rq's ``_shutdown`` does for a busy worker; its StopRequested, raised
+        wherever the loop is, would leave the job half-taken."""
+        return WorkerStatus.BUSY if self.holding_job else super().get_state()
 
     def perform_job(self, job, queue, execution) -> bool:
         with self.app.app_context():
