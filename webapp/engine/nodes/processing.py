@@ -17,14 +17,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import nh3
-import regex
 
 from ..errors import NodeError
 from ..options import Choice, Option, Variants
+from ..patterns import MATCH_TIMEOUT, PatternError, pattern_problem, search
 from .ai_model import parse_model_json
 from .base import ConfigReader, NodeOutcome, NodeType, RunContext, as_text
 
-REGEX_TIMEOUT = 1.0  # seconds; a pathological pattern fails instead of hanging a worker
 SANITIZE_DEFAULT_LENGTH = 10_000
 _WHITESPACE = re.compile(r"\s+")
 
@@ -59,15 +58,18 @@ def _extract(value: Any, options: dict) -> Any:
 
 
 def _regex_extract(value: Any, options: dict) -> Any:
+    """Compiled and matched here, which is a sandbox process: the node is isolated."""
     try:
-        match = options["pattern"].search(as_text(value), timeout=REGEX_TIMEOUT)
+        match = search(options["pattern"], as_text(value))
+    except PatternError as exc:
+        raise NodeError("invalid_value", str(exc)) from None
     except TimeoutError:
-        raise NodeError("regex_timeout", f"the pattern took longer than {REGEX_TIMEOUT:g} s") from None
+        raise NodeError("regex_timeout", f"the pattern took longer than {MATCH_TIMEOUT:g} s") from None
     if match is None:
         return None
     try:
         return match.group(options["group"])
-    except (IndexError, regex.error):
+    except IndexError:
         raise NodeError("invalid_value", f"the pattern has no group {options['group']!r}") from None
 
 
@@ -196,10 +198,11 @@ class ProcessingNode(NodeType):
     def configure(self, reader: ConfigReader) -> None:
         super().configure(reader)
         if self.variant == "regex_extract" and self.pattern:
-            try:
-                self.pattern = regex.compile(self.pattern)
-            except regex.error as exc:
-                reader.problem("pattern", "syntax_error", f"invalid regular expression: {exc}")
+            # Only its bounds are checked here (the web process): compiling waits for a sandbox.
+            problem = pattern_problem(self.pattern)
+            if problem is not None:
+                reader.problem("pattern", problem.code, f"invalid regular expression: {problem}")
+            reader.computes = True  # a pattern is code: matched where memory and time are capped
         if self.variant in OPERATIONS:
             read = {option.key: getattr(self, option.key) for option in self.options_for(self.variant)}
             self.applied = OPERATIONS[self.variant].prepare(read)
