@@ -48,11 +48,16 @@ class InputError(DefinitionError):
         super().__init__(problems, "Inputs do not match the workflow's input node")
 
 
+MAX_MESSAGE_CHARS = 2_000  # an error is stored and shown: it cannot carry a value past the bounds
+
+
 class NodeError(Exception):
     """A node could not produce its output. ``code`` is machine-readable; ``spent``
     (a ``NodeOutcome``) is what it cost before it failed (a map's finished items)."""
 
     def __init__(self, code: str, message: str, *, attempts: int | None = None, spent=None) -> None:
+        if len(message) > MAX_MESSAGE_CHARS:  # an exception's text can quote a user's value whole
+            message = message[: MAX_MESSAGE_CHARS - 1] + "…"
         super().__init__(message)
         self.code = code
         self.message = message

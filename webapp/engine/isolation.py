@@ -27,10 +27,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from .bounds import bounded
 from .errors import Interrupted, NodeError
 from .expressions import Expressions
-from .nodes import ConfigReader, NodeOutcome, RunContext, node_type
-from .nodes.base import bounded
+from .nodes import ConfigReader, RunContext, node_type
 
 POLL_SECONDS = 0.05  # how often a waiting thread looks at its stop signal
 BUILT_NODES = 256  # rebuilt nodes a sandbox keeps, most recently used
@@ -170,9 +170,8 @@ def _serve(conn, bounds: Bounds) -> None:
         keep = True
         try:
             node = _node(built, expressions, kind, node_id, config)
-            result = node.prepare(RunContext(node_id, values))
-            if isinstance(result, NodeOutcome):
-                result = bounded(result, bounds.max_output_bytes)
+            # Measured here, before the pipe: the worker never receives a value over the bound.
+            result = bounded(node.prepare(RunContext(node_id, values)), bounds.max_output_bytes, "what the step made")
             reply = ("ok", result, True)
         except NodeError as exc:
             reply = ("error", (exc.code, exc.message), True)
@@ -181,7 +180,8 @@ def _serve(conn, bounds: Bounds) -> None:
             megabytes = bounds.memory_bytes // 2**20
             reply, keep = ("error", ("resource_limit", f"the step needed more than {megabytes} MB"), False), False
         except Exception as exc:  # a bug in a node fails the node, not the sandbox
-            reply = ("error", ("internal_error", f"{type(exc).__name__}: {exc}"), True)
+            failed = NodeError("internal_error", f"{type(exc).__name__}: {exc}")  # its message clipped
+            reply = ("error", (failed.code, failed.message), True)
         conn.send(reply)
         if not keep:
             return

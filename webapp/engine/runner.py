@@ -26,13 +26,14 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
+from .bounds import BoundedHttp, BoundedModels, BoundedWorkflows, bounded, json_size
 from .definition import Edge, Graph, GraphNode
 from .errors import Interrupted, NodeError, execution_error_code
 from .http_calls import HttpGateway
 from .isolation import InProcess, Isolation
 from .model_calls import ZERO_USAGE, ModelGateway, Usage
 from .nodes import NodeOutcome, OutputNode, RunContext
-from .nodes.base import Limits, bounded
+from .nodes.base import Limits
 from .status import NodeStatus, RunStatus
 from .workflow_calls import WorkflowGateway
 
@@ -122,7 +123,11 @@ def run(
     """Run ``graph`` on ``inputs``. ``prior`` holds records of nodes that already
     completed (a retry or a resumed run): they are reused, not run again."""
     observer, limits, isolation = observer or Observer(), limits or Limits(), isolation or InProcess()
-    gateways = Gateways(models, http, workflows)
+    gateways = Gateways(  # what a node sends goes through the bounds on its way out
+        models and BoundedModels(models, limits.max_output_bytes),
+        http and BoundedHttp(http, limits.max_output_bytes),
+        workflows and BoundedWorkflows(workflows, limits.max_input_bytes),
+    )
     return _Run(graph, inputs, observer, gateways, limits, prior or {}, isolation).execute()
 
 
@@ -141,6 +146,9 @@ class _Run:
         self.prior = {k: r for k, r in prior.items() if r.status == NodeStatus.COMPLETED and k in graph.nodes}
         self.pool: ThreadPoolExecutor | None = None
         self.deadline = time.monotonic() + limits.timeout if limits.timeout else None
+        # Several output nodes merge into one record: its size is kept as they settle.
+        self.outputs_size = 0 if sum(isinstance(n.impl, OutputNode) for n in graph.nodes.values()) > 1 else None
+        self.outputs_lock = threading.Lock()
         self.error: dict | None = None
         self.stop: Stop | None = None
 
@@ -247,12 +255,12 @@ class _Run:
             deadline=self.deadline,
             stopped=self._pool_stop,
             limits=self.limits,
-            prepare_step=lambda step, ctx: self._prepare(step, ctx, self._pool_stop),
+            run_step=lambda step, ctx: self._performed(step, self._prepared(step, ctx, self._pool_stop), ctx),
         )
         prepared = None
         try:
-            prepared = self._prepare(node, context, stop)
-            outcome: NodeOutcome = bounded(node.impl.perform(prepared, context), self.limits.max_output_bytes)
+            prepared = self._prepared(node, context, stop)
+            outcome = self._within_outputs(node, self._performed(node, prepared, context))
         except Interrupted:
             return None
         except NodeError as exc:
@@ -295,12 +303,32 @@ class _Run:
             attempts=outcome.attempts,
         )
 
-    def _prepare(self, node, context: RunContext, stop):
-        """The node's ``prepare``: in a sandbox process when its templates compute."""
+    # A node's two halves, and every value that crosses between them, bounded: what its
+    # user code made (``prepare``), what it took and what it gave (``perform``'s outcome).
+
+    def _prepared(self, node, context: RunContext, stop) -> Any:
+        """The node's ``prepare``: in a sandbox process when its templates compute (the
+        sandbox bounds what it hands back before it sends it), else here."""
         if not node.impl.isolated:
-            return node.impl.prepare(context)
+            return bounded(node.impl.prepare(context), self.limits.max_output_bytes, "what the step made")
         with self.observer.waiting():
             return self.isolation.prepare(node, context, stop)
+
+    def _performed(self, node, prepared: Any, context: RunContext) -> NodeOutcome:
+        return bounded(node.impl.perform(prepared, context), self.limits.max_output_bytes)
+
+    def _within_outputs(self, node: GraphNode, outcome: NodeOutcome) -> NodeOutcome:
+        """An output node's share of the execution's outputs, which are stored as one record."""
+        if self.outputs_size is None or not isinstance(node.impl, OutputNode):
+            return outcome
+        with self.outputs_lock:
+            size = self.outputs_size + json_size(node.impl.contribution(outcome.output))
+            if size > self.limits.max_output_bytes:
+                limit = self.limits.max_output_bytes
+                message = f"the execution's outputs would be {size:,} bytes; the limit is {limit:,}"
+                raise NodeError("resource_limit", message)
+            self.outputs_size = size
+        return outcome
 
     def _settle(self, node: GraphNode, record: NodeRecord, announce: bool = True) -> None:
         self.records[node.id] = record

@@ -182,6 +182,7 @@ def _run(execution_id: str, claim: _Claim, nested: Nested | None) -> tuple[RunRe
     limits = Limits(
         max_parallel=config["NODE_CONCURRENCY"],
         max_output_bytes=config["MAX_NODE_OUTPUT_BYTES"],
+        max_input_bytes=config["MAX_INPUT_BYTES"],
         max_map_items=config["MAX_MAP_ITEMS"],
         timeout=max(left, 0.001),
     )

@@ -14,7 +14,6 @@ from jinja2.exceptions import TemplateSyntaxError
 from ..errors import NodeError, Problem
 from ..expressions import Compiled, ExpressionError, ExpressionLimit, Expressions, syntax_message
 from ..http_calls import HttpGateway
-from ..jsontext import LONE_SURROGATE, SURROGATE_MESSAGE
 from ..model_calls import ZERO_USAGE, ModelGateway, Stopped, Usage, never
 from ..options import MISSING as _MISSING
 from ..options import Option, Variants
@@ -24,7 +23,8 @@ from ..workflow_calls import WorkflowGateway
 @dataclass(frozen=True)
 class Limits:
     max_parallel: int = 8  # nodes of a run at once (NODE_CONCURRENCY); a map's items by default
-    max_output_bytes: int = 1024 * 1024
+    max_output_bytes: int = 1024 * 1024  # any value a node takes, makes or sends (MAX_NODE_OUTPUT_BYTES)
+    max_input_bytes: int = 256 * 1024  # a child workflow's inputs, as an API call's (MAX_INPUT_BYTES)
     timeout: float | None = None  # seconds for the whole run
     max_map_items: int = 1000
 
@@ -42,8 +42,9 @@ class RunContext:
     deadline: float | None = None  # the run's, as a time.monotonic() value: outbound calls end by then
     stopped: Stopped = never  # whether the run has stopped: no new attempt after that
     limits: Limits = field(default_factory=Limits)
-    # Runs another node's ``prepare`` where its user code is bounded (a map's inner node per item).
-    prepare_step: Callable[[Any, RunContext], Any] | None = None
+    # Runs another node (a map's inner node, per item) as the runner runs one: its user code
+    # where it is bounded, every value it takes, makes and sends within the bounds.
+    run_step: Callable[[Any, RunContext], NodeOutcome] | None = None
 
 
 @dataclass
@@ -331,26 +332,6 @@ class NodeType:
             raise NodeError("resource_limit", f"{exc} (in: {clip(compiled.source)})") from None
         except ExpressionError as exc:
             raise NodeError("expression_error", f"{exc} (in: {clip(compiled.source)})") from None
-
-
-def bounded(outcome: NodeOutcome, limit: int) -> NodeOutcome:
-    """The outcome, if what it records fits ``limit`` bytes as JSON (its storage, which
-    has no NaN, Infinity or lone surrogate: PostgreSQL refuses them); else the node fails."""
-    size = _json_size(outcome.output)
-    _json_size(outcome.input)
-    if size > limit:
-        raise NodeError("resource_limit", f"the output is {size} bytes; the limit is {limit}")
-    return outcome
-
-
-def _json_size(value: Any) -> int:
-    try:
-        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
-    except ValueError as exc:
-        raise NodeError("invalid_output", f"the result is not representable as JSON: {exc}") from None
-    if LONE_SURROGATE.search(text):  # '{{ "%c" % 56319 }}', or a model's reply
-        raise NodeError("invalid_output", f"the result holds {SURROGATE_MESSAGE}")
-    return len(text)
 
 
 def as_text(value: Any) -> str:

@@ -18,7 +18,7 @@ from ..errors import Interrupted, NodeError
 from ..model_calls import ZERO_USAGE
 from ..options import Choice, Option
 from ..status import NodeStatus
-from .base import ConfigReader, NodeOutcome, NodeType, RunContext, bounded
+from .base import ConfigReader, NodeOutcome, NodeType, RunContext
 
 INNER_TYPES = ("ai_model", "processing", "http_request", "workflow")
 ITEM_NAMES = frozenset({"item", "index"})  # what an inner template sees besides upstream values
@@ -27,7 +27,7 @@ POLL_SECONDS = 0.05
 
 @dataclass(frozen=True)
 class InnerStep:
-    """The inner node as the runner's ``prepare_step`` (and a sandbox) sees a node."""
+    """The inner node as the runner's ``run_step`` (and a sandbox) sees a node."""
 
     id: str
     type: str
@@ -175,8 +175,7 @@ class _Mapping:
         values = {**self.ctx.values, "item": self.items[index], "index": index}
         item_ctx = replace(self.ctx, values=values)
         try:
-            prepared = self.ctx.prepare_step(self.inner, item_ctx)
-            outcome = bounded(self.inner.impl.perform(prepared, item_ctx), self.ctx.limits.max_output_bytes)
+            outcome = self.ctx.run_step(self.inner, item_ctx)  # bounded as the runner bounds a node
         except Interrupted:
             return
         except NodeError as exc:
