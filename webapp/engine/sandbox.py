@@ -20,14 +20,15 @@ import json
 import math
 import re
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import ItemsView, Iterable, Iterator, KeysView, ValuesView
 from dataclasses import dataclass
 from typing import Any
 
 from jinja2 import StrictUndefined
+from jinja2.environment import Template
 from jinja2.exceptions import SecurityError
 from jinja2.filters import do_center, do_format, do_indent, do_join, do_replace, make_attrgetter, pass_eval_context
-from jinja2.runtime import Undefined
+from jinja2.runtime import LoopContext, Macro, Namespace, TemplateReference, Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 MAX_LOOP_ITERATIONS = 10_000  # per render, across every loop in the template
@@ -43,31 +44,100 @@ class ResourceLimit(SecurityError):
     """A value would grow past the sandbox's size bound (the node fails as ``resource_limit``)."""
 
 
-class Function:
-    """A function or type as templates see it: callable, never text. Its repr would
-    show a memory address or a class (``range|string``, ``"{}".format(namespace)``,
-    ``"x".upper ~ ""``), so every way to text refuses it. Its fields start with an
-    underscore: the sandbox keeps templates away from them."""
+# No template output shows a Python object's repr, class name or memory address. Text is
+# made from a value by ``str`` (``|string``, ``~``, ``%``, ``format``, ``join``, ``{{ }}``),
+# which for anything but data shows exactly those, so what is not data never gets there
+# as itself: a lazy sequence becomes the list it stands for as it is made (a filter's or
+# a call's result), and everything else stands behind a type whose every way to text
+# refuses, or (a namespace) shows its values.
 
-    __slots__ = ("_function", "_name")
 
-    def __init__(self, function: Any, name: str) -> None:
-        self._function, self._name = function, name
+def _no_text(what: str):
+    def refuse(self: Any, *_: Any) -> str:
+        raise SecurityError(f"{what(self) if callable(what) else what} has no text to show")
+
+    return refuse
+
+
+class Opaque:
+    """A value that is not data (bytes), as templates see it: never text. Its fields
+    start with an underscore: the sandbox keeps templates away from them."""
+
+    __slots__ = ("_name", "_value")
+
+    def __init__(self, value: Any, name: str) -> None:
+        self._value, self._name = value, name
+
+    __str__ = __repr__ = __format__ = _no_text(lambda self: f"what '{self._name}' gave is not data: it")
+
+
+class Function(Opaque):
+    """A function or type as templates see it: callable, never text (``range|string``,
+    ``"{}".format(namespace)``, ``"x".upper ~ ""`` would show an address or a class)."""
+
+    __slots__ = ()
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._function(*args, **kwargs)
+        return self._value(*args, **kwargs)
 
-    def _refuse(self, *_: Any) -> str:
-        raise SecurityError(f"'{self._name}' is a function: it has no text to show")
+    __str__ = __repr__ = __format__ = _no_text(lambda self: f"'{self._name}' is a function: it")
 
-    __str__ = __repr__ = __format__ = _refuse
+
+class _Loop(LoopContext):
+    __str__ = __repr__ = __format__ = _no_text("'loop' is a loop's state: it")
+
+
+class _Macro(Macro):
+    __str__ = __repr__ = __format__ = _no_text(lambda self: f"'{self.name}' is a macro (call it): it")
+
+
+class _Reference(TemplateReference):
+    __str__ = __repr__ = __format__ = _no_text("'self' is the template: it")
+
+
+class _Namespace(Namespace):
+    """Shows its values, as the object it is to a template."""
+
+    def __repr__(self) -> str:
+        return repr(self._Namespace__attrs)
+
+    __str__ = __repr__
+
+
+# What a template's compiled code builds these from (it imports them from jinja2.runtime).
+_RUNTIME = {"LoopContext": _Loop, "Macro": _Macro, "TemplateReference": _Reference, "Namespace": _Namespace}
+_LAZY = (Iterator, KeysView, ValuesView, ItemsView, range)  # generators, map(), reversed(), dict views
+
+
+class _Template(Template):
+    @classmethod
+    def _from_namespace(cls, environment, namespace, globals):
+        namespace.update(_RUNTIME)  # the module's globals: its functions look them up as they run
+        return super()._from_namespace(environment, namespace, globals)
 
 
 def _opaque(value: Any, name: Any) -> Any:
-    """``value``, or a ``Function`` standing for it if it is a callable (not Undefined)."""
-    if callable(value) and not isinstance(value, Undefined | Function):
+    """``value`` as data a template may hold: a lazy sequence as its list, a callable as
+    a ``Function``, bytes behind an ``Opaque``; anything else as it is."""
+    if isinstance(value, _LAZY):
+        return list(value)
+    if callable(value) and not isinstance(value, Undefined | Opaque):
         return Function(value, str(name))
+    if isinstance(value, (bytes, bytearray)):
+        return Opaque(value, str(name))
     return value
+
+
+def _as_data(function, name: str):
+    """A filter whose result is held to ``_opaque`` (``map``, ``select``, ``reverse``,
+    ``batch``, ``items``, ``unique`` return lazy sequences)."""
+
+    def filtered(*args, **kwargs):
+        return _opaque(function(*args, **kwargs), name)
+
+    if hasattr(function, "jinja_pass_arg"):  # keep Jinja's pass_context / pass_eval_context marker
+        filtered.jinja_pass_arg = function.jinja_pass_arg
+    return filtered
 
 
 @dataclass
@@ -93,6 +163,7 @@ def _loop_guard(iterable: Iterable) -> Iterator:
 
 class Sandbox(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"*", "**", "%", "+"})
+    template_class = _Template
 
     def __init__(self, max_chars: int) -> None:
         super().__init__(undefined=StrictUndefined, autoescape=False, finalize=_finalize)
@@ -100,7 +171,7 @@ class Sandbox(ImmutableSandboxedEnvironment):
         for name in list(self.globals):
             if name not in _SAFE_GLOBALS:
                 del self.globals[name]  # lipsum, cycler, joiner: nothing a workflow needs
-        self.globals.update(_loop_guard=_loop_guard, _concat=self._concat, range=self._range)
+        self.globals.update(_loop_guard=_loop_guard, _concat=self._concat, range=self._range, namespace=_Namespace)
         self.globals.update({name: _opaque(value, name) for name, value in self.globals.items()})
         self.filters.update(
             center=self._guarded(do_center, lambda value, width=80: width),
@@ -109,19 +180,21 @@ class Sandbox(ImmutableSandboxedEnvironment):
             replace=self._guarded(do_replace, lambda value, old, new, count=None: _replace_size(value, old, new)),
             join=self._join,
         )
+        self.filters = {name: _as_data(function, name) for name, function in self.filters.items()}
 
     def check(self, size: float, what: str) -> None:
         if size > self.max_chars:
             raise ResourceLimit(f"{what} would exceed the limit of {self.max_chars} characters")
 
-    def _range(self, *args: int) -> range:
-        """``range(10**12) | list`` builds what no loop budget sees: size it first."""
+    def _range(self, *args: int) -> list[int]:
+        """``range(10**12) | list`` builds what no loop budget sees: size it first. A
+        list, as templates see it (``range(3)|string`` is ``[0, 1, 2]``)."""
         numbers = range(*args)
         try:
             self.check(len(numbers), "range")
         except OverflowError:
             raise ResourceLimit("the range is too long") from None
-        return numbers
+        return list(numbers)
 
     def _guarded(self, function, size_of):
         def guarded(*args, **kwargs):
@@ -161,7 +234,7 @@ class Sandbox(ImmutableSandboxedEnvironment):
 
     def call(__self, __context, __obj, *args, **kwargs):  # noqa: N805 - Jinja's signature
         if isinstance(__obj, Function):  # the sandbox's checks look at the function itself
-            __obj = __obj._function
+            __obj = __obj._value
         owner = getattr(__obj, "__self__", None)
         if isinstance(owner, str):
             name = getattr(__obj, "__name__", "")
@@ -175,7 +248,7 @@ class Sandbox(ImmutableSandboxedEnvironment):
                 items = [str(item) for item in args[0]]
                 __self.check(_joined_size(items, owner), "str.join")
                 args = (items, *args[1:])
-        return super().call(__context, __obj, *args, **kwargs)
+        return _opaque(super().call(__context, __obj, *args, **kwargs), getattr(__obj, "__name__", "the result"))
 
     def wrap_str_format(self, value: Any):
         """Jinja swaps ``str.format`` for a sandboxed version on access; size it per call."""
@@ -238,8 +311,22 @@ def jsonable(value: Any) -> Any:
         return {_json_key(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [jsonable(v) for v in value]
-    kind = "function" if callable(value) else type(value).__name__
-    raise TypeError(f"the expression produced a {kind}, which is not a JSON value")
+    if isinstance(value, _Namespace):
+        return jsonable(dict(value._Namespace__attrs))
+    if isinstance(value, _LAZY):
+        return [jsonable(v) for v in value]
+    raise TypeError(f"the expression produced {_kind(value)}, which is not a JSON value")
+
+
+def _kind(value: Any) -> str:
+    """What a value is, in words a template's author knows (never a class name)."""
+    if isinstance(value, _Loop):
+        return "a loop's state ('loop')"
+    if isinstance(value, _Macro):
+        return "a macro"
+    if callable(value):
+        return "a function"
+    return "something other than data"
 
 
 def _json_key(key: Any) -> str:
