@@ -33,7 +33,7 @@ from ..models import User, utcnow
 from ..outages import database_unavailable, ride_out
 from ..outbound import http_client_for
 from ..services.definitions import graph_for
-from ..services.limits import BudgetWatch, watch_budget
+from ..services.limits import BudgetedModels, BudgetWatch, watch_budget
 from ..services.providers import provider_names, settings_for
 from . import fairshare
 from .children import ChildRuns, Nested
@@ -188,11 +188,14 @@ def _run(execution_id: str, claim: _Claim, nested: Nested | None) -> tuple[RunRe
     )
     recorder = Recorder(execution_id, claim.budget, parent_stopped=nested.stopped if nested else None)
     stack = (*(nested.stack if nested else ()), claim.workflow_id)
+    models = gateway_for(app).for_owner(claim.user_id, claim.providers)
+    if claim.budget is not None:
+        models = BudgetedModels(models, claim.budget)
     result = runner.run(
         claim.graph,
         claim.inputs,
         recorder,
-        models=gateway_for(app).for_owner(claim.user_id, claim.providers),
+        models=models,
         http=http_client_for(app),
         workflows=ChildRuns(app, execution_id, claim.user_id, stack, claim.lane, run_execution),
         limits=limits,

@@ -2,17 +2,23 @@
 
 The defaults come from config (0 = unlimited); ``flask --app wsgi set-budget``
 overrides them per user. An execution that would start over budget is refused;
-one that crosses the line mid-run stops at its next node.
+one that crosses the line mid-run makes no further model call (each call is checked
+before it goes, from whichever thread: a map's items run on several) and stops at its
+next node.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import func, select
 
+from ..engine.errors import NodeError
+from ..engine.model_calls import ModelGateway, ModelReply, ModelRequest
 from ..errors import RateLimited
 from ..extensions import db
 from ..models import Execution, User, utcnow
@@ -81,6 +87,30 @@ class BudgetWatch:
         if self.cost_budget and self.cost_before + cost >= self.cost_budget:
             return f"the monthly budget of ${self.cost_budget:g} is used up"
         return None
+
+
+@dataclass
+class BudgetedModels:
+    """A run's model gateway, held to its owner's budget call by call: over it, no call
+    goes out (``budget_exceeded``), so a run overshoots by at most the calls already in
+    flight (a map's ``concurrency``), not by a whole node's worth."""
+
+    gateway: ModelGateway
+    budget: BudgetWatch
+    tokens: int = 0  # what this run's calls have spent so far
+    cost: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def complete(self, request: ModelRequest, **call: Any) -> ModelReply:
+        with self.lock:
+            over = self.budget.exceeded(self.tokens, self.cost)
+        if over:
+            raise NodeError("budget_exceeded", f"stopped: {over}")
+        reply = self.gateway.complete(request, **call)
+        with self.lock:
+            self.tokens += reply.usage.total_tokens if reply.usage else 0
+            self.cost += reply.cost_usd
+        return reply
 
 
 def watch_budget(user_id: str, token_override: int | None, cost_override: float | None) -> BudgetWatch | None:
