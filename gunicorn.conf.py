@@ -1,13 +1,16 @@
 """gunicorn reads this file from the working directory: each web worker starts its
 reaper and scheduler as soon as it has loaded the app (``webapp.start_background_work``),
-then freezes what it built (``webapp.heap``)."""
+and in local mode its first sandbox process (``webapp.runs.start_sandboxes``), then
+freezes what it built (``webapp.heap``)."""
 
 
 def post_worker_init(worker):
     from webapp import start_background_work
     from webapp.heap import freeze_startup_objects
+    from webapp.runs import start_sandboxes
 
     start_background_work(worker.wsgi)
+    start_sandboxes(worker.wsgi)
     freeze_startup_objects()
 
 

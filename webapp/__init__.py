@@ -1,24 +1,31 @@
-"""The application factory."""
+"""The application factory.
+
+The frameworks are imported where the app is built, not when the package is: a sandbox
+process imports only the engine (``webapp.engine``), and importing this package first
+must not cost it Flask and SQLAlchemy (about 35 MB and a second at its start).
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-import click
-from flask import Flask
-from flask.cli import FlaskGroup
-from sqlalchemy import event
+if TYPE_CHECKING:
+    from flask import Flask
 
-from .admission import Admission
-from .config import INSTANCE_DIR, Config
-from .extensions import csrf, db, htmx, login_manager
-from .outages import ping_when_idle
+    from .config import Config
 
 
 def create_app(config: Config | Mapping | None = None) -> Flask:
     """Build the app. ``config`` (a ``Config`` or a mapping of overrides) is for tests
     and tools; everything else comes from the environment through ``Config``."""
+    from flask import Flask
+
+    from .admission import Admission
+    from .config import INSTANCE_DIR, Config
+    from .extensions import csrf, htmx, login_manager
+
     app = Flask(__name__, template_folder="../templates", static_folder="../static", instance_path=str(INSTANCE_DIR))
     settings = config if isinstance(config, Config) else Config()
     app.config.from_mapping(settings.as_dict())
@@ -74,6 +81,9 @@ def init_migrations(app: Flask) -> None:
     """Flask-Migrate: the ``flask db …`` commands and its ``upgrade()`` for this app."""
     from flask_migrate import Migrate
 
+    from .config import INSTANCE_DIR
+    from .extensions import db
+
     Migrate(app, db, directory=str(INSTANCE_DIR.parent / "migrations"), render_as_batch=True)
 
 
@@ -81,11 +91,20 @@ def _in_flask_command() -> bool:
     """Whether the ``flask`` command is loading the app. Only there can a migration run:
     alembic costs each process that imports it ~11 MB, and web processes and workers never
     migrate."""
+    import click
+    from flask.cli import FlaskGroup
+
     context = click.get_current_context(silent=True)
     return context is not None and isinstance(context.find_root().command, FlaskGroup)
 
 
 def _init_database(app: Flask) -> None:
+    from sqlalchemy import event
+
+    from .config import INSTANCE_DIR
+    from .extensions import db
+    from .outages import ping_when_idle
+
     uri = app.config["SQLALCHEMY_DATABASE_URI"]
     if uri.startswith("sqlite:///"):
         INSTANCE_DIR.mkdir(exist_ok=True)

@@ -16,6 +16,7 @@ templates cannot be pickled), with only the upstream values they refer to.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import resource
@@ -32,6 +33,7 @@ from .errors import Interrupted, NodeError
 from .expressions import Expressions
 from .nodes import ConfigReader, RunContext, node_type
 
+log = logging.getLogger(__name__)
 POLL_SECONDS = 0.05  # how often a waiting thread looks at its stop signal
 BUILT_NODES = 256  # rebuilt nodes a sandbox keeps, most recently used
 _CONTEXT = multiprocessing.get_context("forkserver")  # fork-safe in a threaded worker, and quick to start
@@ -60,8 +62,12 @@ class Bounds:
     max_output_bytes: int  # MAX_NODE_OUTPUT_BYTES
 
 
+WARM_TASK = ("processing", "_warm", {"operation": "template", "template": "{{ [1]|first }}"}, {})
+
+
 class SandboxPool:
-    """Up to ``processes`` sandboxes per process, started on demand and kept warm."""
+    """Up to ``processes`` sandboxes per process, started on demand and kept warm; the
+    first one can be started ahead of any step (``warm``)."""
 
     def __init__(self, processes: int, bounds: Bounds) -> None:
         self.size, self.bounds = max(processes, 1), bounds
@@ -82,6 +88,30 @@ class SandboxPool:
         if status == "ok":
             return payload
         raise NodeError(*payload)
+
+    def warm(self) -> threading.Thread:
+        """Start a sandbox now, in the background, and hand it one task, so that the
+        first step of this process finds it ready: starting the forkserver and a sandbox
+        takes a second or more, which a step would otherwise wait for. One only: more
+        start on demand (quickly, from the forkserver), and an idle one costs memory."""
+        thread = threading.Thread(target=self._warm, name="sandbox-warm", daemon=True)
+        thread.start()
+        return thread
+
+    def _warm(self) -> None:
+        with self.ready:
+            if self.alive:
+                return  # a step got there first
+        try:
+            sandbox = self._take(lambda: False)
+        except Exception:  # the first step will try again, and say why
+            log.warning("could not start a sandbox process ahead of the first step", exc_info=True)
+            return
+        keep = False
+        try:
+            _, _, keep = sandbox.ask(WARM_TASK, lambda: False, self.bounds.step_timeout)
+        finally:
+            self._give_back(sandbox, keep)
 
     def close(self) -> None:
         with self.ready:

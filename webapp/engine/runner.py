@@ -315,7 +315,10 @@ class _Run:
             return self.isolation.prepare(node, context, stop)
 
     def _performed(self, node, prepared: Any, context: RunContext) -> NodeOutcome:
-        return bounded(node.impl.perform(prepared, context), self.limits.max_output_bytes)
+        outcome = node.impl.perform(prepared, context)
+        if outcome is prepared:  # a type without I/O: its ``run`` made it, measured as it was prepared
+            return outcome
+        return bounded(outcome, self.limits.max_output_bytes)
 
     def _within_outputs(self, node: GraphNode, outcome: NodeOutcome) -> NodeOutcome:
         """An output node's share of the execution's outputs, which are stored as one record."""

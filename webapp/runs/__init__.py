@@ -15,13 +15,23 @@ from __future__ import annotations
 from flask import Flask
 
 from .dispatch import dispatcher
+from .execution import sandboxes
 from .records import settle
 from .recovery import reaper
 
-__all__ = ["dispatcher", "settle", "start_recovery"]
+__all__ = ["dispatcher", "settle", "start_recovery", "start_sandboxes"]
 
 
 def start_recovery(app: Flask) -> None:
     """Start this process's reaper now, not at its first request: a restarted server
     with no traffic must still settle what its dead predecessor left."""
     reaper(app).ensure_running()
+
+
+def start_sandboxes(app: Flask, *, worker: bool = False) -> None:
+    """Start this process's first sandbox now, not at its first step (which waited ~3 s
+    for it), where the process runs executions: an rq worker (``worker``), or a web
+    process in local mode. Servers and workers call it as they start; an app made for a
+    test or a command starts none until a step needs one."""
+    if worker or dispatcher(app).mode == "local":
+        sandboxes(app).warm()

@@ -46,6 +46,7 @@ from rq.worker import WorkerStatus
 from .. import create_app
 from ..admission import give_turn_back, take_turn
 from ..heap import freeze_startup_objects
+from . import start_sandboxes
 from .dispatch import JOB_FUNCTION, dispatcher
 from .executor import Executor
 from .records import shutdown_requested
@@ -114,6 +115,7 @@ class AppWorker(SimpleWorker):
         _current = self
         freeze_startup_objects()
         os.nice(config["WORKER_NICE"])
+        start_sandboxes(self.app, worker=True)  # after nice: its sandboxes inherit the priority
 
     def work(self, burst: bool = False, **kwargs) -> bool:
         if self.app.config["REAPER_ENABLED"]:
