@@ -89,16 +89,11 @@ class SandboxPool:
             return payload
         raise NodeError(*payload)
 
-    def warm(self) -> threading.Thread:
-        """Start a sandbox now, in the background, and hand it one task, so that the
-        first step of this process finds it ready: starting the forkserver and a sandbox
-        takes a second or more, which a step would otherwise wait for. One only: more
-        start on demand (quickly, from the forkserver), and an idle one costs memory."""
-        thread = threading.Thread(target=self._warm, name="sandbox-warm", daemon=True)
-        thread.start()
-        return thread
-
-    def _warm(self) -> None:
+    def warm(self) -> None:
+        """Start a sandbox now and hand it one task, so that the first step of this
+        process finds it ready: starting the forkserver and a sandbox takes a second or
+        so, which a step would otherwise wait for. One only: more start on demand (from
+        the forkserver, in milliseconds), and an idle one costs memory."""
         with self.ready:
             if self.alive:
                 return  # a step got there first

@@ -29,9 +29,9 @@ def start_recovery(app: Flask) -> None:
 
 
 def start_sandboxes(app: Flask, *, worker: bool = False) -> None:
-    """Start this process's first sandbox now, not at its first step (which waited ~3 s
-    for it), where the process runs executions: an rq worker (``worker``), or a web
-    process in local mode. Servers and workers call it as they start; an app made for a
-    test or a command starts none until a step needs one."""
+    """Start this process's first sandbox now, before it takes a request or a job, not
+    at its first step (which waited ~3 s for it), where the process runs executions: an
+    rq worker (``worker``), or a web process in local mode. Servers and workers call it
+    as they start; an app made for a test or a command starts none until a step needs one."""
     if worker or dispatcher(app).mode == "local":
         sandboxes(app).warm()
