@@ -24,14 +24,18 @@ from .nodes.base import NodeOutcome
 from .workflow_calls import ChildRun, WorkflowGateway
 
 
-def bounded(value: Any, limit: int, what: str = "the value") -> Any:
+def bounded(value: Any, limit: int, what: str = "the value", *, look_first: bool = False) -> Any:
     """``value`` if it fits ``limit`` bytes as JSON, else ``NodeError`` (``resource_limit``).
-    A ``NodeOutcome`` is its ``output`` and its ``input``, each within the limit."""
+    A ``NodeOutcome`` is its ``output`` and its ``input``, each within the limit.
+
+    ``look_first``: where a value may be far over the bound (what a sandbox computed), a
+    cheap look at its text first, so that 100 MB is not written out again to be measured.
+    Elsewhere values come from bounded sources, at most a few times the bound: one pass."""
     if isinstance(value, NodeOutcome):
-        _check(value.output, limit, "the output")
-        _check(value.input, limit, "the input")
+        _check(value.output, limit, "the output", look_first)
+        _check(value.input, limit, "the input", look_first)
     else:
-        _check(value, limit, what)
+        _check(value, limit, what, look_first)
     return value
 
 
@@ -49,10 +53,10 @@ def json_size(value: Any) -> int:
     return len(text)
 
 
-def _check(value: Any, limit: int, what: str) -> None:
+def _check(value: Any, limit: int, what: str, look_first: bool) -> None:
     if value is None or isinstance(value, (bool, int, float)):
         return
-    at_least = _text_at_least(value, limit)  # a cheap look first: 100 MB is not written out to be measured
+    at_least = _text_at_least(value, limit) if look_first else 0
     size = at_least if at_least > limit else json_size(value)
     if size > limit:
         more = " or more" if at_least > limit else ""

@@ -196,7 +196,8 @@ def _serve(conn, bounds: Bounds) -> None:
         try:
             node = _node(built, expressions, kind, node_id, config)
             # Measured here, before the pipe: the worker never receives a value over the bound.
-            result = bounded(node.prepare(RunContext(node_id, values)), bounds.max_output_bytes, "what the step made")
+            made = node.prepare(RunContext(node_id, values))
+            result = bounded(made, bounds.max_output_bytes, "what the step made", look_first=True)
             reply = ("ok", result, True)
         except NodeError as exc:
             reply = ("error", (exc.code, exc.message), True)

@@ -146,9 +146,9 @@ class _Run:
         self.prior = {k: r for k, r in prior.items() if r.status == NodeStatus.COMPLETED and k in graph.nodes}
         self.pool: ThreadPoolExecutor | None = None
         self.deadline = time.monotonic() + limits.timeout if limits.timeout else None
-        # Several output nodes merge into one record: its size is kept as they settle.
+        # Several output nodes merge into one record: its size is kept as they settle (on
+        # this thread: an output node is not blocking).
         self.outputs_size = 0 if sum(isinstance(n.impl, OutputNode) for n in graph.nodes.values()) > 1 else None
-        self.outputs_lock = threading.Lock()
         self.error: dict | None = None
         self.stop: Stop | None = None
 
@@ -255,7 +255,7 @@ class _Run:
             deadline=self.deadline,
             stopped=self._pool_stop,
             limits=self.limits,
-            run_step=lambda step, ctx: self._performed(step, self._prepared(step, ctx, self._pool_stop), ctx),
+            run_step=self._run_step,
         )
         prepared = None
         try:
@@ -314,6 +314,10 @@ class _Run:
         with self.observer.waiting():
             return self.isolation.prepare(node, context, stop)
 
+    def _run_step(self, step, context: RunContext) -> NodeOutcome:
+        """Another node run inside this one (a map's inner node), as the runner runs a node."""
+        return self._performed(step, self._prepared(step, context, self._pool_stop), context)
+
     def _performed(self, node, prepared: Any, context: RunContext) -> NodeOutcome:
         outcome = node.impl.perform(prepared, context)
         if outcome is prepared:  # a type without I/O: its ``run`` made it, measured as it was prepared
@@ -324,13 +328,12 @@ class _Run:
         """An output node's share of the execution's outputs, which are stored as one record."""
         if self.outputs_size is None or not isinstance(node.impl, OutputNode):
             return outcome
-        with self.outputs_lock:
-            size = self.outputs_size + json_size(node.impl.contribution(outcome.output))
-            if size > self.limits.max_output_bytes:
-                limit = self.limits.max_output_bytes
-                message = f"the execution's outputs would be {size:,} bytes; the limit is {limit:,}"
-                raise NodeError("resource_limit", message)
-            self.outputs_size = size
+        size = self.outputs_size + json_size(node.impl.contribution(outcome.output))
+        if size > self.limits.max_output_bytes:
+            limit = self.limits.max_output_bytes
+            message = f"the execution's outputs would be {size:,} bytes; the limit is {limit:,}"
+            raise NodeError("resource_limit", message)
+        self.outputs_size = size
         return outcome
 
     def _settle(self, node: GraphNode, record: NodeRecord, announce: bool = True) -> None:

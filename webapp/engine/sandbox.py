@@ -116,9 +116,14 @@ class _Template(Template):
         return super()._from_namespace(environment, namespace, globals)
 
 
+_DATA = frozenset({str, int, float, bool, type(None), list, tuple, dict})  # as they are: most values
+
+
 def _opaque(value: Any, name: Any) -> Any:
     """``value`` as data a template may hold: a lazy sequence as its list, a callable as
     a ``Function``, bytes behind an ``Opaque``; anything else as it is."""
+    if type(value) in _DATA:
+        return value
     if isinstance(value, _LAZY):
         return list(value)
     if callable(value) and not isinstance(value, Undefined | Opaque):
