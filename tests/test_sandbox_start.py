@@ -4,6 +4,7 @@ An app made for a test or a command starts none; and a sandbox imports only the 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -104,3 +105,29 @@ def test_a_sandbox_process_imports_the_engine_without_the_web_frameworks():
     probe = "import sys, webapp.engine.isolation; print(sorted({'flask', 'sqlalchemy'} & set(sys.modules)))"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, check=True)
     assert done.stdout.strip() == "[]"
+
+
+MAIN_SCRIPT = """
+print("main script ran as", __name__, flush=True)
+if __name__ == "__main__":
+    from webapp.engine import runner
+    from webapp.engine.definition import parse_definition
+    from webapp.engine.expressions import Expressions
+    from webapp.engine.isolation import Bounds, SandboxPool
+
+    pool = SandboxPool(1, Bounds(256 * 2**20, 30, 200_000, 2**20))
+    graph = parse_definition(DEFINITION, Expressions())
+    print(runner.run(graph, {"text": "tea"}, isolation=pool).outputs, flush=True)
+    pool.close()
+"""
+
+
+def test_a_sandbox_does_not_run_its_parents_main_script_again(tmp_path):
+    """multiprocessing runs the parent's main script first in a process it starts: for an
+    rq worker, the ``rq`` script (~17 MB of rq, redis and click in every sandbox)."""
+    script = tmp_path / "main_script.py"
+    script.write_text(f"DEFINITION = {STEP!r}\n{MAIN_SCRIPT}")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["main script ran as __main__", "{'out': 'TEA'}"]

@@ -112,7 +112,7 @@ def plain_value(option: Option, type_name: str):
 
 def oversized(kind: str, construct: str):
     if kind == "expression":
-        return COMPUTED if construct == "computed" else "up.value ~ up.value"
+        return COMPUTED if construct == "computed" else "up.value and up.value"
     text = "{{ " + COMPUTED + " }}" if construct == "computed" else LOOKED_UP
     return {"a": text} if kind == "templates" else text
 
@@ -242,3 +242,20 @@ def test_values_within_the_bound_pass_every_boundary(pool):
     result = run(definition, pool, sent)
     assert result.status == "completed", result.error
     assert len(sent.payloads) == 1 and json_size(sent.payloads[0]) > 40_000
+
+
+ALWAYS_ISOLATED = {("processing", "regex_extract")}  # a pattern is code: matched in a sandbox whatever its input
+
+
+@pytest.mark.parametrize("target", FIELDS, ids=str)
+def test_a_field_that_only_looks_values_up_keeps_its_node_out_of_the_sandbox(target):
+    """No sandbox round trip for a template that only refers to values: it cannot compute
+    its way past the bounds, and what it gives is measured in the worker like the rest."""
+    definition = definition_for(target, "looked_up")
+    graph = parse_definition(definition, EXPRESSIONS)
+    impl = graph.nodes["node"].impl
+    if target.path[0] == "node":
+        impl, variant = impl.inner.impl, (target.path[1], target.inner_variant)
+    else:
+        variant = (target.type_name, target.variant)
+    assert impl.isolated is (variant in ALWAYS_ISOLATED)

@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 0.05  # how often a waiting thread looks at its stop signal
 BUILT_NODES = 256  # rebuilt nodes a sandbox keeps, most recently used
 _CONTEXT = multiprocessing.get_context("forkserver")  # fork-safe in a threaded worker, and quick to start
-_CONTEXT.set_forkserver_preload([__name__])
+_CONTEXT.set_forkserver_preload([f"{__package__}.sandbox_forkserver"])  # the engine, without the main script
 
 Stop = Callable[[], object]  # truthy when the run that asked must end now
 
