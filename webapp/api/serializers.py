@@ -1,4 +1,4 @@
-"""Models as the JSON SPEC.md fixes. The only place API field names are spelled."""
+"""Models as the JSON of their answer schemas (``webapp/schemas``; docs/api.md)."""
 
 from __future__ import annotations
 
