@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 
-# SPEC.md, "Workflows": exactly the fields of a list item.
+# docs/api.md, "Workflows": exactly the fields of a list item.
 SUMMARY_FIELDS = {
     "id",
     "name",
@@ -36,7 +36,7 @@ def echo_definition() -> dict:
 
 
 def spec_example() -> dict:
-    """The definition SPEC.md shows: a model call, a length check, a truncating branch."""
+    """The definition docs/api.md shows: a model call, a length check, a truncating branch."""
     return copy.deepcopy(
         {
             "nodes": [

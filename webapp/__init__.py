@@ -24,7 +24,7 @@ def create_app(config: Config | Mapping | None = None) -> Flask:
     app.config.from_mapping(settings.as_dict())
     if isinstance(config, Mapping):
         app.config.from_mapping(config)
-    app.json.sort_keys = False  # answers keep SPEC.md's field order
+    app.json.sort_keys = False  # answers keep the field order of their schemas (docs/api.md)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     _init_database(app)

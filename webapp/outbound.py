@@ -1,9 +1,10 @@
 """Requests to addresses users choose (``http_request`` nodes), inside the outbound rules.
 
-SPEC.md, "Outbound addresses": only http and https; a destination resolving to a
-loopback, private, link-local, unique-local, multicast or unspecified address (or any
-other address that is not globally reachable) is refused with ``blocked_destination``
-unless ``HTTP_ALLOWED_HOSTS`` names its host or covers its address.
+The outbound rules (docs/api.md, "The workflow definition"; SECURITY.md): only http and
+https; a destination resolving to a loopback, private, link-local, unique-local, multicast
+or unspecified address (or any other address that is not globally reachable) is refused
+with ``blocked_destination`` unless ``HTTP_ALLOWED_HOSTS`` names its host or covers its
+address.
 
 The check sits where the connection is made (``GuardedBackend.connect_tcp``): the
 name is resolved once, every address checked, and the socket connects to a checked

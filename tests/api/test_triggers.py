@@ -1,4 +1,4 @@
-"""Triggers over the API: webhooks and schedules (SPEC.md, "Triggers")."""
+"""Triggers over the API: webhooks and schedules (docs/api.md, "Triggers")."""
 
 from __future__ import annotations
 

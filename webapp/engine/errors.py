@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-# The codes an execution's ``error.code`` may carry (SPEC.md, "Executions").
+# The codes an execution's ``error.code`` may carry (docs/api.md, "Executions").
 EXECUTION_ERROR_CODES = frozenset(
     {
         "node_failed",

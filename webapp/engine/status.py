@@ -30,7 +30,7 @@ class NodeStatus(StrEnum):
 
 
 class Trigger(StrEnum):
-    """What started an execution (SPEC.md, "Triggers")."""
+    """What started an execution (docs/api.md, "Triggers")."""
 
     API = "api"
     UI = "ui"

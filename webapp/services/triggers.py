@@ -1,4 +1,4 @@
-"""Triggers: webhooks and schedules that start a workflow (SPEC.md, "Triggers").
+"""Triggers: webhooks and schedules that start a workflow (docs/api.md, "Triggers").
 
 A trigger belongs to its workflow and so to the workflow's owner; only the owner sees
 or changes it, and the executions it starts are the owner's (limits, budgets and fair
