@@ -122,26 +122,20 @@ def create_workflow(
 
 def update_workflow(user: User, workflow_id: str, fields: dict) -> Workflow:
     """PUT and PATCH alike: fields left out keep their values. A changed definition
-    is validated as a whole and becomes a new version."""
+    is validated as a whole, before anything is changed, and becomes a new version."""
     workflow = owned_workflow(user, workflow_id)
+    definition = _changed_definition(workflow, fields)  # 422 here leaves the workflow untouched
     changed = []
     for key in ("name", "description", "category", "public"):
         if key in fields and getattr(workflow, key) != fields[key]:
             setattr(workflow, key, fields[key])
             changed.append(key)
-    if "nodes" in fields or "connections" in fields:
-        current = workflow.definition
-        definition = {
-            "nodes": fields["nodes"] if "nodes" in fields else current["nodes"],
-            "connections": fields["connections"] if "connections" in fields else current.get("connections", []),
-        }
-        if definition != {"nodes": current["nodes"], "connections": current.get("connections", [])}:
-            compile_definition(definition)
-            version = workflow.version + 1
-            db.session.add(WorkflowVersion(workflow_id=workflow.id, version=version, definition=definition))
-            db.session.flush()
-            workflow.version = version
-            changed.append("definition")
+    if definition is not None:
+        version = workflow.version + 1
+        db.session.add(WorkflowVersion(workflow_id=workflow.id, version=version, definition=definition))
+        db.session.flush()
+        workflow.version = version
+        changed.append("definition")
     if changed:
         workflow.updated_at = utcnow()
         audit.record("workflow.changed", user, "workflow", workflow.id, details={"fields": changed})
@@ -152,6 +146,19 @@ def update_workflow(user: User, workflow_id: str, fields: dict) -> Workflow:
     db.session.commit()
     db.session.refresh(workflow)
     return workflow
+
+
+def _changed_definition(workflow: Workflow, fields: dict) -> dict | None:
+    """The new definition, validated, if ``fields`` change it; else ``None``."""
+    if "nodes" not in fields and "connections" not in fields:
+        return None
+    current = workflow.definition
+    current = {"nodes": current["nodes"], "connections": current.get("connections", [])}
+    definition = {key: fields.get(key, current[key]) for key in ("nodes", "connections")}
+    if definition == current:
+        return None
+    compile_definition(definition)
+    return definition
 
 
 def delete_workflow(user: User, workflow_id: str) -> None:
