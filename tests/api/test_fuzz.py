@@ -4,7 +4,7 @@ The fuzzer loads the document from the Flask app itself (WSGI, no server) and
 sends every operation its examples, the coverage phase's boundary cases and a
 bounded number of generated requests, positive and negative, signed with a real
 API key. A user who owns workflows and executions (and another user's public and
-private workflows) makes real ids exist: about half the generated ids are swapped
+private workflows) makes real ids exist: most generated ids are swapped
 for real ones, so requests get past "404" into validation and the happy paths.
 Every check schemathesis has runs on every answer: not a 5xx, a documented status,
 content type, headers and body; schema-invalid data refused and schema-valid data
@@ -202,8 +202,9 @@ schema = _schema()
 
 
 def _pick(options: list[str], seed: str) -> str | None:
-    """A real id for about half of the generated ones; which one follows from the generated value."""
-    index = zlib.crc32(seed.encode("utf-8", "surrogatepass")) % (2 * len(options))
+    """A real id for most generated ones (so bodies get past 404 to be checked), the
+    generated one for the rest; which one follows from the generated value."""
+    index = zlib.crc32(seed.encode("utf-8", "surrogatepass")) % (len(options) + 1)
     return options[index] if index < len(options) else None
 
 
