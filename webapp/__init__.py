@@ -64,7 +64,7 @@ def start_background_work(app: Flask) -> None:
     """This process's reaper and scheduler, started now, not at a first request: a
     restarted server with no traffic must still settle runs and fire schedules."""
     from .runs import start_recovery
-    from .services.schedules import scheduler
+    from .runs.schedules import scheduler
 
     start_recovery(app)
     scheduler(app).ensure_running()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import current_app, g, request, url_for
 
+from ..runs import start
 from ..schemas import executions as schema
 from ..services import executions as service
 from ..services.workflows import runnable_workflow, visible_workflow
@@ -20,7 +21,7 @@ IDEMPOTENCY_KEY = {
     "required": False,
     "description": "A repeated key (same user, within a day) answers with the first execution "
     "instead of starting another.",
-    "schema": {"type": "string", "minLength": 1, "maxLength": service.MAX_IDEMPOTENCY_KEY, "pattern": r"\S"},
+    "schema": {"type": "string", "minLength": 1, "maxLength": start.MAX_IDEMPOTENCY_KEY, "pattern": r"\S"},
 }
 
 
@@ -59,12 +60,12 @@ def _runnable(workflow_id: str) -> None:
     },
 )
 def execute_workflow(workflow_id: str, body: schema.ExecuteRequest):
-    execution = service.start_execution(
+    execution = start.start_execution(
         g.user, workflow_id, body.inputs, idempotency_key=request.headers.get("Idempotency-Key")
     )
     if body.async_:
         return _accepted(execution)
-    execution = service.wait_for(execution, current_app.config["SYNC_TIMEOUT"])
+    execution = start.wait_for(execution, current_app.config["SYNC_TIMEOUT"])
     if not execution.finished:
         return _accepted(execution)
     return serialize(execution)
@@ -113,7 +114,7 @@ def list_workflow_executions(workflow_id: str, query: schema.ExecutionListQuery)
     answers={202: (schema.Execution, "The cancelled execution.")},
 )
 def cancel_execution(execution_id: str):
-    return serialize(service.cancel_execution(g.user, execution_id)), 202
+    return serialize(start.cancel_execution(g.user, execution_id)), 202
 
 
 @bp.post("/executions/<execution_id>/retry")
@@ -132,6 +133,6 @@ def cancel_execution(execution_id: str):
     },
 )
 def retry_execution(execution_id: str):
-    execution = service.retry_execution(g.user, execution_id)
+    execution = start.retry_execution(g.user, execution_id)
     body, status, headers = _accepted(execution)
     return {**serialize(execution), **body}, status, headers

@@ -10,8 +10,8 @@ from ..engine.status import Trigger as Started
 from ..errors import NotFound
 from ..extensions import db
 from ..models import User, Workflow
+from ..runs import start
 from ..schemas.executions import HookAccepted, HookQuery, HookResult, Inputs
-from ..services import executions
 from ..services.triggers import token_hash, webhook_for
 from .contract import operation
 from .refusals import INPUTS
@@ -51,11 +51,9 @@ def _known(token: str) -> None:
 def receive(token: str, query: HookQuery, body: dict):
     trigger = webhook_for(token)
     owner = db.session.get(User, db.session.get(Workflow, trigger.workflow_id).owner_id)
-    execution = executions.start_execution(
-        owner, trigger.workflow_id, body, trigger=Started.WEBHOOK, trigger_id=trigger.id
-    )
+    execution = start.start_execution(owner, trigger.workflow_id, body, trigger=Started.WEBHOOK, trigger_id=trigger.id)
     if not query.async_:
-        execution = executions.wait_for(execution, current_app.config["SYNC_TIMEOUT"])
+        execution = start.wait_for(execution, current_app.config["SYNC_TIMEOUT"])
     answer = {"execution_id": execution.id, "status": execution.status}
     if execution.finished:
         return {**answer, "outputs": execution.outputs}, 200

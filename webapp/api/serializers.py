@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..engine.status import TriggerType
 from ..models import AuditEvent, Execution, NodeRun, Provider, Template, Trigger, Workflow, isoformat
 from ..services.triggers import hook_url
 
@@ -119,7 +120,7 @@ def trigger(item: Trigger) -> dict:
         "enabled": item.enabled,
         "created_at": isoformat(item.created_at),
     }
-    if item.type == "webhook":
+    if item.type == TriggerType.WEBHOOK:
         body["url"] = hook_url(item)
     else:
         body |= {

@@ -40,5 +40,13 @@ class Trigger(StrEnum):
     WORKFLOW = "workflow"  # a workflow node's child run
 
 
+class TriggerType(StrEnum):
+    """What kind of trigger starts a workflow by itself (its runs carry ``Trigger.WEBHOOK``
+    or ``Trigger.SCHEDULE``)."""
+
+    WEBHOOK = "webhook"
+    SCHEDULE = "schedule"
+
+
 ACTIVE = (RunStatus.QUEUED, RunStatus.RUNNING)
 FINISHED = (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED)

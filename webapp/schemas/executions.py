@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import Field
 from typing_extensions import TypedDict
 
-from ..engine.errors import EXECUTION_ERROR_CODES
+from ..engine.errors import ErrorCode
 from ..engine.status import NodeStatus, RunStatus, Trigger
 from .base import (
     ANSWER,
@@ -80,7 +80,7 @@ class NodeError(TypedDict):
 
 class ExecutionError(TypedDict):
     __pydantic_config__ = ANSWER  # type: ignore[misc]
-    code: Literal[tuple(sorted(EXECUTION_ERROR_CODES))]  # type: ignore[valid-type]
+    code: closed(ErrorCode)
     message: str
     node_id: str | None
 

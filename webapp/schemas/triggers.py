@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 from typing_extensions import TypedDict
 
+from ..engine.status import TriggerType
 from .base import ANSWER, Body, JsonObject, Timestamp, by_field, component, prefixed_id
 
 Cron = Annotated[str, Field(description="Five fields: minute hour day month weekday.", examples=["*/5 * * * *"])]
@@ -16,13 +17,13 @@ Timezone = Annotated[str, Field(description="An IANA zone; the cron is read in i
 
 
 class WebhookRequest(Body):
-    type: Literal["webhook"]
+    type: Literal[TriggerType.WEBHOOK.value]  # type: ignore[valid-type]
 
 
 class ScheduleRequest(Body):
     """Exactly one of ``cron`` and ``interval_seconds``."""
 
-    type: Literal["schedule"]
+    type: Literal[TriggerType.SCHEDULE.value]  # type: ignore[valid-type]
     cron: Cron | None = None
     interval_seconds: Interval | None = None
     timezone: Timezone = "UTC"
@@ -55,7 +56,7 @@ class TriggerCommon(TypedDict):
 
 
 class WebhookTrigger(TriggerCommon):
-    type: Literal["webhook"]
+    type: Literal[TriggerType.WEBHOOK.value]  # type: ignore[valid-type]
     url: Annotated[
         str,
         Field(
@@ -66,7 +67,7 @@ class WebhookTrigger(TriggerCommon):
 
 
 class ScheduleTrigger(TriggerCommon):
-    type: Literal["schedule"]
+    type: Literal[TriggerType.SCHEDULE.value]  # type: ignore[valid-type]
     cron: Cron | None
     interval_seconds: Annotated[int, Field(ge=1)] | None
     timezone: Timezone
