@@ -14,40 +14,6 @@ from .params import paginated
 from .refusals import DEFINITION
 from .serializers import workflow_full, workflow_summary
 
-EXAMPLE_DEFINITION = {
-    "nodes": [
-        {
-            "id": "in",
-            "type": "input",
-            "config": {"fields": [{"name": "product", "type": "string", "required": True, "max_length": 2000}]},
-        },
-        {
-            "id": "draft",
-            "type": "ai_model",
-            "config": {
-                "model": "gpt-4o-mini",
-                "system": "You write marketing copy.",
-                "prompt": "Describe {{ in.product }}",
-                "temperature": 0.7,
-                "max_tokens": 400,
-            },
-        },
-        {"id": "long", "type": "conditional", "config": {"condition": "draft.text | length > 200"}},
-        {
-            "id": "short",
-            "type": "processing",
-            "config": {"operation": "truncate", "input": "{{ draft.text }}", "length": 200},
-        },
-        {"id": "out", "type": "output", "config": {"fields": {"copy": "{{ short.value if short else draft.text }}"}}},
-    ],
-    "connections": [
-        {"from": "in", "to": "draft"},
-        {"from": "draft", "to": "long"},
-        {"from": "long", "to": "short", "branch": "true"},
-        {"from": "long", "to": "out", "branch": "false"},
-        {"from": "short", "to": "out"},
-    ],
-}
 FULL = (schema.Workflow, "The full workflow.")
 CREATED = (schema.Workflow, "The new workflow, owned by the caller.")
 
@@ -84,7 +50,7 @@ def list_workflows(query: schema.WorkflowListQuery):
     tag="workflows",
     body=schema.WorkflowCreate,
     example={"name": "Product copy", "description": "Marketing copy for a product", "category": "marketing"}
-    | EXAMPLE_DEFINITION,
+    | schema.EXAMPLE_DEFINITION,
     refusals=DEFINITION,
     answers={201: CREATED},
 )
@@ -193,7 +159,7 @@ def export_workflow(workflow_id: str):
     tag="workflows",
     body=schema.ImportRequest,
     example={"format": schema.EXPORT_FORMAT, "format_version": schema.EXPORT_VERSION}
-    | {"workflow": {"name": "Imported", **EXAMPLE_DEFINITION}},
+    | {"workflow": {"name": "Imported", **schema.EXAMPLE_DEFINITION}},
     refusals=DEFINITION,
     description="An export document, or (leniently) a create body. The new workflow is always private.",
     answers={201: (schema.Workflow, "A new private workflow.")},

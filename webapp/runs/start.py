@@ -8,7 +8,6 @@ scheduler and webhooks all start runs here; ``services/`` only reads them.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -25,7 +24,7 @@ from ..models import Execution, IdempotencyKey, User, Workflow, new_id, utcnow
 from ..models.workflow import visible_to
 from ..ratelimits import count_execution
 from ..services import audit
-from ..services.definitions import graph_for
+from ..services.definitions import graph_for, refuse_oversized
 from ..services.executions import own_execution
 from ..services.limits import check_budget
 from ..services.workflows import runnable_workflow
@@ -87,13 +86,7 @@ def start_execution(
 def _validated_inputs(graph, inputs: Any) -> dict:
     if inputs is None:
         inputs = {}
-    limit = current_app.config["MAX_INPUT_BYTES"]
-    size = len(json.dumps(inputs, ensure_ascii=False))
-    if size > limit:
-        raise ValidationFailed(
-            "Inputs are too large",
-            [Problem("inputs", "invalid_value", f"inputs are {size} bytes; the limit is {limit}")],
-        )
+    refuse_oversized(inputs, "MAX_INPUT_BYTES", "inputs", "Inputs are too large", "inputs are")
     try:
         return graph.validate_inputs(inputs)
     except InputError as exc:

@@ -34,6 +34,43 @@ DEFAULT_CATEGORY = "general"
 EXPORT_FORMAT = "ai-workflow"
 EXPORT_VERSION = 1
 
+# The definition docs/api.md shows (a model call, a length check, a truncating branch): the
+# document's example, and the tests' ``spec_example``.
+EXAMPLE_DEFINITION = {
+    "nodes": [
+        {
+            "id": "in",
+            "type": "input",
+            "config": {"fields": [{"name": "product", "type": "string", "required": True, "max_length": 2000}]},
+        },
+        {
+            "id": "draft",
+            "type": "ai_model",
+            "config": {
+                "model": "gpt-4o-mini",
+                "system": "You write marketing copy.",
+                "prompt": "Describe {{ in.product }}",
+                "temperature": 0.7,
+                "max_tokens": 400,
+            },
+        },
+        {"id": "long", "type": "conditional", "config": {"condition": "draft.text | length > 200"}},
+        {
+            "id": "short",
+            "type": "processing",
+            "config": {"operation": "truncate", "input": "{{ draft.text }}", "length": 200},
+        },
+        {"id": "out", "type": "output", "config": {"fields": {"copy": "{{ short.value if short else draft.text }}"}}},
+    ],
+    "connections": [
+        {"from": "in", "to": "draft"},
+        {"from": "draft", "to": "long"},
+        {"from": "long", "to": "short", "branch": "true"},
+        {"from": "long", "to": "out", "branch": "false"},
+        {"from": "short", "to": "out"},
+    ],
+}
+
 Name = Annotated[str, Field(min_length=1, max_length=NAME_MAX, pattern=NOT_BLANK)]
 Description = Annotated[str, Field(max_length=DESCRIPTION_MAX)]
 Category = Annotated[str, Field(max_length=CATEGORY_MAX)]
