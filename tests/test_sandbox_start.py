@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 
 from tests.conftest import WorkerProcess, close_app, make_app
-from tests.queue.test_recovery import api_for, create, finished
+from tests.queue.test_recovery import api_for, create
+from tests.waiting import eventually, finished
 from tests.web_server import Gunicorn
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,12 +49,8 @@ def sandboxes_of(pid: int) -> list[int]:
     return [sandbox for server in forkservers for sandbox in children(server)]
 
 
-def wait_for_sandboxes(pid: int, timeout: float = 30) -> list[int]:
-    deadline = time.monotonic() + timeout
-    while not (found := sandboxes_of(pid)):
-        assert time.monotonic() < deadline, f"no sandbox process under {pid} ({command(pid)})"
-        time.sleep(0.1)
-    return found
+def wait_for_sandboxes(pid: int) -> list[int]:
+    return eventually(lambda: sandboxes_of(pid), timeout=30, what=f"a sandbox process under {command(pid)}")
 
 
 def test_a_web_process_in_local_mode_has_its_sandbox_before_its_first_step(sqlite_url, model):

@@ -16,7 +16,7 @@ import dataclasses
 import json
 from typing import Any
 
-from .errors import NodeError
+from .errors import ErrorCode, NodeError
 from .http_calls import HttpAnswer, HttpGateway, HttpRequest
 from .jsontext import LONE_SURROGATE, SURROGATE_MESSAGE
 from .model_calls import ModelGateway, ModelReply, ModelRequest
@@ -60,7 +60,7 @@ def _check(value: Any, limit: int, what: str, look_first: bool) -> None:
     size = at_least if at_least > limit else json_size(value)
     if size > limit:
         more = " or more" if at_least > limit else ""
-        raise NodeError("resource_limit", f"{what} is {size:,} bytes{more}; the limit is {limit:,}")
+        raise NodeError(ErrorCode.RESOURCE_LIMIT, f"{what} is {size:,} bytes{more}; the limit is {limit:,}")
 
 
 def _text_at_least(value: Any, limit: int) -> int:

@@ -28,7 +28,7 @@ from typing import Any
 
 from .bounds import BoundedHttp, BoundedModels, BoundedWorkflows, bounded, json_size
 from .definition import Edge, Graph, GraphNode
-from .errors import Interrupted, NodeError, execution_error_code
+from .errors import ErrorCode, Interrupted, NodeError, execution_error_code
 from .http_calls import HttpGateway
 from .isolation import InProcess, Isolation
 from .model_calls import ZERO_USAGE, ModelGateway, Usage
@@ -332,7 +332,7 @@ class _Run:
         if size > self.limits.max_output_bytes:
             limit = self.limits.max_output_bytes
             message = f"the execution's outputs would be {size:,} bytes; the limit is {limit:,}"
-            raise NodeError("resource_limit", message)
+            raise NodeError(ErrorCode.RESOURCE_LIMIT, message)
         self.outputs_size = size
         return outcome
 
@@ -401,7 +401,7 @@ class _Run:
 
 
 def _is_taken(edge: Edge, status: str, on_error: str, branch: str | None) -> bool:
-    """SPEC.md, "Error handling" and the conditional's branch rule, in one place."""
+    """docs/api.md, "The workflow definition" (error handling) and the conditional's branch rule, in one place."""
     if status == NodeStatus.SKIPPED:
         return False
     if status == NodeStatus.FAILED:  # a handled failure: 'continue' or 'branch'

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from sqlalchemy import bindparam, case, select, update
 
 from ..admission import aside
+from ..engine.errors import ErrorCode
 from ..engine.model_calls import ZERO_USAGE, Usage
 from ..engine.runner import NodeRecord, Observer, Stop
 from ..engine.status import NodeStatus, RunStatus
@@ -30,7 +31,11 @@ shutdown_requested = threading.Event()
 # costs about twice as much per statement and buys nothing here.
 executions = Execution.__table__
 nodes = NodeRun.__table__
-LOST = {"code": "worker_lost", "message": "the worker running this execution stopped answering", "node_id": None}
+LOST = {
+    "code": ErrorCode.WORKER_LOST,
+    "message": "the worker running this execution stopped answering",
+    "node_id": None,
+}
 
 
 def settle(execution_id: str, status: str, error: dict | None, *, from_statuses: tuple[str, ...]) -> bool:

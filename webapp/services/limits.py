@@ -17,7 +17,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import func, select
 
-from ..engine.errors import NodeError
+from ..engine.errors import ErrorCode, NodeError
 from ..engine.model_calls import ModelGateway, ModelReply, ModelRequest
 from ..errors import RateLimited
 from ..extensions import db
@@ -105,7 +105,7 @@ class BudgetedModels:
         with self.lock:
             over = self.budget.exceeded(self.tokens, self.cost)
         if over:
-            raise NodeError("budget_exceeded", f"stopped: {over}")
+            raise NodeError(ErrorCode.BUDGET_EXCEEDED, f"stopped: {over}")
         reply = self.gateway.complete(request, **call)
         with self.lock:
             self.tokens += reply.usage.total_tokens if reply.usage else 0
@@ -127,4 +127,4 @@ def check_budget(user: User) -> None:
     if reason is not None:
         now = utcnow()
         retry_after = int((next_month_start(now) - now).total_seconds()) + 1
-        raise RateLimited(f"Budget exceeded: {reason}", retry_after, code="budget_exceeded")
+        raise RateLimited(f"Budget exceeded: {reason}", retry_after, code=ErrorCode.BUDGET_EXCEEDED)
