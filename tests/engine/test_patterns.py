@@ -22,6 +22,11 @@ BOMBS = [
     "(?:a{1000}){1000}",  # 250 MB and 2 s to compile
     "(?:(?:ab|cd){100}){100}",  # every branch is built
     "(?x)(?:a{100})  {200}",  # verbose: the count repeats the group, past the spaces
+    # Read every way a flag the reader cannot place for sure allows, the heaviest kept: an
+    # escaped "(?V1)" (a set in a set, to a version-1 reading, would hide what follows) and
+    # an escaped "(?x)" (so is a comment, to a verbose reading).
+    r"\(?V1\)[[](?:a{1000}){1000}]",
+    "\\(?x\\)#[\n(?:a{1000}){1000}]",
     "(?:(?:[ab]x){100}){100}",
     "a" * (BOUNDS.max_chars + 1),
     "(" * (BOUNDS.max_depth + 1) + ")" * (BOUNDS.max_depth + 1),
@@ -71,9 +76,10 @@ def test_a_pattern_past_the_bounds_is_refused_without_compiling(pattern):
         ("(?:a|b){1000}", 3000),
         (r"[]a]{5}", 5),  # a ] right after [ is in the set
         (r"[[:alpha:]x]{3}", 3),
-        (r"(?V1)[[a-z]--[aeiou]]{3}", 5),  # sets in sets
+        (r"(?V1)[[a-z]--[aeiou]]{3}", 9),  # sets in sets, read both ways: the heavier kept
         (r"\p{L}{3}", 3),  # the braces are the escape's, not a count
         (r"a{,}", 1),
+        ("(?x) a # a comment may hold ( or [\n b", 3),  # verbose: comments and spaces are nothing
     ],
 )
 def test_ordinary_patterns_pass_with_the_weight_compiling_would_build(pattern, weight):

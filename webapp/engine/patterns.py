@@ -6,13 +6,15 @@ costs 250 MB and 2 s before a single character is matched, and
 here, as text, by a parser of its structure that builds nothing: its length, each
 repetition count, the depth of its groups, and its *weight* — every literal, class or
 escape counted once per time the counts around it repeat it, which is what compiling
-expands (measured: about 250 bytes to 1 KB and 5 µs per unit of weight). Within the
+expands (measured: about 250 bytes to 1 KB and 2 µs per unit of weight). Within the
 bounds below, compiling takes a few megabytes and milliseconds.
 
 Even then, a pattern is compiled and matched only where memory and time are capped: in a
 sandbox process (``isolation.py``), with a timeout on each match. The parser is
-deliberately conservative: where the syntax is ambiguous to it (a verbose comment, a
-class it cannot see the end of) it counts more, never less, than ``regex`` would build.
+deliberately conservative: where the syntax depends on a flag it cannot place for sure
+(verbose mode's comments and spaces, version 1's sets inside sets) it reads the pattern
+every way and keeps the heaviest reading, so it counts more, never less, than ``regex``
+would build.
 Every user pattern (a ``regex_extract`` step, a test's ``matches`` check) goes through
 ``pattern_problem`` where it is written and ``compiled`` where it runs.
 """
@@ -67,10 +69,22 @@ def pattern_problem(source: str, bounds: PatternBounds = BOUNDS) -> PatternError
 
 
 def check(source: str, bounds: PatternBounds = BOUNDS) -> int:
-    """The pattern's weight; raises ``PatternError`` past a bound."""
+    """The pattern's weight; raises ``PatternError`` past a bound, or if no reading of it parses."""
     if len(source) > bounds.max_chars:
         raise PatternTooLarge(f"the pattern is {len(source)} characters long; at most {bounds.max_chars}")
-    return _Reader(source, bounds).weight()
+    verbose = (False, True) if _VERBOSE.search(source) else (False,)
+    nested = (False, True) if _SETS_NEST.search(source) else (False,)
+    weights, broken = [], None
+    for reading in ((v, n) for v in verbose for n in nested):
+        try:
+            weights.append(_Reader(source, bounds, *reading).weight())
+        except PatternTooLarge:
+            raise
+        except PatternError as exc:
+            broken = exc
+    if not weights:
+        raise broken
+    return max(weights)
 
 
 @functools.lru_cache(maxsize=16)  # per process (a sandbox): a few, each a few MB at most
@@ -93,10 +107,9 @@ class _Reader:
     """One pass over a pattern, building nothing: a stack of open groups, each holding
     the weight of its alternatives and of the item a quantifier after it would repeat."""
 
-    def __init__(self, source: str, bounds: PatternBounds) -> None:
+    def __init__(self, source: str, bounds: PatternBounds, verbose: bool, nested_sets: bool) -> None:
         self.text, self.bounds, self.at = source, bounds, 0
-        self.verbose = _VERBOSE.search(source) is not None
-        self.nested_sets = _SETS_NEST.search(source) is not None
+        self.verbose, self.nested_sets = verbose, nested_sets
 
     def weight(self) -> int:
         # A frame: [the alternatives closed so far, this alternative, its last item].
@@ -129,6 +142,9 @@ class _Reader:
                 self._repeat(stack[-1], count)
             elif self.verbose and char.isspace():
                 self.at += 1  # verbose: a quantifier after a space repeats what came before it
+            elif self.verbose and char == "#":
+                end = text.find("\n", self.at)  # a comment, to the end of its line
+                self.at = len(text) if end < 0 else end + 1
             else:
                 self._skip_atom(char)
                 self._item(stack[-1], 1)
