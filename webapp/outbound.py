@@ -33,7 +33,12 @@ from .engine.model_calls import Stopped, never
 
 MAX_REDIRECTS = 5
 USER_AGENT = "ai-workflows (http_request node)"
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# IPv6 forms that carry an IPv4 address, which is what such an address reaches (each
+# translator or tunnel delivers to it): judged by that address.
+_COMPATIBLE = ipaddress.ip_network("::/96")  # ::a.b.c.d (deprecated; some stacks still route it)
+_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")  # SIIT, RFC 2765
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052's well-known prefix
+_LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215: a local prefix of /48 to /96
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
@@ -86,13 +91,13 @@ class Destinations:
 
 
 def _refused(address: IPAddress) -> str | None:
-    """Why an address may not be reached from here, or None for a public one."""
+    """Why an address may not be reached from here, or None for a public one. An IPv6
+    address that carries an IPv4 one is judged by it (by each, if it carries two)."""
     if isinstance(address, ipaddress.IPv6Address):
-        embedded = address.ipv4_mapped or (
-            ipaddress.IPv4Address(int(address) & 0xFFFFFFFF) if address in _NAT64 else None
-        )
-        if embedded is not None:
-            return _refused(embedded)
+        for embedded in carried_ipv4(address):
+            why = _refused(embedded)
+            if why:
+                return why
     for test, what in (
         ("is_unspecified", "an unspecified"),
         ("is_loopback", "a loopback"),
@@ -108,6 +113,36 @@ def _refused(address: IPAddress) -> str | None:
     if not address.is_global:
         return "a non-public"
     return None
+
+
+def carried_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address carries: mapped, compatible and translated
+    (the last 32 bits), 6to4 (bits 16-47), NAT64 (the last 32 bits of 64:ff9b::/96; in
+    the local 64:ff9b:1::/48 every place RFC 6052 allows, since its prefix length is the
+    operator's), and Teredo (the server, and the client with its bits inverted)."""
+    value = int(address)
+    if address.ipv4_mapped is not None:
+        return [address.ipv4_mapped]
+    if (address in _COMPATIBLE and value > 1) or address in _TRANSLATED or address in _NAT64:  # not :: or ::1
+        return [ipaddress.IPv4Address(value & 0xFFFFFFFF)]
+    if address.sixtofour is not None:
+        return [address.sixtofour]
+    if address.teredo is not None:
+        return list(address.teredo)
+    if address in _LOCAL_NAT64:
+        return [ipaddress.IPv4Address(_bits(value, start)) for start in _RFC6052_PLACES]
+    return []
+
+
+# Where RFC 6052 puts the IPv4 address for prefixes of /96, /64, /56 and /48 (the likeliest
+# first, so a refusal names it), counted in the 120 bits left once bits 64-71 (always zero) go.
+_RFC6052_PLACES = (88, 64, 56, 48)
+
+
+def _bits(value: int, start: int) -> int:
+    """32 bits of an IPv6 address's ``value`` from ``start``, bits 64-71 left out."""
+    usable = (value >> 64) << 56 | (value & ((1 << 56) - 1))
+    return (usable >> (120 - start - 32)) & 0xFFFFFFFF
 
 
 class GuardedBackend(httpcore2.SyncBackend):
