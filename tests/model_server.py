@@ -11,8 +11,9 @@ it per call with directives in the user prompt, which keeps parallel calls apart
     [[big=N]]          answer N characters
     [[drip=0.5]]       send the answer one byte every 0.5 s (kept in ``drips``: when the client hung up)
 
-Server-wide: ``latency`` (the model list waits it too), and ``replies`` (first rule whose
-substring is in the prompt gives the answer). Every request is kept in ``calls``; the model
+Server-wide: ``latency`` (the model list waits it too), ``replies`` (first rule whose
+substring is in the prompt gives the answer), and ``list_drip`` (seconds: the model list
+trickles a byte at a time). Every request is kept in ``calls``; the model
 lists asked for are counted in ``model_lists``.
 
 Run alone for manual tries or benchmarks: ``python -m tests.model_server --port 8800``.
@@ -40,6 +41,7 @@ class ModelServer:
         self.calls: list[dict] = []
         self.model_lists = 0  # GET /models asked
         self.drips: list[Trickle] = []
+        self.list_drip: float | None = None
         self.failures: dict[str, int] = {}
         self.lock = threading.Lock()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
@@ -70,6 +72,7 @@ class ModelServer:
             self.failures.clear()
             self.replies.clear()
             self.drips.clear()
+            self.list_drip = None
             self.model_lists = 0
         self.latency = 0.0
 
@@ -191,6 +194,9 @@ def _handler_for(server: ModelServer):
                     server.model_lists += 1
                 time.sleep(server.latency)
                 models = [{"id": name, "object": "model", "created": 0, "owned_by": "test"} for name in MODELS]
+                if server.list_drip:
+                    self._drip(json.dumps({"object": "list", "data": models}).encode(), server.list_drip)
+                    return
                 self._send(200, {"object": "list", "data": models}, {})
             else:
                 self._send(404, {"error": {"message": f"no route {self.path}"}}, {})

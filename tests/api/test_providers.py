@@ -3,6 +3,8 @@ never shown, resolved for the user whose execution runs, behind the outbound rul
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from sqlalchemy import text
 
@@ -137,3 +139,16 @@ def test_a_providers_answer_is_read_no_further_than_a_node_may_hold(app, api, mo
     gen = next(n for n in run["nodes"] if n["node_id"] == "gen")
     assert run["status"] == "failed" and gen["error"]["code"] == "resource_limit", gen["error"]
     assert "10000 bytes" in gen["error"]["message"]
+
+
+def test_a_providers_trickled_model_list_ends_at_the_model_timeout(app, api, model):
+    """The list is asked for in a web request: a byte every 0.5 s holds it no longer than MODEL_TIMEOUT."""
+    app.config["MODEL_TIMEOUT"] = 1.0  # read when the model gateway is first built
+    provider = api.post("/providers", json=provider_body(model)).json
+    model.list_drip = 0.5
+    listed = api.get(f"/providers/{provider['id']}/models")
+    assert listed.status_code == 422 and listed.json["error"]["details"][0]["code"] == "provider_unavailable"
+    ends = time.monotonic() + 10
+    while not model.drips and time.monotonic() < ends:  # the server notes the hang-up as it sees it
+        time.sleep(0.05)
+    assert model.drips and model.drips[0].closed_after is not None, "the connection was closed mid-answer"
