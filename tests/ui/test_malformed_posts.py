@@ -1,0 +1,63 @@
+"""Requests no page sends but anyone can: each gets a 4xx or a page saying what is
+wrong, never a 500 (issue 31, finding 8)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.ui.conftest import create_workflow
+from tests.ui.test_editor import editor_form, slot
+from tests.ui.test_editor_bounds import chain
+
+
+@pytest.mark.parametrize("target", ["/\r\nX:y", "/a\x00b", "/\x7f", "/\tx"])
+def test_a_next_address_with_control_characters_is_not_followed(page, target):
+    """Signed in, /login redirects to ``next``: a header cannot carry a line break, so
+    such a ``next`` is no address to go to (the dashboard is)."""
+    answer = page.client.get("/login", query_string={"next": target})
+    if answer.status_code != 400:  # a NUL is refused before the page is asked
+        assert answer.status_code == 302 and answer.headers["Location"] == "/"
+    assert page.get("/login?next=/%0d%0aX:y").headers["Location"] == "/"  # as the issue sent it
+
+
+@pytest.mark.parametrize(
+    "action, nodes",
+    [
+        ("insert_on:0:" + "9" * 5000, 4),  # inserted on connection 0; the rest is no index
+        ("insert_on:" + "9" * 5000, 3),
+        ("remove_node:²", 3),  # a digit to str.isdigit, not to int()
+        ("move_node:٣:1", 3),
+    ],
+)
+def test_an_action_with_an_unreadable_index_is_no_500(page, app, action, nodes):
+    workflow_id = create_workflow(app, page.user, chain(3))
+    answer = page.post(f"/workflows/{workflow_id}/editor", [*editor_form(page, workflow_id), ("action", action)])
+    assert answer.status_code == 200 and answer.text.count('<fieldset class="node-card') == nodes
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        '{"workflow": {"nodes": 5}}',
+        '{"nodes": "x"}',
+        '{"nodes": [], "connections": {}}',
+        '{"workflow": {"connections": 1}}',
+    ],
+)
+def test_a_json_tab_of_the_wrong_shape_is_a_problem_beside_it(page, app, document):
+    workflow_id = create_workflow(app, page.user, chain(3))
+    pairs = [("_view", "json"), ("definition_json", document)]
+    for path, extra in (("editor", [("action", "view:form")]), ("editor/check", []), ("definition", [])):
+        answer = page.post(f"/workflows/{workflow_id}/{path}", [*pairs, *extra], htmx=True)
+        assert answer.status_code in (200, 422), (path, answer.status_code)
+        assert "each a list" in slot(answer.text, "pb-definition_json")
+
+
+@pytest.mark.parametrize("hidden", ['{"node": 5, "config": 7}', '{"node": [], "config": "x"}', "[1]", "{"])
+def test_a_nodes_hidden_options_of_the_wrong_shape_do_not_break_the_form(page, app, hidden):
+    workflow_id = create_workflow(app, page.user, chain(3))
+    fields = [("nodes[9999].id", "x"), ("nodes[9999].type", "input"), ("nodes[9999]._extra", hidden)]
+    for path in ("editor", "editor/check", "definition"):
+        data = [*editor_form(page, workflow_id), *fields, *([("action", "view:form")] if path == "editor" else [])]
+        answer = page.post(f"/workflows/{workflow_id}/{path}", data, htmx=True)
+        assert answer.status_code in (200, 422), (path, answer.status_code)
