@@ -192,6 +192,7 @@ class Config:
         self.RATELIMIT_KEY_PREFIX = _env("RATELIMIT_KEY_PREFIX", "")  # deployments sharing one Redis
         self.RATELIMIT_EXECUTIONS = _env("RATELIMIT_EXECUTIONS", "120 per minute")
         self.RATELIMIT_WEBHOOK = _env("RATELIMIT_WEBHOOK", "60 per minute")  # per webhook token
+        self.RATELIMIT_SIGNUP = _env("RATELIMIT_SIGNUP", "10 per hour")  # sign-ups tried per address
         self.MONTHLY_TOKEN_BUDGET = _int("MONTHLY_TOKEN_BUDGET", 0)  # 0 = unlimited
         self.MONTHLY_COST_BUDGET = _float("MONTHLY_COST_BUDGET", 0.0)  # 0 = unlimited
 
