@@ -125,6 +125,7 @@ class Config:
         # unset: derived from SECRET_KEY.
         self.ENCRYPTION_KEY = _env("ENCRYPTION_KEY")
         self.SCHEDULE_MIN_INTERVAL = _int("SCHEDULE_MIN_INTERVAL", 60)
+        self.MAX_TRIGGERS_PER_USER = _int("MAX_TRIGGERS_PER_USER", 100)  # webhooks and schedules together; 0: no bound
         # How often due schedules are looked for.
         self.SCHEDULER_INTERVAL = _float("SCHEDULER_INTERVAL", 5.0, positive=True)
         self.SCHEDULER_ENABLED = _bool("SCHEDULER_ENABLED", True)
