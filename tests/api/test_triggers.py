@@ -191,3 +191,19 @@ def test_a_user_holds_at_most_max_triggers_per_user(app, api, other_api):
     assert webhook(api, first)
     api.delete(f"/workflows/{second}")  # a deleted workflow's triggers count no more
     assert webhook(api, first) and webhook(api, first)
+
+
+def test_one_users_many_due_schedules_do_not_hold_up_anothers(app, api, other_api):
+    """Due schedules are fired taking turns between owners: another user's schedule,
+    due after all of the first user's, starts second, not sixth."""
+    schedule = {"type": "schedule", "interval_seconds": 60, "inputs": {"text": "x"}}
+    busy = create(api, echo_definition())
+    many = [api.post(f"/workflows/{busy}/triggers", json=schedule).json["id"] for _ in range(5)]
+    for minutes, trigger_id in enumerate(many):
+        make_due(app, trigger_id, timedelta(minutes=10 - minutes))
+    other = other_api.post(f"/workflows/{create(other_api, echo_definition())}/triggers", json=schedule).json["id"]
+    make_due(app, other, timedelta(seconds=1))
+    with app.app_context():
+        assert fire_due() == 6
+        started = db.session.scalars(select(Execution.trigger_id).order_by(Execution.created_at)).all()
+    assert started[:2] == [many[0], other] and sorted(started) == sorted([*many, other])
