@@ -1,6 +1,9 @@
 """gunicorn reads this file from the working directory: each web worker starts its
 reaper and scheduler as soon as it has loaded the app (``webapp.start_background_work``),
-then freezes what it built (``webapp.heap``)."""
+then freezes what it built (``webapp.heap``). Its access log masks webhook tokens
+(``webapp.path_secrets``), whatever ``--access-logformat`` says."""
+
+logger_class = "webapp.path_secrets.MaskedLogger"
 
 
 def post_worker_init(worker):
