@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
+from tests.waiting import eventually
+
 
 @dataclass
 class Trickle:
@@ -55,6 +57,14 @@ def trickle(connection: socket.socket, data: bytes, every: float) -> Trickle:
             break
     record.closed_after = time.monotonic() - record.started
     return record
+
+
+def trickles_ended(server, count: int = 1) -> list[Trickle]:
+    """``server.drips`` once ``count`` trickled answers have ended (the server notes a
+    hang-up as it sees it, just after the client's call returns)."""
+    return eventually(
+        lambda: list(server.drips), until=lambda seen: len(seen) >= count, timeout=30, what="a trickled answer to end"
+    )
 
 
 def _hung_up(connection: socket.socket) -> bool:

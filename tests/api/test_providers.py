@@ -3,14 +3,13 @@ never shown, resolved for the user whose execution runs, behind the outbound rul
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from sqlalchemy import text
 
 from tests.api.test_executions import create
 from tests.conftest import close_app, make_app, make_user
 from tests.definitions import model_definition
+from tests.http_server import trickles_ended
 from webapp.extensions import db
 
 SECRET = "sk-provider-0123456789-abcd"
@@ -148,7 +147,5 @@ def test_a_providers_trickled_model_list_ends_at_the_model_timeout(app, api, mod
     model.list_drip = 0.5
     listed = api.get(f"/providers/{provider['id']}/models")
     assert listed.status_code == 422 and listed.json["error"]["details"][0]["code"] == "provider_unavailable"
-    ends = time.monotonic() + 10
-    while not model.drips and time.monotonic() < ends:  # the server notes the hang-up as it sees it
-        time.sleep(0.05)
-    assert model.drips and model.drips[0].closed_after is not None, "the connection was closed mid-answer"
+    (drip,) = trickles_ended(model)
+    assert drip.closed_after is not None, "the connection was closed mid-answer"

@@ -4,10 +4,10 @@ over real HTTP to a loopback API (which the rules refuse unless it is allowed)."
 from __future__ import annotations
 
 import ipaddress
-import time
 
 import pytest
 
+from tests.http_server import trickles_ended
 from webapp.engine import runner
 from webapp.engine.definition import parse_definition
 from webapp.engine.errors import DefinitionError
@@ -124,14 +124,6 @@ def test_the_run_deadline_ends_the_request_before_its_own_timeout(api_server):
     assert record.status in ("failed", "cancelled") and record.error["code"] == "timeout"
 
 
-def trickled(server, count: int = 1, wait: float = 30.0) -> list:
-    """The server's records of trickled answers, once ``count`` of them ended."""
-    ends = time.monotonic() + wait
-    while len(server.drips) < count and time.monotonic() < ends:
-        time.sleep(0.05)
-    return list(server.drips)
-
-
 @pytest.mark.parametrize("head", [False, True], ids=["body", "headers"])
 def test_a_trickled_answer_ends_at_the_attempts_timeout_not_at_each_reads(api_server, head):
     """A byte every 0.5 s never trips a timeout per read; the whole answer has 1 s, and
@@ -140,7 +132,7 @@ def test_a_trickled_answer_ends_at_the_attempts_timeout_not_at_each_reads(api_se
     url = api_server.url("/drip?every=0.5&n=40" + ("&head=1" if head else ""))
     record = run_request({"url": url, "timeout": 1})
     assert record.status == "failed" and record.error["code"] == "timeout"
-    (drip,) = trickled(api_server)
+    (drip,) = trickles_ended(api_server)
     assert drip.closed_after is not None, "the client hung up before the answer was over"
 
 
@@ -148,7 +140,7 @@ def test_a_trickled_answer_ends_at_the_runs_deadline(api_server):
     api_server.drips.clear()
     record = run_request({"url": api_server.url("/drip?every=0.5&n=40"), "timeout": 30}, timeout=1)
     assert record.error["code"] == "timeout"
-    (drip,) = trickled(api_server)
+    (drip,) = trickles_ended(api_server)
     assert drip.closed_after is not None
 
 

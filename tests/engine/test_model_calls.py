@@ -11,6 +11,7 @@ from sqlalchemy import create_engine
 
 from tests.definitions import model_definition
 from tests.engine.conftest import make_gateway
+from tests.http_server import trickles_ended
 from webapp.engine import runner
 from webapp.engine.definition import parse_definition
 from webapp.engine.errors import NodeError
@@ -165,13 +166,6 @@ def test_a_stopped_run_retries_nothing_and_records_the_call_that_came_back(model
     assert record.status == "failed" and record.attempts == 1 and "500" in record.error["message"]
 
 
-def trickled(model, wait: float = 30.0) -> list:
-    ends = time.monotonic() + wait
-    while not model.drips and time.monotonic() < ends:
-        time.sleep(0.05)
-    return list(model.drips)
-
-
 @pytest.mark.parametrize("provider", [False, True], ids=["server-endpoint", "user-provider"])
 def test_a_trickled_model_answer_ends_at_the_attempts_timeout(model, provider):
     """A byte every 0.5 s never trips the SDK's timeout per read; the whole answer has
@@ -185,7 +179,7 @@ def test_a_trickled_model_answer_ends_at_the_attempts_timeout(model, provider):
     with pytest.raises(NodeError) as failed:
         gateway.complete(request, provider=settings)
     assert failed.value.code == "timeout"
-    (drip,) = trickled(model)
+    (drip,) = trickles_ended(model)
     assert drip.closed_after is not None, "the client hung up before the answer was over"
 
 
