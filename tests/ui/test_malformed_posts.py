@@ -61,3 +61,28 @@ def test_a_nodes_hidden_options_of_the_wrong_shape_do_not_break_the_form(page, a
         data = [*editor_form(page, workflow_id), *fields, *([("action", "view:form")] if path == "editor" else [])]
         answer = page.post(f"/workflows/{workflow_id}/{path}", data, htmx=True)
         assert answer.status_code in (200, 422), (path, answer.status_code)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        [("nodes[3].id", "n1"), ("nodes[3].type", "input")],  # an id given twice, as while typing
+        [("nodes[1]._keys", '{"node": 1, "config": "x"}')],  # hidden option names of the wrong shape
+        [("nodes[9999].config.fields[0]._keys", "7"), ("nodes[9999].type", "input")],
+    ],
+    ids=["duplicate-id", "keys-shape", "row-keys-shape"],
+)
+def test_form_fields_found_by_fuzzing_are_no_500(page, app, fields):
+    workflow_id = create_workflow(app, page.user, chain(3))
+    for path, extra in (("editor", [("action", "insert_on:0")]), ("editor/check", []), ("definition", [])):
+        answer = page.post(f"/workflows/{workflow_id}/{path}", [*editor_form(page, workflow_id), *fields, *extra])
+        assert answer.status_code in (200, 303, 422), (path, answer.status_code)
+
+
+def test_a_json_tab_whose_node_id_is_a_list_is_a_problem_not_a_500(page, app):
+    workflow_id = create_workflow(app, page.user, chain(3))
+    document = '{"nodes": [{"id": ["x"], "type": "processing", "config": 1}, "text"], "connections": [true]}'
+    answer = page.post(
+        f"/workflows/{workflow_id}/editor", [("_view", "json"), ("definition_json", document), ("action", "view:form")]
+    )
+    assert answer.status_code == 200 and "must start with a letter" in slot(answer.text, "pb-nodes-0-id")

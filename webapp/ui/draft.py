@@ -94,8 +94,8 @@ def _read_node(index: int, raw: dict, problems: list[Problem]) -> dict:
     base = f"nodes[{index}]"
     kind = _text(raw.get("type"))
     keys = _json_or(raw.get("_keys"), {})
-    node_keys = set(keys.get("node", [])) if isinstance(keys, dict) else set()
-    config_keys = set(keys.get("config", [])) if isinstance(keys, dict) else set()
+    node_keys = _key_set(keys.get("node")) if isinstance(keys, dict) else set()
+    config_keys = _key_set(keys.get("config")) if isinstance(keys, dict) else set()
     extra = _extra(raw.get("_extra"), base, problems)
     node: dict = {"id": _text(raw.get("id")).strip(), "type": kind}
     name = _text(raw.get("name"))
@@ -145,7 +145,7 @@ def _read_config(
         inner = raw.get(option.key) if isinstance(raw.get(option.key), dict) else {}
         kind = _text(inner.get("type")) or option.values[0]
         inner_raw = inner.get("config") if isinstance(inner.get("config"), dict) else {}
-        inner_keys = set(_json_or(inner.get("_keys"), []) or [])
+        inner_keys = _key_set(_json_or(inner.get("_keys"), []))
         path = f"{base}.config.{option.key}"
         config[option.key] = {
             "type": kind,
@@ -193,7 +193,7 @@ def _read_named(path: str, raw: Any, problems: list[Problem]) -> dict | None:
 def _read_declaration(path: str, option: Option, raw: Any, problems: list[Problem]) -> dict:
     """One row of a list of declarations (an input field), read by the option's items."""
     raw = raw if isinstance(raw, dict) else {}
-    keys = set(_json_or(raw.get("_keys"), []) or [])
+    keys = _key_set(_json_or(raw.get("_keys"), []))
     row: dict = {}
     kind = _text(raw.get("type")) or "string"
     for spec in item_specs(option):
@@ -294,6 +294,11 @@ def _extra(text: Any, path: str, problems: list[Problem]) -> dict:
         problems.append(Problem(path, "invalid_value", "hidden options could not be read; use the JSON tab"))
         return {}
     return value if isinstance(value, dict) else {}
+
+
+def _key_set(value: Any) -> set[str]:
+    """The option names a hidden ``_keys`` field lists (a list of names; anything else, none)."""
+    return {key for key in value if isinstance(key, str)} if isinstance(value, list) else set()
 
 
 def _part(extra: dict, key: str) -> dict:

@@ -138,7 +138,7 @@ def references_for(definition: dict, node_id: Any) -> list[str]:
     """``node.field`` names a template in ``node_id`` may use: the outputs of every
     node upstream of it, following the connections as drawn."""
     nodes = {n["id"]: n for n in definition.get("nodes") or [] if isinstance(n, dict) and isinstance(n.get("id"), str)}
-    if node_id not in nodes:
+    if not isinstance(node_id, str) or node_id not in nodes:  # a draft's id may be anything, a list too
         return []
     parents: dict[str, set[str]] = {}
     for connection in definition.get("connections") or []:

@@ -440,8 +440,9 @@ def connection_rows(definition: dict) -> list[dict]:
 
 def _flow_rank(definition: dict, rows: list[dict]) -> dict[str, int]:
     """Each node id's place in the flow (upstream first; ties and cycles in definition order)."""
-    ids = [n.get("id") for n in definition.get("nodes") or [] if isinstance(n, dict) and isinstance(n.get("id"), str)]
-    waiting = {node_id: 0 for node_id in ids}
+    nodes = definition.get("nodes") or []
+    ids = list(dict.fromkeys(n.get("id") for n in nodes if isinstance(n, dict) and isinstance(n.get("id"), str)))
+    waiting = {node_id: 0 for node_id in ids}  # an id given twice (a draft being typed) is ranked once
     for row in rows:
         if row["from"] in waiting and row["to"] in waiting and row["from"] != row["to"]:
             waiting[row["to"]] += 1
