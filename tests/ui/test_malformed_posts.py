@@ -3,11 +3,16 @@ wrong, never a 500 (issue 31, finding 8)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.ui.conftest import create_workflow
 from tests.ui.test_editor import editor_form, slot
 from tests.ui.test_editor_bounds import chain
+from webapp.engine.node_types import all_types
 
 
 @pytest.mark.parametrize("target", ["/\r\nX:y", "/a\x00b", "/\x7f", "/\tx"])
@@ -86,3 +91,45 @@ def test_a_json_tab_whose_node_id_is_a_list_is_a_problem_not_a_500(page, app):
         f"/workflows/{workflow_id}/editor", [("_view", "json"), ("definition_json", document), ("action", "view:form")]
     )
     assert answer.status_code == 200 and "must start with a letter" in slot(answer.text, "pb-nodes-0-id")
+
+
+# -- fuzzing: any form the editor's three requests can be sent --------------------------------------
+
+OPTION_KEYS = (
+    "id", "type", "name", "on_error", "_was", "_keys", "_extra", "config", "config.operation", "config.input",
+    "config.template", "config.items", "config.fields[0].name", "config.fields[0].type", "config.fields[0].enum",
+    "config.fields[0].default", "config.fields[1]._keys", "config.node.type", "config.node.config.operation",
+    "config.headers[0].name", "config.headers[0].template", "config.values[0].name", "config.length",
+)  # fmt: skip
+VALUES = st.sampled_from(
+    ["", "x", "in", "n1", "-1", "1e400", "nan", "true", "[1]", "{}", '{"node": 1}', "[", "²", "{{ in.t }}", "null"]
+    + [info.name for info in all_types()]
+) | st.text(max_size=8)
+FIELDS = st.lists(
+    st.tuples(st.sampled_from(["nodes[0]", "nodes[1]", "nodes[7]", "connections[0]", "connections[2]"]),
+              st.sampled_from((*OPTION_KEYS, "from", "to", "branch")), VALUES),
+    max_size=10,
+)  # fmt: skip
+ACTIONS = st.sampled_from(
+    ["view:form", "view:json", "undo", "revert", "add_node", "add_connection", "insert_on:0", "remove_node:1",
+     "remove_node:0:alone", "move_node:0:1", "remove_connection:0", "add_row:0", "remove_row:1:0:headers"]
+)  # fmt: skip
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(fields=FIELDS, action=ACTIONS, view=st.sampled_from(["form", "json"]))
+def test_no_editor_post_is_a_500(page, app, fields, action, view):
+    workflow_id = create_workflow(app, page.user, chain(3)) if not hasattr(page, "fuzzed") else page.fuzzed
+    page.fuzzed = workflow_id
+    posted = [("_view", view), *((f"{where}.{key}", value) for where, key, value in fields)]
+    if view == "json":
+        nodes = [{key: value} for where, key, value in fields if where.startswith("nodes")]
+        posted.append(("definition_json", json.dumps({"nodes": nodes, "connections": []})))
+    for path, extra in (("editor", [("action", action)]), ("editor/check", []), ("definition", [])):
+        answer = page.post(f"/workflows/{workflow_id}/{path}", [*posted, *extra], htmx=True)
+        assert answer.status_code < 500, (path, posted, extra)
