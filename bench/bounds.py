@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
-import itertools
 import json
 import logging
 import re
@@ -27,35 +26,15 @@ import time
 import zlib
 from datetime import timedelta
 
-
-def chain(count: int) -> dict:
-    """An input, ``count - 2`` processing steps one after the other, an output."""
-    nodes = [{"id": "in", "type": "input", "config": {"fields": [{"name": "t", "type": "string"}]}}]
-    nodes += [
-        {"id": f"n{i}", "type": "processing", "config": {"operation": "strip", "input": "{{ in.t }}"}}
-        for i in range(1, count - 1)
-    ]
-    nodes.append({"id": "out", "type": "output", "config": {"fields": {"r": "{{ in.t }}"}}})
-    return {"nodes": nodes, "connections": [{"from": a["id"], "to": b["id"]} for a, b in itertools.pairwise(nodes)]}
+from .workflows import largest_allowed, long_chain
 
 
 def chain_of_bytes(size: int) -> dict:
     """The shortest chain whose compact JSON is at least ``size`` bytes."""
     count = 3
-    while len(json.dumps(chain(count), separators=(",", ":"))) < size:
+    while len(json.dumps(long_chain(count), separators=(",", ":"))) < size:
         count += 50
-    return chain(count)
-
-
-def densest_allowed(nodes: int = 100, connections: int = 1000) -> dict:
-    """A chain of ``nodes`` with skip connections up to ``connections``: the most the default bounds allow."""
-    definition = chain(nodes)
-    ids = [node["id"] for node in definition["nodes"]]
-    for gap in range(2, nodes):
-        for start in range(nodes - gap):
-            if len(definition["connections"]) < connections:
-                definition["connections"].append({"from": ids[start], "to": ids[start + gap]})
-    return definition
+    return long_chain(count)
 
 
 def timed(call, repeats: int) -> tuple[float, object]:
@@ -77,6 +56,7 @@ def editor(repeats: int) -> list[str]:
     from webapp.config import TestConfig
     from webapp.extensions import db
     from webapp.models import User
+    from webapp.services.definitions import definition_size
     from webapp.services.workflows import create_workflow
 
     config = TestConfig()
@@ -86,10 +66,10 @@ def editor(repeats: int) -> list[str]:
         init_migrations(app)
         upgrade()
     owner, _ = make_user(app, "bounds@example.com")
-    largest = densest_allowed()
+    largest = largest_allowed(definition_size(app.config), app.config["MAX_DEFINITION_BYTES"])
     with app.app_context():
         user = db.session.get(User, owner.id)
-        small = create_workflow(user, {"name": "small", **chain(3)}).id
+        small = create_workflow(user, {"name": "small", **long_chain(3)}).id
         dense = create_workflow(user, {"name": "largest allowed", **largest}).id
     client = app.test_client()
     token = re.compile(r'name="csrf_token"(?: type="hidden")? value="([^"]+)"')
@@ -98,7 +78,7 @@ def editor(repeats: int) -> list[str]:
     csrf = token.search(client.get("/settings").text)[1]
     htmx = {"HX-Request": "true", "X-CSRFToken": csrf}
 
-    steps = [{"before": chain(3000), "after": chain(3)}]
+    steps = [{"before": long_chain(3000), "after": long_chain(3)}]
     history = base64.urlsafe_b64encode(zlib.compress(json.dumps(steps, separators=(",", ":")).encode(), 9)).decode()
     typed = json.dumps(chain_of_bytes(136 * 1024), separators=(",", ":"))
     undo_form = {"_view": "form", "_undo": history, "action": "undo", "nodes[0].id": "in", "nodes[0].type": "input"}
@@ -121,7 +101,8 @@ def editor(repeats: int) -> list[str]:
         lines.append(f"{label}: {answer.status_code}, {took:.0f} ms, {len(answer.data) / 1024:.0f} KB")
     took, answer = timed(lambda: client.get(f"/workflows/{dense}"), repeats)
     lines.append(
-        f"largest allowed draft (100 nodes, 1,000 connections) page: {answer.status_code}, "
+        f"largest allowed draft ({len(largest['nodes'])} nodes, {len(largest['connections']):,} connections, "
+        f"{len(json.dumps(largest)) // 1024} KB) page: {answer.status_code}, "
         f"{took:.0f} ms, {len(answer.data) / 1024:.0f} KB"
     )
     return lines
@@ -187,12 +168,12 @@ def scheduler(count: int) -> list[str]:
         upgrade()
     busy, _ = make_user(app, "busy@example.com")
     other, _ = make_user(app, "other@example.com")
-    echo = chain(3)
+    echo = long_chain(3)
     with app.app_context():
         busy, other = db.session.get(User, busy.id), db.session.get(User, other.id)
         busy_workflow = create_workflow(busy, {"name": "busy", **echo}).id
         other_workflow = create_workflow(other, {"name": "other", **echo}).id
-        schedule = {"type": "schedule", "cron": "* * * * *", "inputs": {"t": "x"}}
+        schedule = {"type": "schedule", "cron": "* * * * *", "inputs": {"text": "x"}}
         for _ in range(count):
             create_trigger(busy, busy_workflow, schedule)
         theirs, _ = create_trigger(other, other_workflow, schedule)

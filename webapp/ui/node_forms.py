@@ -19,13 +19,13 @@ from ..engine.errors import Problem
 from ..engine.node_types import ON_ERROR, Option
 from .editor_schema import (
     MISSING,
+    References,
     Spec,
     Widget,
     css_id,
     describe,
     item_specs,
     nested_options,
-    references_for,
     row_options,
     specs_for,
     variant_of,
@@ -204,10 +204,11 @@ class NodeForm:
 
 def node_forms(definition: dict) -> list[NodeForm]:
     nodes = definition.get("nodes") if isinstance(definition.get("nodes"), list) else []
-    return [_node_form(index, node if isinstance(node, dict) else {}, definition) for index, node in enumerate(nodes)]
+    references = References(definition)
+    return [_node_form(index, node if isinstance(node, dict) else {}, references) for index, node in enumerate(nodes)]
 
 
-def _node_form(index: int, node: dict, definition: dict) -> NodeForm:
+def _node_form(index: int, node: dict, references: References) -> NodeForm:
     base = f"nodes[{index}]"
     kind = node.get("type") if isinstance(node.get("type"), str) else ""
     config = node.get("config") if isinstance(node.get("config"), dict) else {}
@@ -231,7 +232,7 @@ def _node_form(index: int, node: dict, definition: dict) -> NodeForm:
         on_error=node.get("on_error") if node.get("on_error") in ON_ERROR else "fail",
         parts=parts,
         hidden=hidden,
-        references=references_for(definition, node.get("id")),
+        references=references.of(node.get("id")),
         variant=variant_of(info, config) if info else None,
     )
 
