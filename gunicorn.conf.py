@@ -1,7 +1,10 @@
 """gunicorn reads this file from the working directory: each web worker starts its
 reaper and scheduler as soon as it has loaded the app (``webapp.start_background_work``),
 and in local mode its first sandbox process (``webapp.runs.start_sandboxes``), then
-freezes what it built (``webapp.heap``)."""
+freezes what it built (``webapp.heap``). Its access log masks webhook tokens
+(``webapp.path_secrets``), whatever ``--access-logformat`` says."""
+
+logger_class = "webapp.path_secrets.MaskedLogger"
 
 
 def post_worker_init(worker):

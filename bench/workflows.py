@@ -139,6 +139,17 @@ def five_nodes() -> dict:
     )
 
 
+def long_chain(count: int) -> dict:
+    """``count`` nodes one after the other: input, processing steps, output (drafts far
+    past ``MAX_NODES``, for the editor's bounds)."""
+    steps = [
+        {"id": f"n{i}", "type": "processing", "config": {"operation": "strip", "input": ref("in.text")}}
+        for i in range(1, count - 1)
+    ]
+    output = {"id": "out", "type": "output", "config": {"fields": {"r": ref("in.text")}}}
+    return _chain([_input("text"), *steps, output])
+
+
 def largest_allowed(size, max_bytes: int) -> dict:
     """The costliest definition ``size`` (the engine's ``Size``) and ``max_bytes`` allow:
     every node, every connection and every expression they permit, padded with text."""

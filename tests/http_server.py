@@ -8,23 +8,76 @@ Paths (any method):
     /redirect?to=URL   302 to URL           /slow?s=1.5   answers after 1.5 s
     /big?n=BYTES       a body of BYTES bytes               /text   a plain-text body
     /page/SLUG         an HTML article                     /company?domain=D   JSON about D (404 for *.invalid)
+    /drip?every=0.5&n=40[&head=1]   a 200 of n bytes, one byte every 0.5 s (``head``: the
+                       status line and headers too), until sent or the client hangs up
 
 Every request is kept in ``calls`` (method, path), in order of arrival;
-``most_in_flight`` is the most ``/slow`` requests answered at once.
+``most_in_flight`` is the most ``/slow`` requests answered at once; ``drips`` holds
+each trickled answer's ``Trickle`` (how much went out, and when the client hung up).
 """
 
 from __future__ import annotations
 
 import json
+import select
+import socket
 import threading
 import time
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
+
+from tests.waiting import eventually
+
+
+@dataclass
+class Trickle:
+    """One answer sent a byte at a time: bytes sent, and seconds from its start until
+    the client closed the connection (None: it never did before the end)."""
+
+    started: float
+    sent: int = 0
+    closed_after: float | None = None
+
+
+def trickle(connection: socket.socket, data: bytes, every: float) -> Trickle:
+    """Send ``data`` one byte every ``every`` seconds, watching between bytes for the
+    client to hang up (the socket turns readable and reads empty)."""
+    record = Trickle(started=time.monotonic())
+    for byte in data:
+        try:
+            connection.sendall(bytes([byte]))
+        except OSError:
+            break
+        record.sent += 1
+        if record.sent == len(data):
+            return record  # all of it went: whatever the client does next is not hanging up early
+        readable, _, _ = select.select([connection], [], [], every)
+        if readable and _hung_up(connection):
+            break
+    record.closed_after = time.monotonic() - record.started
+    return record
+
+
+def trickles_ended(server, count: int = 1) -> list[Trickle]:
+    """``server.drips`` once ``count`` trickled answers have ended (the server notes a
+    hang-up as it sees it, just after the client's call returns)."""
+    return eventually(
+        lambda: list(server.drips), until=lambda seen: len(seen) >= count, timeout=30, what="a trickled answer to end"
+    )
+
+
+def _hung_up(connection: socket.socket) -> bool:
+    try:
+        return connection.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
 
 
 class ApiServer:
     def __init__(self) -> None:
         self.calls: list[tuple[str, str]] = []
+        self.drips: list[Trickle] = []
         self.failures: dict[str, int] = {}
         self.in_flight = self.most_in_flight = 0  # requests being answered at once, and the most seen
         self.lock = threading.Lock()
@@ -105,6 +158,9 @@ def _handler_for(server: ApiServer):
         def _handle(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
+            if urlsplit(self.path).path == "/drip":
+                self._drip(dict(parse_qsl(urlsplit(self.path).query)))
+                return
             status, payload, headers = server.answer(self.command, self.path, dict(self.headers), body)
             self.send_response(status)
             headers.setdefault("Content-Type", "application/json")
@@ -113,6 +169,19 @@ def _handler_for(server: ApiServer):
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)
+
+        def _drip(self, query: dict) -> None:
+            with server.lock:
+                server.calls.append((self.command, "/drip"))
+            size, every = int(query.get("n", "40")), float(query.get("every", "0.5"))
+            head = f"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {size}\r\n\r\n".encode()
+            if not query.get("head"):
+                self.connection.sendall(head)
+                head = b""
+            record = trickle(self.connection, head + b"x" * size, every)
+            with server.lock:
+                server.drips.append(record)
+            self.close_connection = True
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle  # noqa: N815 - http.server names them
 

@@ -9,9 +9,11 @@ it per call with directives in the user prompt, which keeps parallel calls apart
     [[hang]]           never answer in time         [[malformed]]    a 200 with a broken body
     [[no_usage]]       leave out "usage"            [[reply=text]]   answer exactly "text"
     [[big=N]]          answer N characters
+    [[drip=0.5]]       send the answer one byte every 0.5 s (kept in ``drips``: when the client hung up)
 
-Server-wide: ``latency`` (the model list waits it too), and ``replies`` (first rule whose
-substring is in the prompt gives the answer). Every request is kept in ``calls``; the model
+Server-wide: ``latency`` (the model list waits it too), ``replies`` (first rule whose
+substring is in the prompt gives the answer), and ``list_drip`` (seconds: the model list
+trickles a byte at a time). Every request is kept in ``calls``; the model
 lists asked for are counted in ``model_lists``.
 
 Run alone for manual tries or benchmarks: ``python -m tests.model_server --port 8800``.
@@ -26,6 +28,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from tests.http_server import Trickle, trickle
+
 MODELS = ("gpt-4o-mini", "local-llama", "tiny-test-model")  # what GET /models lists
 DIRECTIVE = re.compile(r"\[\[(\w+)(?:=((?:[^\]]|\](?!\]))*))?\]\]")
 
@@ -36,6 +40,8 @@ class ModelServer:
         self.replies: list[tuple[str, str]] = []
         self.calls: list[dict] = []
         self.model_lists = 0  # GET /models asked
+        self.drips: list[Trickle] = []
+        self.list_drip: float | None = None
         self.failures: dict[str, int] = {}
         self.lock = threading.Lock()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
@@ -65,6 +71,8 @@ class ModelServer:
             self.calls.clear()
             self.failures.clear()
             self.replies.clear()
+            self.drips.clear()
+            self.list_drip = None
             self.model_lists = 0
         self.latency = 0.0
 
@@ -76,7 +84,7 @@ class ModelServer:
     def answer(self, body: dict, authorization: str = "") -> tuple[int, dict | str, dict]:
         """(status, body, headers) for one request."""
         messages = body.get("messages") or []
-        prompt = next((m.get("content", "") for m in reversed(messages) if m.get("role") == "user"), "")
+        prompt = answer_prompt(body)
         directives = {name: value for name, value in DIRECTIVE.findall(prompt)}
         started = time.time()
         delay = float(directives["latency"]) if "latency" in directives else self.latency
@@ -133,6 +141,17 @@ class ModelServer:
         return f"Echo: {clean}"
 
 
+def answer_prompt(body: dict) -> str:
+    """The last user message: where a test's directives are."""
+    messages = body.get("messages") or []
+    return next((m.get("content", "") for m in reversed(messages) if m.get("role") == "user"), "")
+
+
+def directive(prompt: str, name: str) -> str | None:
+    """The value of the directive ``name`` in ``prompt``, if it is there."""
+    return next((value for found, value in DIRECTIVE.findall(prompt) if found == name), None)
+
+
 def _error(status: int) -> tuple[int, dict, dict]:
     headers = {"Retry-After": "0"} if status == 429 else {}
     kind = "rate_limit_exceeded" if status == 429 else "server_error"
@@ -154,7 +173,20 @@ def _handler_for(server: ModelServer):
             if not self.path.rstrip("/").endswith("/chat/completions"):
                 self._send(404, {"error": {"message": f"no route {self.path}"}}, {})
                 return
-            self._send(*server.answer(body, self.headers.get("Authorization", "")))
+            status, answer, headers = server.answer(body, self.headers.get("Authorization", ""))
+            drip = directive(answer_prompt(body), "drip")
+            if drip is not None:
+                self._drip(json.dumps(answer).encode(), float(drip))
+                return
+            self._send(status, answer, headers)
+
+        def _drip(self, payload: bytes, every: float) -> None:
+            head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
+            self.connection.sendall(head.encode())
+            record = trickle(self.connection, payload, every)
+            with server.lock:
+                server.drips.append(record)
+            self.close_connection = True
 
         def do_GET(self) -> None:
             if self.path.rstrip("/").endswith("/models"):  # the model list, as OpenAI answers it
@@ -162,6 +194,9 @@ def _handler_for(server: ModelServer):
                     server.model_lists += 1
                 time.sleep(server.latency)
                 models = [{"id": name, "object": "model", "created": 0, "owned_by": "test"} for name in MODELS]
+                if server.list_drip:
+                    self._drip(json.dumps({"object": "list", "data": models}).encode(), server.list_drip)
+                    return
                 self._send(200, {"object": "list", "data": models}, {})
             else:
                 self._send(404, {"error": {"message": f"no route {self.path}"}}, {})

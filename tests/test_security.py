@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 
 import pytest
 
-from tests.conftest import close_app, make_app
+from tests.conftest import close_app, make_app, make_user
 from tests.definitions import echo_definition, workflow_body
 from tests.web_server import Gunicorn
 from webapp import create_app
 from webapp.config import Config, ConfigError
 from webapp.engine.attempts import MAX_RETRIES
+from webapp.extensions import db
+from webapp.models import User
+from webapp.services.triggers import create_trigger
+from webapp.services.workflows import create_workflow
 
 
 def test_every_answer_carries_the_security_headers(client, api):
@@ -167,8 +172,58 @@ def test_an_over_long_id_gets_the_envelope_from_the_deployed_server(sqlite_url, 
         close_app(app)
 
 
+def test_webhook_tokens_never_reach_the_access_log(sqlite_url, model):
+    """gunicorn.conf.py gives the access log a logger that masks /hooks/<token> in every
+    value it can write, here the request line, path, query, referer and raw URI, for the
+    path as sent, percent-encoded, or named in a header (issue 31, finding 8)."""
+    app = make_app(sqlite_url, model.base_url)
+    owner, _ = make_user(app, "hooks@example.com")
+    with app.app_context():
+        user = db.session.get(User, owner.id)
+        workflow = create_workflow(user, {"name": "hooked", **echo_definition()})
+        _, token = create_trigger(user, workflow.id, {"type": "webhook"})
+    log_format = '"%(r)s" %(s)s %(U)s %(q)s "%(f)s" %({raw_uri}e)s %({x-forwarded-for}i)s'
+    server = Gunicorn(sqlite_url, model.base_url, log_format=log_format).start()
+    try:
+        hook = f"{server.url}/hooks/{token}"
+        posted = _post(f"{hook}?async=true", {"text": "x"}, {"Referer": hook, "X-Forwarded-For": f"/hooks/{token}"})
+        assert posted.status == 202
+        assert _post(f"{server.url}/%68ooks/{token}?async=true", {"text": "x"}).status == 202  # the same view
+        assert _post(f"{server.url}/hooks/{token[:-4]}nope", {}).status == 404
+        time.sleep(0.5)  # the last line is written after its answer: let it out before the kill
+    finally:
+        server.kill()
+        close_app(app)
+    lines = [line for line in server.access_log if "ooks/" in line]
+    assert len(lines) == 3 and all(token not in line and token[:20] not in line for line in lines), lines
+    assert all("/hooks/[token]" in line for line in lines)
+
+
+def _post(url: str, body: dict, headers: dict | None = None):
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json", **(headers or {})}
+    )
+    try:
+        return urllib.request.urlopen(request, timeout=10)
+    except urllib.error.HTTPError as error:
+        return error
+
+
 def _get(url: str):
     try:
         return urllib.request.urlopen(url, timeout=10)
     except urllib.error.HTTPError as error:
         return error
+
+
+def test_gunicorns_error_log_masks_webhook_tokens_too(capsys):
+    """gunicorn logs "Error handling request <path>" when a request fails in it."""
+    from gunicorn.config import Config as GunicornConfig
+
+    from webapp.path_secrets import MaskedLogger
+
+    logger = MaskedLogger(GunicornConfig())
+    logger.error("Error handling request %s", "/hooks/s3cr3t-t0ken?async=true")
+    logger.exception("Error handling request /%68ooks/s3cr3t-t0ken")
+    written = capsys.readouterr().err
+    assert "s3cr3t" not in written and written.count("/hooks/[token]") == 2

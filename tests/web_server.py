@@ -26,11 +26,15 @@ class Gunicorn:
     per request: the serving process's pid, the method and path, the status) is read
     once it is killed."""
 
-    def __init__(self, database_url: str, model_url: str, workers: int = 1, **settings) -> None:
+    LOG_FORMAT = '%(p)s "%(r)s" %(s)s'
+
+    def __init__(
+        self, database_url: str, model_url: str, workers: int = 1, log_format: str = LOG_FORMAT, **settings
+    ) -> None:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
-        self.workers = workers
+        self.workers, self.log_format = workers, log_format
         self.env = {
             **os.environ,
             "DATABASE_URL": database_url,
@@ -49,7 +53,7 @@ class Gunicorn:
     def start(self, serve_check: bool = True) -> Gunicorn:
         command = [sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{self.port}", "--threads", "4"]
         command += ["--workers", str(self.workers), "--access-logfile", "-"]
-        command += ["--access-logformat", '%(p)s "%(r)s" %(s)s', "wsgi:app"]
+        command += ["--access-logformat", self.log_format, "wsgi:app"]
         self.process = subprocess.Popen(
             command,
             cwd=ROOT,

@@ -125,6 +125,7 @@ class Config:
         # unset: derived from SECRET_KEY.
         self.ENCRYPTION_KEY = _env("ENCRYPTION_KEY")
         self.SCHEDULE_MIN_INTERVAL = _int("SCHEDULE_MIN_INTERVAL", 60)
+        self.MAX_TRIGGERS_PER_USER = _int("MAX_TRIGGERS_PER_USER", 100)  # webhooks and schedules together; 0: no bound
         # How often due schedules are looked for.
         self.SCHEDULER_INTERVAL = _float("SCHEDULER_INTERVAL", 5.0, positive=True)
         self.SCHEDULER_ENABLED = _bool("SCHEDULER_ENABLED", True)
@@ -192,6 +193,7 @@ class Config:
         self.RATELIMIT_KEY_PREFIX = _env("RATELIMIT_KEY_PREFIX", "")  # deployments sharing one Redis
         self.RATELIMIT_EXECUTIONS = _env("RATELIMIT_EXECUTIONS", "120 per minute")
         self.RATELIMIT_WEBHOOK = _env("RATELIMIT_WEBHOOK", "60 per minute")  # per webhook token
+        self.RATELIMIT_SIGNUP = _env("RATELIMIT_SIGNUP", "10 per hour")  # sign-ups tried per address
         self.MONTHLY_TOKEN_BUDGET = _int("MONTHLY_TOKEN_BUDGET", 0)  # 0 = unlimited
         self.MONTHLY_COST_BUDGET = _float("MONTHLY_COST_BUDGET", 0.0)  # 0 = unlimited
 

@@ -27,7 +27,7 @@ from .engine.model_calls import ZERO_USAGE, ModelReply, ModelRequest, Stopped, U
 from .engine.nodes.ai_model import parse_model_json
 from .models.base import utcnow
 from .models.cache import CachedResponse
-from .outbound import AnswerTooLarge, BlockedDestination, Destinations, GuardedTransport
+from .outbound import AnswerTooLarge, BlockedDestination, Destinations, GuardedTransport, answer_within, bound_answers
 
 if TYPE_CHECKING:
     import openai
@@ -233,7 +233,8 @@ class ModelGateway:
         if request.json_mode:
             params["response_format"] = {"type": "json_object"}
         try:
-            return endpoint.client.chat.completions.create(**params, timeout=timeout)
+            with answer_within(timeout):  # the whole answer, not each read of it
+                return endpoint.client.chat.completions.create(**params, timeout=timeout)
         except BlockedDestination as exc:  # a provider at an address the outbound rules refuse
             raise NodeError(ErrorCode.BLOCKED_DESTINATION, str(exc)) from None
         except AnswerTooLarge as exc:  # a provider answering more than a node may hold
@@ -355,15 +356,17 @@ def _client(
 ):
     """An openai client that retries nothing itself (``attempt_until`` does). A user's
     provider connects through the outbound rules and is read up to ``max_bytes`` (asked not
-    to compress); the server's own endpoint is trusted."""
+    to compress); the server's own endpoint is trusted, but its answers too end at their
+    time (``outbound.answer_within``)."""
     import openai  # here: a web process in queue mode never calls a model, and openai costs 20+ MB
 
-    http_client = None
     if guarded_by is not None:
         transport = GuardedTransport(guarded_by, max_bytes)
         http_client = httpx2.Client(
             transport=transport, trust_env=False, timeout=timeout, headers={"accept-encoding": "identity"}
         )
+    else:
+        http_client = bound_answers(openai.DefaultHttpxClient(timeout=timeout))
     # Local OpenAI-compatible servers (Ollama, vLLM) want no key, but the SDK
     # refuses to start without one; OpenAI itself will answer 401 clearly.
     return openai.OpenAI(

@@ -11,6 +11,12 @@ name is resolved once, every address checked, and the socket connects to a check
 address, so a second lookup cannot answer differently (DNS rebinding). Redirects open
 their connections through the same door, so each hop is checked too. TLS still
 verifies the certificate against the host name (httpcore passes it as SNI).
+
+An answer ends at its attempt's time for the whole of it (``answer_within``): every
+connect, TLS handshake, read and write on these connections waits only for what is
+left, so a server trickling a byte at a time cannot hold one past it (a timeout per
+read would let it). Model calls, to the server's endpoint or a user's provider, go
+through the same streams.
 """
 
 from __future__ import annotations
@@ -20,6 +26,9 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -33,7 +42,12 @@ from .engine.model_calls import Stopped, never
 
 MAX_REDIRECTS = 5
 USER_AGENT = "ai-workflows (http_request node)"
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# IPv6 forms that carry an IPv4 address, which is what such an address reaches (each
+# translator or tunnel delivers to it): judged by that address.
+_COMPATIBLE = ipaddress.ip_network("::/96")  # ::a.b.c.d (deprecated; some stacks still route it)
+_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")  # SIIT, RFC 2765
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052's well-known prefix
+_LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215: a local prefix of /48 to /96
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
@@ -86,13 +100,13 @@ class Destinations:
 
 
 def _refused(address: IPAddress) -> str | None:
-    """Why an address may not be reached from here, or None for a public one."""
+    """Why an address may not be reached from here, or None for a public one. An IPv6
+    address that carries an IPv4 one is judged by it (by each, if it carries two)."""
     if isinstance(address, ipaddress.IPv6Address):
-        embedded = address.ipv4_mapped or (
-            ipaddress.IPv4Address(int(address) & 0xFFFFFFFF) if address in _NAT64 else None
-        )
-        if embedded is not None:
-            return _refused(embedded)
+        for embedded in carried_ipv4(address):
+            why = _refused(embedded)
+            if why:
+                return why
     for test, what in (
         ("is_unspecified", "an unspecified"),
         ("is_loopback", "a loopback"),
@@ -110,7 +124,116 @@ def _refused(address: IPAddress) -> str | None:
     return None
 
 
-class GuardedBackend(httpcore2.SyncBackend):
+def carried_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address carries: mapped, compatible and translated
+    (the last 32 bits), 6to4 (bits 16-47), NAT64 (the last 32 bits of 64:ff9b::/96; in
+    the local 64:ff9b:1::/48 every place RFC 6052 allows, since its prefix length is the
+    operator's), and Teredo (the server, and the client with its bits inverted)."""
+    value = int(address)
+    if address.ipv4_mapped is not None:
+        return [address.ipv4_mapped]
+    if (address in _COMPATIBLE and value > 1) or address in _TRANSLATED or address in _NAT64:  # not :: or ::1
+        return [ipaddress.IPv4Address(value & 0xFFFFFFFF)]
+    if address.sixtofour is not None:
+        return [address.sixtofour]
+    if address.teredo is not None:
+        return list(address.teredo)
+    if address in _LOCAL_NAT64:
+        return [ipaddress.IPv4Address(_bits(value, start)) for start in _RFC6052_PLACES]
+    return []
+
+
+# Where RFC 6052 puts the IPv4 address for prefixes of /96, /64, /56 and /48 (the likeliest
+# first, so a refusal names it), counted in the 120 bits left once bits 64-71 (always zero) go.
+_RFC6052_PLACES = (88, 64, 56, 48)
+
+
+def _bits(value: int, start: int) -> int:
+    """32 bits of an IPv6 address's ``value`` from ``start``, bits 64-71 left out."""
+    usable = (value >> 64) << 56 | (value & ((1 << 56) - 1))
+    return (usable >> (120 - start - 32)) & 0xFFFFFFFF
+
+
+# -- a deadline for the whole answer -------------------------------------------------------------
+
+_answer_deadline: ContextVar[float | None] = ContextVar("answer_deadline", default=None)
+_WRITE_PIECE = 64 * 1024  # a body is written in pieces, each given only the time left
+
+
+@contextmanager
+def answer_within(seconds: float) -> Iterator[None]:
+    """Calls made in this block (this thread) end within ``seconds``, whatever their
+    server sends: each network wait gets only the time left of it."""
+    token = _answer_deadline.set(time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _answer_deadline.reset(token)
+
+
+def _time_left(timeout: float | None, error: type[Exception]) -> float | None:
+    """``timeout`` cut to what is left of the answer's time; ``error`` once none is."""
+    deadline = _answer_deadline.get()
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise error("the answer took longer than its time")
+    return left if timeout is None else min(timeout, left)
+
+
+class DeadlineStream(httpcore2.NetworkStream):
+    """A connection whose every wait ends by the answer's deadline (``answer_within``)."""
+
+    def __init__(self, stream: httpcore2.NetworkStream) -> None:
+        self.stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self.stream.read(max_bytes, _time_left(timeout, httpcore2.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        view = memoryview(buffer)
+        while view:
+            self.stream.write(bytes(view[:_WRITE_PIECE]), _time_left(timeout, httpcore2.WriteTimeout))
+            view = view[_WRITE_PIECE:]
+
+    def close(self) -> None:
+        self.stream.close()
+
+    def start_tls(self, ssl_context, server_hostname=None, timeout=None) -> DeadlineStream:
+        left = _time_left(timeout, httpcore2.ConnectTimeout)
+        return DeadlineStream(self.stream.start_tls(ssl_context, server_hostname, left))
+
+    def get_extra_info(self, info: str):
+        return self.stream.get_extra_info(info)
+
+
+class DeadlineBackend(httpcore2.SyncBackend):
+    """Opens connections whose waits end by the answer's deadline."""
+
+    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        left = _time_left(timeout, httpcore2.ConnectTimeout)
+        return DeadlineStream(super().connect_tcp(host, port, left, local_address, socket_options))
+
+    def connect_unix_socket(self, path, timeout=None, socket_options=None):
+        left = _time_left(timeout, httpcore2.ConnectTimeout)
+        return DeadlineStream(super().connect_unix_socket(path, left, socket_options))
+
+
+def bound_answers(client: httpx2.Client) -> httpx2.Client:
+    """``client`` (as the openai SDK builds it, proxies from the environment included)
+    with every connection it opens held to the answer's deadline."""
+    for transport in (client._transport, *client._mounts.values()):
+        pool = getattr(transport, "_pool", None)
+        if pool is not None:
+            pool._network_backend = DeadlineBackend()
+    return client
+
+
+# -- where connections may go ---------------------------------------------------------------------
+
+
+class GuardedBackend(DeadlineBackend):
     """Connects only to addresses the rules allow, resolving each name once."""
 
     def __init__(self, destinations: Destinations) -> None:
@@ -203,14 +326,17 @@ class HttpClient:
         if request.content_type and not any(name.lower() == "content-type" for name in headers):
             headers["content-type"] = request.content_type
         try:
-            with self.client.stream(
-                request.method,
-                request.url,
-                params=request.query or None,
-                headers=headers,
-                content=request.body,
-                timeout=timeout,
-            ) as response:
+            with (
+                answer_within(timeout),
+                self.client.stream(
+                    request.method,
+                    request.url,
+                    params=request.query or None,
+                    headers=headers,
+                    content=request.body,
+                    timeout=timeout,
+                ) as response,
+            ):
                 return self._read(response)
         except BlockedDestination as exc:
             raise NodeError(ErrorCode.BLOCKED_DESTINATION, str(exc)) from None

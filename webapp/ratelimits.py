@@ -7,6 +7,8 @@ atomic increment.
   nothing with real ones); public paths per address.
 * Failed API authentication: per address (``429`` instead of ``401`` past the limit).
 * Executions started: per user (API and UI alike).
+* Sign-ups: per address, each one tried (a taken email counts too: it says the
+  account exists).
 * Sign-ins: each attempt is counted *before* its password is checked, so of many
   parallel guesses only as many as the limit allows are checked; a success gives
   its count back (only failures count). Per account and address together (a
@@ -79,6 +81,11 @@ def count_execution(user_id: str) -> None:
 def count_webhook(token_digest: str) -> None:
     """A call of one webhook (known or not: guessing tokens counts too)."""
     count(current_app.config["RATELIMIT_WEBHOOK"], "webhook", token_digest, "Too many calls of this webhook")
+
+
+def count_sign_up(address: str | None) -> None:
+    message = "Too many sign-ups from this address; try again later"
+    count(current_app.config["RATELIMIT_SIGNUP"], "signup", address or "unknown", message)
 
 
 def count_api_call(caller: str) -> None:

@@ -9,6 +9,7 @@ from sqlalchemy import text
 from tests.api.test_executions import create
 from tests.conftest import close_app, make_app, make_user
 from tests.definitions import model_definition
+from tests.http_server import trickles_ended
 from webapp.extensions import db
 
 SECRET = "sk-provider-0123456789-abcd"
@@ -137,3 +138,14 @@ def test_a_providers_answer_is_read_no_further_than_a_node_may_hold(app, api, mo
     gen = next(n for n in run["nodes"] if n["node_id"] == "gen")
     assert run["status"] == "failed" and gen["error"]["code"] == "resource_limit", gen["error"]
     assert "10000 bytes" in gen["error"]["message"]
+
+
+def test_a_providers_trickled_model_list_ends_at_the_model_timeout(app, api, model):
+    """The list is asked for in a web request: a byte every 0.5 s holds it no longer than MODEL_TIMEOUT."""
+    app.config["MODEL_TIMEOUT"] = 1.0  # read when the model gateway is first built
+    provider = api.post("/providers", json=provider_body(model)).json
+    model.list_drip = 0.5
+    listed = api.get(f"/providers/{provider['id']}/models")
+    assert listed.status_code == 422 and listed.json["error"]["details"][0]["code"] == "provider_unavailable"
+    (drip,) = trickles_ended(model)
+    assert drip.closed_after is not None, "the connection was closed mid-answer"

@@ -171,3 +171,39 @@ def test_triggers_are_in_the_audit_log(api):
 def test_the_url_holds_the_token_only_the_owner_sees(api):
     trigger = webhook(api, create(api, model_definition()))
     assert re.fullmatch(r"http://[^/]+/hooks/[A-Za-z0-9_-]{43}", trigger["url"])
+
+
+def test_a_user_holds_at_most_max_triggers_per_user(app, api, other_api):
+    """Webhooks and schedules together, over all of a user's live workflows; past the
+    bound a new one is a 409 with the envelope, and deleting one makes room again."""
+    app.config["MAX_TRIGGERS_PER_USER"] = 3
+    first, second = create(api, model_definition()), create(api, model_definition())
+    made = [webhook(api, first), webhook(api, second)]
+    schedule = {"type": "schedule", "interval_seconds": 60, "inputs": {"text": "x"}}
+    made.append(api.post(f"/workflows/{second}/triggers", json=schedule).json)
+    for body in ({"type": "webhook"}, schedule):
+        refused = api.post(f"/workflows/{first}/triggers", json=body)
+        assert refused.status_code == 409 and refused.json["error"]["code"] == "conflict"
+        assert "MAX_TRIGGERS_PER_USER" in refused.json["error"]["details"][0]["message"]
+    assert len(api.get(f"/workflows/{first}/triggers").json["triggers"]) == 1
+    assert webhook(other_api, create(other_api, model_definition()))  # someone else's count is their own
+    api.delete(f"/triggers/{made[0]['id']}")
+    assert webhook(api, first)
+    api.delete(f"/workflows/{second}")  # a deleted workflow's triggers count no more
+    assert webhook(api, first) and webhook(api, first)
+
+
+def test_one_users_many_due_schedules_do_not_hold_up_anothers(app, api, other_api):
+    """Due schedules are fired taking turns between owners: another user's schedule,
+    due after all of the first user's, starts second, not sixth."""
+    schedule = {"type": "schedule", "interval_seconds": 60, "inputs": {"text": "x"}}
+    busy = create(api, echo_definition())
+    many = [api.post(f"/workflows/{busy}/triggers", json=schedule).json["id"] for _ in range(5)]
+    for minutes, trigger_id in enumerate(many):
+        make_due(app, trigger_id, timedelta(minutes=10 - minutes))
+    other = other_api.post(f"/workflows/{create(other_api, echo_definition())}/triggers", json=schedule).json["id"]
+    make_due(app, other, timedelta(seconds=1))
+    with app.app_context():
+        assert fire_due() == 6
+        started = db.session.scalars(select(Execution.trigger_id).order_by(Execution.created_at)).all()
+    assert started[:2] == [many[0], other] and sorted(started) == sorted([*many, other])

@@ -7,6 +7,7 @@ import ipaddress
 
 import pytest
 
+from tests.http_server import trickles_ended
 from webapp.engine import runner
 from webapp.engine.definition import parse_definition
 from webapp.engine.errors import DefinitionError
@@ -121,6 +122,26 @@ def test_the_timeout_fails_a_slow_answer(api_server):
 def test_the_run_deadline_ends_the_request_before_its_own_timeout(api_server):
     record = run_request({"url": api_server.url("/slow?s=3"), "timeout": 30}, timeout=0.5)
     assert record.status in ("failed", "cancelled") and record.error["code"] == "timeout"
+
+
+@pytest.mark.parametrize("head", [False, True], ids=["body", "headers"])
+def test_a_trickled_answer_ends_at_the_attempts_timeout_not_at_each_reads(api_server, head):
+    """A byte every 0.5 s never trips a timeout per read; the whole answer has 1 s, and
+    the connection is closed while the server still has 19 s of bytes to send."""
+    api_server.drips.clear()
+    url = api_server.url("/drip?every=0.5&n=40" + ("&head=1" if head else ""))
+    record = run_request({"url": url, "timeout": 1})
+    assert record.status == "failed" and record.error["code"] == "timeout"
+    (drip,) = trickles_ended(api_server)
+    assert drip.closed_after is not None, "the client hung up before the answer was over"
+
+
+def test_a_trickled_answer_ends_at_the_runs_deadline(api_server):
+    api_server.drips.clear()
+    record = run_request({"url": api_server.url("/drip?every=0.5&n=40"), "timeout": 30}, timeout=1)
+    assert record.error["code"] == "timeout"
+    (drip,) = trickles_ended(api_server)
+    assert drip.closed_after is not None
 
 
 def test_an_answer_over_the_size_bound_fails_the_node(api_server):

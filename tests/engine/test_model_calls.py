@@ -11,12 +11,15 @@ from sqlalchemy import create_engine
 
 from tests.definitions import model_definition
 from tests.engine.conftest import make_gateway
+from tests.http_server import trickles_ended
 from webapp.engine import runner
 from webapp.engine.definition import parse_definition
+from webapp.engine.errors import NodeError
 from webapp.engine.expressions import Expressions
-from webapp.engine.model_calls import Usage
+from webapp.engine.model_calls import ModelRequest, Usage
 from webapp.extensions import db
-from webapp.llm import DatabaseCache, PriceTable, RedisCache
+from webapp.llm import DatabaseCache, PriceTable, ProviderSettings, RedisCache
+from webapp.outbound import Destinations
 from webapp.runs.records import totals
 
 EXPRESSIONS = Expressions()
@@ -161,6 +164,23 @@ def test_a_stopped_run_retries_nothing_and_records_the_call_that_came_back(model
     assert model.call_count == 1
     record = result.records["gen"]
     assert record.status == "failed" and record.attempts == 1 and "500" in record.error["message"]
+
+
+@pytest.mark.parametrize("provider", [False, True], ids=["server-endpoint", "user-provider"])
+def test_a_trickled_model_answer_ends_at_the_attempts_timeout(model, provider):
+    """A byte every 0.5 s never trips the SDK's timeout per read; the whole answer has
+    1 s, at the server's own endpoint and at a user's provider alike."""
+    gateway = make_gateway(model.base_url, retries=0)
+    settings = None
+    if provider:
+        gateway.destinations = Destinations.parse("127.0.0.1")
+        settings = ProviderSettings("prv_1", "mine", model.base_url, "k", {}, "v1")
+    request = ModelRequest(model=None, messages=(("user", "[[drip=0.5]] hi"),), timeout=1, cache=False)
+    with pytest.raises(NodeError) as failed:
+        gateway.complete(request, provider=settings)
+    assert failed.value.code == "timeout"
+    (drip,) = trickles_ended(model)
+    assert drip.closed_after is not None, "the client hung up before the answer was over"
 
 
 def test_malformed_answer_is_a_model_error(model):

@@ -421,7 +421,12 @@ def test_the_json_tab_reports_broken_json_and_keeps_the_text(page, app):
     assert "not valid JSON" in slot(checked, "pb-definition_json")
     assert "editor-graph" not in checked  # the last good picture stays
     back = page.post(f"/workflows/{workflow_id}/editor", [*pairs, ("action", "view:form")], htmx=True)
-    assert back.status_code == 422 and "{&#34;nodes&#34;: [" in back.text and "not valid JSON" in back.text
+    assert (
+        back.status_code == 422
+        and '<textarea id="definition_json"' in back.text
+        and '{"nodes": [' in back.text
+        and "not valid JSON" in back.text
+    )
     saved = page.post(f"/workflows/{workflow_id}/definition", pairs, htmx=True)
     assert saved.status_code == 422
 

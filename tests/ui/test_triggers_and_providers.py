@@ -89,3 +89,12 @@ def test_testing_a_provider_at_a_blocked_address_says_so(page):
     provider_id = re.search(r"/settings/providers/(prv_\w+)/test", made).group(1)
     tested = page.post(f"/settings/providers/{provider_id}/test", {}, htmx=True).text
     assert "alert-error" in tested and "link-local" in tested
+
+
+def test_a_trigger_past_the_users_bound_is_refused_with_the_reason_in_the_panel(page, app):
+    app.config["MAX_TRIGGERS_PER_USER"] = 1
+    workflow_id = create_workflow(app, page.user, echo_definition())
+    assert page.post(f"/workflows/{workflow_id}/triggers", {"type": "webhook"}, htmx=True).status_code == 200
+    refused = page.post(f"/workflows/{workflow_id}/triggers", {"type": "webhook"}, htmx=True)
+    assert refused.status_code == 409 and "MAX_TRIGGERS_PER_USER" in refused.text
+    assert refused.text.count('<li class="trigger') == 1

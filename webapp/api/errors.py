@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 
 from ..errors import RateLimited, ServiceError
 from ..outages import RETRY_AFTER_SECONDS, database_unavailable
+from ..path_secrets import HOOKS_PREFIX, masked
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ def error_response(status: int, code: str, message: str, details=None, headers=N
 
 
 def is_api_request() -> bool:
-    return request.path.startswith(("/api/", "/hooks/"))  # webhooks are machine callers too
+    return request.path.startswith(("/api/", HOOKS_PREFIX + "/"))  # webhooks are machine callers too
 
 
 def service_error_response(exc: ServiceError) -> Response:
@@ -101,9 +102,9 @@ def register(app: Flask, render_page_error) -> None:
     @app.errorhandler(Exception)
     def on_unexpected(exc: Exception):
         if database_unavailable(exc):  # a restart or failover: the client may simply try again
-            log.warning("database unavailable on %s %s: %s", request.method, request.path, exc)
+            log.warning("database unavailable on %s %s: %s", request.method, masked(request.path), exc)
             return unavailable_response(render_page_error)
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        log.exception("unhandled error on %s %s", request.method, masked(request.path))
         if is_api_request():
             return error_response(500, "internal_error", "Something went wrong on our side; it has been logged")
         return render_page_error(500, "Something went wrong on our side; it has been logged.")

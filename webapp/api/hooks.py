@@ -10,13 +10,14 @@ from ..engine.status import Trigger as Started
 from ..errors import NotFound
 from ..extensions import db
 from ..models import User, Workflow
+from ..path_secrets import HOOKS_PREFIX
 from ..runs import start
 from ..schemas.executions import HookAccepted, HookQuery, HookResult, Inputs
 from ..services.triggers import token_hash, webhook_for
 from .contract import operation
 from .refusals import INPUTS
 
-bp = Blueprint("hooks", __name__, url_prefix="/hooks")
+bp = Blueprint("hooks", __name__, url_prefix=HOOKS_PREFIX)
 
 
 def _known(token: str) -> None:

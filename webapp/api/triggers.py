@@ -24,12 +24,13 @@ def _owned(workflow_id: str) -> None:
     "createTrigger",
     "Add a webhook or a schedule to a workflow",
     tag="triggers",
-    errors=(403, 404),
+    errors=(403, 404, 409),
     before=_owned,
     body=schema.TriggerRequest,
     example={"type": "schedule", "cron": "0 9 * * 1-5", "timezone": "Europe/Paris", "inputs": {}},
     refusals=SCHEDULE,
-    description="Owner only. A schedule's inputs must satisfy the workflow's input node.",
+    description="Owner only. A schedule's inputs must satisfy the workflow's input node. A user already "
+    "holding MAX_TRIGGERS_PER_USER triggers (default 100) gets 409.",
     answers={201: TRIGGER},
 )
 def create_trigger(workflow_id: str, body):

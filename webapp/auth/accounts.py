@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from flask import has_request_context, request
 from sqlalchemy import bindparam, select, update
+from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .. import ratelimits
@@ -38,13 +39,24 @@ def normalise_email(email: str) -> str:
 def create_user(email: str, password: str) -> User:
     email = normalise_email(email)
     _check_new_password(password, "Password is too short")
+    taken = Conflict(f"A user with email {email} already exists")
     if db.session.scalar(select(User).where(User.email == email)) is not None:
-        raise Conflict(f"A user with email {email} already exists")
+        raise taken
     user = User(email=email)
     user.set_password(password)
     db.session.add(user)
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError:  # made by a sign-up running alongside, since the look above
+        db.session.rollback()
+        raise taken from None
     return user
+
+
+def sign_up(email: str, password: str) -> User:
+    """An account made from the sign-up form: each one tried counts against its address."""
+    ratelimits.count_sign_up(request.remote_addr if has_request_context() else None)
+    return create_user(email, password)
 
 
 def _check_new_password(password: str, message: str) -> None:

@@ -77,6 +77,9 @@ def parse_definition(document: Any, expressions: Expressions, *, size: Size = Si
         raise DefinitionError(
             [Problem("", "invalid_value", "a definition is an object with 'nodes' and 'connections'")]
         )
+    too_many = count_problem(document, size)
+    if too_many is not None:
+        raise DefinitionError([too_many])
     raw_nodes = document.get("nodes")
     raw_connections = document.get("connections", [])
     if raw_nodes is None:
@@ -85,18 +88,11 @@ def parse_definition(document: Any, expressions: Expressions, *, size: Size = Si
     elif not isinstance(raw_nodes, list):
         problems.append(Problem("nodes", "invalid_value", "'nodes' must be a list"))
         raw_nodes = []
-    elif len(raw_nodes) > size.max_nodes:
-        raise DefinitionError(
-            [Problem("nodes", "invalid_value", f"a workflow may have at most {size.max_nodes} nodes")]
-        )
     if raw_connections is None:
         raw_connections = []
     elif not isinstance(raw_connections, list):
         problems.append(Problem("connections", "invalid_value", "'connections' must be a list"))
         raw_connections = []
-    elif len(raw_connections) > size.max_connections:
-        message = f"a workflow may have at most {size.max_connections} connections"
-        raise DefinitionError([Problem("connections", "invalid_value", message)])
     if (count := _expressions_in(raw_nodes)) > size.max_expressions:
         message = f"the templates hold {count} expressions; a workflow may have at most {size.max_expressions}"
         raise DefinitionError([Problem("nodes", "invalid_value", message)])
@@ -117,6 +113,19 @@ def parse_definition(document: Any, expressions: Expressions, *, size: Size = Si
         graph.outgoing[edge.source].append(edge)
         graph.incoming[edge.target].append(edge)
     return graph
+
+
+def count_problem(document: Any, size: Size = Size()) -> Problem | None:
+    """More nodes or connections than ``size`` allows, told before anything in them is read
+    (by the validator, and by pages, which draw nothing of such a draft)."""
+    if not isinstance(document, dict):
+        return None
+    for key, most in (("nodes", size.max_nodes), ("connections", size.max_connections)):
+        found = document.get(key)
+        if isinstance(found, list) and len(found) > most:
+            message = f"a workflow may have at most {most} {key}; this one has {len(found):,}"
+            return Problem(key, "invalid_value", message)
+    return None
 
 
 def _expressions_in(value: Any) -> int:

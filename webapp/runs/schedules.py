@@ -9,6 +9,7 @@ execution, so one process wins and the others find nothing to do. The claim move
 
 from __future__ import annotations
 
+import itertools
 import logging
 
 from flask import Flask
@@ -28,10 +29,15 @@ log = logging.getLogger(__name__)
 
 
 def fire_due(now=None) -> int:
-    """Start the execution of every due schedule this process claims; how many."""
+    """Start the execution of every due schedule this process claims; how many.
+
+    Round-robin across owners: each owner's oldest due schedule, then each one's next,
+    and so on, so one user's thousand schedules cannot hold up another's (whose wait is
+    one round, not the thousand). Each schedule fires at most once a call: a call
+    longer than a schedule's period leaves its next due time to the next call."""
     now = now or utcnow()
     due = db.session.execute(
-        select(Trigger.id, Trigger.next_run_at)
+        select(Trigger.id, Trigger.next_run_at, Workflow.owner_id)
         .join(Workflow, Workflow.id == Trigger.workflow_id)
         .where(
             Trigger.type == TriggerType.SCHEDULE,
@@ -39,9 +45,20 @@ def fire_due(now=None) -> int:
             Trigger.next_run_at <= now,
             Workflow.deleted_at.is_(None),
         )
+        .order_by(Trigger.next_run_at, Trigger.id)
     ).all()
     db.session.commit()
-    return sum(_fire(trigger_id, due_at, now) for trigger_id, due_at in due)
+    return sum(_fire(trigger_id, due_at, now) for trigger_id, due_at in round_robin(due))
+
+
+def round_robin(due: list) -> list[tuple]:
+    """(trigger id, due time) taking turns between owners: each one's first, then each
+    one's second…; owners in the order of their oldest due schedule."""
+    queues: dict[str, list] = {}
+    for trigger_id, due_at, owner_id in due:
+        queues.setdefault(owner_id, []).append((trigger_id, due_at))
+    rounds = itertools.zip_longest(*queues.values())
+    return [turn for round_ in rounds for turn in round_ if turn is not None]
 
 
 def _claim(trigger_id: str, due_at, following) -> bool:

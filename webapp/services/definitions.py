@@ -8,7 +8,7 @@ from collections import OrderedDict
 
 from flask import current_app
 
-from ..engine.definition import Graph, Size, parse_definition
+from ..engine.definition import Graph, Size, count_problem, parse_definition
 from ..engine.errors import DefinitionError, Problem
 from ..engine.expressions import Expressions
 from ..errors import ValidationFailed
@@ -31,12 +31,28 @@ def definition_size(config) -> Size:
     return Size(config["MAX_NODES"], config["MAX_CONNECTIONS"], config["MAX_EXPRESSIONS"])
 
 
-def refuse_oversized(value, setting: str, path: str, title: str, noun: str) -> None:
-    """422 when ``value``, as JSON, is past the ``setting`` bound (bytes)."""
+def oversized_json(value, setting: str, path: str, noun: str) -> Problem | None:
+    """The problem with ``value`` if, as JSON, it is past the ``setting`` bound (bytes)."""
     limit = current_app.config[setting]
     size = len(json.dumps(value, ensure_ascii=False))
     if size > limit:
-        raise ValidationFailed(title, [Problem(path, "invalid_value", f"{noun} {size} bytes; the limit is {limit}")])
+        return Problem(path, "invalid_value", f"{noun} {size} bytes; the limit is {limit}")
+    return None
+
+
+def refuse_oversized(value, setting: str, path: str, title: str, noun: str) -> None:
+    """422 when ``value``, as JSON, is past the ``setting`` bound (bytes)."""
+    problem = oversized_json(value, setting, path, noun)
+    if problem is not None:
+        raise ValidationFailed(title, [problem])
+
+
+def oversize(definition: dict) -> Problem | None:
+    """Past ``MAX_NODES``, ``MAX_CONNECTIONS`` or ``MAX_DEFINITION_BYTES``: what no page
+    draws (whatever field the draft came in) and the validator refuses first."""
+    return count_problem(definition, definition_size(current_app.config)) or oversized_json(
+        definition, "MAX_DEFINITION_BYTES", "nodes", "the definition is"
+    )
 
 
 def compile_definition(definition: dict) -> Graph:

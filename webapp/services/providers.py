@@ -21,6 +21,7 @@ from ..errors import Conflict, NotFound, ValidationFailed
 from ..extensions import db
 from ..llm import DEFAULT_PRICES, ProviderSettings, blocked_cause, gateway_for
 from ..models import Provider, User, isoformat, utcnow
+from ..outbound import answer_within
 from ..schemas.providers import DEFAULT_ID, KEY_MAX, NAME_MAX, URL_MAX
 from ..secretbox import open_sealed, seal
 from . import audit
@@ -74,7 +75,8 @@ def provider_models(user: User, provider_id: str) -> list[str]:
     else:
         endpoint = gateway_for(current_app).endpoint_for(_settings(own_provider(user, provider_id)))
     try:
-        with admission.aside():  # the provider may take its time: others need not wait for it
+        # The provider may take its time (others need not wait for it), up to the model timeout for the whole list.
+        with admission.aside(), answer_within(current_app.config["MODEL_TIMEOUT"]):
             return sorted(model.id for model in endpoint.client.models.list())
     except Exception as exc:  # the provider's failure, told as such: never a 500 of ours
         blocked = blocked_cause(exc)

@@ -17,11 +17,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
 from flask import current_app, url_for
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ..engine.errors import InputError, Problem
 from ..engine.status import TriggerType
-from ..errors import NotFound, ValidationFailed
+from ..errors import Conflict, NotFound, ValidationFailed
 from ..extensions import db
 from ..models import Trigger, User, Workflow, utcnow
 from ..secretbox import open_sealed, seal
@@ -65,6 +65,7 @@ def create_trigger(user: User, workflow_id: str, body: dict) -> tuple[Trigger, s
             "Trigger is invalid", [Problem("type", "invalid_value", "'type' must be webhook or schedule")]
         )
     _refuse_unknown(body, _FIELDS[kind])
+    _refuse_past_the_cap(user)
     trigger = Trigger(workflow_id=workflow.id, type=kind, enabled=True, inputs={}, timezone="UTC")
     token = None
     if kind == TriggerType.WEBHOOK:
@@ -77,6 +78,25 @@ def create_trigger(user: User, workflow_id: str, body: dict) -> tuple[Trigger, s
     audit.record("trigger.created", user, "trigger", trigger.id, details={"workflow_id": workflow.id, "type": kind})
     db.session.commit()
     return trigger, token
+
+
+def _refuse_past_the_cap(user: User) -> None:
+    """At most ``MAX_TRIGGERS_PER_USER`` triggers on a user's live workflows: 409, the
+    user's own state being in the way, not the request. Counted under a lock on the
+    user's row (PostgreSQL; SQLite has one writer at a time), so parallel creations
+    cannot pass it together."""
+    cap = current_app.config["MAX_TRIGGERS_PER_USER"]
+    if cap <= 0:
+        return
+    db.session.execute(select(User.id).where(User.id == user.id).with_for_update())
+    held = db.session.scalar(
+        select(func.count(Trigger.id))
+        .join(Workflow, Workflow.id == Trigger.workflow_id)
+        .where(Workflow.owner_id == user.id, Workflow.deleted_at.is_(None))
+    )
+    if held >= cap:
+        message = f"you have {held} triggers, the most one user may have (MAX_TRIGGERS_PER_USER); delete one first"
+        raise Conflict("Too many triggers", [Problem("type", "limit_reached", message)])
 
 
 def update_trigger(user: User, trigger_id: str, body: dict) -> Trigger:

@@ -55,10 +55,13 @@ def register():
     if current_user.is_authenticated:
         return redirect(url_for("ui.dashboard"))
     form = RegisterForm()
-    status = 200
+    status, headers = 200, {}
     if form.validate_on_submit():
         try:
-            user = accounts.create_user(form.email.data, form.password.data)
+            user = accounts.sign_up(form.email.data, form.password.data)
+        except RateLimited as exc:
+            form.form_errors.append(exc.message)
+            status, headers = 429, {"Retry-After": str(exc.retry_after)}
         except ValidationFailed as exc:
             for problem in exc.details:
                 field = getattr(form, problem.path, None)
@@ -73,4 +76,4 @@ def register():
             return redirect(url_for("ui.dashboard"), 303)
     elif request.method == "POST":
         status = 422
-    return render_template("auth/register.html", form=form), status
+    return render_template("auth/register.html", form=form), status, headers

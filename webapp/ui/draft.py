@@ -94,8 +94,8 @@ def _read_node(index: int, raw: dict, problems: list[Problem]) -> dict:
     base = f"nodes[{index}]"
     kind = _text(raw.get("type"))
     keys = _json_or(raw.get("_keys"), {})
-    node_keys = set(keys.get("node", [])) if isinstance(keys, dict) else set()
-    config_keys = set(keys.get("config", [])) if isinstance(keys, dict) else set()
+    node_keys = _key_set(keys.get("node")) if isinstance(keys, dict) else set()
+    config_keys = _key_set(keys.get("config")) if isinstance(keys, dict) else set()
     extra = _extra(raw.get("_extra"), base, problems)
     node: dict = {"id": _text(raw.get("id")).strip(), "type": kind}
     name = _text(raw.get("name"))
@@ -103,12 +103,12 @@ def _read_node(index: int, raw: dict, problems: list[Problem]) -> dict:
         node["name"] = name
     config_raw = raw.get("config") if isinstance(raw.get("config"), dict) else {}
     config = _read_config(base, describe(kind), config_raw, raw, config_keys, problems)
-    config.update(extra.get("config") or {})
+    config.update(_part(extra, "config"))
     node["config"] = config
     on_error = _text(raw.get("on_error")) or "fail"
     if on_error != "fail" or "on_error" in node_keys:
         node["on_error"] = on_error
-    node.update(extra.get("node") or {})
+    node.update(_part(extra, "node"))
     return node
 
 
@@ -145,7 +145,7 @@ def _read_config(
         inner = raw.get(option.key) if isinstance(raw.get(option.key), dict) else {}
         kind = _text(inner.get("type")) or option.values[0]
         inner_raw = inner.get("config") if isinstance(inner.get("config"), dict) else {}
-        inner_keys = set(_json_or(inner.get("_keys"), []) or [])
+        inner_keys = _key_set(_json_or(inner.get("_keys"), []))
         path = f"{base}.config.{option.key}"
         config[option.key] = {
             "type": kind,
@@ -193,7 +193,7 @@ def _read_named(path: str, raw: Any, problems: list[Problem]) -> dict | None:
 def _read_declaration(path: str, option: Option, raw: Any, problems: list[Problem]) -> dict:
     """One row of a list of declarations (an input field), read by the option's items."""
     raw = raw if isinstance(raw, dict) else {}
-    keys = set(_json_or(raw.get("_keys"), []) or [])
+    keys = _key_set(_json_or(raw.get("_keys"), []))
     row: dict = {}
     kind = _text(raw.get("type")) or "string"
     for spec in item_specs(option):
@@ -296,6 +296,17 @@ def _extra(text: Any, path: str, problems: list[Problem]) -> dict:
     return value if isinstance(value, dict) else {}
 
 
+def _key_set(value: Any) -> set[str]:
+    """The option names a hidden ``_keys`` field lists (a list of names; anything else, none)."""
+    return {key for key in value if isinstance(key, str)} if isinstance(value, list) else set()
+
+
+def _part(extra: dict, key: str) -> dict:
+    """A node's hidden options of one kind (``node`` or ``config``): an object, or nothing."""
+    value = extra.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def read_json(text: str) -> Draft:
     """The JSON tab: a definition, a workflow, or an export document, as text."""
     try:
@@ -304,11 +315,11 @@ def read_json(text: str) -> Draft:
         return Draft({}, [Problem("definition_json", "syntax_error", f"not valid JSON: {exc}")])
     if isinstance(document, dict) and isinstance(document.get("workflow"), dict):
         document = document["workflow"]
-    if not isinstance(document, dict):
-        return Draft(
-            {},
-            [Problem("definition_json", "invalid_value", "the JSON must be an object with 'nodes' and 'connections'")],
-        )
+    shape = "the JSON must be an object with 'nodes' and 'connections', each a list"
+    if not isinstance(document, dict) or any(
+        not isinstance(document.get(key), list | None) for key in ("nodes", "connections")
+    ):
+        return Draft({}, [Problem("definition_json", "invalid_value", shape)])
     return Draft({"nodes": document.get("nodes"), "connections": document.get("connections") or []}, [])
 
 
@@ -319,6 +330,16 @@ def as_json(definition: dict) -> str:
 # -- changing the shape ------------------------------------------------------------------------------
 
 
+_INDEX = re.compile(r"[0-9]{1,6}")  # a node's, row's or connection's place: far more than any bound allows
+
+
+def parse_action(action: str) -> tuple[str, list[str], list[int]]:
+    """An action's verb, its parts after the verb, and those that are indexes (``insert_on:3``)."""
+    verb, _, rest = action.partition(":")
+    parts = rest.split(":")
+    return verb, parts, [int(part) for part in parts if _INDEX.fullmatch(part)]
+
+
 def apply_action(definition: dict, action: str, form) -> dict:
     """Structural edits (on a copy): add a node (``add_node``, from the add-node fields),
     insert one on a connection (``insert_on:<connection>``), move or remove one, add or
@@ -326,9 +347,7 @@ def apply_action(definition: dict, action: str, form) -> dict:
     definition = copy.deepcopy(definition)
     nodes = [n for n in definition.get("nodes") or [] if isinstance(n, dict)]
     connections = [c for c in definition.get("connections") or [] if isinstance(c, dict)]
-    verb, _, rest = action.partition(":")
-    parts = rest.split(":")
-    args = [int(a) for a in parts if a.isdigit()]
+    verb, parts, args = parse_action(action)
     kind = form.get("new_node_type", "ai_model")
     takes_input = getattr(describe(kind), "takes_input", False)  # an unknown type adds nothing anyway
     if verb == "add_node":

@@ -22,7 +22,7 @@ from ..engine.errors import Problem
 from ..errors import ValidationFailed
 from ..llm import DEFAULT_PRICES
 from ..services import workflows as service
-from ..services.definitions import compile_definition
+from ..services.definitions import compile_definition, oversize
 from ..services.providers import list_providers
 from . import bp, editor_schema, node_forms, undo
 from . import draft as drafts
@@ -78,10 +78,18 @@ def editor_context(
     suggestions: bool = True,
 ) -> dict:
     """What the editor templates need to draw ``definition`` (a draft, maybe invalid):
-    ``selected`` is the node open in the panel (``focus_node``: its id takes the focus)."""
+    ``selected`` is the node open in the panel (``focus_node``: its id takes the focus).
+    A draft past the size bounds is never drawn, whichever field it came in: it stays
+    text in the JSON tab, with the bound it is past beside it."""
+    dirty = bool(definition) and _normalised(definition) != _normalised(workflow.definition)
+    too_large = oversize(definition) if definition else None
+    if too_large is not None:
+        problems = [Problem("definition_json", too_large.code, f"Too large to draw or save: {too_large.message}.")]
+        json_text = json_text if json_text is not None else drafts.as_json(definition)
+        view, definition, selected = "json", {}, None
     if problems is None:
         problems = problems_of(definition)
-    forms = node_forms.node_forms(definition) if definition else []
+    forms = node_forms.node_forms(definition) if definition and view == "form" else []
     if selected is not None and 0 <= selected < len(forms):
         forms[selected].selected = True
         forms[selected].focused = focus_node
@@ -123,7 +131,7 @@ def editor_context(
         "view": view,
         "json_text": json_text if json_text is not None else drafts.as_json(definition or {}),
         "readonly": readonly,
-        "dirty": bool(definition) and _normalised(definition) != _normalised(workflow.definition),
+        "dirty": dirty,
         **(_suggestions(workflow) if suggestions else {}),  # the check's answer draws no datalists
         "default_model": current_app.config.get("DEFAULT_MODEL"),
         "node_types": editor_schema.node_type_names(),
@@ -169,8 +177,7 @@ def _selected_after(action: str, selected: int | None, before: dict, after: dict
     of the same id stays open if there is one."""
     before_ids, after_ids = _ids(before), _ids(after)
     count = len(after_ids)
-    verb, _, rest = action.partition(":")
-    args = [int(a) for a in rest.split(":") if a.isdecimal()]
+    verb, _, args = drafts.parse_action(action)
     if verb in ("add_node", "insert_on") and count > len(before_ids):
         return count - 1
     if verb in ("undo", "revert"):
@@ -190,12 +197,24 @@ def _ids(definition: dict) -> list:
     return [n.get("id") if isinstance(n, dict) else None for n in definition.get("nodes") or []]
 
 
+def _history() -> tuple[list[dict], str | None]:
+    """The undo history the form carries, and why it was dropped if it was: it comes back
+    from the browser, so each draft in it is held to the size bounds before any is used."""
+    steps = undo.read(request.form.get("_undo"))
+    for step in steps:
+        for draft in (step["before"], step["after"]):
+            too_large = oversize(draft)
+            if too_large is not None:
+                return [], f"Undo history dropped: it holds a draft past the bounds ({too_large.message})."
+    return steps, None
+
+
 @bp.post("/workflows/<workflow_id>/editor")
 def editor_change(workflow_id: str):
     workflow = _owned()
     posted, view = _posted_draft()
     action = request.form.get("action", "")
-    history = undo.read(request.form.get("_undo"))
+    history, message = _history()
     if view == "json" and posted.problems:  # unreadable JSON: stay on the tab, keep the text as typed
         return _editor(
             workflow,
@@ -206,32 +225,42 @@ def editor_change(workflow_id: str):
                 view="json",
                 json_text=request.form.get("definition_json", ""),
                 history=history,
+                message=message,
             ),
             status=422,
         )
-    definition, meta_parts = posted.definition, {}
-    if action == "undo" and history:
+    definition, meta_parts, typed = posted.definition, {}, None
+    if oversize(posted.definition) is not None:  # only ever text: no edit applies to it (editor_context says why)
+        action, typed = "", request.form.get("definition_json") if view == "json" else None
+    elif action == "undo" and history:
         definition = undo.undone(history.pop(), posted.definition)
     elif action == "revert":  # the graph and the settings as saved; undo brings the draft back
         history = undo.pushed(history, posted.definition, workflow.definition)
         definition = copy.deepcopy(workflow.definition)
         meta_parts = {"meta_form": WorkflowMetaForm(obj=workflow, formdata=None), "meta_oob": True}
     elif view == "form" and action and not action.startswith("view:"):
-        definition = drafts.apply_action(posted.definition, action, request.form)
-        history = undo.pushed(history, posted.definition, definition)
+        changed = drafts.apply_action(posted.definition, action, request.form)
+        too_large = oversize(changed)
+        if too_large is None:
+            definition, history = changed, undo.pushed(history, posted.definition, changed)
+        else:  # one node or connection too many: the edit is refused, the draft stays as it was
+            message, action = f"Not done: {too_large.message}.", ""
     if action in ("view:json", "view:form"):
         view = action.partition(":")[2]
     context = editor_context(
         workflow,
         definition,
         view=view,
+        json_text=typed,
         problems=problems_of(definition, None if action in ("undo", "revert") else posted.problems),
         selected=_selected_after(action, _selected_index(), posted.definition, definition),
         focus_node=action == "add_node" or action.startswith("insert_on:"),
         history=history,
+        message=message,
     )
     focus_pick = action.startswith("remove_node:")  # the keyboard goes to the list of nodes, not to the page's top
-    return _editor(workflow, {**context, **meta_parts, "focus_pick": focus_pick})
+    refused = message is not None or context["view"] != view or typed is not None
+    return _editor(workflow, {**context, **meta_parts, "focus_pick": focus_pick}, status=422 if refused else 200)
 
 
 @bp.post("/workflows/<workflow_id>/editor/check")
@@ -243,12 +272,12 @@ def editor_check(workflow_id: str):
         workflow,
         definition,
         view=view,
-        problems=problems_of(definition, posted.problems),
+        problems=None if oversize(definition) else problems_of(definition, posted.problems),
         json_text=request.form.get("definition_json") if view == "json" else None,
         selected=_selected_index(),
         suggestions=False,
     )
-    if view == "json":  # only the JSON field is on the page
+    if context["view"] == "json":  # only the JSON field is on the page (or all a draft too large to draw gets)
         slots = ["pb-definition_json"]
     else:
         slots = [slot for form in context["node_forms"] for slot in form.slots()]
@@ -262,7 +291,7 @@ def editor_save(workflow_id: str):
     and visibility (one version more only when the graph changed)."""
     workflow = _owned()
     posted, view = _posted_draft()
-    history = undo.read(request.form.get("_undo"))
+    history, _ = _history()
     meta = WorkflowMetaForm() if request.form.get("_meta") else None
     json_text = request.form.get("definition_json") if view == "json" else None
     problems, message = (problems_of(posted.definition, posted.problems), None) if posted.problems else (None, None)

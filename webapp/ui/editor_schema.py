@@ -137,24 +137,34 @@ def node_ids(definition: dict) -> list[str]:
 def references_for(definition: dict, node_id: Any) -> list[str]:
     """``node.field`` names a template in ``node_id`` may use: the outputs of every
     node upstream of it, following the connections as drawn."""
-    nodes = {n["id"]: n for n in definition.get("nodes") or [] if isinstance(n, dict) and isinstance(n.get("id"), str)}
-    if node_id not in nodes:
-        return []
-    parents: dict[str, set[str]] = {}
-    for connection in definition.get("connections") or []:
-        if isinstance(connection, dict) and connection.get("from") in nodes and connection.get("to") in nodes:
-            parents.setdefault(connection["to"], set()).add(connection["from"])
-    upstream, stack = set(), list(parents.get(node_id, ()))
-    while stack:
-        current = stack.pop()
-        if current not in upstream and current != node_id:
-            upstream.add(current)
-            stack.extend(parents.get(current, ()))
-    found = []
-    for ancestor_id, ancestor in nodes.items():
-        info = describe(ancestor.get("type"))
-        if ancestor_id not in upstream or info is None:
-            continue
-        config = ancestor.get("config") if isinstance(ancestor.get("config"), dict) else {}
-        found += [f"{ancestor_id}.{name}" for name in info.outputs_for(config)]
-    return found
+    return References(definition).of(node_id)
+
+
+class References:
+    """``references_for`` of every node of one draft: the connections and each node's
+    outputs read once (per node they made drawing a draft's forms nodes × connections)."""
+
+    def __init__(self, definition: dict) -> None:
+        raw = definition.get("nodes") or []
+        self.nodes = {n["id"]: n for n in raw if isinstance(n, dict) and isinstance(n.get("id"), str)}
+        self.parents: dict[str, set[str]] = {}
+        for connection in definition.get("connections") or []:
+            ends = (connection.get("from"), connection.get("to")) if isinstance(connection, dict) else (None, None)
+            if ends[0] in self.nodes and ends[1] in self.nodes:
+                self.parents.setdefault(ends[1], set()).add(ends[0])
+        self.outputs: dict[str, list[str]] = {}
+        for node_id, node in self.nodes.items():
+            info = describe(node.get("type"))
+            config = node.get("config") if isinstance(node.get("config"), dict) else {}
+            self.outputs[node_id] = [f"{node_id}.{name}" for name in info.outputs_for(config)] if info else []
+
+    def of(self, node_id: Any) -> list[str]:
+        if not isinstance(node_id, str) or node_id not in self.nodes:  # a draft's id may be anything, a list too
+            return []
+        upstream, stack = set(), list(self.parents.get(node_id, ()))
+        while stack:
+            current = stack.pop()
+            if current not in upstream and current != node_id:
+                upstream.add(current)
+                stack.extend(self.parents.get(current, ()))
+        return [name for ancestor in self.nodes if ancestor in upstream for name in self.outputs[ancestor]]

@@ -44,6 +44,12 @@ def node_type_label(kind: str) -> str:
     return info.label if info else kind
 
 
+def element_text(text: str) -> Markup:
+    """Text for inside an element such as a textarea: only ``&`` and ``<`` escaped (all that
+    can end it or start markup there), so JSON's quotes stay one byte each, not five."""
+    return Markup(str(text).replace("&", "&amp;").replace("<", "&lt;"))
+
+
 def register(app: Flask) -> None:
     app.jinja_env.filters.update(
         dt=format_datetime,
@@ -54,6 +60,7 @@ def register(app: Flask) -> None:
         duration=format_duration,
         schedule_time=format_schedule_time,
         pretty_json=pretty_json,
+        element_text=element_text,
         node_type=node_type_label,
         model_text=output.as_text_block,
         model_value=output.as_value_block,

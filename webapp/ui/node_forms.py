@@ -19,13 +19,13 @@ from ..engine.errors import Problem
 from ..engine.node_types import ON_ERROR, Option
 from .editor_schema import (
     MISSING,
+    References,
     Spec,
     Widget,
     css_id,
     describe,
     item_specs,
     nested_options,
-    references_for,
     row_options,
     specs_for,
     variant_of,
@@ -204,10 +204,11 @@ class NodeForm:
 
 def node_forms(definition: dict) -> list[NodeForm]:
     nodes = definition.get("nodes") if isinstance(definition.get("nodes"), list) else []
-    return [_node_form(index, node if isinstance(node, dict) else {}, definition) for index, node in enumerate(nodes)]
+    references = References(definition)
+    return [_node_form(index, node if isinstance(node, dict) else {}, references) for index, node in enumerate(nodes)]
 
 
-def _node_form(index: int, node: dict, definition: dict) -> NodeForm:
+def _node_form(index: int, node: dict, references: References) -> NodeForm:
     base = f"nodes[{index}]"
     kind = node.get("type") if isinstance(node.get("type"), str) else ""
     config = node.get("config") if isinstance(node.get("config"), dict) else {}
@@ -231,7 +232,7 @@ def _node_form(index: int, node: dict, definition: dict) -> NodeForm:
         on_error=node.get("on_error") if node.get("on_error") in ON_ERROR else "fail",
         parts=parts,
         hidden=hidden,
-        references=references_for(definition, node.get("id")),
+        references=references.of(node.get("id")),
         variant=variant_of(info, config) if info else None,
     )
 
@@ -440,8 +441,9 @@ def connection_rows(definition: dict) -> list[dict]:
 
 def _flow_rank(definition: dict, rows: list[dict]) -> dict[str, int]:
     """Each node id's place in the flow (upstream first; ties and cycles in definition order)."""
-    ids = [n.get("id") for n in definition.get("nodes") or [] if isinstance(n, dict) and isinstance(n.get("id"), str)]
-    waiting = {node_id: 0 for node_id in ids}
+    nodes = definition.get("nodes") or []
+    ids = list(dict.fromkeys(n.get("id") for n in nodes if isinstance(n, dict) and isinstance(n.get("id"), str)))
+    waiting = {node_id: 0 for node_id in ids}  # an id given twice (a draft being typed) is ranked once
     for row in rows:
         if row["from"] in waiting and row["to"] in waiting and row["from"] != row["to"]:
             waiting[row["to"]] += 1

@@ -58,8 +58,11 @@ def add_trigger(response: Response, trigger: str | dict) -> Response:
 
 
 def safe_next(target: str | None) -> str | None:
-    """A same-site path to return to after signing in, or None (no open redirects)."""
+    """A same-site path to return to after signing in, or None (no open redirects, and
+    nothing a header cannot carry: a control character is no part of an address)."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    if any(ord(character) < 0x20 or ord(character) == 0x7F for character in target):
         return None
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or parts.path.startswith("/api/"):

@@ -8,7 +8,7 @@ from flask_login import current_user
 from ..engine import jsontext
 from ..engine.errors import Problem
 from ..engine.status import TriggerType
-from ..errors import ValidationFailed
+from ..errors import Conflict, ValidationFailed
 from ..services import triggers as service
 from ..services.workflows import owned_workflow
 from . import bp
@@ -45,8 +45,8 @@ def trigger_create(workflow_id: str):
             return _panel(workflow_id, status=422, problems=_by_path(exc.details), values=_schedule_values(form))
     try:
         service.create_trigger(current_user._get_current_object(), workflow_id, body)
-    except ValidationFailed as exc:
-        return _panel(workflow_id, status=422, problems=_by_path(exc.details), values=_schedule_values(form))
+    except (ValidationFailed, Conflict) as exc:  # a Conflict: the user's triggers are at their bound
+        return _panel(workflow_id, status=exc.status, problems=_by_path(exc.details), values=_schedule_values(form))
     return _panel(workflow_id)
 
 
