@@ -15,9 +15,10 @@ from ..errors import NodeError, Problem
 from ..expressions import Compiled, ExpressionError, ExpressionLimit, Expressions, syntax_message
 from ..http_calls import HttpGateway
 from ..jsontext import LONE_SURROGATE, SURROGATE_MESSAGE
-from ..model_calls import ZERO_USAGE, ModelGateway, Stopped, Usage, never
+from ..model_calls import ZERO_USAGE, ModelGateway, Usage
 from ..options import MISSING as _MISSING
 from ..options import Option, Variants
+from ..stopping import Stopped, never
 from ..workflow_calls import WorkflowGateway
 
 
