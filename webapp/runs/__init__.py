@@ -1,5 +1,6 @@
 """The run lifecycle in one place, layered without cycles (each imports only those above it):
 
+``cancels``    a cancel heard at once by the process running the execution
 ``records``    node rows as the runner reports them; settling from outside a run
 ``heartbeat``  proof of life for the executions a process holds
 ``fairshare``  MAX_RUNNING_PER_USER: the claim's bound, held-back runs, waking them

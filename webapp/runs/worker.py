@@ -46,6 +46,7 @@ from rq.worker import WorkerStatus
 from .. import create_app
 from ..admission import give_turn_back, take_turn
 from ..heap import freeze_startup_objects
+from .cancels import cancel_listener
 from .dispatch import JOB_FUNCTION, dispatcher
 from .executor import Executor
 from .records import shutdown_requested
@@ -116,6 +117,7 @@ class AppWorker(SimpleWorker):
         os.nice(config["WORKER_NICE"])
 
     def work(self, burst: bool = False, **kwargs) -> bool:
+        cancel_listener(self.app).ensure_running()
         if self.app.config["REAPER_ENABLED"]:
             try:
                 reap(self.app)
