@@ -98,6 +98,10 @@ class ReadyQueue(Queue):
 
 
 class AppWorker(SimpleWorker):
+    # rq's wait between attempts to reach Redis again doubles up to a minute: after a long
+    # outage, a worker would come back tens of seconds late. Ours doubles up to this.
+    max_connection_wait_time = RECONNECT_DELAY
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if self.queue_class is Queue:  # rq's own, unless ``--queue-class`` names another
