@@ -16,7 +16,7 @@ import redis as redis_lib
 from rq import Queue, Worker
 from sqlalchemy import select
 
-from tests.conftest import FAST_RECOVERY, Api, make_app, make_user
+from tests.conftest import FAST_RECOVERY, Api, WorkerProcess, make_app, make_user
 from tests.definitions import model_definition, workflow_body
 from tests.web_server import Gunicorn
 from webapp.extensions import db
@@ -117,6 +117,42 @@ def test_a_sigkilled_worker_is_settled_as_worker_lost_with_no_worker_left(queue_
     assert nodes["gen"]["status"] == "failed" and nodes["gen"]["error"]["code"] == "worker_lost"
     assert nodes["out"]["status"] == "cancelled"
     assert no_node_left_running(app)
+
+
+def test_a_reaper_paused_past_worker_lost_after_settles_no_run_of_a_live_worker(queue_env, database_url, model):
+    """A machine-wide freeze: every process stopped (SIGSTOP) for longer than
+    WORKER_LOST_AFTER, and the reaper's process woken first. The gap in its own clock
+    says the silence may be its own, so it looks again later: by then the workers,
+    woken too, have beaten."""
+    app = queue_env.app()
+    api = api_for(app)
+    workflow_id = create(api, model_definition("[[latency=6]] {{ in.text }}"))
+    worker = queue_env.worker()
+    # A reaper in a process of its own (a worker of an empty queue) judging the runs' lane.
+    reaper_host = WorkerProcess(
+        database_url,
+        queue_env.redis_url,
+        model.base_url,
+        f"{queue_env.queue}-idle",
+        **FAST_RECOVERY,
+        RQ_QUEUE=queue_env.queue,
+    ).wait_ready()
+    try:
+        ids = [start(api, workflow_id, f"frozen {i}") for i in range(3)]
+        wait_for(lambda: all(node_status(api, e, "gen") == "running" for e in ids), 15, "the runs to start")
+        for process in (worker, reaper_host):
+            process.signal(signal.SIGSTOP)
+        time.sleep(FAST_RECOVERY["WORKER_LOST_AFTER"] + 2)
+        reaper_host.signal(signal.SIGCONT)
+        time.sleep(1.5)  # three of its intervals: on main it settled the runs here
+        worker.signal(signal.SIGCONT)
+        bodies = [finished(api, e, timeout=30) for e in ids]
+        assert [(b["status"], b["error"]) for b in bodies] == [("completed", None)] * 3
+        assert model.call_count == 3
+    finally:
+        reaper_host.signal(signal.SIGCONT)
+        worker.signal(signal.SIGCONT)
+        reaper_host.stop()
 
 
 def test_warm_shutdown_finishes_the_node_and_another_worker_resumes(queue_env, model):

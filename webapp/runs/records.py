@@ -39,14 +39,24 @@ CANCELLED = Stop("cancelled", "cancelled on request", status=RunStatus.CANCELLED
 PARENT_STOPPED = Stop("cancelled", "the execution it runs inside stopped", status=RunStatus.CANCELLED)
 
 
-def settle(execution_id: str, status: str, error: dict | None, *, from_statuses: tuple[str, ...]) -> bool:
+def settle(
+    execution_id: str,
+    status: str,
+    error: dict | None,
+    *,
+    from_statuses: tuple[str, ...],
+    unless_beaten_since: datetime | None = None,
+) -> bool:
     """End an execution from outside its runner (cancel, reaper, crash). Nodes not
-    yet finished end too: running ones as failed (or cancelled), pending ones cancelled."""
+    yet finished end too: running ones as failed (or cancelled), pending ones cancelled.
+    ``unless_beaten_since``: only if its holder has not beaten since (the reaper's)."""
     now = utcnow()
+    settling = update(executions).where(executions.c.id == execution_id, executions.c.status.in_(from_statuses))
+    if unless_beaten_since is not None:
+        beat = func.coalesce(executions.c.heartbeat_at, executions.c.created_at)
+        settling = settling.where(beat < unless_beaten_since)
     changed = db.session.execute(
-        update(executions)
-        .where(executions.c.id == execution_id, executions.c.status.in_(from_statuses))
-        .values(status=status, error=error, finished_at=_not_before(executions.c.started_at, now))
+        settling.values(status=status, error=error, finished_at=_not_before(executions.c.started_at, now))
     ).rowcount
     if changed:
         node_error = {"code": error["code"], "message": error["message"]} if error else None

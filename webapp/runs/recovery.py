@@ -12,6 +12,12 @@ start, workers from theirs — so an execution is settled within
   (the claim's compare-and-set makes a duplicate job harmless);
 * ``queued`` in local mode with a stale heartbeat: its process died → ``worker_lost``;
 * held back for its owner's running limit, with room now → woken (``fairshare.py``).
+
+Silence is judged against the reaper's own clock: after a gap in its own passes longer
+than its interval (its process was paused, or the whole machine froze and woke it
+first), as after a database outage, every holder first gets ``WORKER_LOST_AFTER`` to
+beat again. And a run is settled as lost only if its heartbeat is still stale at the
+moment of the write (a compare-and-set on it too).
 """
 
 from __future__ import annotations
@@ -80,10 +86,10 @@ def reap(app: Flask, judge_silence: bool = True) -> dict[str, int]:
                 counts["requeued"] += 1
             elif not judge_silence:
                 continue
-            elif row.status == RunStatus.RUNNING and beat < lost_before:
-                counts["worker_lost"] += settle(row.id, RunStatus.FAILED, LOST, from_statuses=(RunStatus.RUNNING,))
-            elif row.status == RunStatus.QUEUED and queue.mode == "local" and beat < lost_before:
-                counts["worker_lost"] += settle(row.id, RunStatus.FAILED, LOST, from_statuses=(RunStatus.QUEUED,))
+            elif beat < lost_before and (row.status == RunStatus.RUNNING or queue.mode == "local"):
+                counts["worker_lost"] += settle(
+                    row.id, RunStatus.FAILED, LOST, from_statuses=(row.status,), unless_beaten_since=lost_before
+                )
         counts["woken"] = _wake_held_back(queue, config["MAX_RUNNING_PER_USER"])
     if any(counts.values()):
         log.warning("reaper: %s", counts)
@@ -110,9 +116,11 @@ class Reaper(BackgroundLoop):
 
     def __init__(self, app: Flask) -> None:
         super().__init__(app)
-        # After a database outage, silence counts again only once every holder has had
-        # WORKER_LOST_AFTER to beat: else runs that rode the outage out would be reaped.
+        # After a database outage, or a pause of the reaper's own, silence counts again only
+        # once every holder has had WORKER_LOST_AFTER to beat: else runs that rode the
+        # outage out, or whose workers were paused with it, would be reaped.
         self.silence_counts_from = 0.0
+        self.last_turn_ended: float | None = None  # time.monotonic()
 
     @property
     def enabled(self) -> bool:
@@ -123,6 +131,18 @@ class Reaper(BackgroundLoop):
         return self.app.config["REAPER_INTERVAL"]
 
     def turn(self) -> None:
+        began = time.monotonic()
+        if self.last_turn_ended is not None and began - self.last_turn_ended > 2 * self.interval:
+            # Away a whole interval longer than planned: whatever paused this process may have
+            # paused the workers too, and their beats are as late as this pass.
+            self.silence_counts_from = max(self.silence_counts_from, began + self.app.config["WORKER_LOST_AFTER"])
+            log.warning("reaper: paused for %.1f s; silence is judged again from now", began - self.last_turn_ended)
+        try:
+            self._pass()
+        finally:
+            self.last_turn_ended = time.monotonic()
+
+    def _pass(self) -> None:
         try:
             reap(self.app, judge_silence=time.monotonic() >= self.silence_counts_from)
             if self.silence_counts_from == math.inf:  # the first pass since the database came back
