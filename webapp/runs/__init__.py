@@ -1,14 +1,15 @@
 """The run lifecycle in one place, layered without cycles (each imports only those above it):
 
-``cancels``    a cancel heard at once by the process running the execution
-``records``    node rows as the runner reports them; settling from outside a run
-``heartbeat``  proof of life for the executions a process holds
-``fairshare``  MAX_RUNNING_PER_USER: the claim's bound, held-back runs, waking them
-``execution``  one run: claim, engine (user code in sandbox processes), finish
-``executor``   the threads of a process that run executions, a bounded number at once
-``dispatch``   local mode (this process's executor) or queue mode (RQ), and what follows a run
-``recovery``   the reaper: lost workers, overrunning runs, vanished jobs, missed wakes
-``worker``     the RQ worker class; ``jobs`` the RQ job
+``rq_contract``  every rq internal relied on, named once
+``cancels``      a cancel heard at once by the process running the execution
+``records``      node rows as the runner reports them; settling from outside a run
+``heartbeat``    proof of life for the executions a process holds
+``fairshare``    MAX_RUNNING_PER_USER: the claim's bound, held-back runs, waking them
+``execution``    one run: claim, engine (user code in sandbox processes), finish
+``executor``     the threads of a process that run executions, a bounded number at once
+``dispatch``     local mode (this process's executor) or queue mode (RQ), and what follows a run
+``recovery``     the reaper: lost workers, overrunning runs, vanished jobs, missed wakes
+``worker``       the RQ worker class; ``jobs`` the RQ job
 """
 
 from __future__ import annotations

@@ -15,9 +15,6 @@ from datetime import UTC, datetime
 
 from flask import Flask, current_app
 from redis.exceptions import RedisError
-from rq import Queue
-from rq.intermediate_queue import IntermediateQueue
-from rq.job import Job, JobStatus
 from sqlalchemy import select, update
 
 from ..connections import redis_connection
@@ -27,6 +24,7 @@ from . import cancels
 from .execution import Ended, Outcome
 from .executor import Executor
 from .records import executions
+from .rq_contract import IntermediateQueue, Job, JobStatus, Queue
 
 log = logging.getLogger(__name__)
 DONE_KEY = "execution-done:{}"

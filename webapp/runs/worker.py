@@ -15,15 +15,26 @@ Besides, the worker:
 * spends two Redis round trips on each of its own jobs where rq spends seven or more:
   the job taken with its hash (a Lua script), and its end in one MULTI; it writes no
   records of the job as started, since the run's state lives in the database (what
-  each bought: issue 17's analysis in ``docs/benchmarks.md``);
-* runs the reaper at start-up and every ``REAPER_INTERVAL`` seconds (``recovery.py``);
-* waits for Redis when it goes away, and registers afresh when it comes back (a
-  registration its last loop could not remove is removed first; one Redis lost is
+  each bought: issue 17's analysis in ``docs/benchmarks.md``). Every rq internal this
+  relies on is named in ``rq_contract.py``, and checked against rq by its tests;
+* runs the reaper at start-up and every ``REAPER_INTERVAL`` seconds (``recovery.py``),
+  and listens for cancels of the runs it holds (``cancels.py``);
+* waits for Redis when it goes away, trying again every ``RECONNECT_DELAY`` seconds at
+  most (rq's own wait doubles up to a minute), and registers afresh when it comes back
+  (a registration its last loop could not remove is removed first; one Redis lost is
   written again at the next heartbeat);
 * on a warm shutdown (SIGTERM), lets the runs in flight finish the nodes they are in,
   records them, and hands them back to the queue for another worker to resume.
 
 A killed worker's runs stop beating; the reaper settles them as ``worker_lost``.
+
+What the reaper reads of this worker, since it writes no "started" record of a job: for a
+run still ``queued``, the job's status in its hash (``queued`` from enqueue to end) and
+rq's intermediate list of the queue, where the job stays from its dequeue (the Lua
+script's LMOVE) until its end (``_let_go``). A job found there ``WORKER_LOST_AFTER`` after
+rq's first-seen mark belongs to a worker that died between taking it and claiming its run
+(``dispatch.QueueDispatcher.job_is_live``): the run is enqueued again. Once claimed, a run
+proves itself by its heartbeat in the database (``heartbeat.py``), not by anything in Redis.
 """
 
 from __future__ import annotations
@@ -36,12 +47,6 @@ import uuid
 
 from redis.commands.core import Script
 from redis.exceptions import RedisError
-from rq import Queue, SimpleWorker, worker_registration
-from rq.executions import Execution
-from rq.job import Job, JobStatus
-from rq.results import Result
-from rq.utils import backend_class, get_version, now
-from rq.worker import WorkerStatus
 
 from .. import create_app
 from ..admission import give_turn_back, take_turn
@@ -51,6 +56,19 @@ from .dispatch import JOB_FUNCTION, dispatcher
 from .executor import Executor
 from .records import shutdown_requested
 from .recovery import reap, reaper
+from .rq_contract import (
+    Execution,
+    Job,
+    JobStatus,
+    Queue,
+    Result,
+    SimpleWorker,
+    WorkerStatus,
+    backend_class,
+    get_version,
+    now,
+    worker_registration,
+)
 
 log = logging.getLogger(__name__)
 RECONNECT_DELAY = 2.0
