@@ -9,6 +9,7 @@ own queue: the shared ones are never disturbed.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 
@@ -136,13 +137,22 @@ def test_a_redis_restarted_from_its_append_only_file_leaves_no_worker_stuck(priv
         close_app(app)
 
 
-@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
-def test_a_worker_takes_jobs_within_seconds_after_a_long_redis_outage(private_redis, database_url, model):
-    """rq's own reconnect wait doubles up to a minute; ours is capped at a few seconds."""
-    queue = "long-outage"
+@contextlib.contextmanager
+def app_and_worker(private_redis, database_url: str, model, queue: str):
+    """The app and one worker on the private Redis, stopped and closed afterwards."""
     app = make_app(database_url, model.base_url, REDIS_URL=private_redis.url, RQ_QUEUE=queue, **FAST_RECOVERY)
     worker = WorkerProcess(database_url, private_redis.url, model.base_url, queue, **FAST_RECOVERY).wait_ready()
     try:
+        yield app, worker
+    finally:
+        worker.stop()
+        close_app(app)
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_a_worker_takes_jobs_within_seconds_after_a_long_redis_outage(private_redis, database_url, model):
+    """rq's own reconnect wait doubles up to a minute; ours is capped at a few seconds."""
+    with app_and_worker(private_redis, database_url, model, "long-outage") as (app, worker):
         api = api_for(app)
         workflow_id = create(api, model_definition("{{ in.text }}"))
         assert finished(api, start(api, workflow_id, "before"))["status"] == "completed"
@@ -154,9 +164,6 @@ def test_a_worker_takes_jobs_within_seconds_after_a_long_redis_outage(private_re
         assert [finished(api, e, timeout=RECOVERED_WITHIN)["status"] for e in after] == ["completed"] * 3
         assert time.monotonic() - back_at < RECOVERED_WITHIN
         assert worker.name in registered_workers(redis_lib.Redis(port=private_redis.port)), "visible to rq info"
-    finally:
-        worker.stop()
-        close_app(app)
 
 
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
@@ -165,10 +172,7 @@ def test_a_sync_execute_whose_redis_dies_while_it_waits_answers_with_the_finishe
 ):
     """The run needs only the database: the request waits for it there (up to
     SYNC_TIMEOUT) instead of answering 202 the moment its Redis wait breaks."""
-    queue = "sync-outage"
-    app = make_app(database_url, model.base_url, REDIS_URL=private_redis.url, RQ_QUEUE=queue, **FAST_RECOVERY)
-    worker = WorkerProcess(database_url, private_redis.url, model.base_url, queue, **FAST_RECOVERY).wait_ready()
-    try:
+    with app_and_worker(private_redis, database_url, model, "sync-outage") as (app, _worker):
         api = api_for(app)
         workflow_id = create(api, model_definition("[[latency=3]] {{ in.text }}"))
         answers = []
@@ -184,9 +188,6 @@ def test_a_sync_execute_whose_redis_dies_while_it_waits_answers_with_the_finishe
         (answer,) = answers
         assert answer.status_code == 200, answer.json
         assert answer.json["status"] == "completed"
-    finally:
-        worker.stop()
-        close_app(app)
 
 
 def test_runs_that_waited_in_the_queue_past_the_execution_timeout_still_run(queue_env, model):
