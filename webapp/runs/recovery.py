@@ -13,9 +13,9 @@ start, workers from theirs — so an execution is settled within
 * ``queued`` in local mode with a stale heartbeat: its process died → ``worker_lost``;
 * held back for its owner's running limit, with room now → woken (``fairshare.py``).
 
-Silence is judged against the reaper's own clock: after a gap in its own passes longer
-than its interval (its process was paused, or the whole machine froze and woke it
-first), as after a database outage, every holder first gets ``WORKER_LOST_AFTER`` to
+Silence is judged against the reaper's own clock: when a pass comes later than planned
+by more than its interval (its process was paused, or the whole machine froze and woke
+it first), as after a database outage, every holder first gets ``WORKER_LOST_AFTER`` to
 beat again. And a run is settled as lost only if its heartbeat is still stale at the
 moment of the write (a compare-and-set on it too).
 """
@@ -41,6 +41,7 @@ from .records import LOST, settle
 
 log = logging.getLogger(__name__)
 ENQUEUE_GRACE = timedelta(seconds=5)  # between the commit and the enqueue, a job is legitimately absent
+PAUSE_TOLERANCE = 1.0  # seconds a pass may come late (a busy machine) before it counts as a pause
 
 
 def reap(app: Flask, judge_silence: bool = True) -> dict[str, int]:
@@ -132,11 +133,13 @@ class Reaper(BackgroundLoop):
 
     def turn(self) -> None:
         began = time.monotonic()
-        if self.last_turn_ended is not None and began - self.last_turn_ended > 2 * self.interval:
-            # Away a whole interval longer than planned: whatever paused this process may have
+        late = began - self.last_turn_ended - self.interval if self.last_turn_ended is not None else 0.0
+        if late > max(self.interval, PAUSE_TOLERANCE):
+            # Away an interval longer than planned: whatever paused this process may have
             # paused the workers too, and their beats are as late as this pass.
-            self.silence_counts_from = max(self.silence_counts_from, began + self.app.config["WORKER_LOST_AFTER"])
-            log.warning("reaper: paused for %.1f s; silence is judged again from now", began - self.last_turn_ended)
+            wait = self.app.config["WORKER_LOST_AFTER"]
+            self.silence_counts_from = max(self.silence_counts_from, began + wait)
+            log.warning("reaper: %.1f s late (paused?); silence counts again in %g s", late, wait)
         try:
             self._pass()
         finally:
