@@ -144,7 +144,11 @@ def test_a_reaper_paused_past_worker_lost_after_settles_no_run_of_a_live_worker(
             process.signal(signal.SIGSTOP)
         time.sleep(FAST_RECOVERY["WORKER_LOST_AFTER"] + 2)
         reaper_host.signal(signal.SIGCONT)
-        time.sleep(1.5)  # three of its intervals: on main it settled the runs here
+        # Its first pass, seen in its log; without that line, three of its intervals (time
+        # enough, before the fix, to settle the runs as worker_lost).
+        noticed = time.monotonic() + 1.5
+        while "paused?" not in reaper_host.output and time.monotonic() < noticed:
+            time.sleep(0.05)
         worker.signal(signal.SIGCONT)
         bodies = [finished(api, e, timeout=30) for e in ids]
         assert [(b["status"], b["error"]) for b in bodies] == [("completed", None)] * 3
