@@ -207,6 +207,29 @@ def test_warm_shutdown_while_the_loop_holds_a_job_lets_the_job_end_first(queue_e
     assert len(model.calls) == 1
 
 
+def test_a_job_the_reaper_looked_at_during_its_hand_over_leaves_no_mark_behind(queue_env, model):
+    """The reaper marks a job it finds in rq's intermediate list (rq's first-seen key, kept
+    a day); the worker deletes that mark with the job."""
+    from rq.intermediate_queue import IntermediateQueue
+
+    from webapp.runs.dispatch import dispatcher
+
+    app = queue_env.app()
+    api = api_for(app)
+    workflow_id = create(api, model_definition("{{ in.text }}"))
+    queue_env.worker("tests.queue.workers.SlowToStartWorker")
+    execution_id = start(api, workflow_id, "looked at")
+    redis = redis_lib.Redis.from_url(queue_env.redis_url)
+    wait_for(lambda: redis.exists(f"holding:{queue_env.queue}"), 15, "the worker to take the job")
+    with app.app_context():
+        job_id = db.session.scalar(select(Execution.job_id).where(Execution.id == execution_id))
+        assert dispatcher(app).job_is_live(job_id, 60), "taken a moment ago: alive"
+    mark = IntermediateQueue(Queue(queue_env.queue, connection=redis).key, redis).get_first_seen_key(job_id)
+    assert redis.exists(mark), "what the reaper leaves as it looks"
+    assert finished(api, execution_id)["status"] == "completed"
+    assert not redis.exists(mark)
+
+
 def test_redis_restart_loses_queued_jobs_but_not_executions(private_redis, database_url, model):
     from tests.conftest import WorkerProcess, close_app
 

@@ -54,7 +54,9 @@ def test_the_redis_keys_relied_on(redis_client):
     queue = contract.Queue("contract", connection=redis_client)
     assert queue.key == "rq:queue:contract"
     assert queue.intermediate_queue_key == "rq:queue:contract:intermediate"
-    assert contract.IntermediateQueue(queue.key, connection=redis_client).key == queue.intermediate_queue_key
+    intermediate = contract.IntermediateQueue(queue.key, connection=redis_client)
+    assert intermediate.key == queue.intermediate_queue_key
+    assert intermediate.get_first_seen_key("a-job") == "rq:queue:contract:intermediate:first_seen:a-job"
     assert contract.Job.redis_job_namespace_prefix == "rq:job:"
     job = contract.Job.create(noop, id="contract-job", connection=redis_client)
     assert job.key == "rq:job:contract-job"
@@ -117,6 +119,7 @@ def test_the_intermediate_lists_first_seen_mark_is_set_once(redis_client):
     first = intermediate.get_first_seen("a-job")
     assert intermediate.set_first_seen("a-job") is False
     assert intermediate.get_first_seen("a-job") == first is not None
+    assert redis_client.exists(intermediate.get_first_seen_key("a-job"))
 
 
 def test_rqs_reconnect_wait_and_warm_shutdown_read_what_the_worker_sets():

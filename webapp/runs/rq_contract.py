@@ -27,7 +27,8 @@ What relies on what:
 * The reaper (``dispatch.QueueDispatcher.job_is_live``) judges whether a queued execution's
   job may still run from the job's status in its hash and, because our worker writes no
   "started" record, from rq's intermediate list: a job still there ``WORKER_LOST_AFTER``
-  after rq's own first-seen mark (``IntermediateQueue.set_first_seen`` / ``get_first_seen``)
+  after rq's own first-seen mark (``IntermediateQueue.set_first_seen`` / ``get_first_seen``,
+  a key of its own, ``get_first_seen_key``, which the worker deletes as the job ends)
   belongs to a worker that died during the hand-over. rq's maintenance
   (``IntermediateQueue.cleanup``) fails a job left there a minute outside the started
   registry; ours leaves the list within its hand-over, milliseconds.

@@ -58,6 +58,7 @@ from .records import shutdown_requested
 from .recovery import reap, reaper
 from .rq_contract import (
     Execution,
+    IntermediateQueue,
     Job,
     JobStatus,
     Queue,
@@ -250,15 +251,20 @@ class AppWorker(SimpleWorker):
     def handle_job_failure(self, job, queue, started_job_registry=None, exc_string="", execution=None) -> None:
         """rq's, once our job has left the intermediate list it was never taken out of."""
         if self._hands_over(job):
-            self._let_go(job, self.connection)
+            with self.connection.pipeline() as pipe:
+                self._let_go(job, pipe)
+                pipe.execute()
         return super().handle_job_failure(job, queue, started_job_registry, exc_string, execution)
 
-    def _let_go(self, job, connection) -> None:
+    def _let_go(self, job, pipe) -> None:
         """Our job out of its queue's intermediate list (where rq's LMOVE put it when the
-        worker serves one queue), as rq's start would have taken it; ``connection``: the
-        worker's, or a pipeline of it."""
+        worker serves one queue), as rq's start would have taken it, with the first-seen
+        mark the reaper may have set on it there (``job_is_live``): a key per job that would
+        otherwise stay a day. ``pipe``: a pipeline of the worker's connection."""
         if len(self.queues) == 1:
-            connection.lrem(self.queues[0].intermediate_queue_key, 1, job.id)
+            intermediate = IntermediateQueue(self.queues[0].key, self.connection)
+            pipe.lrem(intermediate.key, 1, job.id)
+            pipe.delete(intermediate.get_first_seen_key(job.id))
 
     def handle_execution_ended(self, job, queue, heartbeat_ttl) -> None:
         """rq writes the job's last heartbeat to Redis as it ends; our job only handed the
