@@ -123,28 +123,41 @@ def render(store: dict, order: list[str]) -> str:
         "as pessimistic.",
         "",
     ]
-    out += _machine(run)
+    current = _current(store, labels, order)
+    used = [label for label in labels if any(found == label for found, _ in current.values())]
+    out += _machine(run, {label: store["runs"][label] for label in used})
     out += ["## Summary", ""]
-    out += _summary(store, labels, order)
+    out += _summary(current, order)
     out += ["", "## Throughput against worker count", "", "![throughput](benchmarks-throughput.svg)", ""]
-    if ANALYSIS.exists():
-        out += [ANALYSIS.read_text().strip(), ""]
-    for label in reversed(labels):
-        results = _results(store["runs"][label])
-        folded = label != latest
-        out += [f"## Details: {label} (updated {store['runs'][label]['updated']})", ""]
-        if folded:
-            out += ["<details><summary>show</summary>", ""]
-        for name in order:
-            if name in results:
-                out += _section(results[name], store["runs"][label]["results"][name])
-        if folded:
-            out += ["</details>", ""]
+    out += [
+        "## How these figures came about",
+        "",
+        "What was changed to reach them, what each change gained (measured by interleaved A/B with "
+        "`python -m bench.compare`), what was tried and not kept, and the tables of every earlier run: "
+        "[bench/analysis.md](../bench/analysis.md).",
+        "",
+        "## Details",
+        "",
+    ]
+    for name in order:
+        if name in current:
+            label, result = current[name]
+            out += _section(result, store["runs"][label]["results"][name])
     out += ["<!-- bench-data", json.dumps(store, ensure_ascii=False), "-->", ""]
     return "\n".join(out)
 
 
-def _machine(run: dict) -> list[str]:
+def _current(store: dict, labels: list[str], order: list[str]) -> dict[str, tuple[str, Result]]:
+    """Each scenario's newest measurement: (the run's label, its result)."""
+    found: dict[str, tuple[str, Result]] = {}
+    for label in labels:
+        for name, result in _results(store["runs"][label]).items():
+            if name in order:
+                found[name] = (label, result)
+    return found
+
+
+def _machine(run: dict, used: dict[str, dict]) -> list[str]:
     m, v = run["machine"], run["versions"]
     out = [
         "## Machine and versions",
@@ -154,38 +167,29 @@ def _machine(run: dict) -> list[str]:
         "- **Versions**: " + ", ".join(f"{name} {version}" for name, version in v.items()),
         f"- **gunicorn**: `--worker-class gthread`, {run['gunicorn']} (see the gunicorn scenario); "
         "local mode runs executions in each gunicorn worker's executor (`LOCAL_WORKERS=8`)",
-        f"- **Code measured**: commit {run.get('commit', 'n/a')}",
-        "- **Runs behind these figures**: " + "; ".join(run.get("invocations", [])),
+        "- **Runs behind these figures** (each scenario's newest; the *run* column of the summary): "
+        + "; ".join(
+            f"**{label}**, commit {each.get('commit', 'n/a')}: " + "; ".join(each.get("invocations", [])[-3:])
+            for label, each in used.items()
+        ),
         "",
     ]
     return out
 
 
-def _summary(store: dict, labels: list[str], order: list[str]) -> list[str]:
-    header = "| scenario | case | figure | target | " + " | ".join(labels) + " | other cores |"
-    out = [header, "|" + "---|" * (5 + len(labels))]
-    latest = store.get("latest", labels[-1])
-    by_label = {label: _results(store["runs"][label]) for label in labels}
+def _summary(current: dict[str, tuple[str, Result]], order: list[str]) -> list[str]:
+    out = ["| scenario | case | figure | target | now | run | other cores |", "|---|---|---|---|---|---|---|"]
     for name in order:
-        reference = by_label[latest].get(name) or next((r[name] for r in by_label.values() if name in r), None)
-        if reference is None:
+        if name not in current:
             continue
-        for row in reference.rows:
-            if not row.target:
+        label, result = current[name]
+        for row in result.rows:
+            if not row.target or row.headline_name not in row.figures:
                 continue
-            headline = row.headline_name
-            cells = []
-            for label in labels:
-                other = by_label[label].get(name)
-                match = next((r for r in other.rows if r.case == row.case), None) if other else None
-                if match is None or headline not in match.figures:
-                    cells.append("—")
-                else:
-                    cells.append(f"{_cell(match.figures[headline])} {_met(match.met)}")
+            figure = row.figures[row.headline_name]
             out.append(
-                f"| {reference.title} | {row.case} | {headline} | {row.target} | "
-                + " | ".join(cells)
-                + f" | {_contention(row.cpu)} |"
+                f"| {result.title} | {row.case} | {row.headline_name} | {row.target} | "
+                f"{_cell(figure)} {_met(row.met)} | {label} | {_contention(row.cpu)} |"
             )
     return out
 

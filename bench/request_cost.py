@@ -42,9 +42,9 @@ def _pieces(app, key: str, headers: dict, workflow_id: str) -> dict[str, Callabl
     from webapp.models import new_id
     from webapp.runs import dispatcher
     from webapp.runs.rows import insert_execution
+    from webapp.runs.start import start_execution
     from webapp.services import audit
     from webapp.services.definitions import graph_for
-    from webapp.services.executions import start_execution
     from webapp.services.workflows import runnable_workflow
 
     user, _ = api_key_holder(key)

@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from types import SimpleNamespace
@@ -27,6 +26,7 @@ from sqlalchemy import text
 
 from tests.http_server import ApiServer
 from tests.model_server import ModelServer
+from tests.waiting import eventually
 from webapp import create_app, init_migrations
 from webapp.auth import accounts
 from webapp.config import TestConfig
@@ -287,15 +287,15 @@ class WorkerProcess:
 
     def wait_ready(self, timeout: float = 30.0) -> WorkerProcess:
         connection = redis_lib.Redis.from_url(self.redis_url)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def registered() -> bool:
             if self.process.poll() is not None:
                 self.reader.join(5)
                 raise RuntimeError(f"worker exited early:\n{self.output}")
-            if any(w.name == self.name for w in Worker.all(connection=connection)):
-                return self
-            time.sleep(0.1)
-        raise RuntimeError("worker did not register in time")
+            return any(w.name == self.name for w in Worker.all(connection=connection))
+
+        eventually(registered, timeout=timeout, interval=0.1, what=f"worker {self.name} to register")
+        return self
 
     def signal(self, sig: int) -> None:
         if self.process.poll() is None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import copy
 
-# SPEC.md, "Workflows": exactly the fields of a list item.
+from webapp.schemas.workflows import EXAMPLE_DEFINITION
+
+# docs/api.md, "Workflows": exactly the fields of a list item.
 SUMMARY_FIELDS = {
     "id",
     "name",
@@ -36,47 +38,8 @@ def echo_definition() -> dict:
 
 
 def spec_example() -> dict:
-    """The definition SPEC.md shows: a model call, a length check, a truncating branch."""
-    return copy.deepcopy(
-        {
-            "nodes": [
-                {
-                    "id": "in",
-                    "type": "input",
-                    "config": {"fields": [{"name": "product", "type": "string", "required": True, "max_length": 2000}]},
-                },
-                {
-                    "id": "draft",
-                    "type": "ai_model",
-                    "config": {
-                        "model": "gpt-4o-mini",
-                        "system": "You write marketing copy.",
-                        "prompt": "Describe {{ in.product }}",
-                        "temperature": 0.7,
-                        "max_tokens": 400,
-                    },
-                },
-                {"id": "long", "type": "conditional", "config": {"condition": "draft.text | length > 200"}},
-                {
-                    "id": "short",
-                    "type": "processing",
-                    "config": {"operation": "truncate", "input": "{{ draft.text }}", "length": 200},
-                },
-                {
-                    "id": "out",
-                    "type": "output",
-                    "config": {"fields": {"copy": "{{ short.value if short else draft.text }}"}},
-                },
-            ],
-            "connections": [
-                {"from": "in", "to": "draft"},
-                {"from": "draft", "to": "long"},
-                {"from": "long", "to": "short", "branch": "true"},
-                {"from": "long", "to": "out", "branch": "false"},
-                {"from": "short", "to": "out"},
-            ],
-        }
-    )
+    """The definition docs/api.md shows: a model call, a length check, a truncating branch."""
+    return copy.deepcopy(EXAMPLE_DEFINITION)
 
 
 def model_definition(prompt: str = "{{ in.text }}", **config) -> dict:

@@ -15,15 +15,9 @@ import pytest
 
 from tests.conftest import close_app, make_app, make_user
 from tests.definitions import model_definition, workflow_body
+from tests.waiting import eventually
 from tests.web_server import Gunicorn
 from webapp.admission import Admission, Turns, aside, turn
-
-
-def _wait_until(condition, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.005)
 
 
 def test_a_freed_turn_goes_to_the_longest_waiter_and_nobody_barges_in():
@@ -40,7 +34,7 @@ def test_a_freed_turn_goes_to_the_longest_waiter_and_nobody_barges_in():
     for number in range(5):  # each queued before the next arrives: a known order
         visitors.append(threading.Thread(target=visitor, args=(number,)))
         visitors[-1].start()
-        _wait_until(lambda n=number: turns.waiting() == n + 1)
+        eventually(lambda n=number: turns.waiting() == n + 1, timeout=5, interval=0.005)
     turns.give_back()
     turns.take()  # at once, while the first in line may not have run yet: still last in line
     assert served == [0, 1, 2, 3, 4]
@@ -90,7 +84,7 @@ def test_a_request_waiting_on_outside_work_leaves_its_turn_to_others(sqlite_url,
     def answered_while(slow, started) -> None:
         with ThreadPoolExecutor(1) as pool:
             waiting = pool.submit(slow)
-            _wait_until(started)
+            eventually(started, timeout=5, interval=0.005)
             assert call(f"/workflows/{workflow_id}")[0] == 200
             assert not waiting.done(), "the other request had to wait for this one"
             assert waiting.result()[0] == 200
@@ -115,12 +109,14 @@ def test_a_turn_is_given_back_once_however_deep_the_waits_nest():
             turns.take()  # free while the thread waits
             queued = threading.Thread(target=lambda: (turns.take(), turns.give_back()))
             queued.start()
-            _wait_until(lambda: turns.waiting() == 1)  # and there was one turn to take, not two
+            eventually(
+                lambda: turns.waiting() == 1, timeout=5, interval=0.005
+            )  # and there was one turn to take, not two
             turns.give_back()
             queued.join(timeout=5)
         other = threading.Thread(target=lambda: (turns.take(), turns.give_back()))
         other.start()
-        _wait_until(lambda: turns.waiting() == 1)  # the thread has its turn back
+        eventually(lambda: turns.waiting() == 1, timeout=5, interval=0.005)  # the thread has its turn back
     other.join(timeout=5)
     assert not other.is_alive() and turns.waiting() == 0
 

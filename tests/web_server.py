@@ -11,11 +11,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
+
+from tests.waiting import eventually
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,11 +60,7 @@ class Gunicorn:
             start_new_session=True,
         )
         if serve_check:
-            deadline = time.monotonic() + 20
-            while not self._answers():
-                if time.monotonic() > deadline:
-                    raise RuntimeError("gunicorn did not start serving")
-                time.sleep(0.1)
+            eventually(self._answers, timeout=20, interval=0.1, what="gunicorn to start serving")
         return self
 
     def _answers(self) -> bool:

@@ -1,6 +1,6 @@
 """Work a process does on its own clock: a daemon thread per process (a forked child
 starts its own), taking a turn every few seconds until stopped. The reaper
-(``runs/recovery.py``) and the scheduler (``services/schedules.py``) are two."""
+(``runs/recovery.py``) and the scheduler (``runs/schedules.py``) are two."""
 
 from __future__ import annotations
 

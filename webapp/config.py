@@ -119,7 +119,7 @@ class Config:
         self.MAX_INPUT_BYTES = _int("MAX_INPUT_BYTES", 256 * 1024)
         self.MAX_NODE_OUTPUT_BYTES = _int("MAX_NODE_OUTPUT_BYTES", 1024 * 1024)
         # Host names, addresses or CIDR ranges that outbound requests may reach although
-        # they are private or local (SPEC.md, "Outbound addresses"); empty: public only.
+        # they are private or local (outbound addresses: docs/api.md and SECURITY.md); empty: public only.
         self.HTTP_ALLOWED_HOSTS = os.environ.get("HTTP_ALLOWED_HOSTS", "")
         # Fernet key (urlsafe base64 of 32 bytes) for provider keys and webhook tokens at rest;
         # unset: derived from SECRET_KEY.

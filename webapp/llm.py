@@ -22,7 +22,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Engine
 
 from .engine.attempts import AttemptFailed, asked_wait, attempt_until
-from .engine.errors import NodeError
+from .engine.errors import ErrorCode, NodeError
 from .engine.model_calls import ZERO_USAGE, ModelReply, ModelRequest, Usage
 from .engine.nodes.ai_model import parse_model_json
 from .engine.stopping import Stopped, never
@@ -236,30 +236,36 @@ class ModelGateway:
         try:
             return endpoint.client.chat.completions.create(**params, timeout=timeout)
         except BlockedDestination as exc:  # a provider at an address the outbound rules refuse
-            raise NodeError("blocked_destination", str(exc)) from None
+            raise NodeError(ErrorCode.BLOCKED_DESTINATION, str(exc)) from None
         except AnswerTooLarge as exc:  # a provider answering more than a node may hold
-            raise NodeError("resource_limit", str(exc)) from None
+            raise NodeError(ErrorCode.RESOURCE_LIMIT, str(exc)) from None
         except openai.RateLimitError as exc:
-            raise _failed("rate_limited", f"the model server is rate limiting: {_reason(exc)}", exc) from None
+            raise _failed(ErrorCode.RATE_LIMITED, f"the model server is rate limiting: {_reason(exc)}", exc) from None
         except openai.APITimeoutError:
-            raise AttemptFailed("timeout", f"no answer from the model within {timeout:.3g} s", retryable=True) from None
+            raise AttemptFailed(
+                ErrorCode.TIMEOUT, f"no answer from the model within {timeout:.3g} s", retryable=True
+            ) from None
         except openai.APIStatusError as exc:
-            raise _failed("model_error", f"the model server answered {exc.status_code}: {_reason(exc)}", exc) from None
+            raise _failed(
+                ErrorCode.MODEL_ERROR, f"the model server answered {exc.status_code}: {_reason(exc)}", exc
+            ) from None
         except openai.APIConnectionError as exc:
             blocked = blocked_cause(exc)
             if blocked is not None:
-                raise NodeError("blocked_destination", str(blocked)) from None
+                raise NodeError(ErrorCode.BLOCKED_DESTINATION, str(blocked)) from None
             too_large = cause_of(exc, AnswerTooLarge)
             if too_large is not None:
-                raise NodeError("resource_limit", str(too_large)) from None
-            raise AttemptFailed("model_error", f"could not reach the model server: {exc}", retryable=True) from None
+                raise NodeError(ErrorCode.RESOURCE_LIMIT, str(too_large)) from None
+            raise AttemptFailed(
+                ErrorCode.MODEL_ERROR, f"could not reach the model server: {exc}", retryable=True
+            ) from None
         except Exception as exc:  # malformed bodies surface as validation or decode errors
             message = f"unreadable answer from the model server: {type(exc).__name__}: {exc}"
-            raise AttemptFailed("model_error", message) from None
+            raise AttemptFailed(ErrorCode.MODEL_ERROR, message) from None
 
     def _reply(self, endpoint: Endpoint, model: str, completion, attempts: int) -> ModelReply:
         if not completion.choices:
-            raise NodeError("model_error", "the model server answered with no choices")
+            raise NodeError(ErrorCode.MODEL_ERROR, "the model server answered with no choices")
         usage = None
         if completion.usage is not None and completion.usage.prompt_tokens is not None:
             u = completion.usage

@@ -1,9 +1,10 @@
 """Requests to addresses users choose (``http_request`` nodes), inside the outbound rules.
 
-SPEC.md, "Outbound addresses": only http and https; a destination resolving to a
-loopback, private, link-local, unique-local, multicast or unspecified address (or any
-other address that is not globally reachable) is refused with ``blocked_destination``
-unless ``HTTP_ALLOWED_HOSTS`` names its host or covers its address.
+The outbound rules (docs/api.md, "The workflow definition"; SECURITY.md): only http and
+https; a destination resolving to a loopback, private, link-local, unique-local, multicast
+or unspecified address (or any other address that is not globally reachable) is refused
+with ``blocked_destination`` unless ``HTTP_ALLOWED_HOSTS`` names its host or covers its
+address.
 
 The check sits where the connection is made (``GuardedBackend.connect_tcp``): the
 name is resolved once, every address checked, and the socket connects to a checked
@@ -26,7 +27,7 @@ import httpcore2
 import httpx2
 
 from .engine.attempts import AttemptFailed, asked_wait, attempt_until
-from .engine.errors import NodeError
+from .engine.errors import ErrorCode, NodeError
 from .engine.http_calls import HttpAnswer, HttpRequest
 from .engine.stopping import Stopped, never
 
@@ -212,15 +213,15 @@ class HttpClient:
             ) as response:
                 return self._read(response)
         except BlockedDestination as exc:
-            raise NodeError("blocked_destination", str(exc)) from None
+            raise NodeError(ErrorCode.BLOCKED_DESTINATION, str(exc)) from None
         except AnswerTooLarge as exc:
             raise NodeError("resource_limit", str(exc)) from None
         except httpx2.TooManyRedirects:
-            raise NodeError("http_error", f"more than {MAX_REDIRECTS} redirects") from None
+            raise NodeError(ErrorCode.HTTP_ERROR, f"more than {MAX_REDIRECTS} redirects") from None
         except httpx2.TimeoutException:
-            raise AttemptFailed("timeout", f"no answer within {timeout:.3g} s", retryable=True) from None
+            raise AttemptFailed(ErrorCode.TIMEOUT, f"no answer within {timeout:.3g} s", retryable=True) from None
         except (httpx2.TransportError, httpx2.InvalidURL, ValueError) as exc:
-            raise AttemptFailed("http_error", f"the request failed: {exc}", retryable=True) from None
+            raise AttemptFailed(ErrorCode.HTTP_ERROR, f"the request failed: {exc}", retryable=True) from None
 
     def _read(self, response: httpx2.Response) -> dict:
         """The answer, within the size bound (the transport's on the wire; this one once
@@ -233,7 +234,7 @@ class HttpClient:
         text = body.decode(response.encoding or "utf-8", errors="replace")
         if response.status_code == 429 or response.status_code >= 500:
             raise AttemptFailed(
-                "http_error",
+                ErrorCode.HTTP_ERROR,
                 f"{response.request.method} answered {response.status_code}: {text[:200]}",
                 retryable=True,
                 wait=asked_wait(response.headers),

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
 from tests.conftest import PASSWORD
 from tests.definitions import model_definition, workflow_body
+from tests.waiting import eventually
 from webapp.auth import accounts
 from webapp.extensions import db
 from webapp.models import AuditEvent, User
@@ -22,9 +21,7 @@ def test_workflow_and_execution_actions_are_audited(api, model):
     running = api.post(
         f"/workflows/{workflow_id}/execute", json={"inputs": {"text": "[[latency=3]] x"}, "async": True}
     ).json["execution_id"]
-    deadline = time.monotonic() + 10
-    while api.get(f"/executions/{running}").json["status"] == "queued" and time.monotonic() < deadline:
-        time.sleep(0.05)
+    eventually(lambda: api.get(f"/executions/{running}").json["status"] != "queued", what="the run to start")
     api.post(f"/executions/{running}/cancel")
     api.post(f"/executions/{running}/retry")
     api.delete(f"/workflows/{workflow_id}")

@@ -4,12 +4,12 @@ on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from tests.definitions import echo_definition, fan_out_definition, model_definition, spec_example, workflow_body
+from tests.waiting import finished, node_reached
 
 EXECUTION_FIELDS = {
     "id",
@@ -59,26 +59,6 @@ def create(api, definition=None, **fields):
     return response.json["id"]
 
 
-def wait_until_finished(api, execution_id, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        body = api.get(f"/executions/{execution_id}").json
-        if body["status"] in ("completed", "failed", "cancelled"):
-            return body
-        time.sleep(0.05)
-    raise AssertionError(f"execution {execution_id} did not finish: {body['status']}")
-
-
-def wait_for_node(api, execution_id, node_id, status="running", timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        nodes = {n["node_id"]: n for n in api.get(f"/executions/{execution_id}").json["nodes"]}
-        if nodes[node_id]["status"] == status:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{node_id} never became {status}")
-
-
 def test_sync_execute_returns_the_finished_execution(api):
     workflow_id = create(api, spec_example())
     response = api.post(f"/workflows/{workflow_id}/execute", json={"inputs": {"product": "green tea"}})
@@ -112,7 +92,7 @@ def test_async_execute_answers_202_with_a_status_url(api):
     body = response.json
     assert set(body) == {"execution_id", "status", "status_url"} and body["status"] == "queued"
     assert body["status_url"].endswith(f"/api/v1/executions/{body['execution_id']}")
-    assert wait_until_finished(api, body["execution_id"])["outputs"] == {"result": "HI"}
+    assert finished(api, body["execution_id"])["outputs"] == {"result": "HI"}
 
 
 def test_invalid_inputs_are_422_and_nothing_runs(api):
@@ -151,7 +131,7 @@ def test_concurrent_starts_all_count(api):
     assert api.get(f"/workflows/{workflow_id}").json["usage_count"] == 24
     assert api.get(f"/workflows/{workflow_id}/executions").json["total"] == 24  # the user's count row
     for answer in answers:
-        wait_until_finished(api, answer.json["execution_id"])
+        finished(api, answer.json["execution_id"])
 
 
 def test_an_execution_keeps_the_version_it_ran(api):
@@ -170,7 +150,7 @@ def test_a_sync_run_past_the_sync_timeout_answers_202(app, api, model):
     workflow_id = create(api, model_definition("[[latency=1.5]] {{ in.text }}"))
     response = api.post(f"/workflows/{workflow_id}/execute", json={"inputs": {"text": "slow"}})
     assert response.status_code == 202 and response.json["status"] in ("queued", "running")
-    assert wait_until_finished(api, response.json["execution_id"])["status"] == "completed"
+    assert finished(api, response.json["execution_id"])["status"] == "completed"
 
 
 def test_idempotency_key_returns_the_first_execution(api, model):
@@ -236,11 +216,11 @@ def test_model_errors_fail_the_execution_with_their_code(api, model):
 def test_cancel_a_running_execution(api, model):
     workflow_id = create(api, model_definition("[[latency=5]] {{ in.text }}"))
     started = api.post(f"/workflows/{workflow_id}/execute", json={"inputs": {"text": "x"}, "async": True}).json
-    wait_for_node(api, started["execution_id"], "gen")
+    node_reached(api, started["execution_id"], "gen")
     response = api.post(f"/executions/{started['execution_id']}/cancel")
     assert response.status_code == 202 and response.json["status"] == "cancelled"
     assert response.json["error"]["code"] == "cancelled"
-    body = wait_until_finished(api, started["execution_id"])
+    body = finished(api, started["execution_id"])
     nodes = {n["node_id"]: n["status"] for n in body["nodes"]}
     assert nodes == {"in": "completed", "gen": "cancelled", "out": "cancelled"}
     assert api.post(f"/executions/{started['execution_id']}/cancel").status_code == 409
@@ -277,7 +257,7 @@ def test_retry_reuses_completed_nodes_and_runs_the_rest(api, model):
     response = api.post(f"/executions/{failed['id']}/retry")
     assert response.status_code == 202
     assert response.json["retry_of"] == failed["id"] and response.json["status_url"].endswith(response.json["id"])
-    retried = wait_until_finished(api, response.json["id"])
+    retried = finished(api, response.json["id"])
     assert retried["status"] == "completed" and retried["retry_of"] == failed["id"]
     assert retried["outputs"]["text"].startswith("Echo: ")
     assert model.call_count == 3, "only the failed node called the model again"
@@ -292,18 +272,18 @@ def test_retry_reuses_completed_nodes_and_runs_the_rest(api, model):
 def test_retry_of_a_cancelled_execution(api, model):
     workflow_id = create(api, model_definition("[[latency=3]] {{ in.text }}"))
     started = api.post(f"/workflows/{workflow_id}/execute", json={"inputs": {"text": "x"}, "async": True}).json
-    wait_for_node(api, started["execution_id"], "gen")
+    node_reached(api, started["execution_id"], "gen")
     api.post(f"/executions/{started['execution_id']}/cancel")
     retried = api.post(f"/executions/{started['execution_id']}/retry")
     assert retried.status_code == 202
-    assert wait_until_finished(api, retried.json["id"])["status"] == "completed"
+    assert finished(api, retried.json["id"])["status"] == "completed"
 
 
 def test_retry_of_a_completed_or_running_execution_is_409(api, model):
     workflow_id = create(api, model_definition("[[latency=2]] {{ in.text }}"))
     running = api.post(f"/workflows/{workflow_id}/execute", json={"inputs": {"text": "x"}, "async": True}).json
     assert api.post(f"/executions/{running['execution_id']}/retry").status_code == 409
-    done = wait_until_finished(api, running["execution_id"])
+    done = finished(api, running["execution_id"])
     assert api.post(f"/executions/{done['id']}/retry").status_code == 409
 
 

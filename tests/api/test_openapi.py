@@ -1,4 +1,4 @@
-"""GET /api/v1/openapi.json: it describes every path of SPEC.md, and the answers match it.
+"""GET /api/v1/openapi.json: it describes every path of docs/api.md, and the answers match it.
 
 The tour drives the real API through every operation and most error statuses and
 validates each JSON answer against the schema the document gives for that
@@ -8,17 +8,21 @@ operation and status (JSON Schema 2020-12, formats checked), with jsonschema-rs.
 from __future__ import annotations
 
 import json
-import time
+import re
 from urllib.parse import quote, unquote
 
 import jsonschema_rs
 import pytest
+from openapi_spec_validator import validate as validate_openapi
 
 from tests.conftest import Api
 from tests.definitions import SUMMARY_FIELDS, echo_definition, model_definition, spec_example, workflow_body
+from tests.waiting import finished, node_reached
+from webapp.schemas.base import json_schemas
+from webapp.schemas.workflows import RatingRequest, WorkflowCreate
 from webapp.services import templates as template_service
 
-# Every operation SPEC.md names, as (method, path).
+# Every operation docs/api.md names, as (method, path).
 SPEC_OPERATIONS = {
     ("get", "/api/v1/workflows"),
     ("post", "/api/v1/workflows"),
@@ -96,9 +100,7 @@ def test_the_document_matches_the_routes_the_app_serves(app, document):
     served = set()
     for rule in app.url_map.iter_rules():
         if rule.rule.startswith(("/api/v1", "/hooks")):
-            path = rule.rule
-            for argument in rule.arguments:
-                path = path.replace(f"<{argument}>", "{token}" if argument == "token" else "{id}")
+            path = re.sub(r"<(?:\w+:)?(\w+)>", lambda m: "{token}" if m[1] == "token" else "{id}", rule.rule)
             served |= {(method.lower(), path) for method in rule.methods - {"HEAD", "OPTIONS"}}
     assert served == {(method, path) for path, item in document["paths"].items() for method in item}
 
@@ -147,6 +149,74 @@ def test_every_error_status_uses_the_envelope(document):
     error = document["components"]["schemas"]["Error"]["properties"]["error"]
     assert error["required"] == ["code", "message", "details"]
     assert document["components"]["schemas"]["ErrorDetail"]["required"] == ["path", "code", "message"]
+
+
+def test_the_document_is_valid_openapi(document):
+    validate_openapi(document)  # openapi-spec-validator: the structure, every $ref, every schema
+
+
+def test_the_document_is_generated_from_the_body_schemas(document):
+    """Bodies and answers are the pydantic schemas of webapp/schemas, as pydantic writes them."""
+    schemas = document["components"]["schemas"]
+    _, generated = json_schemas([(WorkflowCreate, "validation"), (RatingRequest, "validation")])
+    for name in ("WorkflowCreate", "RatingRequest"):
+        assert schemas[name] == generated[name], name
+    create = document["paths"]["/api/v1/workflows"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert create == {"$ref": "#/components/schemas/WorkflowCreate"}
+
+
+# -- contract mismatches schemathesis found, each a regression test ---------------------------
+
+
+def test_fields_read_back_are_documented_as_accepted_and_ignored(api, document):
+    """A body holding ``version`` (as a client sends back what it read) was accepted while
+    the document marked it readOnly, that is: not to be sent."""
+    create = document["components"]["schemas"]["WorkflowCreate"]["properties"]
+    assert all("readOnly" not in create[name] for name in ("id", "version", "rating"))
+    response = api.post("/workflows", json={**workflow_body(), "version": {}, "rating": "anything"})
+    assert response.status_code == 201 and response.json["version"] == 1
+
+
+@pytest.mark.parametrize("path", ["/workflows/import", "/workflows/from-template"])
+def test_options_on_a_fixed_path_names_its_own_methods(api, path):
+    """OPTIONS once listed the methods of /workflows/<id> too (GET, PUT, PATCH, DELETE)."""
+    allowed = {m.strip() for m in api._call("options", path).headers["Allow"].split(",")}
+    assert allowed == {"POST", "OPTIONS"}
+    refused = api.get(path)
+    assert refused.status_code == 405 and refused.json["error"]["code"] == "method_not_allowed"
+
+
+def test_an_integer_query_value_may_be_written_as_a_whole_number(api):
+    """JSON Schema's integer includes 5.0; ``?limit=5.0`` once answered 400."""
+    assert api.get("/workflows", query_string={"limit": "5.0"}).status_code == 200
+    assert api.get("/usage", query_string={"days": "2.0"}).json["days"] == 2
+    assert api.get("/workflows", query_string={"limit": "5.5"}).status_code == 400
+
+
+def test_a_rating_body_is_exactly_its_schema(api, document):
+    """Extra keys in a rating were accepted although they mean nothing; 3.0 is the integer 3."""
+    assert document["components"]["schemas"]["RatingRequest"]["additionalProperties"] is False
+    workflow = api.post("/workflows", json=workflow_body()).json["id"]
+    extra = api.post(f"/workflows/{workflow}/rating", json={"rating": 3, "stars": 3})
+    assert extra.status_code == 422 and extra.json["error"]["details"][0]["code"] == "unknown_field"
+    assert api.post(f"/workflows/{workflow}/rating", json={"rating": 3.0}).json["rating"] == 3.0
+
+
+def test_a_schedule_interval_below_the_servers_minimum_is_documented_as_such(app, document):
+    minimum = document["components"]["schemas"]["ScheduleInterval"]["minimum"]
+    assert minimum == app.config["SCHEDULE_MIN_INTERVAL"] > 1
+
+
+def test_what_refuses_a_schema_valid_body_is_named_in_the_document(api, document):
+    """A schedule's fields sent to a webhook are refused: the document says so, with the code."""
+    update = document["paths"]["/api/v1/triggers/{id}"]["patch"]
+    assert {"status": 422, "code": "unknown_field"} in [
+        {k: v for k, v in refusal.items() if k != "rule"} for refusal in update["x-refusals"]
+    ]
+    workflow = api.post("/workflows", json=workflow_body()).json["id"]
+    hook = api.post(f"/workflows/{workflow}/triggers", json={"type": "webhook"}).json
+    refused = api.patch(f"/triggers/{hook['id']}", json={"interval_seconds": 3600})
+    assert refused.status_code == 422 and refused.json["error"]["details"][0]["code"] == "unknown_field"
 
 
 # -- the tour ------------------------------------------------------------------------------
@@ -233,21 +303,6 @@ class Tour:
         return self.check(response, self.resolve(pointer), pointer, f"{status} {response.get_data(as_text=True)}")
 
 
-def _wait_until_running(api: Api, execution_id: str, timeout: float = 5) -> None:
-    deadline = time.monotonic() + timeout
-    while api.get(f"/executions/{execution_id}").json["status"] == "queued" and time.monotonic() < deadline:
-        time.sleep(0.01)
-
-
-def _wait_until_finished(api: Api, execution_id: str, timeout: float = 15) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        body = api.get(f"/executions/{execution_id}").json
-        if body["status"] in ("completed", "failed", "cancelled") or time.monotonic() > deadline:
-            return body
-        time.sleep(0.05)
-
-
 def test_a_tour_of_the_api_matches_the_document(app, client, api, other_api, document, model, tmp_path):
     tour = Tour(document)
     get, post = "get", "post"
@@ -304,7 +359,7 @@ def test_a_tour_of_the_api_matches_the_document(app, client, api, other_api, doc
         api, post, "/workflows/{id}/execute", 200, id=copy["id"], json={"inputs": {"product": "a lamp"}}
     ).json
     assert priced["status"] == "completed" and priced["usage"]["total_tokens"] > 0
-    _wait_until_finished(api, queued["execution_id"])
+    assert finished(api, queued["execution_id"])["status"] == "completed"
     tour.call(api, get, "/executions/{id}", 200, id=queued["execution_id"])
     tour.call(api, get, "/executions/{id}", 200, id=priced["id"])
     tour.call(api, get, "/workflows/{id}/executions", 200, id=echo["id"])
@@ -317,10 +372,10 @@ def test_a_tour_of_the_api_matches_the_document(app, client, api, other_api, doc
     assert failed["status"] == "failed" and failed["error"]["code"] == "model_error"
     retried = tour.call(api, post, "/executions/{id}/retry", 202, id=failed["id"]).json
     assert retried["retry_of"] == failed["id"] and retried["nodes"][0]["reused_from"] == failed["id"]
-    _wait_until_finished(api, retried["id"])
+    assert finished(api, retried["id"])["status"] == "failed"  # the same model error again
     slow = tour.call(api, post, "/workflows", 201, json=workflow_body("Slow", definition=one_call("[[latency=1]]")))
     running = tour.call(api, post, "/workflows/{id}/execute", 202, id=slow.json["id"], json={"async": True}).json
-    _wait_until_running(api, running["execution_id"])  # cancelling mid-claim races (see test_fuzz.py)
+    node_reached(api, running["execution_id"], "gen")  # cancelling mid-claim races (see test_fuzz.py)
     cancelled = tour.call(api, post, "/executions/{id}/cancel", 202, id=running["execution_id"]).json
     assert cancelled["status"] == "cancelled"
     tour.call(api, post, "/executions/{id}/retry", 202, id=cancelled["id"])

@@ -1,4 +1,4 @@
-"""Model providers over the API (SPEC.md, "Model providers"): keys sealed at rest and
+"""Model providers over the API (docs/api.md, "Model providers"): keys sealed at rest and
 never shown, resolved for the user whose execution runs, behind the outbound rules."""
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ def test_a_provider_is_made_listed_and_changed_without_showing_its_key(api, mode
     assert listed.json["providers"][0]["api_key_last4"] is None  # the server's key shows nothing
     changed = api.patch(f"/providers/{body['id']}", json={"name": "renamed", "api_key": "sk-new-key-wxyz"})
     assert changed.json["name"] == "renamed" and changed.json["api_key_last4"] == "wxyz"
-    assert api.post("/providers", json=provider_body(model, name="renamed")).status_code == 422  # unique per user
+    taken = api.post("/providers", json=provider_body(model, name="renamed"))  # unique per user: a conflict
+    assert taken.status_code == 409 and taken.json["error"]["details"][0]["code"] == "duplicate_id"
     assert api.delete(f"/providers/{body['id']}").status_code == 204
     assert api.get(f"/providers/{body['id']}").status_code == 404
 
@@ -110,7 +111,7 @@ def test_a_provider_at_a_blocked_address_fails_with_blocked_destination(database
         ({"name": "default"}, "name"),
         ({"base_url": "ftp://x"}, "base_url"),
         ({"models": "gpt"}, "models"),
-        ({"prices": {"m": {"prompt": -1, "completion": 1}}}, "prices.m"),
+        ({"prices": {"m": {"prompt": -1, "completion": 1}}}, "prices.m.prompt"),
         ({"colour": "red"}, "colour"),
     ],
 )

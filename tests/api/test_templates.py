@@ -1,4 +1,4 @@
-"""The templates API (SPEC.md, "Templates"), making workflows from templates, and
+"""The templates API (docs/api.md, "Templates"), making workflows from templates, and
 publishing a workflow for others to clone."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Triggers over the API: webhooks and schedules (SPEC.md, "Triggers")."""
+"""Triggers over the API: webhooks and schedules (docs/api.md, "Triggers")."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from tests.conftest import make_app
 from tests.definitions import echo_definition, model_definition
 from webapp.extensions import db
 from webapp.models import Execution, Trigger, utcnow
-from webapp.services.schedules import fire_due
+from webapp.runs.schedules import fire_due
 
 
 def webhook(api, workflow_id: str) -> dict:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.test_executions import create, wait_for_node, wait_until_finished
+from tests.api.test_executions import create
 from tests.definitions import model_definition
+from tests.waiting import finished, node_reached
 
 
 @pytest.fixture
@@ -122,15 +123,15 @@ def test_cancelling_the_parent_cancels_the_child(api, model):
     parent_workflow = create(api, caller(child_workflow))
     started = api.post(f"/workflows/{parent_workflow}/execute", json={"inputs": {"text": "x"}, "async": True}).json
     parent_id = started["execution_id"]
-    wait_for_node(api, parent_id, "sub")
+    node_reached(api, parent_id, "sub")
     children = []
     while not children:
         children = api.get(f"/workflows/{child_workflow}/executions").json["executions"]
-    wait_for_node(api, children[0]["id"], "gen")
+    node_reached(api, children[0]["id"], "gen")
     assert api.post(f"/executions/{parent_id}/cancel").status_code == 202
-    child = wait_until_finished(api, children[0]["id"], timeout=10)
+    child = finished(api, children[0]["id"], timeout=10)
     assert child["status"] == "cancelled"
-    assert wait_until_finished(api, parent_id)["status"] == "cancelled"
+    assert finished(api, parent_id)["status"] == "cancelled"
 
 
 def test_a_map_of_a_workflow_node_runs_a_child_per_item(api, model):

@@ -1,4 +1,4 @@
-"""The workflows API: every endpoint, field and status of SPEC.md, "Workflows"."""
+"""The workflows API: every endpoint, field and status of docs/api.md, "Workflows"."""
 
 from __future__ import annotations
 

@@ -24,7 +24,7 @@ from webapp.engine.runner import run
 from webapp.engine.status import NodeStatus, RunStatus
 
 EXPRESSIONS = Expressions(max_chars=10_000)
-# SPEC.md's detail codes, plus the one the engine documents for unknown input names.
+# The detail codes of docs/api.md, "Errors", plus the one the engine documents for unknown input names.
 KNOWN_CODES = {
     "duplicate_id",
     "unknown_node_type",

@@ -3,11 +3,10 @@ the model api_server) and, for computing templates, real sandbox processes."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from tests.engine.conftest import make_gateway
+from tests.waiting import eventually
 from webapp.engine import runner
 from webapp.engine.definition import parse_definition
 from webapp.engine.errors import DefinitionError
@@ -20,9 +19,8 @@ EXPRESSIONS = Expressions()
 
 @pytest.fixture
 def calls(api_server):
-    deadline = time.monotonic() + 5
-    while api_server.in_flight and time.monotonic() < deadline:  # a slow answer another test gave up on
-        time.sleep(0.05)
+    # A slow answer another test gave up on may still be on its way.
+    eventually(lambda: not api_server.in_flight, timeout=5, what="the API server to finish its answers")
     api_server.calls.clear()
     api_server.most_in_flight = 0
     return api_server.calls

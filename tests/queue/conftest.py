@@ -14,6 +14,7 @@ import pytest
 import redis as redis_lib
 
 from tests.conftest import FAST_RECOVERY, WorkerProcess, close_app, cold_model_cache, make_app, require
+from tests.waiting import eventually
 
 
 class PrivateRedis:
@@ -40,13 +41,15 @@ class PrivateRedis:
             stderr=subprocess.DEVNULL,
         )
         client = redis_lib.Redis(port=self.port)
-        for _ in range(100):
+
+        def answers() -> bool:
             try:
-                client.ping()
-                return self
+                return client.ping()
             except redis_lib.ConnectionError:
-                time.sleep(0.05)
-        raise RuntimeError("private redis-server did not start")
+                return False
+
+        eventually(answers, timeout=5, what="the private redis-server to start")
+        return self
 
     def stop(self) -> None:
         if self.process is not None:

@@ -20,7 +20,8 @@ from sqlalchemy import update
 
 from tests.conftest import FAST_RECOVERY, close_app, make_app
 from tests.definitions import model_definition
-from tests.queue.test_recovery import LOST_BOUND, api_for, create, execution, finished, node_status, start, wait_for
+from tests.queue.test_recovery import LOST_BOUND, api_for, create, execution, node_status, start
+from tests.waiting import eventually, finished
 from webapp.extensions import db
 from webapp.models import Execution, NodeRun
 from webapp.runs import start_recovery
@@ -156,12 +157,14 @@ def test_cancel_stops_a_cpu_bomb_mid_template(server):
     api = api_for(app)
     warm_up(api)
     execution_id = start(api, create(api, step_definition(CPU_BOMB)), "spin")
-    wait_for(lambda: node_status(api, execution_id, "step") == "running", 15, "the step to start")
+    eventually(lambda: node_status(api, execution_id, "step") == "running", timeout=15, what="the step to start")
     time.sleep(1.0)
     assert cpu_busy(pid, 0.5) > 0.2, "the bomb is computing"
     assert api.post(f"/executions/{execution_id}/cancel").status_code == 202
     cancelled_at = time.monotonic()
-    wait_for(lambda: node_status(api, execution_id, "step") == "cancelled", 5, "the step to be cancelled")
+    eventually(
+        lambda: node_status(api, execution_id, "step") == "cancelled", timeout=5, what="the step to be cancelled"
+    )
     assert time.monotonic() - cancelled_at < 3
     assert execution(api, execution_id)["status"] == "cancelled"
     assert cpu_busy(pid) < 0.3, "the computation is gone"
@@ -220,7 +223,7 @@ def test_a_step_computing_in_its_sandbox_leaves_the_workers_turn_to_other_runs(q
     api = api_for(queue_env.app())
     warm_up(api)
     bomb = start(api, create(api, step_definition(CPU_BOMB)), "spin")
-    wait_for(lambda: node_status(api, bomb, "step") == "running", 15, "the step to start")
+    eventually(lambda: node_status(api, bomb, "step") == "running", timeout=15, what="the step to start")
     quick = finished(api, start(api, create(api, step_definition("{{ 6 * 7 }}")), "quick"), timeout=15)
     assert quick["status"] == "completed" and quick["outputs"] == {"out": 42}
     assert execution(api, bomb)["status"] == "running", "the quick run finished while the step computed"
@@ -242,7 +245,9 @@ def test_one_users_24_runs_leave_another_users_run_starting_at_once(server, mode
     alice, bob = api_for(app), api_for(app, "bob@example.com")
     slow = create(alice, model_definition("[[latency=1.5]] {{ in.text }}", cache=False))
     alices = [start(alice, slow, f"alice {i}") for i in range(24)]
-    wait_for(lambda: execution(alice, alices[0])["status"] == "running", 15, "alice's first run to start")
+    eventually(
+        lambda: execution(alice, alices[0])["status"] == "running", timeout=15, what="alice's first run to start"
+    )
     bobs = start(bob, create(bob, model_definition("{{ in.text }}", cache=False)), "bob")
     body = finished(bob, bobs, timeout=15)
     assert body["status"] == "completed"
@@ -270,7 +275,7 @@ def test_a_killed_worker_with_10_runs_in_flight_loses_none_and_runs_none_twice(q
     api = api_for(app)
     workflow_id = create(api, model_definition("[[latency=30]] {{ in.text }}", cache=False))
     ids = [start(api, workflow_id, f"run {i}") for i in range(10)]
-    wait_for(lambda: model.call_count == 10, 20, "10 model calls in flight")
+    eventually(lambda: model.call_count == 10, timeout=20, what="10 model calls in flight")
     worker.signal(signal.SIGKILL)
     bodies = [finished(api, i, timeout=LOST_BOUND + 5) for i in ids]
     assert all(b["status"] == "failed" and b["error"]["code"] == "worker_lost" for b in bodies)

@@ -14,7 +14,8 @@ from datetime import datetime
 import pytest
 
 from tests.definitions import model_definition
-from tests.queue.test_recovery import api_for, create, execution, finished, start, wait_for
+from tests.queue.test_recovery import api_for, create, execution, start
+from tests.waiting import eventually, finished
 
 AFTER_THE_WAIT = 1.5  # seconds past the wait the cancelled attempt was in, had it slept it out
 
@@ -47,7 +48,7 @@ def test_a_cancel_during_a_retrys_wait_makes_no_call_after_it(mode_app, model, p
     api = api_for(mode_app)
     workflow_id = create(api, model_definition(prompt + " {{ in.text }}", retries=5))
     execution_id = start(api, workflow_id, "cancel me while I wait")
-    wait_for(lambda: model.call_count >= calls_before, 15, "the retries to start")
+    eventually(lambda: model.call_count >= calls_before, timeout=15, what="the retries to start")
     time.sleep(0.3)  # into the wait before the next attempt
     assert cancel(api, execution_id)["status"] == "cancelled"
     time.sleep(wait + AFTER_THE_WAIT)
@@ -61,13 +62,16 @@ def test_a_cancelled_slow_calls_tokens_are_counted_once_it_answers(mode_app, mod
     api = api_for(mode_app)
     workflow_id = create(api, model_definition("[[latency=4]] {{ in.text }}", retries=0))
     execution_id = start(api, workflow_id, "billed whether or not anyone waits")
-    wait_for(lambda: model.call_count == 1, 15, "the model call to start")
+    eventually(lambda: model.call_count == 1, timeout=15, what="the model call to start")
     time.sleep(1.5)
     assert cancel(api, execution_id)["status"] == "cancelled"
     assert finished(api, execution_id)["usage"]["total_tokens"] == 0, "nothing answered yet"
 
-    counted = wait_for(
-        lambda: (body := execution(api, execution_id))["usage"]["total_tokens"] > 0 and body, 15, "the tokens"
+    counted = eventually(
+        lambda: execution(api, execution_id),
+        until=lambda body: body["usage"]["total_tokens"] > 0,
+        timeout=15,
+        what="the late answer's tokens",
     )
     assert counted["status"] == "cancelled", "the run stays cancelled; only its usage grows"
     gen = next(n for n in counted["nodes"] if n["node_id"] == "gen")

@@ -10,7 +10,8 @@ from rq import Queue
 from rq.job import JobStatus
 
 from tests.definitions import model_definition
-from tests.queue.test_recovery import api_for, create, finished, start, wait_for
+from tests.queue.test_recovery import api_for, create, start
+from tests.waiting import eventually, finished
 
 
 def test_a_job_that_is_not_a_hand_over_runs_the_rq_way_and_keeps_its_result(
@@ -19,7 +20,7 @@ def test_a_job_that_is_not_a_hand_over_runs_the_rq_way_and_keeps_its_result(
     worker = shared_workers(database_url, redis_url)
     job = Queue(worker.queue, connection=redis_client).enqueue("operator.add", 2, 3, result_ttl=600)
     ended = (JobStatus.FINISHED, JobStatus.FAILED)
-    assert wait_for(lambda: job.get_status(refresh=True) in ended, 20, "the job to end")
+    assert eventually(lambda: job.get_status(refresh=True) in ended, timeout=20, what="the job to end")
     assert job.get_status() == JobStatus.FINISHED
     assert job.return_value(refresh=True) == 5  # our own jobs keep nothing; this one keeps what rq keeps
 
@@ -71,6 +72,6 @@ def test_a_hand_over_job_that_fails_is_kept_as_failed_and_leaves_the_intermediat
     queue_env.worker("tests.queue.workers.FailingWorker", REAPER_ENABLED=False)
     redis = redis_lib.Redis.from_url(queue_env.redis_url)
     queue = Queue(queue_env.queue, connection=redis)
-    (job_id,) = wait_for(lambda: queue.failed_job_registry.get_job_ids(), 20, "the job to fail")
+    (job_id,) = eventually(lambda: queue.failed_job_registry.get_job_ids(), timeout=20, what="the job to fail")
     assert "no hand-over here" in queue.fetch_job(job_id).latest_result().exc_string
     assert redis.lrange(queue.intermediate_queue_key, 0, -1) == []

@@ -24,14 +24,13 @@ from tests.queue.test_recovery import (
     api_for,
     create,
     execution,
-    finished,
     no_node_left_running,
     node_status,
     registered_workers,
     start,
-    wait_for,
 )
 from tests.ui.conftest import Page
+from tests.waiting import eventually, finished
 from tests.web_server import Gunicorn
 from webapp.extensions import db
 from webapp.models import Execution
@@ -56,7 +55,11 @@ def test_a_postgresql_restart_under_runs_in_flight_loses_none_and_answers_503_me
         workflow_id = create(api, model_definition("[[latency=3]] {{ in.text }}"))
         ids = [start(api, workflow_id, f"outage {i}") for i in range(4)]
         for execution_id in ids:
-            wait_for(lambda id=execution_id: node_status(api, id, "gen") == "running", 15, "the model calls to start")
+            eventually(
+                lambda id=execution_id: node_status(api, id, "gen") == "running",
+                timeout=15,
+                what="the model calls to start",
+            )
 
         private_postgres.stop()
         down_for = FAST_RECOVERY["WORKER_LOST_AFTER"] + 2  # longer than silence means a lost worker
@@ -91,10 +94,10 @@ def test_a_redis_at_its_memory_limit_then_freed_leaves_no_worker_stuck(private_r
         api = api_for(app)
         workflow_id = create(api, model_definition("[[latency=2]] {{ in.text }}"))
         during = start(api, workflow_id, "while full")
-        wait_for(lambda: node_status(api, during, "gen") == "running", 15, "the run to start")
+        eventually(lambda: node_status(api, during, "gen") == "running", timeout=15, what="the run to start")
         redis.config_set("maxmemory-policy", "noeviction")
         redis.config_set("maxmemory", 1)  # every write is refused from now on
-        wait_for(lambda: "OutOfMemoryError" in worker.output, 15, "the worker to meet the full Redis")
+        eventually(lambda: "OutOfMemoryError" in worker.output, timeout=15, what="the worker to meet the full Redis")
         assert finished(api, during)["status"] == "completed", "the run itself needs only the database"
         time.sleep(2 * 2.0)  # a few of the worker's attempts to start again (RECONNECT_DELAY)
         redis.config_set("maxmemory", 0)
@@ -121,7 +124,7 @@ def test_a_redis_restarted_from_its_append_only_file_leaves_no_worker_stuck(priv
         api = api_for(app)
         workflow_id = create(api, model_definition("[[latency=0.5]] {{ in.text }}"))
         during = [start(api, workflow_id, f"during {i}") for i in range(3)]
-        wait_for(lambda: node_status(api, during[0], "gen") == "running", 15, "the first run to start")
+        eventually(lambda: node_status(api, during[0], "gen") == "running", timeout=15, what="the first run to start")
         private_redis.restart(down_for=1.0, appendonly=True)
         back_at = time.monotonic()
         after = [start(api, workflow_id, f"after {i}") for i in range(3)]
@@ -182,7 +185,7 @@ def test_a_sync_execute_whose_redis_dies_while_it_waits_answers_with_the_finishe
             target=lambda: answers.append(waiting.post(f"/workflows/{workflow_id}/execute", json=body))
         )
         request.start()
-        wait_for(lambda: model.call_count == 1, 15, "the run's model call")
+        eventually(lambda: model.call_count == 1, timeout=15, what="the run's model call")
         private_redis.stop()
         request.join(app.config["SYNC_TIMEOUT"] + 10)
         (answer,) = answers
@@ -215,11 +218,15 @@ def test_a_killed_web_server_started_again_with_no_traffic_settles_its_runs(sqli
     try:
         server.start()
         ids = [server.execute_async(api.key, workflow_id, f"orphan {i}") for i in range(2)]
-        wait_for(lambda: all(_status(app, e) == "running" for e in ids), 15, "the runs to start")
+        eventually(lambda: all(_status(app, e) == "running" for e in ids), timeout=15, what="the runs to start")
         server.kill()
         server.start(serve_check=False)  # and no request at all from here on
         started_at = time.monotonic()
-        wait_for(lambda: all(_status(app, e) == "failed" for e in ids), LOST_BOUND + 15, "the runs to be settled")
+        eventually(
+            lambda: all(_status(app, e) == "failed" for e in ids),
+            timeout=LOST_BOUND + 15,
+            what="the runs to be settled",
+        )
         assert time.monotonic() - started_at <= LOST_BOUND + 10  # + the new server's start-up
         assert server.requests_served() == []
         with app.app_context():

@@ -18,12 +18,12 @@ from sqlalchemy import select
 
 from tests.conftest import FAST_RECOVERY, Api, WorkerProcess, make_app, make_user
 from tests.definitions import model_definition, workflow_body
+from tests.waiting import eventually, finished
 from tests.web_server import Gunicorn
 from webapp.extensions import db
 from webapp.models import Execution, NodeRun
 from webapp.runs.recovery import reaper
 
-TERMINAL = ("completed", "failed", "cancelled")
 LOST_BOUND = FAST_RECOVERY["WORKER_LOST_AFTER"] + FAST_RECOVERY["REAPER_INTERVAL"] + 2.0  # + slack for a busy CI
 
 
@@ -44,30 +44,12 @@ def start(api, workflow_id, text) -> str:
     return response.json["execution_id"]
 
 
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def execution(api, execution_id) -> dict:
     return api.get(f"/executions/{execution_id}").json
 
 
 def node_status(api, execution_id, node_id) -> str:
     return next(n["status"] for n in execution(api, execution_id)["nodes"] if n["node_id"] == node_id)
-
-
-def finished(api, execution_id, timeout=30.0) -> dict:
-    return wait_for(
-        lambda: (body := execution(api, execution_id))["status"] in TERMINAL and body,
-        timeout,
-        f"{execution_id} to finish",
-    )
 
 
 def registered_workers(redis) -> set[str]:
@@ -106,7 +88,7 @@ def test_a_sigkilled_worker_is_settled_as_worker_lost_with_no_worker_left(queue_
     workflow_id = create(api, model_definition("[[latency=60]] {{ in.text }}"))
     worker = queue_env.worker()
     execution_id = start(api, workflow_id, "doomed")
-    wait_for(lambda: node_status(api, execution_id, "gen") == "running", 15, "the model node to start")
+    eventually(lambda: node_status(api, execution_id, "gen") == "running", timeout=15, what="the model node to start")
     killed_at = time.monotonic()
     worker.signal(signal.SIGKILL)
     body = finished(api, execution_id, timeout=LOST_BOUND + 5)
@@ -139,7 +121,7 @@ def test_a_reaper_paused_past_worker_lost_after_settles_no_run_of_a_live_worker(
     ).wait_ready()
     try:
         ids = [start(api, workflow_id, f"frozen {i}") for i in range(3)]
-        wait_for(lambda: all(node_status(api, e, "gen") == "running" for e in ids), 15, "the runs to start")
+        eventually(lambda: [node_status(api, e, "gen") for e in ids] == ["running"] * 3, timeout=15, what="3 runs")
         for process in (worker, reaper_host):
             process.signal(signal.SIGSTOP)
         time.sleep(FAST_RECOVERY["WORKER_LOST_AFTER"] + 2)
@@ -174,7 +156,7 @@ def test_warm_shutdown_finishes_the_node_and_another_worker_resumes(queue_env, m
     workflow_id = create(api, definition)
     first = queue_env.worker()
     execution_id = start(api, workflow_id, "shutdown")
-    wait_for(lambda: node_status(api, execution_id, "gen") == "running", 15, "the first node to start")
+    eventually(lambda: node_status(api, execution_id, "gen") == "running", timeout=15, what="the first node to start")
     first.signal(signal.SIGTERM)
     first.process.wait(15)
     body = execution(api, execution_id)
@@ -197,7 +179,7 @@ def test_warm_shutdown_while_the_loop_holds_a_job_lets_the_job_end_first(queue_e
     first = queue_env.worker("tests.queue.workers.SlowToStartWorker")
     execution_id = start(api, workflow_id, "held")
     connection = redis_lib.Redis.from_url(queue_env.redis_url)
-    wait_for(lambda: connection.exists(f"holding:{queue_env.queue}"), 15, "the worker to take the job")
+    eventually(lambda: connection.exists(f"holding:{queue_env.queue}"), timeout=15, what="the worker to take the job")
     first.signal(signal.SIGTERM)
     first.process.wait(15)
     taken = Queue(queue_env.queue, connection=connection).intermediate_queue_key
@@ -220,7 +202,7 @@ def test_a_job_the_reaper_looked_at_during_its_hand_over_leaves_no_mark_behind(q
     queue_env.worker("tests.queue.workers.SlowToStartWorker")
     execution_id = start(api, workflow_id, "looked at")
     redis = redis_lib.Redis.from_url(queue_env.redis_url)
-    wait_for(lambda: redis.exists(f"holding:{queue_env.queue}"), 15, "the worker to take the job")
+    eventually(lambda: redis.exists(f"holding:{queue_env.queue}"), timeout=15, what="the worker to take the job")
     with app.app_context():
         job_id = db.session.scalar(select(Execution.job_id).where(Execution.id == execution_id))
         assert dispatcher(app).job_is_live(job_id, 60), "taken a moment ago: alive"
@@ -243,7 +225,7 @@ def test_redis_restart_loses_queued_jobs_but_not_executions(private_redis, datab
         api = api_for(app)
         workflow_id = create(api, model_definition("[[latency=0.6]] {{ in.text }}"))
         ids = [start(api, workflow_id, f"r{i}") for i in range(6)]
-        wait_for(lambda: node_status(api, ids[0], "gen") == "running", 15, "the first run to start")
+        eventually(lambda: node_status(api, ids[0], "gen") == "running", timeout=15, what="the first run to start")
         private_redis.restart()
         bodies = [finished(api, execution_id, timeout=60) for execution_id in ids]
         assert [b["status"] for b in bodies] == ["completed"] * 6
@@ -270,7 +252,7 @@ def test_a_web_process_killed_during_a_sync_run_leaves_no_execution_running(sqli
             headers={"Authorization": f"Bearer {api.key}", "Content-Type": "application/json"},
         )
         threading.Thread(target=_ignore_errors, args=(request,), daemon=True).start()
-        execution_id = wait_for(lambda: _running_execution(app), 15, "the sync run to start")
+        execution_id = eventually(lambda: _running_execution(app), timeout=15, what="the sync run to start")
         web.kill()
         killed_at = time.monotonic()
     finally:
@@ -311,7 +293,7 @@ def test_a_job_taken_by_a_worker_that_died_before_starting_it_is_requeued(queue_
     assert redis.lmove(queue.key, intermediate, "LEFT", "RIGHT") is not None, "what a dequeuing worker does"
 
     # Past the enqueue grace and WORKER_LOST_AFTER from the first look, the reaper requeues it.
-    wait_for(lambda: reap(app)["requeued"], LOST_BOUND + 10, "a requeue")
+    eventually(lambda: reap(app)["requeued"], timeout=LOST_BOUND + 10, what="a requeue")
     assert execution(api, execution_id)["status"] == "queued"
     assert queue.count == 1, "a fresh job waits in the queue"
     queue_env.worker()

@@ -11,6 +11,7 @@ from sqlalchemy import func, select, update
 
 from tests.conftest import close_app, make_app, make_user
 from tests.definitions import model_definition, workflow_body
+from tests.waiting import eventually
 from tests.web_server import Gunicorn
 from webapp.extensions import db
 from webapp.models import Execution, Trigger, utcnow
@@ -53,14 +54,14 @@ def test_two_web_processes_start_one_execution_per_due_time(execution_mode, data
                     .values(next_run_at=utcnow() - timedelta(seconds=1))
                 )
                 db.session.commit()
-            deadline = time.monotonic() + 15
-            while count_runs(app, trigger["id"]) < round_ and time.monotonic() < deadline:
-                time.sleep(0.05)
+            eventually(
+                lambda: count_runs(app, trigger["id"]), until=lambda n, at=round_: n >= at, timeout=15, what="the run"
+            )
             time.sleep(1)  # both processes looked twenty times more: nothing more may start
             assert count_runs(app, trigger["id"]) == round_
-        deadline = time.monotonic() + 20
-        while count_runs(app, trigger["id"], finished=True) < ROUNDS and time.monotonic() < deadline:
-            time.sleep(0.1)
+        eventually(
+            lambda: count_runs(app, trigger["id"], finished=True) >= ROUNDS, timeout=20, what="every run to finish"
+        )
         assert count_runs(app, trigger["id"], finished=True) == ROUNDS
         assert model.call_count == ROUNDS
     finally:

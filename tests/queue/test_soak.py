@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from tests.conftest import FAST_RECOVERY, WorkerProcess, close_app, make_app
 from tests.definitions import model_definition
 from tests.queue.test_recovery import api_for, create, start
+from tests.waiting import eventually
 from webapp.extensions import db
 from webapp.models import Execution, NodeRun
 from webapp.runs.recovery import reaper
@@ -55,7 +56,7 @@ def test_fault_soak(postgres_url, private_redis, model):
             if _active(app) == 0:
                 break
         victim.wait_ready()
-        _wait_until(lambda: _active(app) == 0, 120)
+        eventually(lambda: _active(app) == 0, timeout=120, interval=0.5, what="no execution left active after the soak")
 
         with app.app_context():
             statuses = collections.Counter(db.session.scalars(select(Execution.status).where(Execution.id.in_(ids))))
@@ -91,12 +92,3 @@ def _active(app) -> int:
         )
         db.session.commit()
         return count
-
-
-def _wait_until(predicate, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.5)
-    raise AssertionError("executions still active after the soak")

@@ -167,10 +167,10 @@ def add_template(
 
 
 def run_and_wait(app, user, workflow_id: str, inputs: dict, timeout: float = 15) -> str:
-    from webapp.services import executions
+    from webapp.runs import start as runs
 
     def start(u):
-        execution = executions.start_execution(u, workflow_id, inputs)
-        return executions.wait_for(execution, timeout).id
+        execution = runs.start_execution(u, workflow_id, inputs)
+        return runs.wait_for(execution, timeout).id
 
     return in_app(app, start, user_id=user.id)

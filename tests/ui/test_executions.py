@@ -4,11 +4,11 @@ polling until the end, cancel, retry, and who may see an execution."""
 from __future__ import annotations
 
 import re
-import time
 
 from tests.definitions import echo_definition, model_definition, spec_example
 from tests.ui.conftest import both_databases, create_workflow, in_app, run_and_wait
 from tests.ui.forms import form_fields
+from tests.waiting import eventually
 from webapp.services.executions import own_execution
 
 TYPED_INPUTS = {
@@ -140,13 +140,13 @@ def test_run_in_background_goes_to_the_live_page(page, app, model):
     assert live.status_code == 200
     assert 'hx-trigger="every 1s"' in live.text and "Cancel" in live.text
     assert re.search(r'data-status="(queued|running)"', live.text)
-    deadline = time.time() + 15
-    while time.time() < deadline:
+
+    def settled():
         fragment = page.get(location + "/live", htmx=True)
-        if 'data-status="completed"' in fragment.text:
-            break
-        assert 'hx-trigger="every 1s"' in fragment.text
-        time.sleep(0.2)
+        assert 'data-status="completed"' in fragment.text or 'hx-trigger="every 1s"' in fragment.text
+        return fragment if 'data-status="completed"' in fragment.text else None
+
+    fragment = eventually(settled, timeout=15, interval=0.2, what="the live part to show the run completed")
     assert re.match(r'\s*(<title>[^<]*</title>)?<div id="live"', fragment.text)  # the part, with the tab's title
     assert "hx-trigger" not in re.search(r'<div id="live"[^>]*>', fragment.text).group(0)  # finished: no more polls
     assert "Echo: hello" in fragment.text and "Cancel" not in fragment.text
@@ -187,9 +187,13 @@ def test_failed_executions_show_the_error_and_can_be_retried(page, app, model):
     assert response.status_code == 204
     retried = response.headers["HX-Redirect"]
     assert retried != f"/executions/{execution_id}"
-    deadline = time.time() + 15
-    while 'data-status="completed"' not in (html := page.get(retried).text) and time.time() < deadline:
-        time.sleep(0.2)
+    html = eventually(
+        lambda: page.get(retried).text,
+        until=lambda text: 'data-status="completed"' in text,
+        timeout=15,
+        interval=0.2,
+        what="the retry to complete",
+    )
     assert "retry of" in html and execution_id in html
 
 
@@ -303,17 +307,21 @@ def test_a_running_executions_header_counts_its_finished_nodes_and_the_tab_title
     workflow_id = create_workflow(app, page.user, definition, name="Two calls")
     response = page.post(f"/workflows/{workflow_id}/run", {"inputs.text": "hello there"}, htmx=True)
     execution_id = response.headers["HX-Redirect"].rsplit("/", 1)[1]
-    deadline = time.time() + 10
     slow_running = re.compile(r'id="run-slow".*?status-running">running', re.S)  # quick has finished by then
-    while not slow_running.search(live := page.get(f"/executions/{execution_id}/live", htmx=True).text):
-        assert time.time() < deadline, "slow never ran"
-        time.sleep(0.05)
+
+    def live_part() -> str:
+        return page.get(f"/executions/{execution_id}/live", htmx=True).text
+
+    live = eventually(live_part, until=slow_running.search, what="slow to run")
     quick = in_app(app, lambda u: own_execution(u, execution_id).nodes[1].total_tokens, user_id=page.user.id)
     tokens = re.search(r'Tokens</span><span class="stat-value">([\d,]+)<', live).group(1)
     assert quick and int(tokens.replace(",", "")) == quick  # not 0 while the run goes on
     assert live.startswith("<title>Execution running · Two calls") or "<title>Execution running · Two calls" in live
-    while 'data-status="completed"' not in (live := page.get(f"/executions/{execution_id}/live", htmx=True).text):
-        assert time.time() < deadline + 10
-        time.sleep(0.1)
+    live = eventually(
+        live_part,
+        until=lambda text: 'data-status="completed"' in text,
+        timeout=20,
+        what="the run to complete",
+    )
     assert "<title>Execution completed · Two calls" in live
     assert page.get(f"/executions/{execution_id}").text.count("<title>Execution completed") == 1  # the page's own

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, g, request
+from werkzeug.routing import BaseConverter
 
 from .. import ratelimits
 from ..auth.accounts import api_key_holder
@@ -10,6 +11,16 @@ from ..errors import Unauthorized
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 PUBLIC_ENDPOINTS = {"api.openapi"}
+
+
+class WorkflowIdConverter(BaseConverter):
+    """A workflow id is any path segment but the names of the fixed paths beside it, so
+    ``/workflows/import`` is only that path (OPTIONS and 405 name its methods alone)."""
+
+    regex = r"(?!(?:import|from-template)$)[^/]+"
+
+
+bp.record_once(lambda state: state.app.url_map.converters.setdefault("wf", WorkflowIdConverter))
 
 
 @bp.before_request

@@ -4,16 +4,25 @@ from __future__ import annotations
 
 from flask import current_app, g, request, url_for
 
-from ..engine.errors import Problem
-from ..engine.status import RunStatus
-from ..errors import ValidationFailed
+from ..runs import start
+from ..schemas import executions as schema
 from ..services import executions as service
 from ..services.workflows import runnable_workflow, visible_workflow
 from . import bp
-from .params import choice_arg, json_body, page, paginated
+from .contract import Answer, Refusal, operation
+from .params import paginated
+from .refusals import INPUTS
 from .serializers import execution as serialize
 
-_EXECUTE_FIELDS = {"inputs", "async"}
+LOCATION = {"Location": {"description": "The execution's status_url.", "schema": {"type": "string", "format": "uri"}}}
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "A repeated key (same user, within a day) answers with the first execution "
+    "instead of starting another.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": start.MAX_IDEMPOTENCY_KEY, "pattern": r"\S"},
+}
 
 
 def _accepted(execution) -> tuple[dict, int, dict]:
@@ -22,49 +31,108 @@ def _accepted(execution) -> tuple[dict, int, dict]:
     return body, 202, {"Location": status_url}
 
 
-@bp.post("/workflows/<workflow_id>/execute")
-def execute_workflow(workflow_id: str):
-    body = json_body(optional=True)
-    problems = [Problem(key, "unknown_field", f"unknown field '{key}'") for key in body if key not in _EXECUTE_FIELDS]
-    run_async = body.get("async", False)
-    if not isinstance(run_async, bool):
-        problems.append(Problem("async", "invalid_value", "'async' must be true or false"))
-    if problems:
-        runnable_workflow(g.user, workflow_id)  # an unknown workflow is a 404 before its body is a 422
-        raise ValidationFailed("Request body is invalid", problems)
-    execution = service.start_execution(
-        g.user, workflow_id, body.get("inputs"), idempotency_key=request.headers.get("Idempotency-Key")
+def _runnable(workflow_id: str) -> None:
+    runnable_workflow(g.user, workflow_id)  # an unknown workflow is a 404 before its body is a 422
+
+
+@bp.post("/workflows/<wf:workflow_id>/execute")
+@operation(
+    "executeWorkflow",
+    "Run a workflow",
+    tag="executions",
+    errors=(404, 409),
+    before=_runnable,
+    headers=(IDEMPOTENCY_KEY,),
+    body=schema.ExecuteRequest,
+    body_required=False,
+    example={"inputs": {"product": "a solar lamp"}, "async": False},
+    refusals=(
+        *INPUTS,
+        Refusal("invalid_value", "the Idempotency-Key holds a character that is not printable"),
+    ),
+    description="Sync runs answer 200 with the finished execution, or 202 (as async does) when still "
+    "running after SYNC_TIMEOUT. Inputs that fail the input node: 422, nothing runs. "
+    "A repeated Idempotency-Key returns the first execution (409 if it ran another workflow). "
+    "Over the monthly budget: 429 with code budget_exceeded.",
+    answers={
+        200: (schema.Execution, "Sync: the finished execution."),
+        202: (schema.ExecutionAccepted, "Running in the background; follow status_url.", LOCATION),
+    },
+)
+def execute_workflow(workflow_id: str, body: schema.ExecuteRequest):
+    execution = start.start_execution(
+        g.user, workflow_id, body.inputs, idempotency_key=request.headers.get("Idempotency-Key")
     )
-    if run_async:
+    if body.async_:
         return _accepted(execution)
-    execution = service.wait_for(execution, current_app.config["SYNC_TIMEOUT"])
+    execution = start.wait_for(execution, current_app.config["SYNC_TIMEOUT"])
     if not execution.finished:
         return _accepted(execution)
     return serialize(execution)
 
 
 @bp.get("/executions/<execution_id>")
+@operation(
+    "getExecution",
+    "Get an execution, node by node",
+    tag="executions",
+    errors=(404,),
+    answers={200: (schema.Execution, "The execution.")},
+)
 def get_execution(execution_id: str):
     return serialize(service.own_execution(g.user, execution_id))
 
 
-@bp.get("/workflows/<workflow_id>/executions")
-def list_workflow_executions(workflow_id: str):
+def _visible(workflow_id: str) -> None:
     visible_workflow(g.user, workflow_id)
-    limit, offset = page()
+
+
+@bp.get("/workflows/<wf:workflow_id>/executions")
+@operation(
+    "listWorkflowExecutions",
+    "List a workflow's executions",
+    tag="executions",
+    errors=(404,),
+    before=_visible,
+    query=schema.ExecutionListQuery,
+    answers={200: (schema.ExecutionList, "The caller's executions of the workflow, newest first, without nodes.")},
+)
+def list_workflow_executions(workflow_id: str, query: schema.ExecutionListQuery):
     items, total = service.list_executions(
-        g.user, workflow_id=workflow_id, status=choice_arg("status", tuple(RunStatus)), limit=limit, offset=offset
+        g.user, workflow_id=workflow_id, status=query.status, limit=query.limit, offset=query.offset
     )
-    return paginated("executions", [serialize(e, with_nodes=False) for e in items], total, offset)
+    return paginated("executions", [serialize(e, with_nodes=False) for e in items], total, query.offset)
 
 
 @bp.post("/executions/<execution_id>/cancel")
+@operation(
+    "cancelExecution",
+    "Cancel a queued or running execution",
+    tag="executions",
+    errors=(404, 409),
+    description="A finished execution: 409.",
+    answers={202: (schema.Execution, "The cancelled execution.")},
+)
 def cancel_execution(execution_id: str):
-    return serialize(service.cancel_execution(g.user, execution_id)), 202
+    return serialize(start.cancel_execution(g.user, execution_id)), 202
 
 
 @bp.post("/executions/<execution_id>/retry")
+@operation(
+    "retryExecution",
+    "Retry a failed or cancelled execution",
+    tag="executions",
+    errors=(403, 404, 409),
+    description="A queued, running or completed execution: 409.",
+    answers={
+        202: Answer(
+            schema.RetryAccepted,
+            "A new execution (retry_of names the original) that reuses the outputs of the nodes that completed.",
+            LOCATION,
+        )
+    },
+)
 def retry_execution(execution_id: str):
-    execution = service.retry_execution(g.user, execution_id)
+    execution = start.retry_execution(g.user, execution_id)
     body, status, headers = _accepted(execution)
     return {**serialize(execution), **body}, status, headers

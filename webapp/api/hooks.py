@@ -10,29 +10,51 @@ from ..engine.status import Trigger as Started
 from ..errors import NotFound
 from ..extensions import db
 from ..models import User, Workflow
-from ..services import executions
+from ..runs import start
+from ..schemas.executions import HookAccepted, HookQuery, HookResult, Inputs
 from ..services.triggers import token_hash, webhook_for
-from .params import bool_arg, json_body
+from .contract import operation
+from .refusals import INPUTS
 
 bp = Blueprint("hooks", __name__, url_prefix="/hooks")
 
 
-@bp.post("/<token>")
-def receive(token: str):
+def _known(token: str) -> None:
     try:
-        trigger = webhook_for(token)
+        webhook_for(token)
     except NotFound:  # a guess: counted against the address, as a bad API key is
         ratelimits.count_failed_key(request.remote_addr or "unknown")
         raise
     ratelimits.count_webhook(token_hash(token))
-    inputs = json_body(optional=True)
+
+
+@bp.post("/<token>")
+@operation(
+    "receiveWebhook",
+    "Start a workflow from its webhook",
+    tag="triggers",
+    public=True,
+    errors=(400, 404),
+    before=_known,
+    query=HookQuery,
+    body=Inputs,
+    body_required=False,
+    example={"text": "hello"},
+    refusals=INPUTS,
+    description="No API key: the token is the secret. The JSON object body is the inputs. Unknown or "
+    "disabled token: 404.",
+    answers={
+        200: (HookResult, "The finished execution's outputs."),
+        202: (HookAccepted, "Still running (or ?async=true)."),
+    },
+)
+def receive(token: str, query: HookQuery, body: dict):
+    trigger = webhook_for(token)
     owner = db.session.get(User, db.session.get(Workflow, trigger.workflow_id).owner_id)
-    execution = executions.start_execution(
-        owner, trigger.workflow_id, inputs, trigger=Started.WEBHOOK, trigger_id=trigger.id
-    )
-    if not bool_arg("async"):
-        execution = executions.wait_for(execution, current_app.config["SYNC_TIMEOUT"])
-    body = {"execution_id": execution.id, "status": execution.status}
+    execution = start.start_execution(owner, trigger.workflow_id, body, trigger=Started.WEBHOOK, trigger_id=trigger.id)
+    if not query.async_:
+        execution = start.wait_for(execution, current_app.config["SYNC_TIMEOUT"])
+    answer = {"execution_id": execution.id, "status": execution.status}
     if execution.finished:
-        return {**body, "outputs": execution.outputs}, 200
-    return body, 202
+        return {**answer, "outputs": execution.outputs}, 200
+    return answer, 202

@@ -1,4 +1,4 @@
-"""Reading request bodies and query strings, with a 4xx envelope for anything off."""
+"""Reading a request body as JSON, with a 4xx envelope for anything off; and a page of a listing."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from ..engine.errors import Problem
 from ..engine.jsontext import LONE_SURROGATE, SURROGATE_MESSAGE
 from ..errors import BadRequest, ServiceError, ValidationFailed
 
-MAX_OFFSET = 1_000_000_000  # keeps OFFSET inside every database's integer range
 # Deeper bodies are refused before anything recursive (validation, serialisation)
 # walks them; no workflow definition or input needs a tenth of this.
 MAX_JSON_DEPTH = 100
@@ -92,45 +91,6 @@ def _refuse_lone_surrogate(text: str, where: str) -> None:
     """400, not 422: such a body is not well-formed text, whatever it means."""
     if LONE_SURROGATE.search(text):
         raise BadRequest(f"The body is not text: {where} holds {SURROGATE_MESSAGE}")
-
-
-def int_arg(name: str, default: int, *, minimum: int = 0, maximum: int | None = None) -> int:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadRequest(f"'{name}' must be an integer, not {raw!r}") from None
-    if value < minimum or (maximum is not None and value > maximum):
-        bounds = f"from {minimum} to {maximum}" if maximum is not None else f"at least {minimum}"
-        raise BadRequest(f"'{name}' must be {bounds}")
-    return value
-
-
-def bool_arg(name: str, default: bool = False) -> bool:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    if raw.lower() in ("true", "1", "yes"):
-        return True
-    if raw.lower() in ("false", "0", "no"):
-        return False
-    raise BadRequest(f"'{name}' must be true or false, not {raw!r}")
-
-
-def choice_arg(name: str, choices: tuple[str, ...]) -> str | None:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return None
-    if raw not in choices:
-        raise BadRequest(f"'{name}' must be one of {', '.join(choices)}")
-    return raw
-
-
-def page() -> tuple[int, int]:
-    """``limit`` 1–100 (default 20) and ``offset`` ≥ 0, as SPEC.md fixes."""
-    return int_arg("limit", 20, minimum=1, maximum=100), int_arg("offset", 0, minimum=0, maximum=MAX_OFFSET)
 
 
 def paginated(key: str, items: list[Any], total: int, offset: int) -> dict:

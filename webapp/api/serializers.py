@@ -1,12 +1,16 @@
-"""Models as the JSON SPEC.md fixes. The only place API field names are spelled."""
+"""Models as the JSON of their answer schemas (``webapp/schemas``; docs/api.md)."""
 
 from __future__ import annotations
 
+from ..engine.status import TriggerType
 from ..models import AuditEvent, Execution, NodeRun, Provider, Template, Trigger, Workflow, isoformat
+from ..schemas import catalogue, providers, triggers
+from ..schemas import executions as runs
+from ..schemas import workflows as schemas
 from ..services.triggers import hook_url
 
 
-def workflow_summary(workflow: Workflow) -> dict:
+def workflow_summary(workflow: Workflow) -> schemas.WorkflowSummary:
     return {
         "id": workflow.id,
         "name": workflow.name,
@@ -21,7 +25,7 @@ def workflow_summary(workflow: Workflow) -> dict:
     }
 
 
-def workflow_full(workflow: Workflow) -> dict:
+def workflow_full(workflow: Workflow) -> schemas.Workflow:
     definition = workflow.definition
     return {
         **workflow_summary(workflow),
@@ -41,7 +45,7 @@ def usage(row) -> dict:
     }
 
 
-def node_run(node: NodeRun) -> dict:
+def node_run(node: NodeRun) -> runs.NodeRun:
     return {
         "node_id": node.node_id,
         "type": node.type,
@@ -60,7 +64,7 @@ def node_run(node: NodeRun) -> dict:
     }
 
 
-def execution(execution: Execution, *, with_nodes: bool = True) -> dict:
+def execution(execution: Execution, *, with_nodes: bool = True) -> runs.Execution | runs.ExecutionSummary:
     body = {
         "id": execution.id,
         "workflow_id": execution.workflow_id,
@@ -84,7 +88,7 @@ def execution(execution: Execution, *, with_nodes: bool = True) -> dict:
     return body
 
 
-def template(template: Template, *, with_definition: bool = True) -> dict:
+def template(template: Template, *, with_definition: bool = True) -> catalogue.Template:
     body = {
         "id": template.id,
         "name": template.name,
@@ -99,7 +103,7 @@ def template(template: Template, *, with_definition: bool = True) -> dict:
     return body
 
 
-def audit_event(event: AuditEvent) -> dict:
+def audit_event(event: AuditEvent) -> catalogue.AuditEvent:
     return {
         "id": event.id,
         "at": isoformat(event.at),
@@ -111,7 +115,7 @@ def audit_event(event: AuditEvent) -> dict:
     }
 
 
-def trigger(item: Trigger) -> dict:
+def trigger(item: Trigger) -> triggers.WebhookTrigger | triggers.ScheduleTrigger:
     body = {
         "id": item.id,
         "workflow_id": item.workflow_id,
@@ -119,7 +123,7 @@ def trigger(item: Trigger) -> dict:
         "enabled": item.enabled,
         "created_at": isoformat(item.created_at),
     }
-    if item.type == "webhook":
+    if item.type == TriggerType.WEBHOOK:
         body["url"] = hook_url(item)
     else:
         body |= {
@@ -133,7 +137,7 @@ def trigger(item: Trigger) -> dict:
     return body
 
 
-def provider(item: Provider) -> dict:
+def provider(item: Provider) -> providers.Provider:
     """A model provider: its key only as whether one is set and its last four characters."""
     return {
         "id": item.id,

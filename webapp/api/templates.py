@@ -2,27 +2,51 @@
 
 from __future__ import annotations
 
-from flask import g, request
+from flask import g
 
+from ..schemas import catalogue as schema
+from ..schemas.workflows import FromTemplateRequest, Workflow
 from ..services import templates as service
 from . import bp
-from .params import json_body, page, paginated
+from .contract import operation
+from .params import paginated
 from .serializers import template as serialize
 from .serializers import workflow_full
 
 
 @bp.get("/templates")
-def list_templates():
-    limit, offset = page()
-    items, total = service.list_templates(category=request.args.get("category") or None, limit=limit, offset=offset)
-    return paginated("templates", [serialize(t) for t in items], total, offset)
+@operation(
+    "listTemplates",
+    "List templates",
+    tag="templates",
+    query=schema.TemplateListQuery,
+    answers={200: (schema.TemplateList, "Templates by category and name.")},
+)
+def list_templates(query: schema.TemplateListQuery):
+    items, total = service.list_templates(category=query.category, limit=query.limit, offset=query.offset)
+    return paginated("templates", [serialize(t) for t in items], total, query.offset)
 
 
 @bp.get("/templates/<template_id>")
+@operation(
+    "getTemplate",
+    "Get a template with its definition",
+    tag="templates",
+    errors=(404,),
+    answers={200: (schema.Template, "The template.")},
+)
 def get_template(template_id: str):
     return serialize(service.get_template(template_id))
 
 
 @bp.post("/workflows/from-template")
-def workflow_from_template():
-    return workflow_full(service.workflow_from_template(g.user, json_body())), 201
+@operation(
+    "createWorkflowFromTemplate",
+    "Make a workflow from a template",
+    tag="templates",
+    errors=(404,),
+    body=FromTemplateRequest,
+    answers={201: (Workflow, "A new workflow, owned by the caller.")},
+)
+def workflow_from_template(body: FromTemplateRequest):
+    return workflow_full(service.workflow_from_template(g.user, body)), 201

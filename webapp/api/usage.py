@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from flask import g, request
+from flask import g
 
+from ..schemas.executions import UsageQuery, UsageReport
 from ..services.executions import usage_report
 from . import bp
-from .params import int_arg
+from .contract import operation
 
 
 @bp.get("/usage")
-def usage():
-    return usage_report(
-        g.user, days=int_arg("days", 30, minimum=1, maximum=366), workflow_id=request.args.get("workflow_id") or None
-    )
+@operation(
+    "getUsage",
+    "Tokens and cost per day and per workflow",
+    tag="usage",
+    query=UsageQuery,
+    answers={200: (UsageReport, "The caller's usage over the last `days` days (UTC).")},
+)
+def usage(query: UsageQuery):
+    return usage_report(g.user, days=query.days, workflow_id=query.workflow_id)

@@ -3,23 +3,28 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 
-# The codes an execution's ``error.code`` may carry (SPEC.md, "Executions").
-EXECUTION_ERROR_CODES = frozenset(
-    {
-        "node_failed",
-        "model_error",
-        "rate_limited",
-        "timeout",
-        "cancelled",
-        "worker_lost",
-        "budget_exceeded",
-        "resource_limit",
-        "blocked_destination",
-        "http_error",
-        "recursion",
-    }
-)
+
+class ErrorCode(StrEnum):
+    """The codes an execution's ``error.code`` may carry (docs/api.md, "Executions"); a
+    node's own error may carry others (``invalid_json``, ``expression_error``…), which
+    its execution reports as ``node_failed``."""
+
+    NODE_FAILED = "node_failed"
+    MODEL_ERROR = "model_error"
+    RATE_LIMITED = "rate_limited"
+    TIMEOUT = "timeout"
+    CANCELLED = "cancelled"
+    WORKER_LOST = "worker_lost"
+    BUDGET_EXCEEDED = "budget_exceeded"
+    RESOURCE_LIMIT = "resource_limit"
+    BLOCKED_DESTINATION = "blocked_destination"
+    HTTP_ERROR = "http_error"
+    RECURSION = "recursion"
+
+
+EXECUTION_ERROR_CODES = frozenset(ErrorCode)
 
 
 @dataclass(frozen=True)
@@ -71,4 +76,4 @@ def execution_error_code(node_error_code: str) -> str:
     """A failing node's code as the execution reports it: the model's own codes pass
     through, anything more specific (``invalid_json``, ``expression_error``…) is
     ``node_failed``."""
-    return node_error_code if node_error_code in EXECUTION_ERROR_CODES else "node_failed"
+    return node_error_code if node_error_code in EXECUTION_ERROR_CODES else ErrorCode.NODE_FAILED

@@ -415,7 +415,7 @@ class _Run:
 
 
 def _is_taken(edge: Edge, status: str, on_error: str, branch: str | None) -> bool:
-    """SPEC.md, "Error handling" and the conditional's branch rule, in one place."""
+    """docs/api.md, "The workflow definition" (error handling) and the conditional's branch rule, in one place."""
     if status == NodeStatus.SKIPPED:
         return False
     if status == NodeStatus.FAILED:  # a handled failure: 'continue' or 'branch'

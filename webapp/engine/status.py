@@ -30,7 +30,7 @@ class NodeStatus(StrEnum):
 
 
 class Trigger(StrEnum):
-    """What started an execution (SPEC.md, "Triggers")."""
+    """What started an execution (docs/api.md, "Triggers")."""
 
     API = "api"
     UI = "ui"
@@ -38,6 +38,14 @@ class Trigger(StrEnum):
     SCHEDULE = "schedule"
     RETRY = "retry"
     WORKFLOW = "workflow"  # a workflow node's child run
+
+
+class TriggerType(StrEnum):
+    """What kind of trigger starts a workflow by itself (its runs carry ``Trigger.WEBHOOK``
+    or ``Trigger.SCHEDULE``)."""
+
+    WEBHOOK = "webhook"
+    SCHEDULE = "schedule"
 
 
 ACTIVE = (RunStatus.QUEUED, RunStatus.RUNNING)

@@ -46,7 +46,7 @@ def utcnow() -> datetime:
 
 
 def isoformat(moment: datetime | None) -> str | None:
-    """ISO 8601 UTC with milliseconds and ``Z``, as SPEC.md fixes for every time."""
+    """ISO 8601 UTC with milliseconds and ``Z``, as docs/api.md fixes for every time."""
     if moment is None:
         return None
     return moment.isoformat(timespec="milliseconds") + "Z"

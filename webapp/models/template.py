@@ -8,6 +8,7 @@ from sqlalchemy import String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
+from ..schemas.workflows import CATEGORY_MAX, NAME_MAX
 from .base import JSONType, new_id, utcnow
 
 
@@ -16,9 +17,9 @@ class Template(db.Model):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("tpl"))
     slug: Mapped[str] = mapped_column(String(100), unique=True)  # the data file's name
-    name: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(NAME_MAX))
     description: Mapped[str] = mapped_column(Text, default="")
-    category: Mapped[str] = mapped_column(String(64), index=True)
+    category: Mapped[str] = mapped_column(String(CATEGORY_MAX), index=True)
     how_to_use: Mapped[str] = mapped_column(Text, default="")
     definition: Mapped[dict] = mapped_column(JSONType)
     usage_count: Mapped[int] = mapped_column(default=0)

@@ -20,7 +20,7 @@ class Trigger(db.Model):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("trg"))
     workflow_id: Mapped[str] = mapped_column(ForeignKey("workflows.id", ondelete="CASCADE"))
-    type: Mapped[str] = mapped_column(String(16))  # webhook, schedule
+    type: Mapped[str] = mapped_column(String(16))  # engine.status.TriggerType
     enabled: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # A webhook: its token's SHA-256 finds it; the token itself, encrypted, makes its URL again.

@@ -8,6 +8,7 @@ from sqlalchemy import ForeignKey, ForeignKeyConstraint, Index, String, Text, an
 from sqlalchemy.orm import Mapped, foreign, mapped_column, relationship
 
 from ..extensions import db
+from ..schemas.workflows import CATEGORY_MAX, DEFAULT_CATEGORY, NAME_MAX
 from .base import JSONType, new_id, utcnow
 
 
@@ -20,9 +21,9 @@ class Workflow(db.Model):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("wf"))
     owner_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
-    name: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(NAME_MAX))
     description: Mapped[str] = mapped_column(Text, default="")
-    category: Mapped[str] = mapped_column(String(64), default="general")
+    category: Mapped[str] = mapped_column(String(CATEGORY_MAX), default=DEFAULT_CATEGORY)
     public: Mapped[bool] = mapped_column(default=False)
     version: Mapped[int] = mapped_column(default=1)
     usage_count: Mapped[int] = mapped_column(default=0)  # executions started: a trigger counts (0006)

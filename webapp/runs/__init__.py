@@ -10,6 +10,11 @@
 ``dispatch``     local mode (this process's executor) or queue mode (RQ), and what follows a run
 ``recovery``     the reaper: lost workers, overrunning runs, vanished jobs, missed wakes
 ``worker``       the RQ worker class; ``jobs`` the RQ job
+``start``        starting a run (API, UI, webhook, schedule), waiting for it, cancel and retry
+``schedules``    the scheduler: each due schedule's run, exactly once per due time
+
+Nothing in ``services/`` imports this package: runs read services (definitions,
+limits, providers), never the other way round.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ import secrets
 import threading
 import time
 from datetime import UTC, datetime
+from enum import StrEnum
 
 from flask import Flask, current_app
 from redis.exceptions import RedisError
@@ -72,9 +73,16 @@ class _Dispatcher:
             self.requeue(outcome.woken)
 
 
+class Mode(StrEnum):
+    """Where runs go: this process's executor (no ``REDIS_URL``), or RQ on Redis."""
+
+    LOCAL = "local"
+    QUEUE = "queue"
+
+
 class LocalDispatcher(_Dispatcher):
-    mode = "local"
-    lane = "local"  # what executions handed to this dispatcher record as their queue
+    mode = Mode.LOCAL
+    lane = Mode.LOCAL.value  # what executions handed to this dispatcher record as their queue
 
     def __init__(self, app: Flask) -> None:
         self.app = app
@@ -106,7 +114,7 @@ class LocalDispatcher(_Dispatcher):
 
 
 class QueueDispatcher(_Dispatcher):
-    mode = "queue"
+    mode = Mode.QUEUE
 
     def __init__(self, app: Flask) -> None:
         self.redis = redis_connection(app)

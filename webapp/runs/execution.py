@@ -24,6 +24,7 @@ from sqlalchemy import bindparam, func, select, update
 
 from ..engine import runner
 from ..engine.definition import Graph
+from ..engine.errors import ErrorCode
 from ..engine.isolation import Bounds, SandboxPool
 from ..engine.runner import Limits, NodeRecord, RunResult
 from ..engine.status import NodeStatus, RunStatus
@@ -86,7 +87,7 @@ def _claim_and_run(execution_id: str, nested: Nested | None, hearing: cancels.He
         log.exception("execution %s crashed", execution_id)
         # The details (which may hold SQL and parameters) go to the log, not to the user.
         message = f"internal error ({type(exc).__name__}); the details are in the server log"
-        error = {"code": "node_failed", "message": message, "node_id": None}
+        error = {"code": ErrorCode.NODE_FAILED, "message": message, "node_id": None}
 
         def fail() -> Outcome:
             settle(execution_id, RunStatus.FAILED, error, from_statuses=(RunStatus.RUNNING,))

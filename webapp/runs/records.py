@@ -16,6 +16,7 @@ from flask import Flask
 from sqlalchemy import bindparam, case, func, select, update
 
 from ..admission import aside
+from ..engine.errors import ErrorCode
 from ..engine.model_calls import ZERO_USAGE, Usage
 from ..engine.runner import NodeRecord, Observer, Stop
 from ..engine.status import NodeStatus, RunStatus
@@ -34,9 +35,13 @@ shutdown_requested = threading.Event()
 # costs about twice as much per statement and buys nothing here.
 executions = Execution.__table__
 nodes = NodeRun.__table__
-LOST = {"code": "worker_lost", "message": "the worker running this execution stopped answering", "node_id": None}
-CANCELLED = Stop("cancelled", "cancelled on request", status=RunStatus.CANCELLED)
-PARENT_STOPPED = Stop("cancelled", "the execution it runs inside stopped", status=RunStatus.CANCELLED)
+LOST = {
+    "code": ErrorCode.WORKER_LOST,
+    "message": "the worker running this execution stopped answering",
+    "node_id": None,
+}
+CANCELLED = Stop(ErrorCode.CANCELLED, "cancelled on request", status=RunStatus.CANCELLED)
+PARENT_STOPPED = Stop(ErrorCode.CANCELLED, "the execution it runs inside stopped", status=RunStatus.CANCELLED)
 
 
 def settle(

@@ -32,12 +32,13 @@ from flask import Flask
 from sqlalchemy import or_, select
 
 from ..background import BackgroundLoop, loop_for
+from ..engine.errors import ErrorCode
 from ..engine.status import ACTIVE, RunStatus
 from ..extensions import db
 from ..models import Execution, utcnow
 from ..outages import database_unavailable
 from . import fairshare
-from .dispatch import dispatcher
+from .dispatch import Mode, dispatcher
 from .records import LOST, settle
 
 log = logging.getLogger(__name__)
@@ -84,18 +85,18 @@ def reap(app: Flask, judge_silence: Callable[[], bool] = _always) -> dict[str, i
             beat = row.heartbeat_at or row.created_at
             if row.status == RunStatus.RUNNING and row.started_at is not None and row.started_at < started_before:
                 message = f"the execution did not finish within {config['EXECUTION_TIMEOUT']:g} s"
-                error = {"code": "timeout", "message": message, "node_id": None}
+                error = {"code": ErrorCode.TIMEOUT, "message": message, "node_id": None}
                 counts["timeout"] += settle(row.id, RunStatus.FAILED, error, from_statuses=(RunStatus.RUNNING,))
             elif (
                 row.status == RunStatus.QUEUED
-                and queue.mode == "queue"
+                and queue.mode == Mode.QUEUE
                 and not queue.job_is_live(row.job_id, config["WORKER_LOST_AFTER"])
             ):
                 queue.requeue(row.id)
                 counts["requeued"] += 1
             elif not silence_counts:
                 continue
-            elif beat < lost_before and (row.status == RunStatus.RUNNING or queue.mode == "local"):
+            elif beat < lost_before and (row.status == RunStatus.RUNNING or queue.mode == Mode.LOCAL):
                 counts["worker_lost"] += settle(
                     row.id, RunStatus.FAILED, LOST, from_statuses=(row.status,), unless_beaten_since=lost_before
                 )

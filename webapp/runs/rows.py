@@ -9,28 +9,48 @@ from __future__ import annotations
 
 from sqlalchemy import insert
 
-from ..engine.status import NodeStatus, RunStatus, Trigger
+from ..engine.status import NodeStatus
 from ..extensions import db
 from ..models import Execution, NodeRun, utcnow
 
 _executions, _nodes = Execution.__table__, NodeRun.__table__
 # Built once: every start writes these (SQLAlchemy then skips building and keying them per call).
 _INSERT_EXECUTION, _INSERT_NODES = insert(_executions), insert(_nodes)
-_PENDING_NODE = {
-    "status": NodeStatus.PENDING,
-    "input": None,
-    "output": None,
-    "started_at": None,
-    "finished_at": None,
-    "prompt_tokens": None,
-    "completion_tokens": None,
-    "total_tokens": None,
-    "cost_usd": 0.0,
-    "cost_saved_usd": 0.0,
-    "cached": False,
-    "attempts": 0,
-    "reused_from": None,
-}
+# What a row holds of itself when nothing says otherwise: the models' own column defaults
+# (None where a column has none). One shape per table, whatever the row: every start
+# writes its rows in one executemany, which needs the same keys for each.
+_NODE_KEYS = {"id", "execution_id", "position", "node_id", "type"}
+
+
+def _defaults(table, skip: set[str]) -> dict:
+    found = {}
+    for column in table.columns:
+        if column.name in skip:
+            continue
+        default = column.default
+        if default is not None and not default.is_scalar:
+            continue  # computed at insert (ids, times): given by the caller
+        found[column.name] = default.arg if default is not None else None
+    return found
+
+
+_PENDING_NODE = _defaults(_nodes, _NODE_KEYS)
+
+
+def reused_node(row: NodeRun, original_id: str, now) -> dict:
+    """A node that completed in ``original_id``, as its retry's row: its input and output,
+    settled at once, no tokens counted again (``reused_from`` says where they came from)."""
+    return {
+        "status": NodeStatus.COMPLETED,
+        "input": row.input,
+        "output": row.output,
+        "started_at": now,
+        "finished_at": now,
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+        "total_tokens": 0,
+        "reused_from": original_id,
+    }
 
 
 def add_node_rows(execution_id: str, nodes: list[tuple[str, str]], copied: dict[str, dict] | None = None) -> None:
@@ -52,23 +72,7 @@ def add_node_rows(execution_id: str, nodes: list[tuple[str, str]], copied: dict[
     )
 
 
-QUEUED = {
-    "status": RunStatus.QUEUED,
-    "retry_of": None,
-    "trigger": Trigger.API,
-    "trigger_id": None,
-    "parent_execution_id": None,
-    "outputs": None,
-    "error": None,
-    "started_at": None,
-    "finished_at": None,
-    "runner": None,
-    "prompt_tokens": 0,
-    "completion_tokens": 0,
-    "total_tokens": 0,
-    "cost_usd": 0.0,
-    "cost_saved_usd": 0.0,
-}
+QUEUED = _defaults(_executions, {"id", "workflow_id", "workflow_version", "user_id", "job_id"})
 
 
 def insert_execution(graph, execution_id: str, *, copied: dict[str, dict] | None = None, **fields) -> Execution:

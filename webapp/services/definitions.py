@@ -31,15 +31,19 @@ def definition_size(config) -> Size:
     return Size(config["MAX_NODES"], config["MAX_CONNECTIONS"], config["MAX_EXPRESSIONS"])
 
 
+def refuse_oversized(value, setting: str, path: str, title: str, noun: str) -> None:
+    """422 when ``value``, as JSON, is past the ``setting`` bound (bytes)."""
+    limit = current_app.config[setting]
+    size = len(json.dumps(value, ensure_ascii=False))
+    if size > limit:
+        raise ValidationFailed(title, [Problem(path, "invalid_value", f"{noun} {size} bytes; the limit is {limit}")])
+
+
 def compile_definition(definition: dict) -> Graph:
     """The graph, or ``ValidationFailed`` (422) listing every problem."""
-    limit = current_app.config["MAX_DEFINITION_BYTES"]
-    size = len(json.dumps(definition, ensure_ascii=False))
-    if size > limit:
-        raise ValidationFailed(
-            "Workflow definition is too large",
-            [Problem("nodes", "invalid_value", f"the definition is {size} bytes; the limit is {limit}")],
-        )
+    refuse_oversized(
+        definition, "MAX_DEFINITION_BYTES", "nodes", "Workflow definition is too large", "the definition is"
+    )
     try:
         return parse_definition(definition, expressions(), size=definition_size(current_app.config))
     except DefinitionError as exc:

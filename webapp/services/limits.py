@@ -13,6 +13,7 @@ from datetime import datetime
 from flask import current_app
 from sqlalchemy import func, select
 
+from ..engine.errors import ErrorCode
 from ..errors import RateLimited
 from ..extensions import db
 from ..models import Execution, User, utcnow
@@ -97,4 +98,4 @@ def check_budget(user: User) -> None:
     if reason is not None:
         now = utcnow()
         retry_after = int((next_month_start(now) - now).total_seconds()) + 1
-        raise RateLimited(f"Budget exceeded: {reason}", retry_after, code="budget_exceeded")
+        raise RateLimited(f"Budget exceeded: {reason}", retry_after, code=ErrorCode.BUDGET_EXCEEDED)

@@ -1,4 +1,4 @@
-"""Model providers: a user's own OpenAI-compatible servers (SPEC.md, "Model providers").
+"""Model providers: a user's own OpenAI-compatible servers (docs/api.md, "Model providers").
 
 The API key is sealed at rest (``secretbox.py``) and never leaves this module but to
 make a call: answers show ``api_key_set`` and ``api_key_last4`` only. An ``ai_model``
@@ -17,17 +17,16 @@ from sqlalchemy import select
 
 from .. import admission
 from ..engine.errors import Problem
-from ..errors import NotFound, ValidationFailed
+from ..errors import Conflict, NotFound, ValidationFailed
 from ..extensions import db
 from ..llm import DEFAULT_PRICES, ProviderSettings, blocked_cause, gateway_for
 from ..models import Provider, User, isoformat, utcnow
+from ..schemas.providers import DEFAULT_ID, KEY_MAX, NAME_MAX, URL_MAX
 from ..secretbox import open_sealed, seal
 from . import audit
 
 FIELDS = {"name", "base_url", "api_key", "models", "prices"}
-NAME_MAX, URL_MAX, KEY_MAX = 100, 500, 500  # characters (the columns' widths)
 _UNSAFE = re.compile(r'[\x00-\x20\x7f"<>\\^`{|}]')
-DEFAULT_ID = "default"
 
 
 def own_provider(user: User, provider_id: str) -> Provider:
@@ -145,8 +144,6 @@ def _apply(provider: Provider, body: dict, *, creating: bool) -> None:
     name = body.get("name", provider.name)
     if not isinstance(name, str) or not name.strip() or len(name) > NAME_MAX or name == DEFAULT_ID:
         problems.append(Problem("name", "invalid_value", f"'name' must be 1 to {NAME_MAX} characters, not 'default'"))
-    elif (creating or name != provider.name) and _taken(provider.user_id, name):
-        problems.append(Problem("name", "duplicate_id", f"you already have a provider named '{name}'"))
     base_url = body.get("base_url", provider.base_url)
     if not _http_url(base_url):
         problems.append(Problem("base_url", "invalid_value", "'base_url' must be an http or https URL"))
@@ -160,6 +157,9 @@ def _apply(provider: Provider, body: dict, *, creating: bool) -> None:
     problems += _price_problems(prices)
     if problems:
         raise ValidationFailed("Provider is invalid", problems)
+    if (creating or name.strip() != provider.name) and _taken(provider.user_id, name.strip()):
+        taken = f"you already have a provider named '{name}'"
+        raise Conflict("A provider of that name exists", [Problem("name", "duplicate_id", taken)])
     provider.name, provider.base_url, provider.models, provider.prices = name.strip(), base_url, models, prices
     if "api_key" in body:
         provider.api_key_encrypted = seal(key) if key else None

@@ -12,16 +12,21 @@ from pathlib import Path
 from sqlalchemy import func, select, update
 
 from ..config import BASE_DIR
-from ..engine.errors import Problem
 from ..errors import NotFound, ValidationFailed
 from ..extensions import db
 from ..models import Template, User, Workflow, utcnow
+from ..schemas.workflows import CATEGORY_MAX, DESCRIPTION_MAX, NAME_MAX, FromTemplateRequest
 from .definitions import compile_definition
-from .workflows import create_workflow, read_fields
+from .workflows import create_workflow
 
 CATALOGUE_DIR = BASE_DIR / "catalogue"
 _REQUIRED = ("name", "description", "category", "how_to_use", "nodes", "connections")
-_TEXT_LIMITS = {"name": 200, "description": 10_000, "category": 64, "how_to_use": 10_000}
+_TEXT_LIMITS = {
+    "name": NAME_MAX,
+    "description": DESCRIPTION_MAX,
+    "category": CATEGORY_MAX,
+    "how_to_use": DESCRIPTION_MAX,
+}
 MAX_SLUG_LENGTH = 100  # Template.slug
 
 
@@ -104,20 +109,14 @@ def get_template(template_id: str) -> Template:
     return template
 
 
-def workflow_from_template(user: User, body: dict) -> Workflow:
-    """A private workflow owned by ``user``, named as asked or after the template."""
-    template_id = body.get("template_id")
-    if not isinstance(template_id, str):
-        raise ValidationFailed(
-            "Request body is invalid", [Problem("template_id", "missing_field", "'template_id' is required")]
-        )
-    template = get_template(template_id)
-    overrides = read_fields({k: v for k, v in body.items() if k != "template_id"}, creating=False)
+def workflow_from_template(user: User, body: FromTemplateRequest) -> Workflow:
+    """A workflow owned by ``user`` (private unless asked), named as asked or after the template."""
+    template = get_template(body.template_id)
     fields = {
-        "name": overrides.get("name") or template.name,
-        "description": overrides.get("description", template.description),
+        "name": body.name or template.name,
+        "description": (body.description or "") if "description" in body.model_fields_set else template.description,
         "category": template.category,
-        "public": overrides.get("public", False),
+        "public": body.public,
         **template.definition,
     }
     workflow = create_workflow(user, fields, template_id=template.id)

@@ -1,4 +1,4 @@
-"""Triggers: webhooks and schedules that start a workflow (SPEC.md, "Triggers").
+"""Triggers: webhooks and schedules that start a workflow (docs/api.md, "Triggers").
 
 A trigger belongs to its workflow and so to the workflow's owner; only the owner sees
 or changes it, and the executions it starts are the owner's (limits, budgets and fair
@@ -20,6 +20,7 @@ from flask import current_app, url_for
 from sqlalchemy import select
 
 from ..engine.errors import InputError, Problem
+from ..engine.status import TriggerType
 from ..errors import NotFound, ValidationFailed
 from ..extensions import db
 from ..models import Trigger, User, Workflow, utcnow
@@ -28,9 +29,8 @@ from . import audit
 from .definitions import graph_for
 from .workflows import owned_workflow
 
-TYPES = ("webhook", "schedule")
 SCHEDULE_FIELDS = {"cron", "interval_seconds", "timezone", "inputs"}
-_FIELDS = {"webhook": {"type"}, "schedule": {"type", *SCHEDULE_FIELDS}}
+_FIELDS = {TriggerType.WEBHOOK: {"type"}, TriggerType.SCHEDULE: {"type", *SCHEDULE_FIELDS}}
 
 
 def token_hash(token: str) -> str:
@@ -60,14 +60,14 @@ def create_trigger(user: User, workflow_id: str, body: dict) -> tuple[Trigger, s
     """The new trigger, and a webhook's token (its URL holds it)."""
     workflow = owned_workflow(user, workflow_id)
     kind = body.get("type")
-    if kind not in TYPES:
+    if kind not in tuple(TriggerType):
         raise ValidationFailed(
             "Trigger is invalid", [Problem("type", "invalid_value", "'type' must be webhook or schedule")]
         )
     _refuse_unknown(body, _FIELDS[kind])
     trigger = Trigger(workflow_id=workflow.id, type=kind, enabled=True, inputs={}, timezone="UTC")
     token = None
-    if kind == "webhook":
+    if kind == TriggerType.WEBHOOK:
         token = secrets.token_urlsafe(32)
         trigger.token_hash, trigger.token_encrypted = token_hash(token), seal(token)
     else:
@@ -81,7 +81,7 @@ def create_trigger(user: User, workflow_id: str, body: dict) -> tuple[Trigger, s
 
 def update_trigger(user: User, trigger_id: str, body: dict) -> Trigger:
     trigger = own_trigger(user, trigger_id)
-    allowed = {"enabled"} | (SCHEDULE_FIELDS if trigger.type == "schedule" else set())
+    allowed = {"enabled"} | (SCHEDULE_FIELDS if trigger.type == TriggerType.SCHEDULE else set())
     _refuse_unknown(body, allowed)
     if "enabled" in body:
         if not isinstance(body["enabled"], bool):
@@ -89,9 +89,9 @@ def update_trigger(user: User, trigger_id: str, body: dict) -> Trigger:
                 "Trigger is invalid", [Problem("enabled", "invalid_value", "'enabled' must be true or false")]
             )
         trigger.enabled = body["enabled"]
-    if trigger.type == "schedule" and set(body) & SCHEDULE_FIELDS:
+    if trigger.type == TriggerType.SCHEDULE and set(body) & SCHEDULE_FIELDS:
         _apply_schedule(trigger, db.session.get(Workflow, trigger.workflow_id), body, creating=False)
-    elif trigger.type == "schedule" and body.get("enabled") is True:
+    elif trigger.type == TriggerType.SCHEDULE and body.get("enabled") is True:
         trigger.next_run_at = next_due(trigger, utcnow())  # re-enabled: from now on, no catch-up of the pause
     audit.record("trigger.updated", user, "trigger", trigger.id, details={"fields": sorted(body)})
     db.session.commit()

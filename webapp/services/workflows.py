@@ -7,23 +7,22 @@ visible workflow someone else owns may be read, run and cloned but not changed.
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import Row, bindparam, func, or_, select, update
 
-from ..engine.errors import Problem
-from ..errors import Forbidden, NotFound, ValidationFailed
+from ..errors import Forbidden, NotFound
 from ..extensions import db
 from ..models import Rating, User, Workflow, WorkflowVersion, isoformat, utcnow
 from ..models.workflow import visible_to
+from ..schemas.workflows import (
+    DEFAULT_CATEGORY,
+    EXPORT_FORMAT,
+    EXPORT_VERSION,
+    NAME_MAX,
+    ImportDocument,
+    WorkflowCreate,
+)
 from . import audit
 from .definitions import compile_definition, definition_of
-
-EXPORT_FORMAT = "ai-workflow"
-EXPORT_VERSION = 1
-READ_ONLY_FIELDS = {"id", "version", "created_at", "updated_at", "created_by", "usage_count", "rating"}
-_TEXT_FIELDS = {"name": 200, "description": 10_000, "category": 64}
-
 
 # -- access ------------------------------------------------------------------------------
 
@@ -99,42 +98,6 @@ def categories(user: User) -> list[str]:
 # -- changing --------------------------------------------------------------------------------
 
 
-def read_fields(body: Any, *, creating: bool) -> dict:
-    """The settable fields of a create/update body, or 422 listing every problem."""
-    problems: list[Problem] = []
-    fields: dict = {}
-    for key, value in body.items():
-        if key in READ_ONLY_FIELDS:
-            continue  # clients often send back what they GET; ignore, do not refuse
-        if key in _TEXT_FIELDS:
-            if not isinstance(value, str) and not (value is None and key != "name"):
-                problems.append(Problem(key, "invalid_value", f"'{key}' must be a string"))
-            elif value is not None and len(value) > _TEXT_FIELDS[key]:
-                problems.append(
-                    Problem(key, "invalid_value", f"'{key}' must be at most {_TEXT_FIELDS[key]} characters")
-                )
-            elif key == "name" and not value.strip():
-                problems.append(Problem(key, "invalid_value", "'name' must not be empty"))
-            else:
-                fields[key] = value if value is not None else ("general" if key == "category" else "")
-        elif key == "public":
-            if isinstance(value, bool):
-                fields[key] = value
-            else:
-                problems.append(Problem(key, "invalid_value", "'public' must be true or false"))
-        elif key == "connections" and value is None:
-            fields[key] = []  # "no connections", as on create
-        elif key in ("nodes", "connections"):
-            fields[key] = value  # the definition validator checks these
-        else:
-            problems.append(Problem(key, "unknown_field", f"unknown field '{key}'"))
-    if creating and "name" not in fields and not any(p.path == "name" for p in problems):
-        problems.append(Problem("name", "missing_field", "'name' is required"))
-    if problems:
-        raise ValidationFailed("Request body is invalid", problems)
-    return fields
-
-
 def create_workflow(
     user: User, fields: dict, *, template_id: str | None = None, cloned_from: str | None = None
 ) -> Workflow:
@@ -144,7 +107,7 @@ def create_workflow(
         owner_id=user.id,
         name=fields["name"],
         description=fields.get("description", ""),
-        category=fields.get("category") or "general",
+        category=fields.get("category") or DEFAULT_CATEGORY,
         public=fields.get("public", False),
         template_id=template_id,
         cloned_from=cloned_from,
@@ -159,26 +122,20 @@ def create_workflow(
 
 def update_workflow(user: User, workflow_id: str, fields: dict) -> Workflow:
     """PUT and PATCH alike: fields left out keep their values. A changed definition
-    is validated as a whole and becomes a new version."""
+    is validated as a whole, before anything is changed, and becomes a new version."""
     workflow = owned_workflow(user, workflow_id)
+    definition = _changed_definition(workflow, fields)  # 422 here leaves the workflow untouched
     changed = []
     for key in ("name", "description", "category", "public"):
         if key in fields and getattr(workflow, key) != fields[key]:
             setattr(workflow, key, fields[key])
             changed.append(key)
-    if "nodes" in fields or "connections" in fields:
-        current = workflow.definition
-        definition = {
-            "nodes": fields["nodes"] if "nodes" in fields else current["nodes"],
-            "connections": fields["connections"] if "connections" in fields else current.get("connections", []),
-        }
-        if definition != {"nodes": current["nodes"], "connections": current.get("connections", [])}:
-            compile_definition(definition)
-            version = workflow.version + 1
-            db.session.add(WorkflowVersion(workflow_id=workflow.id, version=version, definition=definition))
-            db.session.flush()
-            workflow.version = version
-            changed.append("definition")
+    if definition is not None:
+        version = workflow.version + 1
+        db.session.add(WorkflowVersion(workflow_id=workflow.id, version=version, definition=definition))
+        db.session.flush()
+        workflow.version = version
+        changed.append("definition")
     if changed:
         workflow.updated_at = utcnow()
         audit.record("workflow.changed", user, "workflow", workflow.id, details={"fields": changed})
@@ -191,6 +148,19 @@ def update_workflow(user: User, workflow_id: str, fields: dict) -> Workflow:
     return workflow
 
 
+def _changed_definition(workflow: Workflow, fields: dict) -> dict | None:
+    """The new definition, validated, if ``fields`` change it; else ``None``."""
+    if "nodes" not in fields and "connections" not in fields:
+        return None
+    current = workflow.definition
+    current = {"nodes": current["nodes"], "connections": current.get("connections", [])}
+    definition = {key: fields.get(key, current[key]) for key in ("nodes", "connections")}
+    if definition == current:
+        return None
+    compile_definition(definition)
+    return definition
+
+
 def delete_workflow(user: User, workflow_id: str) -> None:
     """Soft delete: the workflow disappears, its executions stay readable."""
     workflow = owned_workflow(user, workflow_id)
@@ -199,12 +169,9 @@ def delete_workflow(user: User, workflow_id: str) -> None:
     db.session.commit()
 
 
-def rate_workflow(user: User, workflow_id: str, value: Any) -> Workflow:
+def rate_workflow(user: User, workflow_id: str, value: int) -> Workflow:
+    """``value``: 1 to 5, as ``schemas.workflows.RatingRequest`` has checked."""
     workflow = visible_workflow(user, workflow_id)
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 5:
-        raise ValidationFailed(
-            "Rating is invalid", [Problem("rating", "invalid_value", "'rating' must be an integer from 1 to 5")]
-        )
     rating = db.session.get(Rating, (workflow.id, user.id))
     if rating is None:
         db.session.add(Rating(workflow_id=workflow.id, user_id=user.id, value=value))
@@ -225,7 +192,7 @@ def rate_workflow(user: User, workflow_id: str, value: Any) -> Workflow:
 def clone_workflow(user: User, workflow_id: str, *, name: str | None = None) -> Workflow:
     source = visible_workflow(user, workflow_id)
     fields = {
-        "name": name or f"{source.name} (copy)"[:200],
+        "name": name or f"{source.name} (copy)"[:NAME_MAX],
         "description": source.description,
         "category": source.category,
         **source.definition,
@@ -249,28 +216,8 @@ def export_document(user: User, workflow_id: str) -> dict:
     }
 
 
-def import_document(user: User, document: dict) -> Workflow:
-    """Accepts an export document (or, leniently, a plain create body)."""
-    if "workflow" in document or "format" in document:
-        problems = []
-        if document.get("format") != EXPORT_FORMAT:
-            problems.append(Problem("format", "invalid_value", f"'format' must be '{EXPORT_FORMAT}'"))
-        elif document.get("format_version") != EXPORT_VERSION:
-            problems.append(
-                Problem("format_version", "invalid_value", f"only format_version {EXPORT_VERSION} is understood")
-            )
-        body = document.get("workflow")
-        if not isinstance(body, dict):
-            problems.append(
-                Problem(
-                    "workflow",
-                    "missing_field" if body is None else "invalid_value",
-                    "'workflow' must be an object with name, nodes and connections",
-                )
-            )
-        if problems:
-            raise ValidationFailed("Import document is invalid", problems)
-    else:
-        body = document
-    fields = read_fields({k: v for k, v in body.items() if k != "public"}, creating=True)
-    return create_workflow(user, fields)
+def import_document(user: User, document: ImportDocument | WorkflowCreate) -> Workflow:
+    """An export document (or, leniently, a plain create body), as
+    ``schemas.workflows.ImportRequest`` has read it; the copy is private whatever it says."""
+    body = document.workflow if isinstance(document, ImportDocument) else document
+    return create_workflow(user, {**body.fields(), "public": False})

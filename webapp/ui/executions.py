@@ -14,6 +14,7 @@ from flask_login import current_user
 
 from ..engine.status import NodeStatus, Trigger
 from ..errors import ValidationFailed
+from ..runs import start
 from ..services import executions as service
 from ..services import summaries
 from ..services.definitions import graph_for
@@ -77,14 +78,14 @@ def workflow_start(workflow_id: str):
     if problems:
         return _run_page(workflow, values=raw, problems=problems, status=422)
     try:
-        execution = service.start_execution(user, workflow.id, inputs, trigger=Trigger.UI)
+        execution = start.start_execution(user, workflow.id, inputs, trigger=Trigger.UI)
     except ValidationFailed as exc:
         return _run_page(workflow, values=raw, problems=exc.details or [], status=422)
     if request.form.get("mode") != "wait" or not is_fragment_request():
         if request.form.get("mode") == "wait":
-            service.wait_for(execution, current_app.config["SYNC_TIMEOUT"])
+            start.wait_for(execution, current_app.config["SYNC_TIMEOUT"])
         return redirect_to(url_for("ui.execution", execution_id=execution.id))
-    execution = service.wait_for(execution, current_app.config["SYNC_TIMEOUT"])
+    execution = start.wait_for(execution, current_app.config["SYNC_TIMEOUT"])
     return _run_page(workflow, values=raw, result=execution, trigger="runs-changed")
 
 
@@ -164,7 +165,7 @@ def execution_live(execution_id: str):
 
 @bp.post("/executions/<execution_id>/cancel")
 def execution_cancel(execution_id: str):
-    item = service.cancel_execution(_user(), execution_id)
+    item = start.cancel_execution(_user(), execution_id)
     if not is_fragment_request():
         flash("Cancelled.", "info")
         return redirect_to(url_for("ui.execution", execution_id=item.id))
@@ -173,6 +174,6 @@ def execution_cancel(execution_id: str):
 
 @bp.post("/executions/<execution_id>/retry")
 def execution_retry(execution_id: str):
-    item = service.retry_execution(_user(), execution_id)
+    item = start.retry_execution(_user(), execution_id)
     flash("Retrying: nodes that completed before are reused, the rest run again.", "info")
     return redirect_to(url_for("ui.execution", execution_id=item.id))

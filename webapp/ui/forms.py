@@ -9,6 +9,7 @@ from wtforms import BooleanField, EmailField, PasswordField, StringField, TextAr
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
 from ..auth.accounts import MIN_PASSWORD_LENGTH
+from ..schemas.workflows import CATEGORY_MAX, DEFAULT_CATEGORY, DESCRIPTION_MAX, NAME_MAX
 
 
 def new_password(label: str, description: str) -> PasswordField:
@@ -47,10 +48,12 @@ class RegisterForm(FlaskForm):
 class WorkflowMetaForm(FlaskForm):
     """Name, description, category, public: the fields that do not change the version."""
 
-    name = StringField("Name", validators=[DataRequired(), Length(max=200)])
-    description = TextAreaField("Description", validators=[Optional(), Length(max=10_000)], render_kw={"rows": 3})
+    name = StringField("Name", validators=[DataRequired(), Length(max=NAME_MAX)])
+    description = TextAreaField(
+        "Description", validators=[Optional(), Length(max=DESCRIPTION_MAX)], render_kw={"rows": 3}
+    )
     category = StringField(
-        "Category", validators=[Optional(), Length(max=64)], description="Used to group and filter workflows."
+        "Category", validators=[Optional(), Length(max=CATEGORY_MAX)], description="Used to group and filter workflows."
     )
     public = BooleanField("Public", description="Anyone signed in can view, run and clone a public workflow.")
 
@@ -58,15 +61,17 @@ class WorkflowMetaForm(FlaskForm):
         return {
             "name": self.name.data.strip(),
             "description": self.description.data or "",
-            "category": (self.category.data or "").strip() or "general",
+            "category": (self.category.data or "").strip() or DEFAULT_CATEGORY,
             "public": bool(self.public.data),
         }
 
 
 class NewWorkflowForm(FlaskForm):
-    name = StringField("Name", validators=[DataRequired(), Length(max=200)], render_kw={"autofocus": True})
-    description = TextAreaField("Description", validators=[Optional(), Length(max=10_000)], render_kw={"rows": 2})
-    category = StringField("Category", validators=[Optional(), Length(max=64)])
+    name = StringField("Name", validators=[DataRequired(), Length(max=NAME_MAX)], render_kw={"autofocus": True})
+    description = TextAreaField(
+        "Description", validators=[Optional(), Length(max=DESCRIPTION_MAX)], render_kw={"rows": 2}
+    )
+    category = StringField("Category", validators=[Optional(), Length(max=CATEGORY_MAX)])
 
 
 class ImportForm(FlaskForm):
@@ -79,7 +84,7 @@ class ImportForm(FlaskForm):
 
 
 class CloneForm(FlaskForm):
-    name = StringField("Name of your copy", validators=[Optional(), Length(max=200)])
+    name = StringField("Name of your copy", validators=[Optional(), Length(max=NAME_MAX)])
 
 
 class PasswordForm(FlaskForm):

@@ -92,7 +92,7 @@ def render_graph(
     insert_points: bool = False,
     selected: str | None = None,
 ) -> Markup:
-    """The SVG for ``definition`` (``nodes`` and ``connections`` as in SPEC.md).
+    """The SVG for ``definition`` (``nodes`` and ``connections`` as in docs/api.md).
 
     ``statuses`` colours nodes by run status instead of type; ``details`` adds a
     second line under a node's name; ``link_prefix`` makes each node a link to

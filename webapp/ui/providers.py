@@ -7,7 +7,7 @@ from flask_login import current_user
 
 from ..engine import jsontext
 from ..engine.errors import Problem
-from ..errors import ValidationFailed
+from ..errors import Conflict, ValidationFailed
 from ..services import providers as service
 from . import bp
 from .rendering import respond
@@ -29,7 +29,7 @@ def provider_create():
     values = {key: request.form.get(key, "") for key in FORM_FIELDS}
     try:
         service.create_provider(current_user._get_current_object(), _body(values))
-    except ValidationFailed as exc:
+    except (ValidationFailed, Conflict) as exc:  # a taken name is a conflict, told beside the field alike
         values["api_key"] = ""  # a key is never sent back to the page
         problems = {p.path.split(".")[0]: p.message for p in exc.details}
         return _panel(status=422, problems=problems, values=values)

@@ -6,6 +6,7 @@ from flask import flash, request, url_for
 from flask_login import current_user
 
 from ..errors import ValidationFailed
+from ..schemas.workflows import CATEGORY_MAX, NAME_MAX, FromTemplateRequest
 from ..services import templates as service
 from ..services.definitions import compile_definition
 from . import bp
@@ -18,8 +19,8 @@ PER_PAGE = 24
 
 @bp.get("/templates")
 def templates():
-    search = request.args.get("q", "").strip()[:200]
-    category = request.args.get("category", "").strip()[:64]
+    search = request.args.get("q", "").strip()[:NAME_MAX]
+    category = request.args.get("category", "").strip()[:CATEGORY_MAX]
     pagination = page_arg(PER_PAGE)
     items, total = service.list_templates(
         category=category or None, search=search or None, limit=PER_PAGE, offset=pagination.offset
@@ -54,9 +55,7 @@ def clone_template(template_id: str):
     form = CloneForm()
     if not form.validate_on_submit():
         raise ValidationFailed("; ".join(e for errors in form.errors.values() for e in errors))
-    body = {"template_id": template_id}
-    if (form.name.data or "").strip():
-        body["name"] = form.name.data.strip()
+    body = FromTemplateRequest(template_id=template_id, name=(form.name.data or "").strip() or None)
     workflow = service.workflow_from_template(current_user._get_current_object(), body)
     flash(f"“{workflow.name}” is yours now. Adjust it here, then run it.", "success")
     return redirect_to(url_for("ui.workflow", workflow_id=workflow.id))

@@ -7,6 +7,7 @@ from flask_login import current_user
 
 from ..engine import jsontext
 from ..engine.errors import Problem
+from ..engine.status import TriggerType
 from ..errors import ValidationFailed
 from ..services import triggers as service
 from ..services.workflows import owned_workflow
@@ -25,8 +26,8 @@ def triggers_context(workflow) -> dict:
     items = service.list_triggers(current_user._get_current_object(), workflow.id)
     return {
         "triggers": items,
-        "upcoming": {t.id: service.upcoming(t) for t in items if t.type == "schedule"},
-        "hook_urls": {t.id: service.hook_url(t) for t in items if t.type == "webhook"},
+        "upcoming": {t.id: service.upcoming(t) for t in items if t.type == TriggerType.SCHEDULE},
+        "hook_urls": {t.id: service.hook_url(t) for t in items if t.type == TriggerType.WEBHOOK},
         "problems": {},
         "values": {},
     }
@@ -35,9 +36,9 @@ def triggers_context(workflow) -> dict:
 @bp.post("/workflows/<workflow_id>/triggers")
 def trigger_create(workflow_id: str):
     form = request.form
-    kind = form.get("type", "webhook")
+    kind = form.get("type", TriggerType.WEBHOOK)
     body: dict = {"type": kind}
-    if kind == "schedule":
+    if kind == TriggerType.SCHEDULE:
         try:
             body |= _schedule_body(_schedule_values(form))
         except ValidationFailed as exc:

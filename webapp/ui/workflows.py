@@ -10,6 +10,8 @@ from flask_login import current_user
 
 from ..engine import jsontext
 from ..errors import ValidationFailed
+from ..schemas.base import parse
+from ..schemas.workflows import CATEGORY_MAX, NAME_MAX, ImportRequest, RatingRequest
 from ..services import executions, summaries
 from ..services import workflows as service
 from . import bp
@@ -49,8 +51,8 @@ def starter_definition(model: str) -> dict:
 @bp.get("/workflows")
 def workflows():
     user = _user()
-    search = request.args.get("q", "").strip()[:200]
-    category = request.args.get("category", "").strip()[:64]
+    search = request.args.get("q", "").strip()[:NAME_MAX]
+    category = request.args.get("category", "").strip()[:CATEGORY_MAX]
     scope = "all" if request.args.get("scope") == "all" else "mine"
     pagination = page_arg(PER_PAGE)
     items, total = service.list_workflows(
@@ -102,7 +104,7 @@ def workflow_import():
             document = jsontext.loads(import_form.document.data)
             if not isinstance(document, dict):
                 raise ValueError("the document must be a JSON object")
-            workflow = service.import_document(_user(), document)
+            workflow = service.import_document(_user(), parse(ImportRequest, document, "Import document is invalid"))
         except ValueError as exc:
             import_form.document.errors.append(f"This is not valid JSON: {exc}")
         except ValidationFailed as exc:
@@ -196,7 +198,7 @@ def workflow_export(workflow_id: str):
 @bp.post("/workflows/<workflow_id>/rating")
 def workflow_rate(workflow_id: str):
     raw = request.form.get("rating", "")
-    value = int(raw) if raw.isdigit() else raw
+    value = parse(RatingRequest, {"rating": int(raw) if raw.isdigit() else raw}, "Rating is invalid").rating
     item = service.rate_workflow(_user(), workflow_id, value)
     if not is_fragment_request():
         flash(f"Rated {value} of 5.", "success")

@@ -100,7 +100,7 @@ class AiModelNode(NodeType):
         """The request, rendered from upstream values (in a sandbox process when the
         prompt computes); ``perform`` sends it."""
         system = as_text(self.evaluate(self.system, ctx)) if self.system else ""
-        if self.json_mode:  # SPEC: the product's own instructions go into the system message
+        if self.json_mode:  # docs/api.md: the product's own instructions go into the system message
             system = f"{system}\n\n{JSON_INSTRUCTION}".strip()
         messages = ((("system", system),) if system else ()) + (("user", as_text(self.evaluate(self.prompt, ctx))),)
         return ModelRequest(

@@ -6,7 +6,7 @@ import json
 from urllib.parse import urlsplit
 
 from ..attempts import retries_option
-from ..errors import NodeError
+from ..errors import ErrorCode, NodeError
 from ..http_calls import HttpRequest
 from ..options import Option, choices
 from .base import ConfigReader, NodeOutcome, NodeType, RunContext, as_text, clip
@@ -91,11 +91,11 @@ class HttpRequestNode(NodeType):
 
     def perform(self, request: HttpRequest, ctx: RunContext) -> NodeOutcome:
         if ctx.http is None:
-            raise NodeError("http_error", "no HTTP client is configured")
+            raise NodeError(ErrorCode.HTTP_ERROR, "no HTTP client is configured")
         answer = ctx.http.send(request, deadline=ctx.deadline, stopped=ctx.stopped)
         if self.fail_on_status and answer.status >= 400:
             raise NodeError(
-                "http_error",
+                ErrorCode.HTTP_ERROR,
                 f"{request.method} {clip(request.url, 120)} answered {answer.status}: {answer.text[:200]}",
                 attempts=answer.attempts,
             )

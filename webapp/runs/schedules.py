@@ -16,12 +16,13 @@ from sqlalchemy import select, update
 
 from ..background import BackgroundLoop, loop_for
 from ..engine.status import Trigger as Started
+from ..engine.status import TriggerType
 from ..errors import ServiceError
 from ..extensions import db
 from ..models import Trigger, User, Workflow, utcnow
-from . import audit
-from .executions import start_execution
-from .triggers import next_due
+from ..services import audit
+from ..services.triggers import next_due
+from .start import start_execution
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ def fire_due(now=None) -> int:
         select(Trigger.id, Trigger.next_run_at)
         .join(Workflow, Workflow.id == Trigger.workflow_id)
         .where(
-            Trigger.type == "schedule",
+            Trigger.type == TriggerType.SCHEDULE,
             Trigger.enabled.is_(True),
             Trigger.next_run_at <= now,
             Workflow.deleted_at.is_(None),
