@@ -8,13 +8,13 @@ it per call with directives in the user prompt, which keeps parallel calls apart
     [[fail=2:429]]     fail twice with 429, then answer (counted per prompt)
     [[hang]]           never answer in time         [[malformed]]    a 200 with a broken body
     [[no_usage]]       leave out "usage"            [[reply=text]]   answer exactly "text"
-    [[big=N]]          answer N characters
+    [[big=N]]          answer N characters          [[retry_after=N]] failures ask for an N s wait
     [[drip=0.5]]       send the answer one byte every 0.5 s (kept in ``drips``: when the client hung up)
 
 Server-wide: ``latency`` (the model list waits it too), ``replies`` (first rule whose
 substring is in the prompt gives the answer), and ``list_drip`` (seconds: the model list
-trickles a byte at a time). Every request is kept in ``calls``; the model
-lists asked for are counted in ``model_lists``.
+trickles a byte at a time). Every request is kept in ``calls``, with the ``time.time()`` it
+arrived (``started``); the model lists asked for are counted in ``model_lists``.
 
 Run alone for manual tries or benchmarks: ``python -m tests.model_server --port 8800``.
 """
@@ -98,7 +98,7 @@ class ModelServer:
         if failing:
             return failing
         if "status" in directives:
-            return _error(int(directives["status"]))
+            return _error(int(directives["status"]), directives.get("retry_after"))
         if "malformed" in directives:
             return 200, '{"id": "chatcmpl-broken", "choices": [', {}
         text = self._reply_text(prompt, directives, body)
@@ -125,7 +125,7 @@ class ModelServer:
         times, _, status = directives["fail"].partition(":")
         seen = self.failures.get(prompt, 0)
         self.failures[prompt] = seen + 1
-        return _error(int(status or 500)) if seen < int(times) else None
+        return _error(int(status or 500), directives.get("retry_after")) if seen < int(times) else None
 
     def _reply_text(self, prompt: str, directives: dict, body: dict) -> str:
         if "reply" in directives:
@@ -152,8 +152,10 @@ def directive(prompt: str, name: str) -> str | None:
     return next((value for found, value in DIRECTIVE.findall(prompt) if found == name), None)
 
 
-def _error(status: int) -> tuple[int, dict, dict]:
-    headers = {"Retry-After": "0"} if status == 429 else {}
+def _error(status: int, retry_after: str | None = None) -> tuple[int, dict, dict]:
+    if retry_after is None and status == 429:
+        retry_after = "0"
+    headers = {"Retry-After": retry_after} if retry_after is not None else {}
     kind = "rate_limit_exceeded" if status == 429 else "server_error"
     return status, {"error": {"message": f"injected {status}", "type": kind, "code": kind}}, headers
 

@@ -23,8 +23,9 @@ from sqlalchemy.engine import Engine
 
 from .engine.attempts import AttemptFailed, asked_wait, attempt_until
 from .engine.errors import ErrorCode, NodeError
-from .engine.model_calls import ZERO_USAGE, ModelReply, ModelRequest, Stopped, Usage, never
+from .engine.model_calls import ZERO_USAGE, ModelReply, ModelRequest, Usage
 from .engine.nodes.ai_model import parse_model_json
+from .engine.stopping import Stopped, never
 from .models.base import utcnow
 from .models.cache import CachedResponse
 from .outbound import AnswerTooLarge, BlockedDestination, Destinations, GuardedTransport, answer_within, bound_answers

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import random
 import sqlite3
 import time
 from collections.abc import Callable
@@ -21,12 +20,14 @@ from sqlalchemy import Engine, event
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 
 from .admission import aside
+from .engine.backoff import Backoff, retry
 from .extensions import db
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 RETRY_AFTER_SECONDS = 5  # what a client is told to wait while the database is away
-_FIRST_WAIT, _LONGEST_WAIT = 0.2, 5.0
+# Several workers coming back at once do not all knock at once: ±20 % each.
+DATABASE_BACKOFF = Backoff(first=0.2, longest=5.0, jitter=(0.8, 1.2))
 PING_AFTER_IDLE = 1.0  # seconds a pooled connection may rest before it is checked again
 # SQLite's OperationalError also covers mistakes ("no such table"); only these are passing.
 _SQLITE_PASSING = ("locked", "busy", "disk i/o", "unable to open")
@@ -50,18 +51,27 @@ def ride_out(work: Callable[[], T], *, what: str, window: float) -> T:
     and, while the database is away, roll back and run it again with a growing
     wait, for up to ``window`` seconds. Any other error, or a longer outage, raises."""
     give_up_at = time.monotonic() + window
-    wait = _FIRST_WAIT
-    while True:
+
+    def once(_attempt: int) -> T:
         try:
             return work()
-        except Exception as exc:
+        except Exception:
             _roll_back()
-            if not database_unavailable(exc) or time.monotonic() + wait > give_up_at:
-                raise
-            log.warning("database unavailable while %s (%s); trying again in %.1f s", what, _first_line(exc), wait)
-        with aside():  # the thread's turn, if it holds one, to others meanwhile (``admission.py``)
-            time.sleep(wait * random.uniform(0.8, 1.2))  # several workers coming back do not all knock at once
-        wait = min(wait * 2, _LONGEST_WAIT)
+            raise
+
+    def again(exc: Exception, _attempt: int, wait: float) -> bool:
+        if not database_unavailable(exc) or time.monotonic() + wait > give_up_at:
+            return False
+        log.warning("database unavailable while %s (%s); trying again in %.1f s", what, _first_line(exc), wait)
+        return True
+
+    return retry(once, backoff=DATABASE_BACKOFF, again=again, pause=_wait_aside)
+
+
+def _wait_aside(seconds: float) -> bool:
+    with aside():  # the thread's turn, if it holds one, to others meanwhile (``admission.py``)
+        time.sleep(seconds)
+    return False
 
 
 def _roll_back() -> None:

@@ -38,7 +38,7 @@ import httpx2
 from .engine.attempts import AttemptFailed, asked_wait, attempt_until
 from .engine.errors import ErrorCode, NodeError
 from .engine.http_calls import HttpAnswer, HttpRequest
-from .engine.model_calls import Stopped, never
+from .engine.stopping import Stopped, never
 
 MAX_REDIRECTS = 5
 USER_AGENT = "ai-workflows (http_request node)"

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import signal
+import threading
+import time
 
 import pytest
 
 from tests.engine.test_runner import graph, text
 from webapp.engine import runner
-from webapp.engine.isolation import Bounds, SandboxPool
+from webapp.engine.isolation import Bounds, SandboxPool, how_it_ended
 from webapp.engine.status import NodeStatus, RunStatus
 
 INPUT = {"id": "src", "type": "input", "config": {"fields": [{"name": "text", "type": "string"}]}}
@@ -77,3 +81,50 @@ def test_a_step_over_the_memory_cap_fails_as_resource_limit_and_the_sandbox_reti
     result = runner.run(bomb, {"text": "x"}, isolation=pool)
     assert result.records["step"].error["code"] == "resource_limit"
     assert pool.alive == 0  # its heap is not trusted again
+
+
+def busy_sandbox() -> multiprocessing.Process:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        found = [child for child in multiprocessing.active_children() if child.name == "sandbox"]
+        if found:
+            return found[0]
+        time.sleep(0.05)
+    raise AssertionError("no sandbox process started")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGSEGV], ids=lambda s: s.name)
+def test_a_sandbox_killed_by_a_signal_mid_step_is_reported_for_what_happened(pool, sig):
+    """Not "over its memory bound" for any death: that one is a MemoryError, answered."""
+    spin = one_step("{{ ([range(100000)]*30000)|map('sum')|sum }}")
+    results = []
+    running = threading.Thread(target=lambda: results.append(runner.run(spin, {"text": "x"}, isolation=pool)))
+    running.start()
+    sandbox = busy_sandbox()
+    time.sleep(0.3)  # into the step
+    os.kill(sandbox.pid, sig)
+    running.join(30)
+    (result,) = results
+    error = result.records["step"].error
+    assert error["code"] == "internal_error", error
+    assert f"killed by {sig.name}, not by the worker" in error["message"]
+    assert "memory" not in error["message"]
+    assert pool.alive == 0  # replaced at the next step
+
+
+@pytest.mark.parametrize(
+    ("exitcode", "killed_here", "oom_kills", "code", "says"),
+    [
+        (-signal.SIGKILL, False, (4, 5), "resource_limit", "out-of-memory killer"),
+        (-signal.SIGKILL, False, (5, 5), "internal_error", "killed by SIGKILL, not by the worker"),
+        (-signal.SIGKILL, False, (None, None), "internal_error", "killed by SIGKILL, not by the worker"),
+        (-signal.SIGKILL, True, (4, 5), "internal_error", "stopped by the worker"),
+        (-signal.SIGABRT, False, (4, 5), "internal_error", "killed by SIGABRT"),
+        (3, False, (4, 4), "internal_error", "exited (status 3)"),
+    ],
+)
+def test_how_a_sandbox_ended_tells_the_oom_killer_a_signal_our_kill_and_an_exit_apart(
+    exitcode, killed_here, oom_kills, code, says
+):
+    got_code, message = how_it_ended(exitcode, killed_here, *oom_kills)
+    assert got_code == code and says in message

@@ -4,6 +4,7 @@ retries, timeouts, usage, cost and the response cache (real Redis, real database
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 import pytest
@@ -14,9 +15,10 @@ from tests.engine.conftest import make_gateway
 from tests.http_server import trickles_ended
 from webapp.engine import runner
 from webapp.engine.definition import parse_definition
-from webapp.engine.errors import NodeError
+from webapp.engine.errors import Interrupted, NodeError
 from webapp.engine.expressions import Expressions
 from webapp.engine.model_calls import ModelRequest, Usage
+from webapp.engine.stopping import StopSignal
 from webapp.extensions import db
 from webapp.llm import DatabaseCache, PriceTable, ProviderSettings, RedisCache
 from webapp.outbound import Destinations
@@ -181,6 +183,70 @@ def test_a_trickled_model_answer_ends_at_the_attempts_timeout(model, provider):
     assert failed.value.code == "timeout"
     (drip,) = trickles_ended(model)
     assert drip.closed_after is not None, "the client hung up before the answer was over"
+
+
+class StopFromOutside(runner.Observer):
+    """Ends the run from another thread ``after`` seconds past the first model call, as a
+    cancel heard from elsewhere does (``Observer.listen``); notes when."""
+
+    def __init__(self, model, after: float) -> None:
+        self.model, self.after, self.stopped_at = model, after, None
+
+    def listen(self, stop_now) -> None:
+        def stop_later() -> None:
+            while self.model.call_count == 0:
+                time.sleep(0.01)
+            time.sleep(self.after)
+            self.stopped_at = time.time()
+            stop_now(runner.Stop("cancelled", "cancelled on request", status="cancelled"))
+
+        threading.Thread(target=stop_later, daemon=True).start()
+
+
+@pytest.mark.parametrize(
+    ("prompt", "stop_after"),
+    [
+        ("[[fail=9:500]]", 0.8),  # retries wait 0.375-0.5 s, then 0.75-1 s: the stop falls in the second
+        ("[[fail=9:429]] [[retry_after=5]]", 0.5),  # the server asked for 5 s
+    ],
+    ids=["backoff", "retry-after"],
+)
+def test_a_stop_wakes_an_attempt_waiting_to_retry_and_no_call_follows(model, prompt, stop_after):
+    gateway = make_gateway(model.base_url, retries=5)
+    observer = StopFromOutside(model, stop_after)
+    graph = parse_definition(model_definition(prompt + " {{ in.text }}"), EXPRESSIONS)
+    result = runner.run(graph, {"text": "x"}, observer, models=gateway)
+    ended_at = time.time()
+    assert result.status == "cancelled"
+    assert ended_at - observer.stopped_at < 3, "woken, not waiting out the retry's wait"
+    time.sleep(2.5)  # past the wait it was in, had it slept it out
+    assert [c["started"] for c in model.calls if c["started"] > observer.stopped_at] == []
+    assert result.records["gen"].status == "failed"  # the last attempt's failure stands
+
+
+def test_no_attempt_starts_once_the_run_has_stopped(model, gateway):
+    """A model node that only begins after the stop (it waited for a thread) calls nothing."""
+    stopped = StopSignal()
+    stopped.set()
+    with pytest.raises(Interrupted):
+        gateway.complete(ModelRequest(model=None, messages=(("user", "late"),)), stopped=stopped)
+    assert model.call_count == 0
+
+
+def test_a_cancelled_calls_answer_is_counted_when_it_lands(model):
+    """The run ends at the stop, its node abandoned; the call goes on (the provider bills it
+    either way) and what it spent comes back through ``when_late``."""
+    gateway = make_gateway(model.base_url, retries=0)
+    observer = StopFromOutside(model, 0.3)
+    graph = parse_definition(model_definition("[[latency=1.5]] {{ in.text }}"), EXPRESSIONS)
+    result = runner.run(graph, {"text": "slow one"}, observer, models=gateway)
+    assert result.status == "cancelled" and result.records["gen"].status == "cancelled"
+    landed = threading.Event()
+    spent = []
+    result.when_late(lambda record: (spent.append(record), landed.set()))
+    assert landed.wait(10), "the answer came back and was handed over"
+    (record,) = spent
+    assert record.node_id == "gen" and record.usage.total_tokens > 0 and record.cost_usd > 0
 
 
 def test_malformed_answer_is_a_model_error(model):

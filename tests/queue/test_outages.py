@@ -9,12 +9,15 @@ own queue: the shared ones are never disturbed.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 
+import pytest
 import redis as redis_lib
 from sqlalchemy import select
 
-from tests.conftest import FAST_RECOVERY, WorkerProcess, close_app, make_app
+from tests.conftest import FAST_RECOVERY, Api, WorkerProcess, close_app, make_app
 from tests.definitions import model_definition
 from tests.queue.test_recovery import (
     LOST_BOUND,
@@ -35,6 +38,7 @@ from webapp.outages import PING_AFTER_IDLE
 from webapp.runs.recovery import reaper
 
 RECOVERED_WITHIN = 15.0  # seconds from the service's return to runs completing again
+LONG_OUTAGE = 45.0  # seconds: long enough for rq's own reconnect wait to have doubled to 32 s
 
 
 def test_a_postgresql_restart_under_runs_in_flight_loses_none_and_answers_503_meanwhile(
@@ -134,6 +138,59 @@ def test_a_redis_restarted_from_its_append_only_file_leaves_no_worker_stuck(priv
     finally:
         worker.stop()
         close_app(app)
+
+
+@contextlib.contextmanager
+def app_and_worker(private_redis, database_url: str, model, queue: str):
+    """The app and one worker on the private Redis, stopped and closed afterwards."""
+    app = make_app(database_url, model.base_url, REDIS_URL=private_redis.url, RQ_QUEUE=queue, **FAST_RECOVERY)
+    worker = WorkerProcess(database_url, private_redis.url, model.base_url, queue, **FAST_RECOVERY).wait_ready()
+    try:
+        yield app, worker
+    finally:
+        worker.stop()
+        close_app(app)
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_a_worker_takes_jobs_within_seconds_after_a_long_redis_outage(private_redis, database_url, model):
+    """rq's own reconnect wait doubles up to a minute; ours is capped at a few seconds."""
+    with app_and_worker(private_redis, database_url, model, "long-outage") as (app, worker):
+        api = api_for(app)
+        workflow_id = create(api, model_definition("{{ in.text }}"))
+        assert finished(api, start(api, workflow_id, "before"))["status"] == "completed"
+        private_redis.stop()
+        time.sleep(LONG_OUTAGE)
+        private_redis.start()
+        back_at = time.monotonic()
+        after = [start(api, workflow_id, f"after {i}") for i in range(3)]
+        assert [finished(api, e, timeout=RECOVERED_WITHIN)["status"] for e in after] == ["completed"] * 3
+        assert time.monotonic() - back_at < RECOVERED_WITHIN
+        assert worker.name in registered_workers(redis_lib.Redis(port=private_redis.port)), "visible to rq info"
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_a_sync_execute_whose_redis_dies_while_it_waits_answers_with_the_finished_run(
+    private_redis, database_url, model
+):
+    """The run needs only the database: the request waits for it there (up to
+    SYNC_TIMEOUT) instead of answering 202 the moment its Redis wait breaks."""
+    with app_and_worker(private_redis, database_url, model, "sync-outage") as (app, _worker):
+        api = api_for(app)
+        workflow_id = create(api, model_definition("[[latency=3]] {{ in.text }}"))
+        answers = []
+        waiting = Api(app.test_client(), api.user, api.key)
+        body = {"inputs": {"text": "sync while Redis dies"}}
+        request = threading.Thread(
+            target=lambda: answers.append(waiting.post(f"/workflows/{workflow_id}/execute", json=body))
+        )
+        request.start()
+        eventually(lambda: model.call_count == 1, timeout=15, what="the run's model call")
+        private_redis.stop()
+        request.join(app.config["SYNC_TIMEOUT"] + 10)
+        (answer,) = answers
+        assert answer.status_code == 200, answer.json
+        assert answer.json["status"] == "completed"
 
 
 def test_runs_that_waited_in_the_queue_past_the_execution_timeout_still_run(queue_env, model):

@@ -16,7 +16,7 @@ import redis as redis_lib
 from rq import Queue, Worker
 from sqlalchemy import select
 
-from tests.conftest import FAST_RECOVERY, Api, make_app, make_user
+from tests.conftest import FAST_RECOVERY, Api, WorkerProcess, make_app, make_user
 from tests.definitions import model_definition, workflow_body
 from tests.waiting import eventually, finished
 from tests.web_server import Gunicorn
@@ -101,6 +101,46 @@ def test_a_sigkilled_worker_is_settled_as_worker_lost_with_no_worker_left(queue_
     assert no_node_left_running(app)
 
 
+def test_a_reaper_paused_past_worker_lost_after_settles_no_run_of_a_live_worker(queue_env, database_url, model):
+    """A machine-wide freeze: every process stopped (SIGSTOP) for longer than
+    WORKER_LOST_AFTER, and the reaper's process woken first. The gap in its own clock
+    says the silence may be its own, so it looks again later: by then the workers,
+    woken too, have beaten."""
+    app = queue_env.app()
+    api = api_for(app)
+    workflow_id = create(api, model_definition("[[latency=6]] {{ in.text }}"))
+    worker = queue_env.worker()
+    # A reaper in a process of its own (a worker of an empty queue) judging the runs' lane.
+    reaper_host = WorkerProcess(
+        database_url,
+        queue_env.redis_url,
+        model.base_url,
+        f"{queue_env.queue}-idle",
+        **FAST_RECOVERY,
+        RQ_QUEUE=queue_env.queue,
+    ).wait_ready()
+    try:
+        ids = [start(api, workflow_id, f"frozen {i}") for i in range(3)]
+        eventually(lambda: [node_status(api, e, "gen") for e in ids] == ["running"] * 3, timeout=15, what="3 runs")
+        for process in (worker, reaper_host):
+            process.signal(signal.SIGSTOP)
+        time.sleep(FAST_RECOVERY["WORKER_LOST_AFTER"] + 2)
+        reaper_host.signal(signal.SIGCONT)
+        # Its first pass, seen in its log; without that line, three of its intervals (time
+        # enough, before the fix, to settle the runs as worker_lost).
+        noticed = time.monotonic() + 1.5
+        while "paused?" not in reaper_host.output and time.monotonic() < noticed:
+            time.sleep(0.05)
+        worker.signal(signal.SIGCONT)
+        bodies = [finished(api, e, timeout=30) for e in ids]
+        assert [(b["status"], b["error"]) for b in bodies] == [("completed", None)] * 3
+        assert model.call_count == 3
+    finally:
+        reaper_host.signal(signal.SIGCONT)
+        worker.signal(signal.SIGCONT)
+        reaper_host.stop()
+
+
 def test_warm_shutdown_finishes_the_node_and_another_worker_resumes(queue_env, model):
     app = queue_env.app()
     api = api_for(app)
@@ -147,6 +187,29 @@ def test_warm_shutdown_while_the_loop_holds_a_job_lets_the_job_end_first(queue_e
     queue_env.worker()
     assert finished(api, execution_id)["status"] == "completed"
     assert len(model.calls) == 1
+
+
+def test_a_job_the_reaper_looked_at_during_its_hand_over_leaves_no_mark_behind(queue_env, model):
+    """The reaper marks a job it finds in rq's intermediate list (rq's first-seen key, kept
+    a day); the worker deletes that mark with the job."""
+    from rq.intermediate_queue import IntermediateQueue
+
+    from webapp.runs.dispatch import dispatcher
+
+    app = queue_env.app()
+    api = api_for(app)
+    workflow_id = create(api, model_definition("{{ in.text }}"))
+    queue_env.worker("tests.queue.workers.SlowToStartWorker")
+    execution_id = start(api, workflow_id, "looked at")
+    redis = redis_lib.Redis.from_url(queue_env.redis_url)
+    eventually(lambda: redis.exists(f"holding:{queue_env.queue}"), timeout=15, what="the worker to take the job")
+    with app.app_context():
+        job_id = db.session.scalar(select(Execution.job_id).where(Execution.id == execution_id))
+        assert dispatcher(app).job_is_live(job_id, 60), "taken a moment ago: alive"
+    mark = IntermediateQueue(Queue(queue_env.queue, connection=redis).key, redis).get_first_seen_key(job_id)
+    assert redis.exists(mark), "what the reaper leaves as it looks"
+    assert finished(api, execution_id)["status"] == "completed"
+    assert not redis.exists(mark)
 
 
 def test_redis_restart_loses_queued_jobs_but_not_executions(private_redis, database_url, model):

@@ -1,6 +1,8 @@
 """Outbound calls with retries that respect the run: no attempt begins once the run
-has stopped, and none is left running past its deadline (each attempt's timeout ends
-with the run's time), so a timed-out run leaves no call behind to be paid for unseen.
+has stopped, a wait between attempts (the backoff, or a server's ``Retry-After``) ends
+the moment the run is cancelled or reaches its deadline, and none is left running past
+its deadline (each attempt's timeout ends with the run's time), so a timed-out run
+leaves no call behind to be paid for unseen.
 
 Model calls (``llm.py``) and HTTP requests (``nodes/http_request.py``) both go through
 ``attempt_until``.
@@ -8,17 +10,18 @@ Model calls (``llm.py``) and HTTP requests (``nodes/http_request.py``) both go t
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from .errors import NodeError
-from .model_calls import Stopped, never
+from .backoff import Backoff, retry
+from .errors import Interrupted, NodeError
 from .options import Option
+from .stopping import Stopped, never
 
 MAX_ASKED_WAIT = 60.0  # seconds: a longer Retry-After is not waited for (the backoff is used)
 MAX_RETRIES = 10  # what a node may ask for
+SDK_BACKOFF = Backoff(first=0.5, longest=8.0, jitter=(0.75, 1.0))  # what the openai SDK waits between attempts
 
 
 def retries_option(**changes) -> Option:
@@ -51,25 +54,42 @@ def attempt_until(
     what: str = "this call",
 ) -> tuple[T, int]:
     """``attempt(timeout)``'s result and the attempts it took; ``NodeError`` when the
-    last attempt failed, the run stopped, or its time ran out."""
-    attempts = 0
-    while True:
-        attempts += 1
+    last attempt failed, the run stopped after one, or its time ran out; ``Interrupted``
+    when the run stopped before the first."""
+    made, last = 0, None
+
+    def once(number: int) -> T:
+        nonlocal made
+        if stopped():  # stopped before this attempt began: the last failure stands, if any
+            raise last or Interrupted()
         budget = timeout
         if deadline is not None:
             budget = min(timeout, deadline - time.monotonic())
             if budget <= 0:
-                raise NodeError("timeout", f"the execution ran out of time for {what}", attempts=attempts - 1)
-        try:
-            return attempt(budget), attempts
-        except AttemptFailed as failed:
-            wait = failed.wait if failed.wait is not None else backoff(attempts)
-            out_of_time = deadline is not None and time.monotonic() + wait >= deadline
-            if not failed.retryable or attempts > retries or out_of_time or stopped():
-                if failed.answer is not None:
-                    return failed.answer, attempts
-                raise NodeError(failed.code, failed.message, attempts=attempts) from None
-        time.sleep(wait)
+                raise NodeError("timeout", f"the execution ran out of time for {what}", attempts=made)
+        made = number
+        return attempt(budget)
+
+    def again(failure: Exception, number: int, wait: float) -> bool:
+        nonlocal last
+        if not isinstance(failure, AttemptFailed):
+            return False
+        last = failure
+        if not failure.retryable or number > retries:
+            return False
+        return deadline is None or time.monotonic() + wait < deadline
+
+    try:
+        result = retry(once, backoff=SDK_BACKOFF, again=again, asked=_asked, pause=stopped.wait)
+    except AttemptFailed as failed:  # the last attempt's failure stands
+        if failed.answer is not None:
+            return failed.answer, made
+        raise NodeError(failed.code, failed.message, attempts=made) from None
+    return result, made
+
+
+def _asked(failure: Exception) -> float | None:
+    return failure.wait if isinstance(failure, AttemptFailed) else None
 
 
 def asked_wait(headers) -> float | None:
@@ -82,8 +102,3 @@ def asked_wait(headers) -> float | None:
         if 0 <= wait <= MAX_ASKED_WAIT:
             return wait
     return None
-
-
-def backoff(attempt: int) -> float:
-    """What the openai SDK waits: 0.5 s doubling to 8 s, less up to a quarter of jitter."""
-    return min(0.5 * 2 ** (attempt - 1), 8.0) * (1 - 0.25 * random.random())

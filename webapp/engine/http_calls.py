@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .model_calls import Stopped, never
+from .stopping import Stopped, never
 
 
 @dataclass(frozen=True)

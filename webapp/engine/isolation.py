@@ -155,11 +155,13 @@ class _Sandbox:
         self.conn, theirs = _CONTEXT.Pipe()
         self.process = _CONTEXT.Process(target=_serve, args=(theirs, bounds), name="sandbox", daemon=True)
         self.process.start()
+        self.killed_here = False  # by ``kill``: this process's own doing
         theirs.close()
 
     def ask(self, task: tuple, stop: Stop, timeout: float) -> tuple[str, Any, bool]:
         """Send the task, wait for the answer; kill on stop or timeout (the caller does)."""
         deadline = time.monotonic() + timeout
+        oom_kills = _oom_kills()
         try:
             self.conn.send(task)
             while not self.conn.poll(POLL_SECONDS):
@@ -168,13 +170,49 @@ class _Sandbox:
                 if time.monotonic() >= deadline:
                     return "error", ("resource_limit", f"the step computed for longer than {timeout:g} s"), False
             return self.conn.recv()
-        except (EOFError, OSError):
-            return "error", ("resource_limit", "the step's process ended: it went over its memory bound"), False
+        except (EOFError, OSError):  # it died mid-step: (a MemoryError is answered, not died of)
+            self.process.join(1)
+            return "error", how_it_ended(self.process.exitcode, self.killed_here, oom_kills, _oom_kills()), False
 
     def kill(self) -> None:
+        self.killed_here = True
         self.process.kill()
         self.process.join(5)
         self.conn.close()
+
+
+def how_it_ended(
+    exitcode: int | None, killed_here: bool, oom_kills_before: int | None, oom_kills_after: int | None
+) -> tuple[str, str]:
+    """The node's error code and message for a sandbox that died mid-step, from what is
+    known: its exit status, whether this process killed it, and whether the kernel's
+    out-of-memory killer killed anything meanwhile (``/proc/vmstat``)."""
+    if killed_here:
+        return "internal_error", "the step's process was stopped by the worker"
+    if exitcode is None:
+        return "internal_error", "the step's process stopped answering"
+    if exitcode >= 0:
+        return "internal_error", f"the step's process exited (status {exitcode}) without answering"
+    name = signal.Signals(-exitcode).name if -exitcode in signal.valid_signals() else f"signal {-exitcode}"
+    known = oom_kills_before is not None and oom_kills_after is not None
+    if exitcode == -signal.SIGKILL and known and oom_kills_after > oom_kills_before:
+        return "resource_limit", (
+            "the step's process was killed by the system's out-of-memory killer: the machine ran short "
+            "of memory (a step over its own memory bound fails with MemoryError instead)"
+        )
+    return "internal_error", f"the step's process was killed by {name}, not by the worker"
+
+
+def _oom_kills() -> int | None:
+    """How many processes the kernel's out-of-memory killer has killed since boot (Linux)."""
+    try:
+        with open("/proc/vmstat") as vmstat:
+            for line in vmstat:
+                if line.startswith("oom_kill "):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
 
 
 # -- inside a sandbox process ------------------------------------------------------------

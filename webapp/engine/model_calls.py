@@ -6,15 +6,10 @@ passes in something that satisfies ``ModelGateway`` (``webapp/llm.py``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-Stopped = Callable[[], bool]  # asked between attempts: has the run stopped?
-
-
-def never() -> bool:
-    return False
+from .stopping import Stopped, never
 
 
 @dataclass(frozen=True)

@@ -14,15 +14,21 @@ model calls overlap while the cheap work costs no thread hand-offs.
 A node's user code (its ``prepare``) runs through the ``Isolation`` the caller gives:
 in production a sandbox process that is killed the moment the run must stop, so a
 deadline or a cancel ends the work itself, even in the middle of a template.
+
+Stopping: the run's ``StopSignal`` is what its threads wait on (``stopping.py``). It is
+set the moment the run must end: at the deadline, when the loop learns of a stop, or
+from any thread through ``Observer.listen`` (a cancel heard from elsewhere), so an
+attempt waiting out a backoff or a ``Retry-After`` wakes at once and no call starts
+after the stop. A call already under way is not cut: what it spends still counts.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import deque
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, InvalidStateError, ThreadPoolExecutor, wait
+from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,10 +41,11 @@ from .model_calls import ZERO_USAGE, ModelGateway, Usage
 from .nodes import NodeOutcome, OutputNode, RunContext
 from .nodes.base import Limits
 from .status import NodeStatus, RunStatus
+from .stopping import StopSignal
 from .workflow_calls import WorkflowGateway
 
 POLL_SECONDS = 0.25  # how often a waiting runner asks whether it should stop
-LATE_GRACE_SECONDS = 1.0  # how long a stopped run waits for its nodes in flight to report
+LATE_GRACE_SECONDS = 1.0  # how long a stopped run waits for its nodes in flight to report (then: ``late``)
 
 
 @dataclass
@@ -86,6 +93,22 @@ class RunResult:
     error: dict | None
     records: dict[str, NodeRecord] = field(default_factory=dict)
     stop: Stop | None = None
+    # Nodes abandoned mid-call (recorded cancelled): a provider bills an answer whether or
+    # not the run still waits for it, so what each spent comes back later (``when_late``).
+    late: list[Future] = field(default_factory=list)
+
+    def when_late(self, spent: Callable[[NodeRecord], None]) -> None:
+        """``spent(record)`` for each abandoned node that comes back (answered, or failed
+        after spending), on the node's own thread, or now if it already has. No call
+        outlives its attempt's timeout, so neither does the wait for it."""
+
+        def settled(future: Future) -> None:
+            record = None if future.cancelled() or future.exception() else future.result()
+            if record is not None:
+                spent(record)
+
+        for future in self.late:
+            future.add_done_callback(settled)
 
 
 class Observer:
@@ -106,6 +129,11 @@ class Observer:
     def waiting(self) -> AbstractContextManager:
         """Around the runner's waits on work outside its thread (nodes in flight, a sandbox)."""
         return nullcontext()
+
+    def listen(self, stop_now: Callable[[Stop], None]) -> None:
+        """At the run's start: ``stop_now(reason)``, callable from any thread, ends the run
+        at once (a cancel heard from elsewhere): every wait of the run wakes, and nothing
+        starts after it. Without it, a stop is learned from ``should_stop`` at the next poll."""
 
 
 def run(
@@ -135,7 +163,11 @@ class _Run:
     def __init__(self, graph, inputs, observer, gateways: Gateways, limits, prior, isolation) -> None:
         self.graph, self.inputs, self.observer, self.gateways, self.limits = graph, inputs, observer, gateways, limits
         self.isolation: Isolation = isolation
-        self.ended = threading.Event()  # set when the run stops: pool threads give up their steps
+        self.deadline = time.monotonic() + limits.timeout if limits.timeout else None
+        # Set when the run stops, or at its deadline: pool threads give up their steps and waits.
+        self.signal = StopSignal(self.deadline)
+        self.outside: Stop | None = None  # a stop from another thread (``Observer.listen``)
+        self.woken: Future = Future()  # done at such a stop: ends the run loop's wait at once
         self.cut_short: list[tuple[GraphNode, float]] = []  # inline nodes interrupted by the stop
         self.records: dict[str, NodeRecord] = {}
         self.values: dict[str, Any] = {}
@@ -145,16 +177,17 @@ class _Run:
         self.in_flight: dict[Future, tuple[GraphNode, float]] = {}
         self.prior = {k: r for k, r in prior.items() if r.status == NodeStatus.COMPLETED and k in graph.nodes}
         self.pool: ThreadPoolExecutor | None = None
-        self.deadline = time.monotonic() + limits.timeout if limits.timeout else None
         # Several output nodes merge into one record: its size is kept as they settle (on
         # this thread: an output node is not blocking).
         self.outputs_size = 0 if sum(isinstance(n.impl, OutputNode) for n in graph.nodes.values()) > 1 else None
+        self.late: list[Future] = []
         self.error: dict | None = None
         self.stop: Stop | None = None
 
     # -- main loop -------------------------------------------------------------------
 
     def execute(self) -> RunResult:
+        self.observer.listen(self._stop_from_outside)
         try:
             while self.error is None and self.stop is None:
                 self._start_ready_nodes()
@@ -164,11 +197,11 @@ class _Run:
             if self.stop is not None and self.stop.drain:
                 while self.in_flight and self.error is None:
                     self._wait_for_in_flight(draining=True)
-            self.ended.set()
+            self.signal.set()
             self._collect_late()
             self._abandon_unsettled()
         finally:
-            self.ended.set()
+            self.signal.set()
             if self.pool is not None:
                 self.pool.shutdown(wait=False, cancel_futures=True)
         return self._result()
@@ -199,7 +232,7 @@ class _Run:
             self.pool = ThreadPoolExecutor(self.limits.max_parallel, thread_name_prefix="node")
         started = time.time()
         self.observer.node_started(node.id, started)
-        future = self.pool.submit(self._execute, node, dict(self.values), self._pool_stop)
+        future = self.pool.submit(self._execute, node, dict(self.values), self.signal)
         self.in_flight[future] = (node, started)
 
     def _wait_for_in_flight(self, draining: bool = False) -> None:
@@ -208,18 +241,25 @@ class _Run:
         if self.deadline is not None:
             timeout = max(0.0, min(timeout, self.deadline - time.monotonic()))
         with self.observer.waiting():
-            done, _ = wait(list(self.in_flight), timeout=timeout, return_when=FIRST_COMPLETED)
+            done, _ = wait([*self.in_flight, self.woken], timeout=timeout, return_when=FIRST_COMPLETED)
+        self.stop = self.stop or self.outside  # set before the signal that may have ended these nodes
         for future in done:
+            if future is self.woken:
+                continue
             node, started = self.in_flight.pop(future)
             record = future.result()
             if record is None:  # gave up its step because the run ended: abandoned below
                 self.cut_short.append((node, started))
+            elif self.stop is not None and not self.stop.drain:  # ended by the stop: it decides nothing
+                self._record(record)
             else:
                 self._settle(node, record)
         if not draining and self.error is None:
             self.stop = self.stop or self._stop_reason()
 
     def _stop_reason(self) -> Stop | None:
+        if self.outside is not None:
+            return self.outside
         if self._past_deadline():
             return Stop("timeout", f"the execution ran longer than {self.limits.timeout:g} s")
         return self.observer.should_stop()
@@ -234,9 +274,15 @@ class _Run:
         self.stop = self.stop or self._stop_reason()
         return self.stop is not None
 
-    def _pool_stop(self) -> bool:
-        """Asked from a pool thread: only what is safe to read from any thread."""
-        return self.ended.is_set() or self._past_deadline()
+    def _stop_from_outside(self, stop: Stop) -> None:
+        """From any thread: the run must end (a cancel). Waits in the run's threads wake
+        now; the run loop, woken too, stops with this reason."""
+        if self.outside is None:
+            self.outside = stop
+        self.signal.set()
+        if not self.woken.done():
+            with suppress(InvalidStateError):  # woken by another thread meanwhile
+                self.woken.set_result(None)
 
     # -- one node ----------------------------------------------------------------------
 
@@ -253,7 +299,7 @@ class _Run:
             self.gateways.http,
             self.gateways.workflows,
             deadline=self.deadline,
-            stopped=self._pool_stop,
+            stopped=self.signal,
             limits=self.limits,
             run_step=self._run_step,
         )
@@ -316,7 +362,7 @@ class _Run:
 
     def _run_step(self, step, context: RunContext) -> NodeOutcome:
         """Another node run inside this one (a map's inner node), as the runner runs a node."""
-        return self._performed(step, self._prepared(step, context, self._pool_stop), context)
+        return self._performed(step, self._prepared(step, context, self.signal), context)
 
     def _performed(self, node, prepared: Any, context: RunContext) -> NodeOutcome:
         outcome = node.impl.perform(prepared, context)
@@ -355,8 +401,9 @@ class _Run:
 
     def _collect_late(self) -> None:
         """Nodes in flight when the run stopped get a moment to come back (a model
-        call ends by the deadline; none retries once the run has ended), so what an
-        answered call cost is recorded, not dropped. They change nothing downstream."""
+        call ends by the deadline; none retries once the run has ended), so they are
+        recorded as they ended; those still out are abandoned, and what they spend is
+        counted when they land (``RunResult.late``). They change nothing downstream."""
         if not self.in_flight:
             return
         with self.observer.waiting():
@@ -377,6 +424,7 @@ class _Run:
         now = time.time()
         for node, started in [*self.cut_short, *self.in_flight.values()]:  # abandoned mid-way: results dropped
             self._record(NodeRecord(node.id, node.type, NodeStatus.CANCELLED, started, now, error=error))
+        self.late = list(self.in_flight)  # what they spend still counts (``RunResult.when_late``)
         self.in_flight.clear()
         for node_id in self.graph.order:
             if node_id not in self.records:
@@ -388,10 +436,10 @@ class _Run:
 
     def _result(self) -> RunResult:
         if self.error is not None:
-            return RunResult(RunStatus.FAILED, None, self.error, self.records)
+            return RunResult(RunStatus.FAILED, None, self.error, self.records, late=self.late)
         if self.stop is not None:
             error = {"code": self.stop.code, "message": self.stop.message, "node_id": None}
-            return RunResult(self.stop.status, None, error, self.records, self.stop)
+            return RunResult(self.stop.status, None, error, self.records, self.stop, self.late)
         outputs: dict = {}
         for node in self.graph.nodes.values():
             record = self.records.get(node.id)

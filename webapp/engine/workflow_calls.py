@@ -8,7 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from .model_calls import Stopped, Usage, never
+from .model_calls import Usage
+from .stopping import Stopped, never
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,17 @@
 """The run lifecycle in one place, layered without cycles (each imports only those above it):
 
-``records``    node rows as the runner reports them; settling from outside a run
-``heartbeat``  proof of life for the executions a process holds
-``fairshare``  MAX_RUNNING_PER_USER: the claim's bound, held-back runs, waking them
-``execution``  one run: claim, engine (user code in sandbox processes), finish
-``executor``   the threads of a process that run executions, a bounded number at once
-``dispatch``   local mode (this process's executor) or queue mode (RQ), and what follows a run
-``recovery``   the reaper: lost workers, overrunning runs, vanished jobs, missed wakes
-``worker``     the RQ worker class; ``jobs`` the RQ job
-``start``      starting a run (API, UI, webhook, schedule), waiting for it, cancel and retry
-``schedules``  the scheduler: each due schedule's run, exactly once per due time
+``rq_contract``  every rq internal relied on, named once
+``cancels``      a cancel heard at once by the process running the execution
+``records``      node rows as the runner reports them; settling from outside a run
+``heartbeat``    proof of life for the executions a process holds
+``fairshare``    MAX_RUNNING_PER_USER: the claim's bound, held-back runs, waking them
+``execution``    one run: claim, engine (user code in sandbox processes), finish
+``executor``     the threads of a process that run executions, a bounded number at once
+``dispatch``     local mode (this process's executor) or queue mode (RQ), and what follows a run
+``recovery``     the reaper: lost workers, overrunning runs, vanished jobs, missed wakes
+``worker``       the RQ worker class; ``jobs`` the RQ job
+``start``        starting a run (API, UI, webhook, schedule), waiting for it, cancel and retry
+``schedules``    the scheduler: each due schedule's run, exactly once per due time
 
 Nothing in ``services/`` imports this package: runs read services (definitions,
 limits, providers), never the other way round.

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from flask import Flask
 
 from ..engine.errors import InputError, NodeError
-from ..engine.model_calls import Stopped, Usage, never
+from ..engine.model_calls import Usage
 from ..engine.status import Trigger
+from ..engine.stopping import Stopped, never
 from ..engine.workflow_calls import ChildRun
 from ..errors import NotFound
 from ..extensions import db

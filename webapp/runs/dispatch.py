@@ -7,30 +7,31 @@ the database: an in-process event locally, a Redis list pushed by the worker.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import secrets
 import threading
+import time
 from datetime import UTC, datetime
 from enum import StrEnum
 
 from flask import Flask, current_app
 from redis.exceptions import RedisError
-from rq import Queue
-from rq.intermediate_queue import IntermediateQueue
-from rq.job import Job, JobStatus
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from ..connections import redis_connection
+from ..engine.status import ACTIVE
 from ..extensions import db
+from . import cancels
 from .execution import Ended, Outcome
 from .executor import Executor
 from .records import executions
+from .rq_contract import IntermediateQueue, Job, JobStatus, Queue
 
 log = logging.getLogger(__name__)
 DONE_KEY = "execution-done:{}"
 JOB_FUNCTION = "webapp.runs.jobs.run_execution"
 LIVE_JOB_STATUSES = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
+SETTLED_POLL_SECONDS = 0.25  # how often a sync request waiting without Redis reads its run's status
 
 
 class _Dispatcher:
@@ -45,6 +46,10 @@ class _Dispatcher:
         raise NotImplementedError
 
     def notify_finished(self, execution_id: str) -> None:
+        raise NotImplementedError
+
+    def announce_cancel(self, execution_id: str) -> None:
+        """Tell the process running a cancelled execution, so its waits end now (``cancels.py``)."""
         raise NotImplementedError
 
     def requeue(self, execution_id: str) -> None:
@@ -95,6 +100,9 @@ class LocalDispatcher(_Dispatcher):
         event = self.finished.pop(execution_id, None)
         if event is not None:
             event.set()
+
+    def announce_cancel(self, execution_id: str) -> None:
+        cancels.hear(execution_id)  # run here, if by this process (another one looks at the database)
 
     def wait(self, execution_id: str, timeout: float) -> None:
         event = self.finished.get(execution_id)
@@ -148,11 +156,22 @@ class QueueDispatcher(_Dispatcher):
         except RedisError:
             pass  # a waiting request falls back to reading the database
 
+    def announce_cancel(self, execution_id: str) -> None:
+        try:
+            self.redis.publish(cancels.channel(self.lane), execution_id)
+        except RedisError as exc:  # the run learns it from the database instead, within STOP_CHECK_SECONDS
+            log.warning("could not announce the cancel of %s: %s", execution_id, exc)
+
     def wait(self, execution_id: str, timeout: float) -> None:
+        """Until the worker says the run ended, or ``timeout``. With Redis away (or gone
+        while waiting), the run goes on regardless: then the database is asked instead."""
+        give_up_at = time.monotonic() + timeout
         if timeout <= 0:
             return
-        with contextlib.suppress(RedisError):  # then the caller reads the database, as after a timeout
+        try:
             self.redis.blpop([DONE_KEY.format(execution_id)], timeout=max(timeout, 0.01))
+        except RedisError:
+            _poll_until_settled(execution_id, give_up_at)
 
     def job_is_live(self, job_id: str | None, claim_within: float) -> bool:
         """Whether the job of a still-queued execution may yet run it. A job a worker
@@ -181,6 +200,15 @@ class QueueDispatcher(_Dispatcher):
         intermediate.set_first_seen(job_id)
         first_seen = intermediate.get_first_seen(job_id)
         return first_seen is not None and _seconds_since(first_seen) >= claim_within
+
+
+def _poll_until_settled(execution_id: str, give_up_at: float) -> None:
+    while time.monotonic() < give_up_at:
+        status = db.session.scalar(select(executions.c.status).where(executions.c.id == execution_id))
+        db.session.commit()  # the connection goes back to the pool between looks
+        if status not in ACTIVE:
+            return
+        time.sleep(min(SETTLED_POLL_SECONDS, max(give_up_at - time.monotonic(), 0)))
 
 
 def _seconds_since(moment: datetime) -> float:

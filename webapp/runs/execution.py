@@ -36,9 +36,9 @@ from ..outbound import http_client_for
 from ..services.definitions import graph_for
 from ..services.limits import BudgetedModels, BudgetWatch, watch_budget
 from ..services.providers import provider_names, settings_for
-from . import fairshare
+from . import cancels, fairshare
 from .children import ChildRuns, Nested
-from .records import Recorder, executions, nodes, record_of, settle, totals
+from .records import Recorder, count_late, executions, nodes, record_of, settle, totals
 
 log = logging.getLogger(__name__)
 
@@ -61,16 +61,25 @@ class Outcome:
 def run_execution(execution_id: str, nested: Nested | None = None) -> Outcome:
     """Claim, run, record. Each transaction rides out a database outage of up to
     ``DATABASE_OUTAGE_WINDOW`` (the run meanwhile goes on, its results in memory).
-    A ``nested`` run runs in its parent's slot: no per-user bound holds it back."""
-    window = current_app.config["DATABASE_OUTAGE_WINDOW"]
+    A ``nested`` run runs in its parent's slot: no per-user bound holds it back.
+    Its cancel is heard here from before the claim (``cancels.py``)."""
+    with cancels.hearing(execution_id) as hearing:
+        return _claim_and_run(execution_id, nested, hearing)
+
+
+def _claim_and_run(execution_id: str, nested: Nested | None, hearing: cancels.Hearing) -> Outcome:
+    app = current_app._get_current_object()
+    window = app.config["DATABASE_OUTAGE_WINDOW"]
     claim = ride_out(lambda: _claim(execution_id, fair=nested is None), what=f"claiming {execution_id}", window=window)
     if isinstance(claim, Outcome):
         return claim
     try:
-        result, recorder = _run(execution_id, claim, nested)
-        return ride_out(
+        result, recorder = _run(execution_id, claim, nested, hearing)
+        outcome = ride_out(
             lambda: _finish(execution_id, claim, result, recorder), what=f"recording {execution_id}", window=window
         )
+        result.when_late(functools.partial(count_late, app, execution_id))  # nodes abandoned mid-call
+        return outcome
     except Exception as exc:
         if database_unavailable(exc):
             raise  # away for longer than the window: the reaper settles the run once it is back
@@ -174,7 +183,9 @@ def _not_claimed(execution_id: str, cap: int, retry: bool) -> _Claim | Outcome:
     return Outcome(Ended.WAITING)
 
 
-def _run(execution_id: str, claim: _Claim, nested: Nested | None) -> tuple[RunResult, Recorder]:
+def _run(
+    execution_id: str, claim: _Claim, nested: Nested | None, hearing: cancels.Hearing
+) -> tuple[RunResult, Recorder]:
     app = current_app._get_current_object()
     config = app.config
     left = config["EXECUTION_TIMEOUT"] - (utcnow() - claim.started_at).total_seconds()
@@ -187,7 +198,7 @@ def _run(execution_id: str, claim: _Claim, nested: Nested | None) -> tuple[RunRe
         max_map_items=config["MAX_MAP_ITEMS"],
         timeout=max(left, 0.001),
     )
-    recorder = Recorder(execution_id, claim.budget, parent_stopped=nested.stopped if nested else None)
+    recorder = Recorder(execution_id, claim.budget, parent_stopped=nested.stopped if nested else None, hearing=hearing)
     stack = (*(nested.stack if nested else ()), claim.workflow_id)
     models = gateway_for(app).for_owner(claim.user_id, claim.providers)
     if claim.budget is not None:

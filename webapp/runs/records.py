@@ -8,20 +8,24 @@ from __future__ import annotations
 import functools
 import threading
 import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 
-from sqlalchemy import bindparam, case, select, update
+from flask import Flask
+from sqlalchemy import bindparam, case, func, select, update
 
 from ..admission import aside
 from ..engine.errors import ErrorCode
 from ..engine.model_calls import ZERO_USAGE, Usage
 from ..engine.runner import NodeRecord, Observer, Stop
 from ..engine.status import NodeStatus, RunStatus
+from ..engine.stopping import Stopped
 from ..extensions import db
 from ..models import Execution, NodeRun, utcnow
-from ..outages import skipped_while_away
+from ..outages import ride_out, skipped_while_away
 from ..services.limits import BudgetWatch
+from .cancels import Hearing
 
 STOP_CHECK_SECONDS = 0.5  # how stale a runner's view of "was I cancelled?" may be
 # Set when the worker is asked to shut down: runs stop at the next node boundary
@@ -36,16 +40,28 @@ LOST = {
     "message": "the worker running this execution stopped answering",
     "node_id": None,
 }
+CANCELLED = Stop(ErrorCode.CANCELLED, "cancelled on request", status=RunStatus.CANCELLED)
+PARENT_STOPPED = Stop(ErrorCode.CANCELLED, "the execution it runs inside stopped", status=RunStatus.CANCELLED)
 
 
-def settle(execution_id: str, status: str, error: dict | None, *, from_statuses: tuple[str, ...]) -> bool:
+def settle(
+    execution_id: str,
+    status: str,
+    error: dict | None,
+    *,
+    from_statuses: tuple[str, ...],
+    unless_beaten_since: datetime | None = None,
+) -> bool:
     """End an execution from outside its runner (cancel, reaper, crash). Nodes not
-    yet finished end too: running ones as failed (or cancelled), pending ones cancelled."""
+    yet finished end too: running ones as failed (or cancelled), pending ones cancelled.
+    ``unless_beaten_since``: only if its holder has not beaten since (the reaper's)."""
     now = utcnow()
+    settling = update(executions).where(executions.c.id == execution_id, executions.c.status.in_(from_statuses))
+    if unless_beaten_since is not None:
+        beat = func.coalesce(executions.c.heartbeat_at, executions.c.created_at)
+        settling = settling.where(beat < unless_beaten_since)
     changed = db.session.execute(
-        update(executions)
-        .where(executions.c.id == execution_id, executions.c.status.in_(from_statuses))
-        .values(status=status, error=error, finished_at=_not_before(executions.c.started_at, now))
+        settling.values(status=status, error=error, finished_at=_not_before(executions.c.started_at, now))
     ).rowcount
     if changed:
         node_error = {"code": error["code"], "message": error["message"]} if error else None
@@ -74,10 +90,17 @@ class Recorder(Observer):
     the runner is about to wait (so a slow model call shows as running at once)
     and at the end (so a quick run costs one transaction, not one per node)."""
 
-    def __init__(self, execution_id: str, budget: BudgetWatch | None = None, parent_stopped=None) -> None:
+    def __init__(
+        self,
+        execution_id: str,
+        budget: BudgetWatch | None = None,
+        parent_stopped: Stopped | None = None,
+        hearing: Hearing | None = None,
+    ) -> None:
         self.execution_id = execution_id
         self.budget = budget
         self.parent_stopped = parent_stopped  # a child run's: whether the run it is part of stopped
+        self.hearing = hearing  # where this process hears the run's cancel (``cancels.py``)
         self.tokens, self.cost = 0, 0.0  # spent by this run so far
         self.pending: dict[str, dict] = {}
         self.checked_at = time.monotonic()
@@ -97,9 +120,16 @@ class Recorder(Observer):
     def waiting(self) -> AbstractContextManager:
         return aside()  # the run's turn among the worker's runs (``executor.py``), meanwhile
 
+    def listen(self, stop_now: Callable[[Stop], None]) -> None:
+        """A cancel heard, or the parent run's stop, ends the run at once (its waits wake)."""
+        if self.hearing is not None:
+            self.hearing.then(lambda: stop_now(CANCELLED))
+        if self.parent_stopped is not None:
+            self.parent_stopped.on_set(lambda: stop_now(PARENT_STOPPED))
+
     def should_stop(self) -> Stop | None:
         if self.parent_stopped is not None and self.parent_stopped():
-            return Stop("cancelled", "the execution it runs inside stopped", status=RunStatus.CANCELLED)
+            return PARENT_STOPPED
         if shutdown_requested.is_set() and self.parent_stopped is None:  # a child ends with its parent
             return Stop("worker_shutdown", "the worker is shutting down", status=RunStatus.QUEUED, drain=True)
         over = self.budget.exceeded(self.tokens, self.cost) if self.budget else None
@@ -113,8 +143,8 @@ class Recorder(Observer):
         with skipped_while_away("a run's stop check"):
             status = db.session.scalar(select(executions.c.status).where(executions.c.id == self.execution_id))
             db.session.commit()
-        if status == RunStatus.CANCELLED:
-            return Stop("cancelled", "cancelled on request", status=RunStatus.CANCELLED)
+        if status == RunStatus.CANCELLED:  # cancelled where no announcement reached us
+            return CANCELLED
         if status != RunStatus.RUNNING:
             return Stop("worker_lost", f"the execution was already settled as {status}", status=status)
         return None
@@ -132,6 +162,38 @@ class Recorder(Observer):
         if commit:
             db.session.commit()
             self.pending = {}
+
+
+def count_late(app: Flask, execution_id: str, record: NodeRecord) -> None:
+    """A node abandoned mid-call (its run ended) came back having spent: the provider bills
+    the answer whether or not the run still waited, so the node's row shows what it spent
+    and the execution's totals grow by it (its status stays). Called on the node's thread,
+    after the run's outcome was written (``RunResult.when_late``)."""
+    usage = record.usage or ZERO_USAGE
+    if not (usage.total_tokens or record.cost_usd):
+        return
+    spent = {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens,
+        "cost_usd": record.cost_usd,
+    }
+
+    def add() -> None:
+        db.session.execute(
+            update(nodes)
+            .where(nodes.c.execution_id == execution_id, nodes.c.node_id == record.node_id)
+            .values(**spent, attempts=record.attempts)
+        )
+        db.session.execute(
+            update(executions)
+            .where(executions.c.id == execution_id)
+            .values({executions.c[name]: func.coalesce(executions.c[name], 0) + value for name, value in spent.items()})
+        )
+        db.session.commit()
+
+    with app.app_context():
+        ride_out(add, what=f"counting what {execution_id} spent late", window=app.config["DATABASE_OUTAGE_WINDOW"])
 
 
 @functools.cache

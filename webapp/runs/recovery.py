@@ -12,6 +12,12 @@ start, workers from theirs — so an execution is settled within
   (the claim's compare-and-set makes a duplicate job harmless);
 * ``queued`` in local mode with a stale heartbeat: its process died → ``worker_lost``;
 * held back for its owner's running limit, with room now → woken (``fairshare.py``).
+
+Silence is judged against the reaper's own clock: when it looks later than planned
+(its process was paused, or the whole machine froze and woke it first), as after a
+database outage, every holder first gets ``WORKER_LOST_AFTER`` to beat again. And a run
+is settled as lost only if its heartbeat is still stale at the moment of the write (a
+compare-and-set on it too).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from datetime import timedelta
 
 from flask import Flask
@@ -36,14 +43,22 @@ from .records import LOST, settle
 
 log = logging.getLogger(__name__)
 ENQUEUE_GRACE = timedelta(seconds=5)  # between the commit and the enqueue, a job is legitimately absent
+PAUSE_TOLERANCE = 1.0  # seconds a pass may come late (a busy machine) before it counts as a pause
 
 
-def reap(app: Flask, judge_silence: bool = True) -> dict[str, int]:
+def _always() -> bool:
+    return True
+
+
+def reap(app: Flask, judge_silence: Callable[[], bool] = _always) -> dict[str, int]:
     """One pass over active executions; returns how many it settled, requeued or woke.
-    ``judge_silence=False``: the database was just away, so no heartbeat could land:
-    silence is no sign of a lost worker yet."""
+    ``judge_silence()`` is False while silence is no sign of a lost worker yet (the
+    database was just away, so no heartbeat could land; or the reaper itself was paused,
+    and the workers perhaps with it). It is asked once the pass has read the clock, so a
+    pause before that is seen; one after it makes no heartbeat look older than it is."""
     config = app.config
     now = utcnow()
+    silence_counts = judge_silence()
     lost_before = now - timedelta(seconds=config["WORKER_LOST_AFTER"])
     started_before = now - timedelta(seconds=config["EXECUTION_TIMEOUT"] + config["WORKER_LOST_AFTER"])
     counts = {"worker_lost": 0, "requeued": 0, "timeout": 0, "woken": 0}
@@ -79,12 +94,12 @@ def reap(app: Flask, judge_silence: bool = True) -> dict[str, int]:
             ):
                 queue.requeue(row.id)
                 counts["requeued"] += 1
-            elif not judge_silence:
+            elif not silence_counts:
                 continue
-            elif row.status == RunStatus.RUNNING and beat < lost_before:
-                counts["worker_lost"] += settle(row.id, RunStatus.FAILED, LOST, from_statuses=(RunStatus.RUNNING,))
-            elif row.status == RunStatus.QUEUED and queue.mode == Mode.LOCAL and beat < lost_before:
-                counts["worker_lost"] += settle(row.id, RunStatus.FAILED, LOST, from_statuses=(RunStatus.QUEUED,))
+            elif beat < lost_before and (row.status == RunStatus.RUNNING or queue.mode == Mode.LOCAL):
+                counts["worker_lost"] += settle(
+                    row.id, RunStatus.FAILED, LOST, from_statuses=(row.status,), unless_beaten_since=lost_before
+                )
         counts["woken"] = _wake_held_back(queue, config["MAX_RUNNING_PER_USER"])
     if any(counts.values()):
         log.warning("reaper: %s", counts)
@@ -111,9 +126,11 @@ class Reaper(BackgroundLoop):
 
     def __init__(self, app: Flask) -> None:
         super().__init__(app)
-        # After a database outage, silence counts again only once every holder has had
-        # WORKER_LOST_AFTER to beat: else runs that rode the outage out would be reaped.
+        # After a database outage, or a pause of the reaper's own, silence counts again only
+        # once every holder has had WORKER_LOST_AFTER to beat: else runs that rode the
+        # outage out, or whose workers were paused with it, would be reaped.
         self.silence_counts_from = 0.0
+        self.turn_ended: float | None = None  # time.monotonic()
 
     @property
     def enabled(self) -> bool:
@@ -125,7 +142,7 @@ class Reaper(BackgroundLoop):
 
     def turn(self) -> None:
         try:
-            reap(self.app, judge_silence=time.monotonic() >= self.silence_counts_from)
+            reap(self.app, judge_silence=self._silence_counts)
             if self.silence_counts_from == math.inf:  # the first pass since the database came back
                 self.silence_counts_from = time.monotonic() + self.app.config["WORKER_LOST_AFTER"]
         except Exception as exc:
@@ -133,6 +150,21 @@ class Reaper(BackgroundLoop):
                 raise
             self.silence_counts_from = math.inf
             log.warning("reaper: database unavailable; will try again")
+        finally:
+            self.turn_ended = time.monotonic()
+
+    def _silence_counts(self) -> bool:
+        """Judged against the reaper's own clock: a pass later than its interval planned, by
+        more than PAUSE_TOLERANCE, means this process was paused (or the whole machine froze,
+        and woke it first). The workers may have been paused too: their silence counts again
+        only WORKER_LOST_AFTER from now."""
+        now = time.monotonic()
+        late = 0.0 if self.turn_ended is None else now - self.turn_ended - self.interval
+        if late > PAUSE_TOLERANCE:
+            wait = self.app.config["WORKER_LOST_AFTER"]
+            self.silence_counts_from = max(self.silence_counts_from, now + wait)
+            log.warning("reaper: %.1f s late (paused?); silence counts again in %g s", late, wait)
+        return now >= self.silence_counts_from
 
 
 def reaper(app: Flask) -> Reaper:

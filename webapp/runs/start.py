@@ -150,6 +150,7 @@ def cancel_execution(user: User, execution_id: str) -> Execution:
         raise Conflict(f"Execution '{execution_id}' already {db.session.get(Execution, execution_id).status}")
     audit.record("execution.cancelled", user, "execution", execution.id)
     db.session.commit()
+    dispatcher().announce_cancel(execution.id)  # recorded first: the run's waits end now, nothing starts after
     db.session.expire_all()
     return db.session.get(Execution, execution.id)
 

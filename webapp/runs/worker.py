@@ -15,15 +15,26 @@ Besides, the worker:
 * spends two Redis round trips on each of its own jobs where rq spends seven or more:
   the job taken with its hash (a Lua script), and its end in one MULTI; it writes no
   records of the job as started, since the run's state lives in the database (what
-  each bought: issue 17's analysis in ``docs/benchmarks.md``);
-* runs the reaper at start-up and every ``REAPER_INTERVAL`` seconds (``recovery.py``);
-* waits for Redis when it goes away, and registers afresh when it comes back (a
-  registration its last loop could not remove is removed first; one Redis lost is
+  each bought: issue 17's analysis in ``docs/benchmarks.md``). Every rq internal this
+  relies on is named in ``rq_contract.py``, and checked against rq by its tests;
+* runs the reaper at start-up and every ``REAPER_INTERVAL`` seconds (``recovery.py``),
+  and listens for cancels of the runs it holds (``cancels.py``);
+* waits for Redis when it goes away, trying again every ``RECONNECT_DELAY`` seconds at
+  most (rq's own wait doubles up to a minute), and registers afresh when it comes back
+  (a registration its last loop could not remove is removed first; one Redis lost is
   written again at the next heartbeat);
 * on a warm shutdown (SIGTERM), lets the runs in flight finish the nodes they are in,
   records them, and hands them back to the queue for another worker to resume.
 
 A killed worker's runs stop beating; the reaper settles them as ``worker_lost``.
+
+What the reaper reads of this worker, since it writes no "started" record of a job: for a
+run still ``queued``, the job's status in its hash (``queued`` from enqueue to end) and
+rq's intermediate list of the queue, where the job stays from its dequeue (the Lua
+script's LMOVE) until its end (``_let_go``). A job found there ``WORKER_LOST_AFTER`` after
+rq's first-seen mark belongs to a worker that died between taking it and claiming its run
+(``dispatch.QueueDispatcher.job_is_live``): the run is enqueued again. Once claimed, a run
+proves itself by its heartbeat in the database (``heartbeat.py``), not by anything in Redis.
 """
 
 from __future__ import annotations
@@ -36,21 +47,30 @@ import uuid
 
 from redis.commands.core import Script
 from redis.exceptions import RedisError
-from rq import Queue, SimpleWorker, worker_registration
-from rq.executions import Execution
-from rq.job import Job, JobStatus
-from rq.results import Result
-from rq.utils import backend_class, get_version, now
-from rq.worker import WorkerStatus
 
 from .. import create_app
 from ..admission import give_turn_back, take_turn
 from ..heap import freeze_startup_objects
 from . import start_sandboxes
+from .cancels import cancel_listener
 from .dispatch import JOB_FUNCTION, dispatcher
 from .executor import Executor
 from .records import shutdown_requested
 from .recovery import reap, reaper
+from .rq_contract import (
+    Execution,
+    IntermediateQueue,
+    Job,
+    JobStatus,
+    Queue,
+    Result,
+    SimpleWorker,
+    WorkerStatus,
+    backend_class,
+    get_version,
+    now,
+    worker_registration,
+)
 
 log = logging.getLogger(__name__)
 RECONNECT_DELAY = 2.0
@@ -98,6 +118,10 @@ class ReadyQueue(Queue):
 
 
 class AppWorker(SimpleWorker):
+    # rq's wait between attempts to reach Redis again doubles up to a minute: after a long
+    # outage, a worker would come back tens of seconds late. Ours doubles up to this.
+    max_connection_wait_time = RECONNECT_DELAY
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if self.queue_class is Queue:  # rq's own, unless ``--queue-class`` names another
@@ -118,6 +142,7 @@ class AppWorker(SimpleWorker):
         start_sandboxes(self.app, worker=True)  # after nice: its sandboxes inherit the priority
 
     def work(self, burst: bool = False, **kwargs) -> bool:
+        cancel_listener(self.app).ensure_running()
         if self.app.config["REAPER_ENABLED"]:
             try:
                 reap(self.app)
@@ -228,15 +253,20 @@ class AppWorker(SimpleWorker):
     def handle_job_failure(self, job, queue, started_job_registry=None, exc_string="", execution=None) -> None:
         """rq's, once our job has left the intermediate list it was never taken out of."""
         if self._hands_over(job):
-            self._let_go(job, self.connection)
+            with self.connection.pipeline() as pipe:
+                self._let_go(job, pipe)
+                pipe.execute()
         return super().handle_job_failure(job, queue, started_job_registry, exc_string, execution)
 
-    def _let_go(self, job, connection) -> None:
+    def _let_go(self, job, pipe) -> None:
         """Our job out of its queue's intermediate list (where rq's LMOVE put it when the
-        worker serves one queue), as rq's start would have taken it; ``connection``: the
-        worker's, or a pipeline of it."""
+        worker serves one queue), as rq's start would have taken it, with the first-seen
+        mark the reaper may have set on it there (``job_is_live``): a key per job that would
+        otherwise stay a day. ``pipe``: a pipeline of the worker's connection."""
         if len(self.queues) == 1:
-            connection.lrem(self.queues[0].intermediate_queue_key, 1, job.id)
+            intermediate = IntermediateQueue(self.queues[0].key, self.connection)
+            pipe.lrem(intermediate.key, 1, job.id)
+            pipe.delete(intermediate.get_first_seen_key(job.id))
 
     def handle_execution_ended(self, job, queue, heartbeat_ttl) -> None:
         """rq writes the job's last heartbeat to Redis as it ends; our job only handed the

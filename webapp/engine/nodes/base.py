@@ -14,9 +14,10 @@ from jinja2.exceptions import TemplateSyntaxError
 from ..errors import NodeError, Problem
 from ..expressions import Compiled, ExpressionError, ExpressionLimit, Expressions, syntax_message
 from ..http_calls import HttpGateway
-from ..model_calls import ZERO_USAGE, ModelGateway, Stopped, Usage, never
+from ..model_calls import ZERO_USAGE, ModelGateway, Usage
 from ..options import MISSING as _MISSING
 from ..options import Option, Variants
+from ..stopping import Stopped, never
 from ..workflow_calls import WorkflowGateway
 
 
