@@ -168,10 +168,44 @@ def outbound_definition() -> dict:
     }
 
 
+def agent_definition() -> dict:
+    """An agent with a workflow tool and an HTTP tool (its templates see args)."""
+    search = {
+        "name": "search",
+        "description": "Searches the web.",
+        "parameters": {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]},
+        "http": {"url": "https://api.example.com/search", "query": {"q": "{{ args.q }}", "lang": "{{ in.lang }}"}},
+    }
+    return {
+        "nodes": [
+            {"id": "in", "type": "input", "config": {"fields": [{"name": "lang", "type": "string"}]}},
+            {
+                "id": "agent",
+                "type": "agent",
+                "config": {
+                    "prompt": "Research {{ in.lang }}",
+                    "tools": [search, {"name": "summarise", "workflow_id": "wf_summary"}],
+                    "max_steps": 8,
+                    "temperature": 0.2,
+                },
+            },
+            {"id": "out", "type": "output", "config": {"fields": {"answer": "{{ agent.text }}"}}},
+        ],
+        "connections": [{"from": "in", "to": "agent"}, {"from": "agent", "to": "out"}],
+    }
+
+
 @pytest.mark.parametrize(
     "definition",
-    [spec_example(), echo_definition(), fan_out_definition(3), rich_definition(), outbound_definition()],
-    ids=["spec", "echo", "fan_out", "rich", "outbound"],
+    [
+        spec_example(),
+        echo_definition(),
+        fan_out_definition(3),
+        rich_definition(),
+        outbound_definition(),
+        agent_definition(),
+    ],
+    ids=["spec", "echo", "fan_out", "rich", "outbound", "agent"],
 )
 def test_an_unchanged_form_gives_back_the_same_definition(page, app, definition):
     workflow_id = create_workflow(app, page.user, definition)
@@ -186,6 +220,7 @@ def test_the_rich_definitions_are_valid(app):
     with app.app_context():
         compile_definition(rich_definition())
         compile_definition(outbound_definition())
+        compile_definition(agent_definition())
 
 
 def test_a_map_draws_its_inner_node_and_switching_its_type_redraws_it(page, app):

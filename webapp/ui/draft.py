@@ -230,6 +230,8 @@ def _read_value(spec: Spec, raw: Any, was_present: bool) -> Any:
         return _unescape(text)
     if spec.kind == "select" and spec.default is not MISSING and text == spec.default and not was_present:
         return MISSING
+    if spec.kind == "tools":  # JSON text; what does not parse stays text, for the validator to explain
+        return _json_or(text, text) if text.strip() else ([] if was_present else MISSING)
     if raw is MISSING or (text == "" and not was_present):
         return MISSING
     return text

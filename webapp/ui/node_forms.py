@@ -328,6 +328,8 @@ def _form_field(prefix: str, spec: Spec, value: Any) -> FormField:
 def _display(value: Any, kind: str) -> Any:
     if value is None or value is MISSING:
         return ""
+    if kind == "tools":  # a list edited as JSON text
+        return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, indent=2)
     if kind == "separator" and isinstance(value, str):
         return value.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t")
     if isinstance(value, str):
