@@ -59,7 +59,7 @@ def search_tool(api_server, path: str = "/echo") -> dict:
             "properties": {"q": {"type": "string", "description": "What to look for"}},
             "required": ["q"],
         },
-        "http": {"method": "GET", "url": api_server.url(path), "query": {"q": "{{ args.q }}", "from": "{{ in.text }}"}},
+        "http": {"method": "GET", "url": api_server.url(path), "query": {"q": "{{ args.q | trim }}", "from": "{{ in.text }}"}},
     }
 
 
@@ -90,13 +90,14 @@ def agent_node(execution: dict) -> dict:
 def test_an_agent_calls_an_http_tool_then_a_workflow_tool_and_answers_from_their_results(api, model, api_server):
     child_workflow = create(api, model_definition("Summarise: {{ in.text }}", cache=False), name="Summariser")
     tools = [search_tool(api_server), {"name": "summarise", "workflow_id": child_workflow}]
-    prompt = '{{ in.text }} [[call=search {"q": "green tea"}]] [[call=summarise {"text": "leaves"}]]'
+    # templates that compute (the prompt's, the HTTP tool's) run in a sandbox process
+    prompt = '{{ in.text | upper }} [[call=search {"q": " green tea "}]] [[call=summarise {"text": "leaves"}]]'
     execution = run(api, create(api, agent_definition(prompt, tools)), text="tea facts")
     assert execution["status"] == "completed", execution["error"]
     node = agent_node(execution)
     steps = node["output"]["steps"]
     assert [(s["tool"], s["arguments"]) for s in steps] == [
-        ("search", {"q": "green tea"}),
+        ("search", {"q": " green tea "}),
         ("summarise", {"text": "leaves"}),
     ]
     # the HTTP tool's templates saw args and upstream values
@@ -127,7 +128,7 @@ def test_an_agent_calls_an_http_tool_then_a_workflow_tool_and_answers_from_their
     assert execution["usage"]["total_tokens"] == node["usage"]["total_tokens"]
     assert api.get("/usage").json["totals"]["total_tokens"] == execution["usage"]["total_tokens"]
     # the node's input shows the rendered prompt and the tool list
-    assert node["input"]["prompt"].startswith("tea facts")
+    assert node["input"]["prompt"].startswith("TEA FACTS")
     assert [t["name"] for t in node["input"]["tools"]] == ["search", "summarise"]
 
 
