@@ -12,6 +12,8 @@ from tests.api.test_executions import create
 from tests.conftest import FAST_RECOVERY, WorkerProcess, close_app, cold_model_cache, make_app
 from tests.definitions import model_definition
 from tests.waiting import eventually, finished, node_reached
+from webapp.extensions import db
+from webapp.models import User
 
 
 @pytest.fixture(scope="session")
@@ -59,7 +61,11 @@ def search_tool(api_server, path: str = "/echo") -> dict:
             "properties": {"q": {"type": "string", "description": "What to look for"}},
             "required": ["q"],
         },
-        "http": {"method": "GET", "url": api_server.url(path), "query": {"q": "{{ args.q | trim }}", "from": "{{ in.text }}"}},
+        "http": {
+            "method": "GET",
+            "url": api_server.url(path),
+            "query": {"q": "{{ args.q | trim }}", "from": "{{ in.text }}"},
+        },
     }
 
 
@@ -203,3 +209,17 @@ def test_cancel_stops_the_loop_and_its_child_mid_step(api, model):
     assert parent["status"] == "cancelled"
     assert agent_node(parent)["status"] == "cancelled"
     assert api.get(f"/workflows/{child_workflow}/executions").json["total"] == 1  # no second step began
+
+
+def test_the_budget_is_checked_before_every_model_call_of_the_loop(app, api, model, api_server):
+    with app.app_context():
+        db.session.get(User, api.user.id).token_budget = 40
+        db.session.commit()
+    prompt = " ".join('[[call=search {"q": "more"}]]' for _ in range(10))
+    execution = run(api, create(api, agent_definition(prompt, [search_tool(api_server)], max_steps=10)))
+    assert execution["status"] == "failed" and execution["error"]["code"] == "budget_exceeded"
+    node = agent_node(execution)
+    assert node["error"]["code"] == "budget_exceeded"
+    assert 1 <= model.call_count < 11  # the loop stopped at the call after the one that crossed it
+    assert node["usage"]["total_tokens"] > 0  # what the calls made spent still counts
+    assert execution["usage"]["total_tokens"] == node["usage"]["total_tokens"]

@@ -77,3 +77,20 @@ def test_parameters_round_trip_between_json_schema_and_input_fields():
     assert check_arguments(fields, '{"q": "' + "x" * 21 + '"}')[1] == "'q' is longer than 20 characters"
     assert check_arguments(fields, "[1]")[1] == "the arguments must be a JSON object"
     assert check_arguments([InputField("text", required=True)], "")[1] == "'text' is required"
+
+
+def test_the_runs_deadline_ends_a_tool_call_in_flight(model, api_server):
+    from tests.engine.conftest import make_gateway
+    from webapp.engine import runner
+    from webapp.engine.nodes.base import Limits
+    from webapp.outbound import Destinations, HttpClient
+
+    definition = with_tools(
+        [{"name": "slow", "http": {"url": api_server.url("/slow"), "query": {"s": "30"}}}],
+        prompt="[[call=slow {}]]",
+    )
+    graph = parse_definition(definition, EXPRESSIONS)
+    http = HttpClient(Destinations.parse("127.0.0.1"), 1 << 20)
+    result = runner.run(graph, {}, models=make_gateway(model.base_url), http=http, limits=Limits(timeout=1.5))
+    assert result.status == "failed" and result.error["code"] == "timeout"
+    assert model.call_count == 1  # the model was not asked again after the deadline
