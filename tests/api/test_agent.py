@@ -162,6 +162,8 @@ def test_more_tool_calls_than_max_steps_fail_the_node_with_resource_limit(api, m
     assert execution["status"] == "failed" and execution["error"]["code"] == "resource_limit"
     node = agent_node(execution)
     assert "max_steps is 2" in node["error"]["message"]
+    # the steps it made are kept on the failed node, to see why
+    assert [s["arguments"] for s in node["output"]["steps"]] == [{"q": "a"}]
     assert node["usage"]["total_tokens"] > 0  # the two model calls made still count
     assert execution["usage"]["total_tokens"] == node["usage"]["total_tokens"]
 

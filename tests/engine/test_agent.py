@@ -86,7 +86,13 @@ def test_the_runs_deadline_ends_a_tool_call_in_flight(model, api_server):
     from webapp.outbound import Destinations, HttpClient
 
     definition = with_tools(
-        [{"name": "slow", "http": {"url": api_server.url("/slow"), "query": {"s": "30"}}}],
+        # a trickled answer (not /slow: the server stops trickling once the client hangs up)
+        [
+            {
+                "name": "slow",
+                "http": {"url": api_server.url("/drip"), "query": {"every": "0.5", "n": "200", "head": "1"}},
+            }
+        ],
         prompt="[[call=slow {}]]",
     )
     graph = parse_definition(definition, EXPRESSIONS)

@@ -390,9 +390,11 @@ class _Loop:
             self.cost, self.saved = self.cost + cost, self.saved + saved
 
     def _spent(self) -> NodeOutcome:
+        """What the loop spent so far; a failure carries it, with the steps made (shown on
+        the failed node's record, to see why)."""
         with self.lock:
             return NodeOutcome(
-                output=None,
+                output={"steps": list(self.steps)} if self.steps else None,
                 input=self.node.shown(self.plan),
                 usage=self.usage,
                 cost_usd=self.cost,
