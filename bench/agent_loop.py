@@ -15,16 +15,13 @@ from webapp.engine.expressions import Expressions
 from webapp.engine.nodes.base import Limits
 from webapp.outbound import Destinations, HttpClient
 
-API, MODEL = ApiServer().start(), ModelServer().start()
-HTTP = HttpClient(Destinations.parse("127.0.0.1"), 1 << 20)
-GATEWAY = make_gateway(MODEL.base_url, retries=0)
 
-
-def graph(prompt, max_steps=20):
+def graph(api: ApiServer, prompt: str, max_steps: int = 20):
+    """input → an agent with one HTTP tool (its path from the model's ``p``) → output."""
     tool = {
         "name": "t",
         "parameters": {"type": "object", "properties": {"p": {"type": "string"}}},
-        "http": {"url": API.url("/{{ args.p }}")},
+        "http": {"url": api.url("/{{ args.p }}")},
     }
     d = {
         "nodes": [
@@ -37,27 +34,34 @@ def graph(prompt, max_steps=20):
     return parse_definition(d, Expressions())
 
 
-def timed(g, limits):
+def timed(g, limits: Limits, models, http):
     best = []
     for _ in range(5):
         t = time.perf_counter()
-        r = runner.run(g, {}, models=GATEWAY, http=HTTP, limits=limits)
+        r = runner.run(g, {}, models=models, http=http, limits=limits)
         best.append(time.perf_counter() - t)
         assert r.status == "completed", r.error
     return min(best), sorted(best)[2], r
 
 
 def main() -> None:
-    two = graph('[[call=t {"p": "slow?s=1"}]] [[also=t {"p": "slow?s=1"}]]')
+    api, model = ApiServer().start(), ModelServer().start()
+    call = {
+        "models": make_gateway(model.base_url, retries=0),
+        "http": HttpClient(Destinations.parse("127.0.0.1"), 1 << 20),
+    }
+    two = graph(api, '[[call=t {"p": "slow?s=1"}]] [[also=t {"p": "slow?s=1"}]]')
     for width in (8, 1):
-        lo, med, r = timed(two, Limits(max_parallel=width))
+        lo, med, r = timed(two, Limits(max_parallel=width), **call)
         print(f"2 calls of 1 s in one answer, NODE_CONCURRENCY={width}: min {lo:.3f} s, median {med:.3f} s")
-    twenty = graph(" ".join('[[call=t {"p": "echo"}]]' for _ in range(20)))
-    lo, med, r = timed(twenty, Limits())
+    twenty = graph(api, " ".join('[[call=t {"p": "echo"}]]' for _ in range(20)))
+    lo, med, r = timed(twenty, Limits(), **call)
     u = r.records["a"].usage
     per_step = lo / 20 * 1000
     print(f"20 sequential /echo tool calls (21 model calls): min {lo:.3f} s, median {med:.3f} s")
     print(f"  {per_step:.1f} ms a step; {u.total_tokens} tokens")
+    api.stop()
+    model.stop()
 
 
 if __name__ == "__main__":
