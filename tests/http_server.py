@@ -8,6 +8,8 @@ Paths (any method):
     /redirect?to=URL   302 to URL           /slow?s=1.5   answers after 1.5 s
     /big?n=BYTES       a body of BYTES bytes               /text   a plain-text body
     /page/SLUG         an HTML article                     /company?domain=D   JSON about D (404 for *.invalid)
+    /search?q=WORDS    JSON search results, each linking to a /page
+    /orders/ID         an order as JSON (404 unless ID starts with A)
     /drip?every=0.5&n=40[&head=1]   a 200 of n bytes, one byte every 0.5 s (``head``: the
                        status line and headers too), until sent or the client hangs up
 
@@ -132,6 +134,14 @@ class ApiServer:
             html = f"<html><head><title>{title}</title><script>track()</script></head><body><nav>Home</nav>"
             html += f"<h1>{title}</h1><p>{title} is explained here in three short facts.</p></body></html>"
             return 200, html.encode(), {"Content-Type": "text/html; charset=utf-8"}
+        if steps[0] == "search":  # a search API, for the research agent template
+            slug = "-".join(query.get("q", "").lower().split()[:4]) or "nothing"
+            result = {"title": slug.replace("-", " ").title(), "url": self.url(f"/page/{slug}"), "snippet": "Facts."}
+            return 200, _json({"query": query.get("q", ""), "results": [result]}), {}
+        if steps[0] == "orders" and len(steps) > 1:  # an order lookup, for the support agent template
+            if not steps[1].startswith("A"):
+                return 404, _json({"error": f"no order {steps[1]}"}), {}
+            return 200, _json({"order_id": steps[1], "status": "shipped", "carrier": "DHL", "eta": "2026-12-09"}), {}
         if steps[0] == "company":  # a company lookup, for the lead enrichment template
             domain = query.get("domain", "")
             if domain.endswith(".invalid"):

@@ -10,6 +10,12 @@ it per call with directives in the user prompt, which keeps parallel calls apart
     [[no_usage]]       leave out "usage"            [[reply=text]]   answer exactly "text"
     [[big=N]]          answer N characters          [[retry_after=N]] failures ask for an N s wait
     [[drip=0.5]]       send the answer one byte every 0.5 s (kept in ``drips``: when the client hung up)
+    [[call=NAME ARGS]] ask for the tool NAME with ARGS (JSON text, sent as written: a test may break it)
+    [[also=NAME ARGS]] one more tool call in the same answer as the ``call`` before it
+
+Tool calls: each ``call`` starts a round, answered in turn; the round asked for is the number
+of assistant tool-call messages already in the conversation. Once every round was asked, the
+answer is "Tools said: " and the contents of the tool results, in order, joined by " | ".
 
 Server-wide: ``latency`` (the model list waits it too), ``replies`` (first rule whose
 substring is in the prompt gives the answer), and ``list_drip`` (seconds: the model list
@@ -101,17 +107,21 @@ class ModelServer:
             return _error(int(directives["status"]), directives.get("retry_after"))
         if "malformed" in directives:
             return 200, '{"id": "chatcmpl-broken", "choices": [', {}
-        text = self._reply_text(prompt, directives, body)
+        calls = _tool_round(prompt, messages)
+        text = "" if calls else self._reply_text(prompt, directives, body, messages)
+        message = {"role": "assistant", "content": text}
+        if calls:
+            message = {"role": "assistant", "content": None, "tool_calls": calls}
         completion = {
             "id": f"chatcmpl-{int(started * 1000)}",
             "object": "chat.completion",
             "created": int(started),
             "model": body.get("model", "test-model"),
-            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
+            "choices": [{"index": 0, "finish_reason": "tool_calls" if calls else "stop", "message": message}],
         }
         if "no_usage" not in directives:
-            prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages)
-            completion_tokens = len(text.split())
+            prompt_tokens = sum(len(str(m.get("content") or "").split()) for m in messages)
+            completion_tokens = len(text.split()) + sum(len(c["function"]["arguments"].split()) for c in calls)
             completion["usage"] = {
                 "prompt_tokens": prompt_tokens,
                 "completion_tokens": completion_tokens,
@@ -127,7 +137,7 @@ class ModelServer:
         self.failures[prompt] = seen + 1
         return _error(int(status or 500), directives.get("retry_after")) if seen < int(times) else None
 
-    def _reply_text(self, prompt: str, directives: dict, body: dict) -> str:
+    def _reply_text(self, prompt: str, directives: dict, body: dict, messages: list) -> str:
         if "reply" in directives:
             return directives["reply"]
         if "big" in directives:
@@ -135,6 +145,9 @@ class ModelServer:
         for substring, text in self.replies:
             if substring in prompt:
                 return text
+        results = [str(m.get("content") or "") for m in messages if m.get("role") == "tool"]
+        if results:
+            return "Tools said: " + " | ".join(results)
         clean = DIRECTIVE.sub("", prompt).strip()
         if (body.get("response_format") or {}).get("type") == "json_object":
             return json.dumps({"echo": clean[:200], "words": len(clean.split())})
@@ -145,6 +158,25 @@ def answer_prompt(body: dict) -> str:
     """The last user message: where a test's directives are."""
     messages = body.get("messages") or []
     return next((m.get("content", "") for m in reversed(messages) if m.get("role") == "user"), "")
+
+
+def _tool_round(prompt: str, messages: list) -> list[dict]:
+    """The tool calls this answer asks for: the next round of ``call``/``also`` directives."""
+    rounds: list[list[tuple[str, str]]] = []
+    for name, value in DIRECTIVE.findall(prompt):
+        if name not in ("call", "also"):
+            continue
+        tool, _, arguments = value.strip().partition(" ")
+        if name == "call" or not rounds:
+            rounds.append([])
+        rounds[-1].append((tool, arguments.strip() or "{}"))
+    asked = sum(1 for m in messages if m.get("role") == "assistant" and m.get("tool_calls"))
+    if asked >= len(rounds):
+        return []
+    return [
+        {"id": f"call_{asked}_{index}", "type": "function", "function": {"name": tool, "arguments": arguments}}
+        for index, (tool, arguments) in enumerate(rounds[asked])
+    ]
 
 
 def directive(prompt: str, name: str) -> str | None:

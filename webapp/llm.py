@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine
 
 from .engine.attempts import AttemptFailed, asked_wait, attempt_until
 from .engine.errors import ErrorCode, NodeError
-from .engine.model_calls import ZERO_USAGE, ModelReply, ModelRequest, Usage
+from .engine.model_calls import ZERO_USAGE, ModelReply, ModelRequest, ToolCall, Usage
 from .engine.nodes.ai_model import parse_model_json
 from .engine.stopping import Stopped, never
 from .models.base import utcnow
@@ -133,6 +133,7 @@ def cache_key(model: str, request: ModelRequest, owner: str | None, endpoint: st
         "temperature": request.temperature,
         "max_tokens": request.max_tokens,
         "json": request.json_mode,
+        "tools": request.tools,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
@@ -226,7 +227,9 @@ class ModelGateway:
         """One request, no retry of the SDK's own: failures come back as ``AttemptFailed``."""
         import openai
 
-        params = {"model": model, "messages": [{"role": r, "content": c} for r, c in request.messages]}
+        params = {"model": model, "messages": [_message(m) for m in request.messages]}
+        if request.tools:
+            params["tools"] = list(request.tools)
         if request.temperature is not None:
             params["temperature"] = request.temperature
         if request.max_tokens is not None:
@@ -279,13 +282,20 @@ class ModelGateway:
         cost, known = endpoint.prices.cost(answered_by, usage)
         if not known and answered_by != model:
             cost, known = endpoint.prices.cost(model, usage)
+        message = completion.choices[0].message
+        calls = tuple(
+            ToolCall(call.id, call.function.name, call.function.arguments or "")
+            for call in message.tool_calls or ()
+            if getattr(call, "function", None) is not None  # a function call; custom tools are never declared
+        )
         return ModelReply(
-            text=completion.choices[0].message.content or "",
+            text=message.content or "",
             model=answered_by,
             usage=usage,
             cost_usd=cost,
             price_known=known,
             attempts=attempts,
+            tool_calls=calls,
         )
 
     def _cache_get(self, key: str) -> dict | None:
@@ -297,6 +307,14 @@ class ModelGateway:
     def _cache_put(self, key: str, value: dict) -> None:
         with contextlib.suppress(Exception):  # not cached this time; the answer itself is fine
             self.cache.put(key, value, self.cache_ttl)
+
+
+def _message(message) -> dict:
+    """A request's message as the API takes it: (role, content), or already whole."""
+    if isinstance(message, dict):
+        return message
+    role, content = message
+    return {"role": role, "content": content}
 
 
 def _failed(code: str, message: str, status_error) -> AttemptFailed:
@@ -390,7 +408,10 @@ def blocked_cause(exc: BaseException) -> BlockedDestination | None:
 
 
 def _cacheable(reply: ModelReply, request: ModelRequest) -> bool:
-    """Never cache an answer the node will reject, or a retry would meet it again."""
+    """Never cache an answer the node will reject, or a retry would meet it again; nor a
+    request for tool calls (the cache keeps text)."""
+    if reply.tool_calls:
+        return False
     if not request.json_mode:
         return True
     try:

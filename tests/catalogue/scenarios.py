@@ -35,6 +35,38 @@ NIT = {"severity": "nit", "file": "app.py", "line": 1, "issue": "Unclear name", 
 API = "{api}"  # the loopback API server's address, filled in by the test (``with_api``)
 
 SCENARIOS: dict[str, Scenario] = {
+    "research-assistant-agent": Scenario(
+        inputs={
+            "question": "How much caffeine is in green tea? "
+            '[[call=search {"q": "green tea caffeine"}]] [[call=read_page {"url": "{api}/page/green-tea-caffeine"}]]',
+            "search_url": f"{API}/search",
+        },
+        runs={"helpful": [("Research this question", "About 30 mg a cup ({api}/page/green-tea-caffeine).")]},
+        expect={"helpful": {"tools_used": ["search", "read_page"], "tool_calls": 2}},
+    ),
+    "order-support-agent": Scenario(
+        inputs={
+            "message": 'Where is my order A1001? It was due yesterday. [[call=lookup_order {"order_id": "A1001"}]]',
+            "orders_url": f"{API}/orders",
+        },
+        runs={
+            "helpful": [
+                (
+                    "Customer message",
+                    j(category="shipping", priority="high", order_status="shipped", reply="A1001 arrives Dec 9."),
+                )
+            ]
+        },
+        expect={
+            "helpful": {
+                "category": "shipping",
+                "priority": "high",
+                "order_status": "shipped",
+                "reply": "A1001 arrives Dec 9.",
+                "orders_looked_up": 1,
+            }
+        },
+    ),
     "web-pages-digest": Scenario(
         inputs={"urls": [f"{API}/page/green-tea", f"{API}/page/oolong", f"{API}/status/404"], "focus": "caffeine"},
         runs={"helpful": [("Summarise this page", "- Facts about tea"), ("Write a digest", "Tea digest [1] [2]")]},

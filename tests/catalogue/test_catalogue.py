@@ -99,10 +99,11 @@ def test_template_file_is_well_made(path):
     assert set(data) == {"name", "description", "category", "how_to_use", "nodes", "connections"}
     inner = [node["config"]["node"] for node in data["nodes"] if node["type"] == "map"]
     node_types = [node["type"] for node in data["nodes"] + inner]
-    assert node_types.count("ai_model") >= 1 and node_types.count("output") >= 1 and "input" in node_types
+    models = node_types.count("ai_model") + node_types.count("agent")
+    assert models >= 1 and node_types.count("output") >= 1 and "input" in node_types
     assert len(data["nodes"]) >= 4, "a template is a multi-step workflow"
     for node in data["nodes"] + inner:
-        if node["type"] == "ai_model":
+        if node["type"] in ("ai_model", "agent"):
             config = node["config"]
             assert "model" not in config, "the deployment's DEFAULT_MODEL applies"
             assert config.get("system"), f"{node['id']} needs a system prompt"

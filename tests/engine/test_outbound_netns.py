@@ -58,3 +58,13 @@ def test_ipv6_forms_carrying_a_forbidden_ipv4_address_are_refused_before_any_con
         **{host: "http_error" for host in PUBLIC},  # let through, and no route out of the namespace
     }
     assert report["calls"] == []  # the loopback server saw nothing
+
+
+def test_an_agents_http_tool_to_a_forbidden_address_fails_the_node_before_any_connection(namespace):
+    hosts = ["127.0.0.1", "[::ffff:127.0.0.1]", "localhost"]
+    done = in_loopback_namespace(sys.executable, "-m", "tests.engine.agent_in_netns", *hosts)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["outcomes"] == {host: {"status": "failed", "error": "blocked_destination"} for host in hosts}
+    assert report["calls"] == []  # the loopback API server saw nothing
+    assert report["asked"] == len(hosts)  # each agent asked its model once, and its tool went nowhere

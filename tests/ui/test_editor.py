@@ -168,10 +168,44 @@ def outbound_definition() -> dict:
     }
 
 
+def agent_definition() -> dict:
+    """An agent with a workflow tool and an HTTP tool (its templates see args)."""
+    search = {
+        "name": "search",
+        "description": "Searches the web.",
+        "parameters": {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]},
+        "http": {"url": "https://api.example.com/search", "query": {"q": "{{ args.q }}", "lang": "{{ in.lang }}"}},
+    }
+    return {
+        "nodes": [
+            {"id": "in", "type": "input", "config": {"fields": [{"name": "lang", "type": "string"}]}},
+            {
+                "id": "agent",
+                "type": "agent",
+                "config": {
+                    "prompt": "Research {{ in.lang }}",
+                    "tools": [search, {"name": "summarise", "workflow_id": "wf_summary"}],
+                    "max_steps": 8,
+                    "temperature": 0.2,
+                },
+            },
+            {"id": "out", "type": "output", "config": {"fields": {"answer": "{{ agent.text }}"}}},
+        ],
+        "connections": [{"from": "in", "to": "agent"}, {"from": "agent", "to": "out"}],
+    }
+
+
 @pytest.mark.parametrize(
     "definition",
-    [spec_example(), echo_definition(), fan_out_definition(3), rich_definition(), outbound_definition()],
-    ids=["spec", "echo", "fan_out", "rich", "outbound"],
+    [
+        spec_example(),
+        echo_definition(),
+        fan_out_definition(3),
+        rich_definition(),
+        outbound_definition(),
+        agent_definition(),
+    ],
+    ids=["spec", "echo", "fan_out", "rich", "outbound", "agent"],
 )
 def test_an_unchanged_form_gives_back_the_same_definition(page, app, definition):
     workflow_id = create_workflow(app, page.user, definition)
@@ -186,6 +220,7 @@ def test_the_rich_definitions_are_valid(app):
     with app.app_context():
         compile_definition(rich_definition())
         compile_definition(outbound_definition())
+        compile_definition(agent_definition())
 
 
 def test_a_map_draws_its_inner_node_and_switching_its_type_redraws_it(page, app):
@@ -556,3 +591,39 @@ def test_json_nested_past_the_parser_is_a_problem_not_an_error(page, app):
     pairs = [("csrf_token", page.token), ("_view", "json"), ("definition_json", "[" * 100_000)]
     answer = page.post(f"/workflows/{workflow_id}/editor", [*pairs, ("action", "view:form")], htmx=True)
     assert answer.status_code == 422 and "nested too deeply" in answer.text
+
+
+def test_an_agents_form_lists_its_tools_with_their_parameters_and_picks_workflows_as_tools(page, app):
+    summariser = create_workflow(app, page.user, echo_definition(), name="Summariser")  # input: text (required)
+    definition = agent_definition()
+    definition["nodes"][1]["config"]["tools"] = [definition["nodes"][1]["config"]["tools"][0]]  # the HTTP tool
+    workflow_id = create_workflow(app, page.user, definition)
+    html = page.get(f"/workflows/{workflow_id}").text
+    rows = re.search(r'<table class="table compact agent-tool-rows">(.*?)</table>', html, re.S).group(1)
+    assert "<code>search</code>" in rows and "GET https://api.example.com/search" in rows and "q: string*" in rows
+    assert f'<option value="{summariser} Summariser">Summariser — text: string*</option>' in html
+    url = f"/workflows/{workflow_id}/editor"
+    form = replace(editor_form(page, workflow_id), "new_tool_workflow_1", f"{summariser} Summariser")
+    added = page.post(url, [*form, ("action", "add_tool:1:workflow")], htmx=True).text
+    rows = re.search(r'<table class="table compact agent-tool-rows">(.*?)</table>', added, re.S).group(1)
+    assert "<code>summariser</code>" in rows and "workflow Summariser" in rows and "text: string*" in rows
+    tools = json.loads(dict(form_fields(added, "editor-form"))["nodes[1].config.tools"])
+    assert tools[1] == {"name": "summariser", "workflow_id": summariser}
+    # an HTTP tool starts with one parameter used in its query; a second gets a fresh name
+    more = page.post(url, [*form_fields(added, "editor-form"), ("action", "add_tool:1:http")], htmx=True).text
+    tools = json.loads(dict(form_fields(more, "editor-form"))["nodes[1].config.tools"])
+    assert [t["name"] for t in tools] == ["search", "summariser", "search_2"]
+    assert tools[2]["http"]["query"] == {"q": "{{ args.q }}"}
+    fewer = page.post(url, [*form_fields(more, "editor-form"), ("action", "remove_tool:1:0")], htmx=True).text
+    tools = json.loads(dict(form_fields(fewer, "editor-form"))["nodes[1].config.tools"])
+    assert [t["name"] for t in tools] == ["summariser", "search_2"]
+    # what the form holds is a valid definition, saved as it reads
+    posted = draft.read_form(as_multidict(form_fields(fewer, "editor-form")))
+    assert posted.problems == [] and posted.definition["nodes"][1]["config"]["tools"] == tools
+
+
+def test_tools_that_are_not_json_are_explained_next_to_the_field(page, app):
+    workflow_id = create_workflow(app, page.user, agent_definition())
+    form = replace(editor_form(page, workflow_id), "nodes[1].config.tools", "[{oops")
+    html = page.post(f"/workflows/{workflow_id}/editor/check", form, htmx=True).text
+    assert "must be a list of tools" in html

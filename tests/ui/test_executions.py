@@ -325,3 +325,52 @@ def test_a_running_executions_header_counts_its_finished_nodes_and_the_tab_title
     )
     assert "<title>Execution completed · Two calls" in live
     assert page.get(f"/executions/{execution_id}").text.count("<title>Execution completed") == 1  # the page's own
+
+
+def test_an_agent_shows_its_steps_as_a_timeline_with_its_childs_link(page, app, model):
+    child = create_workflow(app, page.user, model_definition("Echo {{ in.text }}"), name="Echoer")
+    prompt = '[[call=echo {"text": "hi"}]] [[call=echo {"text": 3}]] {{ in.text }}'
+    definition = {
+        "nodes": [
+            {"id": "in", "type": "input", "config": {"fields": [{"name": "text", "type": "string"}]}},
+            {
+                "id": "agent",
+                "type": "agent",
+                "config": {
+                    "prompt": prompt,
+                    "tools": [{"name": "echo", "description": "Echoes", "workflow_id": child}],
+                },
+            },
+            {"id": "out", "type": "output", "config": {"fields": {"a": "{{ agent.text }}"}}},
+        ],
+        "connections": [{"from": "in", "to": "agent"}, {"from": "agent", "to": "out"}],
+    }
+    parent = create_workflow(app, page.user, definition, name="Agent")
+    execution_id = run_and_wait(app, page.user, parent, {"text": "go"})
+    html = page.get(f"/executions/{execution_id}").text
+    steps = re.search(r'<ol class="agent-steps">(.*?)</ol>', html, re.S).group(1)
+    assert steps.count('<li class="agent-step') == 2
+    assert "s-completed" in steps and "s-failed" in steps and "&#39;text&#39; must be a string" in steps
+    child_id = re.search(r'href="/executions/(exec_\w+)">exec_', steps).group(1)
+    assert f'href="/executions/{child_id}"' in steps
+    assert "Echo hi" in steps  # the child's outputs, as the step's result
+    assert "<code>echo</code> · workflow" in html  # the tool list, in the node's input
+
+
+def test_a_failed_agent_still_shows_the_steps_it_made(page, app, model):
+    child = create_workflow(app, page.user, model_definition("Echo {{ in.text }}"), name="Echoer")
+    prompt = '[[call=echo {"text": "one"}]] [[call=echo {"text": "two"}]] {{ in.text }}'
+    tools = [{"name": "echo", "workflow_id": child}]
+    definition = {
+        "nodes": [
+            {"id": "in", "type": "input", "config": {"fields": [{"name": "text", "type": "string"}]}},
+            {"id": "agent", "type": "agent", "config": {"prompt": prompt, "tools": tools, "max_steps": 1}},
+            {"id": "out", "type": "output", "config": {"fields": {"a": "{{ agent.text }}"}}},
+        ],
+        "connections": [{"from": "in", "to": "agent"}, {"from": "agent", "to": "out"}],
+    }
+    execution_id = run_and_wait(app, page.user, create_workflow(app, page.user, definition), {"text": "go"})
+    html = page.get(f"/executions/{execution_id}").text
+    assert "resource_limit" in html and "max_steps is 1" in html
+    steps = re.search(r'<ol class="agent-steps">(.*?)</ol>', html, re.S).group(1)
+    assert steps.count('<li class="agent-step') == 1 and "Echo one" in steps

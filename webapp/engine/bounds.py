@@ -105,7 +105,7 @@ class BoundedModels:
     limit: int
 
     def complete(self, request: ModelRequest, **call: Any) -> ModelReply:
-        bounded(request.messages, self.limit, "the prompt")
+        bounded((request.messages, request.tools), self.limit, "the prompt")
         return self.gateway.complete(request, **call)
 
 
@@ -131,3 +131,6 @@ class BoundedWorkflows:
     def run(self, workflow_id: str, inputs: dict, **call: Any) -> ChildRun:
         bounded(inputs, self.limit, "the child's inputs")
         return self.gateway.run(workflow_id, inputs, **call)
+
+    def tool(self, workflow_id: str):
+        return self.gateway.tool(workflow_id)

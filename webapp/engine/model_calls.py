@@ -37,9 +37,24 @@ ZERO_USAGE = Usage(0, 0, 0)
 
 
 @dataclass(frozen=True)
+class ToolCall:
+    """One tool call a model asked for: its id (to answer it by), the tool's name, and its
+    arguments as the model wrote them (JSON text, not yet checked)."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+# A message: (role, content), or a whole chat message as the API takes it (an assistant's
+# tool calls, a tool's result: an agent's conversation).
+Message = tuple[str, str] | dict
+
+
+@dataclass(frozen=True)
 class ModelRequest:
     model: str | None  # None: the deployment's default model
-    messages: tuple[tuple[str, str], ...]  # (role, content)
+    messages: tuple[Message, ...]
     temperature: float | None = None
     max_tokens: int | None = None
     json_mode: bool = False
@@ -47,6 +62,7 @@ class ModelRequest:
     timeout: float | None = None
     retries: int | None = None
     provider: str | None = None  # a provider of the running user's, by name; None: the server's
+    tools: tuple[dict, ...] = ()  # OpenAI tool declarations the model may call (an agent's)
 
 
 @dataclass
@@ -60,6 +76,7 @@ class ModelReply:
     cached: bool = False
     attempts: int = 1
     extra: dict = field(default_factory=dict)
+    tool_calls: tuple[ToolCall, ...] = ()  # what the model asked to call instead of answering
 
 
 class ModelGateway(Protocol):

@@ -32,6 +32,7 @@ KINDS = {
     "value": "a value of the input field's type",
     "values": "a non-empty list of values of the input field's type",
     "node": "one inner node: its type and config",
+    "tools": "a list of an agent's tools: workflows or HTTP calls",
 }
 
 

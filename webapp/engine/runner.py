@@ -319,6 +319,7 @@ class _Run:
                 started,
                 time.time(),
                 input=node.impl.shown(prepared) if prepared is not None else None,  # what it sent, to see why
+                output=self._partial(spent.output),
                 error=exc.as_dict(),
                 usage=spent.usage,
                 cost_usd=spent.cost_usd,
@@ -369,6 +370,16 @@ class _Run:
         if outcome is prepared:  # a type without I/O: its ``run`` made it, measured as it was prepared
             return outcome
         return bounded(outcome, self.limits.max_output_bytes)
+
+    def _partial(self, output: Any) -> Any:
+        """What a failed node made before it failed (an agent's steps), to see why; it is
+        recorded only, never handed downstream, and dropped when over the bound."""
+        if output is None:
+            return None
+        try:
+            return bounded(output, self.limits.max_output_bytes, "the output")
+        except NodeError:
+            return None
 
     def _within_outputs(self, node: GraphNode, outcome: NodeOutcome) -> NodeOutcome:
         """An output node's share of the execution's outputs, which are stored as one record."""

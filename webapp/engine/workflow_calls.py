@@ -6,10 +6,13 @@ child as an execution of its own, and runs it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from .model_calls import Usage
 from .stopping import Stopped, never
+
+if TYPE_CHECKING:
+    from .tools import WorkflowTool
 
 
 @dataclass(frozen=True)
@@ -29,3 +32,7 @@ class WorkflowGateway(Protocol):
         """Run the workflow as a child execution and wait for it; ``NodeError`` with
         ``recursion`` (too deep, or already on the call stack), ``not_found`` (not
         readable by the running user) or ``invalid_input`` when it cannot start."""
+
+    def tool(self, workflow_id: str) -> WorkflowTool:
+        """The workflow as an agent's tool (its description, its input node's fields);
+        ``NodeError`` ``not_found`` when the running user may not read it."""

@@ -19,6 +19,7 @@ from ..engine.errors import InputError, NodeError
 from ..engine.model_calls import Usage
 from ..engine.status import Trigger
 from ..engine.stopping import Stopped, never
+from ..engine.tools import WorkflowTool
 from ..engine.workflow_calls import ChildRun
 from ..errors import NotFound
 from ..extensions import db
@@ -64,6 +65,19 @@ class ChildRuns:
             usage = Usage(child.prompt_tokens, child.completion_tokens, child.total_tokens)
             return ChildRun(child.id, child.status, child.outputs, child.error, usage, child.cost_usd)
 
+    def tool(self, workflow_id: str) -> WorkflowTool:
+        with self.app.app_context():
+            workflow = self._readable(workflow_id)
+            graph = graph_for(workflow.id, workflow.version)
+            fields = tuple(graph.input_node.fields) if graph.input_node is not None else ()
+            return WorkflowTool(workflow.id, workflow.description or workflow.name, fields)
+
+    def _readable(self, workflow_id: str):
+        try:
+            return visible_workflow(db.session.get(User, self.user_id), workflow_id)
+        except NotFound:
+            raise NodeError("not_found", f"no workflow '{workflow_id}' that you may read") from None
+
     def _check_depth(self, workflow_id: str) -> None:
         limit = self.app.config["MAX_WORKFLOW_DEPTH"]
         if workflow_id in self.stack:
@@ -74,11 +88,7 @@ class ChildRuns:
 
     def _start(self, workflow_id: str, inputs: dict) -> str:
         """The child's rows, committed: readable by the running user, inputs checked."""
-        user = db.session.get(User, self.user_id)
-        try:
-            workflow = visible_workflow(user, workflow_id)
-        except NotFound:
-            raise NodeError("not_found", f"no workflow '{workflow_id}' that you may read") from None
+        workflow = self._readable(workflow_id)
         graph = graph_for(workflow.id, workflow.version)
         try:
             values = graph.validate_inputs(inputs)

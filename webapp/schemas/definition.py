@@ -15,6 +15,8 @@ from typing import Any
 
 from ..engine import node_types
 from ..engine.node_types import BRANCHES, MISSING, NODE_ID, ON_ERROR, RESERVED_IDS, NodeTypeInfo, Option, Size
+from ..engine.nodes.input import FIELD_TYPES
+from ..engine.tools import MAX_PARAMETERS, MAX_TOOLS, TOOL_NAME
 from .base import NOT_BLANK
 
 
@@ -93,6 +95,55 @@ TEMPLATES = obj(
 )
 
 
+TOOL_PARAMETERS = obj(
+    {
+        "type": {"const": "object"},
+        "properties": obj(
+            {},
+            [],
+            additional=obj(
+                {
+                    "type": enum(FIELD_TYPES),
+                    "description": nullable(string()),
+                    "enum": nullable(array({}, minItems=1)),
+                    "maxLength": nullable(integer(minimum=1)),
+                    "maxItems": nullable(integer(minimum=1)),
+                },
+                ["type"],
+            ),
+            maxProperties=MAX_PARAMETERS,
+        ),
+        "required": nullable(array(string())),
+        "additionalProperties": nullable(boolean()),
+        "description": nullable(string()),
+    },
+    [],
+    description="The tool's parameters as JSON Schema: an object of typed properties (the types of input fields).",
+)
+_TOOL_COMMON = {
+    "name": string(pattern=TOOL_NAME, description="What the model calls it by."),
+    "description": nullable(string(description="What it does, for the model.")),
+}
+WORKFLOW_TOOL = obj(
+    {**_TOOL_COMMON, "workflow_id": string(description="A workflow you may read; its inputs are the parameters.")},
+    ["name", "workflow_id"],
+    title="Workflow tool",
+)
+
+
+def http_tool_schema() -> dict:
+    http = node_types.describe("http_request")
+    return obj(
+        {
+            **_TOOL_COMMON,
+            "parameters": nullable(TOOL_PARAMETERS),
+            "http": {**config_schema(http), "description": "An http_request config; its templates also see args."},
+        },
+        ["name", "http"],
+        title="HTTP tool",
+    )
+
+
 def option_schema(option: Option, owner: str = "") -> dict:
     """An option's JSON Schema, from its declaration: its kind, bounds, choices and
     default (``owner``: the node type, which names the items of a list option)."""
@@ -117,6 +168,8 @@ def option_schema(option: Option, owner: str = "") -> dict:
     elif kind == "node":
         inner = [info for info in map(node_types.describe, option.values) if info is not None]
         schema = {"oneOf": [inner_node_schema(info) for info in inner]}
+    elif kind == "tools":
+        schema = array({"oneOf": [WORKFLOW_TOOL, http_tool_schema()]}, maxItems=MAX_TOOLS)
     elif kind == "value":
         schema = {}
     elif kind == "values":

@@ -24,6 +24,7 @@ from .editor_schema import (
     describe,
     item_specs,
     nested_options,
+    options_for,
     row_options,
     specs_for,
 )
@@ -230,6 +231,8 @@ def _read_value(spec: Spec, raw: Any, was_present: bool) -> Any:
         return _unescape(text)
     if spec.kind == "select" and spec.default is not MISSING and text == spec.default and not was_present:
         return MISSING
+    if spec.kind == "tools":  # JSON text; what does not parse stays text, for the validator to explain
+        return _json_or(text, text) if text.strip() else ([] if was_present else MISSING)
     if raw is MISSING or (text == "" and not was_present):
         return MISSING
     return text
@@ -379,6 +382,8 @@ def apply_action(definition: dict, action: str, form) -> dict:
         connections.append({"from": ids[-2] if len(ids) > 1 else "", "to": ids[-1] if ids else ""})
     elif verb == "remove_connection" and args and args[0] < len(connections):
         connections.pop(args[0])
+    elif verb in ("add_tool", "remove_tool") and args and args[0] < len(nodes):
+        _change_tools(nodes[args[0]], parts, args, verb == "add_tool", form)
     elif verb in ("add_row", "remove_row") and args and args[0] < len(nodes):
         key = next((part for part in parts[1:] if part and not part.isdigit()), None)
         _change_rows(nodes[args[0]], key, verb == "add_row", args[1] if len(args) > 1 else None)
@@ -446,6 +451,42 @@ def _change_rows(node: dict, key: str | None, adding: bool, index: int | None) -
     elif index is not None and index < len(items):
         items.pop(index)
     config[option.key] = dict(items)
+
+
+# What a new HTTP tool starts as: one parameter, used in its query.
+HTTP_TOOL_STARTER = {
+    "name": "search",
+    "description": "",
+    "parameters": {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]},
+    "http": {"method": "GET", "url": "https://", "query": {"q": "{{ args.q }}"}},
+}
+_TOOL_STEM = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+def _change_tools(node: dict, parts: list[str], args: list[int], adding: bool, form) -> None:
+    """Add a tool to an option of kind ``tools`` (a workflow picked in ``new_tool_workflow``,
+    given as ``id name``, or an HTTP call), or remove the tool at an index."""
+    config = node.get("config") if isinstance(node.get("config"), dict) else {}
+    node["config"] = config
+    key = next((o.key for o in options_for(node.get("type"), config) if o.kind == "tools"), None)
+    if key is None:
+        return
+    tools = config.get(key) if isinstance(config.get(key), list) else []
+    if not adding:
+        if len(args) > 1 and args[1] < len(tools):
+            tools.pop(args[1])
+        config[key] = tools
+        return
+    taken = {t.get("name") for t in tools if isinstance(t, dict)}
+    if "workflow" in parts:
+        workflow_id, _, name = _text(form.get(f"new_tool_workflow_{args[0]}")).strip().partition(" ")
+        if not workflow_id:
+            return
+        stem = _TOOL_STEM.sub("_", name.strip().lower()).strip("_")[:56] or "workflow"
+        tools.append({"name": _fresh_id(stem, taken), "workflow_id": workflow_id})
+    else:
+        tools.append({**copy.deepcopy(HTTP_TOOL_STARTER), "name": _fresh_id(HTTP_TOOL_STARTER["name"], taken)})
+    config[key] = tools
 
 
 def _fresh_id(stem: str, taken: set) -> str:

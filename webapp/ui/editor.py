@@ -14,6 +14,7 @@ new version when the definition changed.
 from __future__ import annotations
 
 import copy
+from types import SimpleNamespace
 
 from flask import current_app, flash, request, url_for
 from flask_login import current_user
@@ -56,11 +57,47 @@ def _suggestions(workflow) -> dict:
     user = current_user._get_current_object() if current_user.is_authenticated else None
     mine = list_providers(user) if user else []
     found, _ = service.list_workflows(user, limit=100, include_public=True) if user else ([], 0)
+    choices = [w for w in found if w.id != workflow.id]
     return {
         "models": sorted({*model_choices(), *(model for p in mine for model in p.models)}),
         "provider_names": [p.name for p in mine],
-        "workflow_choices": [w for w in found if w.id != workflow.id],
+        "workflow_choices": choices,
+        "tool_choices": ToolChoices(choices),
     }
+
+
+class ToolChoices:
+    """The workflows an agent may take as tools, each with its parameters (its input
+    fields), read only if the editor draws an agent (each costs its definition's load)."""
+
+    def __init__(self, workflows: list) -> None:
+        self.workflows = workflows
+        self._found: dict | None = None
+
+    def _all(self) -> dict:
+        if self._found is None:
+            found = (SimpleNamespace(id=w.id, name=w.name, parameters=_inputs_of(w)) for w in self.workflows)
+            self._found = {choice.id: choice for choice in found}
+        return self._found
+
+    def __iter__(self):
+        return iter(self._all().values())
+
+    def get(self, workflow_id: str):
+        return self._all().get(workflow_id)
+
+
+def _inputs_of(workflow) -> tuple[str, ...]:
+    """A workflow's input fields as an agent tool's parameter labels (``text: string*``)."""
+    nodes = workflow.definition.get("nodes") if isinstance(workflow.definition, dict) else None
+    source = next((n for n in nodes or [] if isinstance(n, dict) and n.get("type") == "input"), None)
+    fields = ((source or {}).get("config") or {}).get("fields") or []
+    labels = []
+    for field in fields if isinstance(fields, list) else []:
+        if isinstance(field, dict) and isinstance(field.get("name"), str):
+            required = "*" if field.get("required") and field.get("default") is None else ""
+            labels.append(f"{field['name']}: {field.get('type', 'string')}{required}")
+    return tuple(labels)
 
 
 def editor_context(

@@ -107,6 +107,50 @@ class InnerForm:
     hidden: dict[str, str]
 
 
+@dataclass(frozen=True)
+class ToolRow:
+    """One tool of an agent, as the editor lists it: a workflow's (its parameters are
+    the workflow's inputs, looked up when drawn) or an HTTP call with its declared ones."""
+
+    index: int
+    name: str
+    workflow_id: str | None = None
+    call: str = ""  # an HTTP tool's "GET https://…"
+    parameters: tuple[str, ...] = ()  # "q: string*" (* required)
+
+
+def tool_rows(text: Any) -> list[ToolRow]:
+    """The tools in an option of kind ``tools`` (drawn as JSON text), as far as they read."""
+    try:
+        tools = json.loads(text) if isinstance(text, str) and text.strip() else []
+    except ValueError:
+        return []
+    rows = []
+    for index, tool in enumerate(tools if isinstance(tools, list) else []):
+        if not isinstance(tool, dict):
+            continue
+        name = _display(tool.get("name"), "text")
+        if isinstance(tool.get("workflow_id"), str):
+            rows.append(ToolRow(index, name, workflow_id=tool["workflow_id"]))
+            continue
+        http = tool.get("http") if isinstance(tool.get("http"), dict) else {}
+        call = f"{_display(http.get('method') or 'GET', 'text')} {_display(http.get('url'), 'text')}"
+        rows.append(ToolRow(index, name, call=call, parameters=parameter_labels(tool.get("parameters"))))
+    return rows
+
+
+def parameter_labels(schema: Any) -> tuple[str, ...]:
+    """A JSON-Schema ``parameters`` as short labels: ``q: string*`` (* required)."""
+    if not isinstance(schema, dict) or not isinstance(schema.get("properties"), dict):
+        return ()
+    required = schema.get("required") if isinstance(schema.get("required"), list) else []
+    labels = []
+    for name, spec in schema["properties"].items():
+        kind = spec.get("type") if isinstance(spec, dict) else None
+        labels.append(f"{name}: {kind if isinstance(kind, str) else '?'}{'*' if name in required else ''}")
+    return tuple(labels)
+
+
 @dataclass
 class NodeForm:
     index: int
@@ -124,6 +168,16 @@ class NodeForm:
     @property
     def fields(self) -> list[FormField]:
         return self.parts.fields
+
+    @property
+    def tool_field(self) -> FormField | None:
+        """Its option of kind ``tools`` (an agent's), drawn with a picker beside it."""
+        return next((f for f in self.fields if f.kind == "tools"), None)
+
+    @property
+    def tool_rows(self) -> list[ToolRow]:
+        field_ = self.tool_field
+        return tool_rows(field_.value) if field_ is not None else []
 
     @property
     def groups(self) -> list[RowGroup]:
@@ -328,6 +382,8 @@ def _form_field(prefix: str, spec: Spec, value: Any) -> FormField:
 def _display(value: Any, kind: str) -> Any:
     if value is None or value is MISSING:
         return ""
+    if kind == "tools":  # a list edited as JSON text
+        return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, indent=2)
     if kind == "separator" and isinstance(value, str):
         return value.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t")
     if isinstance(value, str):

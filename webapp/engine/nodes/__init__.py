@@ -29,6 +29,7 @@ def type_names() -> tuple[str, ...]:
     return tuple(_REGISTRY)
 
 
+from .agent import AgentNode  # noqa: E402
 from .ai_model import AiModelNode  # noqa: E402
 from .conditional import ConditionalNode  # noqa: E402
 from .http_request import HttpRequestNode  # noqa: E402
@@ -46,11 +47,13 @@ for _cls in (
     HttpRequestNode,
     MapNode,
     WorkflowNode,
+    AgentNode,
     OutputNode,
 ):
     register(_cls)
 
 __all__ = [
+    "AgentNode",
     "AiModelNode",
     "ConditionalNode",
     "ConfigReader",

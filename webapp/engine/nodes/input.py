@@ -110,6 +110,14 @@ class InputNode(NodeType):
             names.add(declared.name)
             self.fields.append(declared)
 
+    @classmethod
+    def checking(cls, fields: list[InputField]) -> InputNode:
+        """An input node of these fields, for checking values against them (an agent
+        tool's arguments), with no config to read."""
+        node = cls.__new__(cls)
+        node.fields = list(fields)
+        return node
+
     def validate_inputs(self, inputs: Any) -> dict:
         """Every problem with ``inputs`` at once (raises ``InputError``), else the values."""
         if not isinstance(inputs, dict):
