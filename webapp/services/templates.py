@@ -18,7 +18,7 @@ from ..extensions import db
 from ..models import Template, User, Workflow, utcnow
 from ..schemas.workflows import CATEGORY_MAX, DESCRIPTION_MAX, NAME_MAX, FromTemplateRequest
 from .definitions import compile_definition
-from .workflows import create_workflow
+from .workflows import create_workflow, unused_name
 
 CATALOGUE_DIR = BASE_DIR / "catalogue"
 _REQUIRED = ("name", "description", "category", "how_to_use", "nodes", "connections", "example_inputs")
@@ -124,10 +124,11 @@ def example_inputs_for(workflow: Workflow) -> dict:
 
 
 def workflow_from_template(user: User, body: FromTemplateRequest) -> Workflow:
-    """A workflow owned by ``user`` (private unless asked), named as asked or after the template."""
+    """A workflow owned by ``user`` (private unless asked), named as asked or after the
+    template (numbered when the user has that name already)."""
     template = get_template(body.template_id)
     fields = {
-        "name": body.name or template.name,
+        "name": body.name or unused_name(user, template.name),
         "description": (body.description or "") if "description" in body.model_fields_set else template.description,
         "category": template.category,
         "public": body.public,
