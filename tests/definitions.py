@@ -21,6 +21,18 @@ SUMMARY_FIELDS = {
 }
 
 
+def template_file() -> dict:
+    """A catalogue file (``catalogue/<slug>.json``) of the echo workflow."""
+    return {
+        "name": "Shouter",
+        "description": "Says it louder",
+        "category": "writing",
+        "how_to_use": "Give it text.",
+        "example_inputs": {"text": "hello"},
+        **echo_definition(),
+    }
+
+
 def echo_definition() -> dict:
     """input → processing (template) → output: no model call."""
     return {

@@ -37,7 +37,7 @@ from schemathesis.checks import load_all_checks
 from sqlalchemy import update
 
 from tests.conftest import Api, close_app, make_app, make_user
-from tests.definitions import echo_definition, model_definition, spec_example, workflow_body
+from tests.definitions import echo_definition, model_definition, spec_example, template_file, workflow_body
 from webapp import create_app
 from webapp.config import TestConfig as AppTestConfig  # aliased: pytest would collect Test*
 from webapp.extensions import db
@@ -48,13 +48,6 @@ EXAMPLES_PER_OPERATION = 30
 # What schemathesis accepts for schema-valid data by default; an operation adds the
 # statuses of the refusals its document names.
 ACCEPTED = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]
-TEMPLATE_FILE = {
-    "name": "Shouter",
-    "description": "Says it louder",
-    "category": "writing",
-    "how_to_use": "Give it text.",
-    **echo_definition(),
-}
 FAILING = {
     "nodes": [
         {"id": "gen", "type": "ai_model", "config": {"prompt": "[[status=500]] go", "retries": 0}},
@@ -76,7 +69,7 @@ def world(tmp_path_factory, model_server):
     directory = tmp_path_factory.mktemp("fuzz")
     app = make_app(f"sqlite:///{directory / 'fuzz.db'}", model_server.base_url)
     (directory / "catalogue").mkdir()
-    (directory / "catalogue" / "shouter.json").write_text(json.dumps(TEMPLATE_FILE))
+    (directory / "catalogue" / "shouter.json").write_text(json.dumps(template_file()))
     with app.app_context():
         template_service.seed()  # the real catalogue
         template_service.seed(directory / "catalogue")

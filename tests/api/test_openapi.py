@@ -16,7 +16,13 @@ import pytest
 from openapi_spec_validator import validate as validate_openapi
 
 from tests.conftest import Api
-from tests.definitions import SUMMARY_FIELDS, echo_definition, model_definition, spec_example, workflow_body
+from tests.definitions import (
+    SUMMARY_FIELDS,
+    model_definition,
+    spec_example,
+    template_file,
+    workflow_body,
+)
 from tests.waiting import finished, node_reached
 from webapp.schemas.base import json_schemas
 from webapp.schemas.workflows import RatingRequest, WorkflowCreate
@@ -69,15 +75,6 @@ def one_call(directive: str) -> dict:
         ],
         "connections": [{"from": "gen", "to": "out"}],
     }
-
-
-TEMPLATE_FILE = {
-    "name": "Shouter",
-    "description": "Says it louder",
-    "category": "writing",
-    "how_to_use": "Give it text.",
-    **echo_definition(),
-}
 
 
 @pytest.fixture
@@ -426,7 +423,7 @@ def test_a_tour_of_the_api_matches_the_document(app, client, api, other_api, doc
     tour.call(api, "delete", "/providers/{id}", 204, id=provider["id"])
 
     # Templates: the real catalogue (every one must match the schema) and one of our own.
-    (tmp_path / "shouter.json").write_text(json.dumps(TEMPLATE_FILE))
+    (tmp_path / "shouter.json").write_text(json.dumps(template_file()))
     with app.app_context():
         template_service.seed()
         template_service.seed(tmp_path)

@@ -11,7 +11,9 @@ import pytest
 from webapp.services import templates
 from webapp.services.templates import CATALOGUE_DIR
 
-TEMPLATE_FIELDS = {"id", "name", "description", "category", "how_to_use", "usage_count", "nodes", "connections"}
+TEMPLATE_FIELDS = {
+    *("id", "name", "description", "category", "how_to_use", "usage_count", "example_inputs", "nodes", "connections")
+}
 # Three files, two of them in one category.
 SEEDED = ("support-ticket-triage", "review-response-router", "meeting-action-items")
 
@@ -52,6 +54,7 @@ def test_list_returns_every_template_with_exact_fields(api, seeded):
         source = next(doc for doc in seeded.values() if doc["name"] == item["name"])
         assert item["nodes"] == source["nodes"] and item["connections"] == source["connections"]
         assert (item["category"], item["how_to_use"]) == (source["category"], source["how_to_use"])
+        assert item["example_inputs"] == source["example_inputs"] and item["example_inputs"]
 
 
 def test_list_filters_by_category(api, seeded):

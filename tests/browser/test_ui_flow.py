@@ -16,7 +16,7 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import open_node, screenshot
 from tests.definitions import echo_definition
-from tests.ui.conftest import create_workflow
+from tests.ui.conftest import create_workflow, run_and_wait
 from webapp.extensions import db
 from webapp.models import User
 
@@ -291,3 +291,36 @@ def test_unsaved_changes_are_guarded_and_the_badge_tells_the_truth(browser_page,
     expect(page.locator('[name="nodes[1].config.input"]')).to_have_value("{{ in.text }} and more")
     expect(state).to_have_text("Saved")
     assert page.errors == []
+
+
+def test_settings_in_the_nav_usage_at_phone_width_and_a_short_password_told_beside_its_field(
+    browser_page, chromium, server
+):
+    page = browser_page
+    with server.app.app_context():
+        ada = SimpleNamespace(id=db.session.query(User).filter_by(email="ada@example.com").one().id)
+    # A run of a workflow with a long name: a wide filter and a wide table row.
+    name = "Weekly digest of every support ticket, with a summary for the whole team"
+    run_and_wait(server.app, ada, create_workflow(server.app, ada, echo_definition(), name=name), {"text": "hi"})
+    page.set_viewport_size({"width": 390, "height": 844})
+    nav(page, "Settings").click()
+    page.wait_for_url(f"{server.url}/settings")
+    nav(page, "Usage").click()
+    page.wait_for_url(re.compile(r".*/usage"))
+    width = page.evaluate("document.documentElement.scrollWidth")
+    wide = page.evaluate(
+        "[...document.querySelectorAll('main *')].filter(e => e.getBoundingClientRect().right > 391)"
+        ".slice(0, 5).map(e => e.tagName + '.' + e.className)"
+    )
+    assert width <= 390, f"Usage is {width}px wide on a 390px screen: {wide}"
+    assert page.errors == []
+    context = chromium.new_context(base_url=server.url)
+    signing_up = context.new_page()
+    signing_up.goto("/register")
+    signing_up.get_by_label("Email").fill("new@example.com")
+    signing_up.get_by_label("Password", exact=True).fill("short")
+    signing_up.get_by_label("Repeat the password").fill("short")
+    signing_up.get_by_role("button", name="Create account").click()
+    # The server's words beside the field, not a browser tooltip that blocks the post.
+    expect(signing_up.locator("#password-error")).to_have_text("Use at least 8 characters.")
+    context.close()

@@ -1,6 +1,8 @@
 """Scripted runs of every catalogue template against the loopback model server.
 
-Each scenario gives realistic inputs and, per run, the replies to script: a list of
+Each scenario runs its template's ``example_inputs`` (what it runs with as it is), or
+inputs of its own where a run needs them (a page that fails, an unknown domain), and
+gives, per run, the replies to script: a list of
 (substring of the node's prompt, reply), first match wins (``ModelServer.reply_when``).
 Conditional templates have one run per branch, keyed "true" and "false", and ``expect``
 holds outputs each run must produce; the others have one "helpful" run.
@@ -9,14 +11,19 @@ holds outputs each run must produce; the others have one "helpful" run.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
+
+from webapp.services.templates import CATALOGUE_DIR
+
+ORIGIN = re.compile(r"https?://[^/?#\s\"']+")
 
 
 @dataclass
 class Scenario:
-    inputs: dict
     runs: dict[str, list[tuple[str, str]]]
     expect: dict[str, dict] = field(default_factory=dict)
+    inputs: dict | None = None  # None: the template's example_inputs
 
 
 def j(**fields) -> str:
@@ -32,7 +39,8 @@ SHORT_EMAIL = (
 BLOCKER = {"severity": "blocker", "file": "app.py", "line": 1, "issue": "Breaks callers", "suggestion": "Keep x"}
 NIT = {"severity": "nit", "file": "app.py", "line": 1, "issue": "Unclear name", "suggestion": "Rename x"}
 
-API = "{api}"  # the loopback API server's address, filled in by the test (``with_api``)
+# The addresses a scenario calls; the tests point each at the loopback API server (``on_loopback``).
+PAGES, CRM, HOOKS = "https://tea.example", "https://crm.example", "https://hooks.example"
 
 SCENARIOS: dict[str, Scenario] = {
     "research-assistant-agent": Scenario(
@@ -68,7 +76,10 @@ SCENARIOS: dict[str, Scenario] = {
         },
     ),
     "web-pages-digest": Scenario(
-        inputs={"urls": [f"{API}/page/green-tea", f"{API}/page/oolong", f"{API}/status/404"], "focus": "caffeine"},
+        inputs={
+            "urls": [f"{PAGES}/page/green-tea", f"{PAGES}/page/oolong", f"{PAGES}/status/404"],
+            "focus": "caffeine",
+        },
         runs={"helpful": [("Summarise this page", "- Facts about tea"), ("Write a digest", "Tea digest [1] [2]")]},
         expect={"helpful": {"digest": "Tea digest [1] [2]", "unreadable": [2]}},
     ),
@@ -78,7 +89,7 @@ SCENARIOS: dict[str, Scenario] = {
                 {"name": "Dana Reyes", "company": "Acme Freight", "domain": "acme.com"},
                 {"name": "Lee Park", "company": "Ghost Co", "domain": "ghost.invalid"},
             ],
-            "lookup_url": f"{API}/company",
+            "lookup_url": f"{CRM}/company",
             "offer": "Route planning software for mid-size logistics firms.",
         },
         runs={
@@ -93,18 +104,12 @@ SCENARIOS: dict[str, Scenario] = {
         inputs={
             "text": "<p>Deploy 42 failed at 10:02 and was rolled back at 10:09.</p>",
             "audience": "on-call",
-            "webhook_url": f"{API}/echo/hook",
+            "webhook_url": f"{HOOKS}/echo/hook",
         },
         runs={"helpful": [("Write an update", "- Deploy 42 rolled back; no user impact.")]},
         expect={"helpful": {"webhook_status": 200}},
     ),
     "product-launch-copy": Scenario(
-        inputs={
-            "product_name": "BrewMate",
-            "product_description": "<p>A <b>smart kettle</b> that holds water at "
-            "any temperature from 40 to 100 °C for 30 minutes.</p>",
-            "tone": "premium",
-        },
         runs={
             "true": [
                 ("Review this launch copy", j(tone_score=9, unsupported_claims=[], suggestions=["Shorter CTA"])),
@@ -131,12 +136,6 @@ SCENARIOS: dict[str, Scenario] = {
         },
     ),
     "seo-meta-tags": Scenario(
-        inputs={
-            "page_content": "<h1>Trail shoes</h1><p>Our guide to trail running shoes for wet, muddy ground.</p>",
-            "primary_keyword": "trail running shoes",
-            "brand": "Peak",
-            "page_url": "https://example.com/a?b=1&c",
-        },
         runs={
             "true": [
                 (
@@ -180,12 +179,6 @@ SCENARIOS: dict[str, Scenario] = {
         },
     ),
     "support-ticket-triage": Scenario(
-        inputs={
-            "subject": "Site down",
-            "message": "<div>Nothing loads since 9am!!</div>",
-            "customer_tier": "pro",
-            "customer_name": "Ana",
-        },
         runs={
             "true": [
                 (
@@ -209,12 +202,6 @@ SCENARIOS: dict[str, Scenario] = {
         },
     ),
     "review-response-router": Scenario(
-        inputs={
-            "review": "Arrived broken and support ignored me.",
-            "product": "Desk lamp",
-            "star_rating": 1,
-            "channel": "marketplace",
-        },
         runs={
             "true": [
                 (
@@ -247,7 +234,6 @@ SCENARIOS: dict[str, Scenario] = {
         expect={"true": {"route": "recovery", "severity": "high"}, "false": {"route": "thank_you"}},
     ),
     "blog-article-writer": Scenario(
-        inputs={"topic": "Sourdough for beginners", "key_points": "Starter needs 7 days."},
         runs={
             "helpful": [
                 (
@@ -271,7 +257,6 @@ SCENARIOS: dict[str, Scenario] = {
         expect={"helpful": {"title": "Your first sourdough", "outline": ["Make a starter", "Mix and proof", "Bake"]}},
     ),
     "translation-with-review": Scenario(
-        inputs={"text": "Your order has shipped.", "target_language": "German", "glossary": "order = Bestellung"},
         runs={
             "true": [
                 ("Translate the text below", "Ihre Bestellung wurde versandt."),
@@ -300,7 +285,6 @@ SCENARIOS: dict[str, Scenario] = {
         },
     ),
     "meeting-action-items": Scenario(
-        inputs={"notes": "Ana will send the deck by Friday. We chose vendor B.", "meeting_date": "2025-03-03"},
         runs={
             "helpful": [
                 (
@@ -319,7 +303,6 @@ SCENARIOS: dict[str, Scenario] = {
         expect={"helpful": {"action_item_count": 1, "decisions": ["Vendor B"]}},
     ),
     "invoice-extractor": Scenario(
-        inputs={"document": "ACME Ltd Invoice #42 ... Total EUR 121.00", "expected_currency": "eur"},
         runs={
             "true": [
                 (
@@ -355,7 +338,6 @@ SCENARIOS: dict[str, Scenario] = {
         expect={"true": {"status": "ready"}, "false": {"status": "needs_review"}},
     ),
     "code-review-summary": Scenario(
-        inputs={"diff": "diff --git a/app.py b/app.py\n--- a/app.py\n+++ b/app.py\n@@ -1 +1 @@\n-x = 1\n+x = 2\n"},
         runs={
             "true": [
                 ("Review this change", j(summary="Changes x.", risk="high", tests=["test x"], findings=[BLOCKER])),
@@ -369,7 +351,6 @@ SCENARIOS: dict[str, Scenario] = {
         },
     ),
     "bug-report-to-ticket": Scenario(
-        inputs={"report": "The app crashes when I upload a photo.", "components": "mobile, api"},
         runs={
             "true": [
                 (
@@ -406,13 +387,6 @@ SCENARIOS: dict[str, Scenario] = {
         expect={"true": {"follow_up": "Thanks! 1. Which app version?"}},
     ),
     "cold-outreach-email": Scenario(
-        inputs={
-            "prospect_name": "Dana Lee",
-            "company": "Acme",
-            "offer": "AP automation",
-            "sender_name": "Sam",
-            "research": "Hiring two AP clerks.",
-        },
         runs={
             "true": [
                 (
@@ -436,11 +410,6 @@ SCENARIOS: dict[str, Scenario] = {
         },
     ),
     "sales-call-qualification": Scenario(
-        inputs={
-            "transcript": "We have budget approved, I sign off, need it by Q3.",
-            "company": "Acme",
-            "rep_name": "Sam",
-        },
         runs={
             "true": [
                 (
@@ -469,7 +438,6 @@ SCENARIOS: dict[str, Scenario] = {
         },
     ),
     "research-brief": Scenario(
-        inputs={"question": "Should we adopt a four-day week?", "depth": "brief"},
         runs={
             "helpful": [
                 (
@@ -485,11 +453,6 @@ SCENARIOS: dict[str, Scenario] = {
         expect={"helpful": {"sub_questions": ["What do trials show?", "What does it cost?", "What are the risks?"]}},
     ),
     "resume-screening": Scenario(
-        inputs={
-            "job_description": "Senior Python engineer, Kubernetes required.",
-            "resume": "<p>10 years Python</p>",
-            "must_haves": "Python\nKubernetes",
-        },
         runs={
             "true": [
                 (
@@ -528,15 +491,26 @@ SCENARIOS: dict[str, Scenario] = {
 }
 
 
-def with_api(value, base: str):
-    """``value`` with every ``{api}`` replaced by the API server's address."""
+def on_loopback(value, base: str):
+    """``value`` with every http(s) address in it (a string's, or inside JSON text) pointed
+    at ``base``, the loopback API server, its path and query kept: what a template would
+    call, answered on loopback."""
     if isinstance(value, str):
-        return value.replace(API, base)
+        return ORIGIN.sub(base, value)
     if isinstance(value, list):
-        return [with_api(item, base) for item in value]
+        return [on_loopback(item, base) for item in value]
     if isinstance(value, dict):
-        return {key: with_api(item, base) for key, item in value.items()}
+        return {key: on_loopback(item, base) for key, item in value.items()}
     return value
+
+
+def inputs_of(slug: str) -> dict:
+    """A scenario's inputs: its own, else its template's ``example_inputs``."""
+    inputs = SCENARIOS[slug].inputs
+    if inputs is None:
+        document = json.loads((CATALOGUE_DIR / f"{slug}.json").read_text(encoding="utf-8"))
+        inputs = document["example_inputs"]
+    return inputs
 
 
 def wrong_types(reply: str) -> str:

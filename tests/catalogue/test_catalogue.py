@@ -11,7 +11,7 @@ import shutil
 import pytest
 from sqlalchemy import func, select
 
-from tests.catalogue.scenarios import SCENARIOS, with_api, wrong_types
+from tests.catalogue.scenarios import SCENARIOS, inputs_of, on_loopback, wrong_types
 from webapp.extensions import db
 from webapp.models import Template
 from webapp.services import templates
@@ -53,7 +53,7 @@ def catalogue(app, api, tmp_path, api_server):
             return response.json["id"]
 
         def run(self, workflow_id: str, inputs: dict) -> dict:
-            inputs = with_api(inputs, api_server.url(""))
+            inputs = on_loopback(inputs, api_server.url(""))
             response = api.post(f"/workflows/{workflow_id}/execute", json={"inputs": inputs})
             assert response.status_code == 200, response.json
             return response.json
@@ -96,7 +96,7 @@ def test_the_catalogue_is_broad_and_every_template_has_a_scenario():
 @pytest.mark.parametrize("path", FILES, ids=SLUGS)
 def test_template_file_is_well_made(path):
     data = json.loads(path.read_text(encoding="utf-8"))
-    assert set(data) == {"name", "description", "category", "how_to_use", "nodes", "connections"}
+    assert set(data) == {"name", "description", "category", "how_to_use", "example_inputs", "nodes", "connections"}
     inner = [node["config"]["node"] for node in data["nodes"] if node["type"] == "map"]
     node_types = [node["type"] for node in data["nodes"] + inner]
     models = node_types.count("ai_model") + node_types.count("agent")
@@ -130,7 +130,7 @@ def test_template_runs_to_completion_down_every_branch(catalogue, model, slug):
     workflow_id = catalogue.workflow(slug)
     for run, rules in scenario.runs.items():
         script(model, rules)
-        execution = catalogue.run(workflow_id, scenario.inputs)
+        execution = catalogue.run(workflow_id, inputs_of(slug))
         outputs = assert_completed(execution)
         for name, value in outputs.items():
             assert not (isinstance(value, str) and not value.strip()), f"{slug}/{run}: output '{name}' is empty"
@@ -151,7 +151,7 @@ def test_template_completes_whatever_the_model_answers(catalogue, model, slug):
     runs["wrong_types"] = [(substring, wrong_types(reply)) for substring, reply in first_run]
     for name, rules in runs.items():
         script(model, rules)
-        execution = catalogue.run(workflow_id, scenario.inputs)
+        execution = catalogue.run(workflow_id, inputs_of(slug))
         try:
             assert_completed(execution)
         except AssertionError as exc:
@@ -222,6 +222,11 @@ BROKEN = {
         json.dumps(valid() | {"connections": [*valid()["connections"], {"from": "out", "to": "clean"}]}),
         "invalid definition: connections: connections form a cycle",
     ),
+    "no_examples": (json.dumps({k: v for k, v in valid().items() if k != "example_inputs"}), "missing example_inputs"),
+    "examples_it_refuses": (
+        json.dumps(valid() | {"example_inputs": {"notes": 42, "mood": "fine"}}),
+        "example_inputs: inputs.mood: 'mood' is not an input of this workflow; inputs.notes: 'notes' must be a string",
+    ),
 }
 
 
@@ -257,7 +262,7 @@ def test_a_non_finite_number_in_a_json_answer_is_a_handled_node_failure(app, cat
     invalid_json, which the template's on_error handles, on every database."""
     workflow_id = catalogue.workflow("resume-screening")
     script(model, [("Screen this resume", reply)])
-    execution = catalogue.run(workflow_id, SCENARIOS["resume-screening"].inputs)
+    execution = catalogue.run(workflow_id, inputs_of("resume-screening"))
     assert execution["status"] == "completed", execution["error"]
     screen = next(n for n in execution["nodes"] if n["node_id"] == "screen")
     assert screen["status"] == "failed" and screen["error"]["code"] == "invalid_json"

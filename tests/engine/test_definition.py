@@ -113,6 +113,7 @@ def test_input_field_declarations_are_checked():
         {"name": "c", "type": "integer", "default": 1.5},
         {"name": "d", "type": "string"},
         {"name": "d", "type": "string"},
+        {"name": "e", "type": "string", "max_length": 3, "example": "too long"},
     ]
     definition["nodes"][1]["config"]["input"] = "{{ in.d }}"
     found = problems_of(definition)
@@ -121,6 +122,7 @@ def test_input_field_declarations_are_checked():
         ("nodes[0].config.fields[1].enum", "invalid_value"),
         ("nodes[0].config.fields[2].default", "invalid_value"),
         ("nodes[0].config.fields[4].name", "duplicate_id"),
+        ("nodes[0].config.fields[5].example", "invalid_value"),
     } <= found
 
 

@@ -27,3 +27,12 @@ def test_an_unknown_template_is_not_found(as_user):
     alice, _ = as_user
     with pytest.raises(NotFound):
         templates.workflow_from_template(alice, FromTemplateRequest(template_id="tpl_nope"))
+
+
+def test_workflows_from_one_template_are_numbered_unless_named(app, as_user):
+    alice, _ = as_user
+    template_id = add_template(app, echo_definition(), name="Shouter")
+    made = [templates.workflow_from_template(alice, FromTemplateRequest(template_id=template_id)) for _ in range(3)]
+    assert [workflow.name for workflow in made] == ["Shouter", "Shouter (2)", "Shouter (3)"]
+    named = templates.workflow_from_template(alice, FromTemplateRequest(template_id=template_id, name="Shouter"))
+    assert named.name == "Shouter"

@@ -78,3 +78,16 @@ def test_an_import_is_private_whatever_it_says(as_user):
     assert not imported.public and imported.definition == echo_definition()
     plain = workflows.import_document(alice, parse(ImportRequest, fields("Plain", public=True)))
     assert not plain.public and plain.name == "Plain"
+
+
+def test_copies_made_without_a_name_are_numbered_past_the_users_own_names(as_user):
+    alice, bob = as_user
+    source = workflows.create_workflow(alice, fields("Digest", public=True))
+    names = [workflows.clone_workflow(bob, source.id).name for _ in range(3)]
+    assert names == ["Digest (copy)", "Digest (copy) (2)", "Digest (copy) (3)"]
+    assert workflows.clone_workflow(alice, source.id).name == "Digest (copy)"  # another user's names are theirs
+    workflows.delete_workflow(bob, workflows.clone_workflow(bob, source.id, name="Mine").id)
+    assert workflows.clone_workflow(bob, source.id, name="Digest (copy)").name == "Digest (copy)"  # as asked
+    long = workflows.create_workflow(alice, fields("x" * NAME_MAX, public=True))
+    first, second = (workflows.clone_workflow(bob, long.id).name for _ in range(2))
+    assert len(first) == NAME_MAX and second.endswith(" (2)") and len(second) <= NAME_MAX

@@ -150,7 +150,13 @@ def create_workflow(
 
 
 def add_template(
-    app, definition: dict, *, name: str = "Product copy", category: str = "marketing", slug: str | None = None
+    app,
+    definition: dict,
+    *,
+    name: str = "Product copy",
+    category: str = "marketing",
+    slug: str | None = None,
+    example_inputs: dict | None = None,
 ) -> str:
     with app.app_context():
         template = Template(
@@ -160,6 +166,7 @@ def add_template(
             description=f"{name}: writes something useful.",
             how_to_use="Give it a product name.",
             definition=definition,
+            example_inputs=example_inputs or {},
         )
         db.session.add(template)
         db.session.commit()

@@ -3,6 +3,7 @@ polling until the end, cancel, retry, and who may see an execution."""
 
 from __future__ import annotations
 
+import json
 import re
 
 from tests.definitions import echo_definition, model_definition, spec_example
@@ -59,6 +60,32 @@ def test_the_run_form_has_a_widget_per_input_type(page, app):
     assert '<textarea id="in-meta" name="inputs.meta"' in html and "[&#34;a&#34;]" in html
     assert html.count('<span class="req" aria-hidden="true">*</span>') == 2  # title and loud
     assert "A short title" in html and '<label for="in-title">' in html
+
+
+def test_an_inputs_example_is_its_placeholder_never_its_value(page, app):
+    definition = echo_definition()
+    definition["nodes"][0]["config"]["fields"] = [
+        {"name": "text", "type": "string", "example": "Our Q3 numbers are in"},
+        {"name": "tags", "type": "array", "example": ["finance", "q3"]},
+    ]
+    workflow_id = create_workflow(app, page.user, definition, name="Examples")
+    html = page.get(f"/workflows/{workflow_id}/run").text
+    assert re.search(r'<textarea id="in-text"[^>]*placeholder="Our Q3 numbers are in"', html)
+    assert re.search(r'<textarea id="in-tags"[^>]*placeholder="\[&#34;finance&#34;, &#34;q3&#34;\]"', html)
+    assert dict(form_fields(html, "run-form"))["inputs.text"] == ""  # a placeholder posts nothing
+
+
+def test_run_again_starts_from_the_runs_inputs(page, other_page, app):
+    workflow_id = create_workflow(app, page.user, TYPED_INPUTS, name="Typed", public=True)
+    given = {"title": "Again", "loud": False, "count": 7, "meta": {"k": [1, 2]}, "tags": ["x", "y"]}
+    execution_id = run_and_wait(app, page.user, workflow_id, given)
+    detail = page.get(f"/executions/{execution_id}").text
+    again = re.search(r'href="([^"]*/run\?from=[^"]+)"[^>]*>Run again<', detail).group(1).replace("&amp;", "&")
+    form = dict(page.form(again, "run-form"))
+    assert (form["inputs.title"], form["inputs.loud"], form["inputs.count"]) == ("Again", "false", "7")
+    assert json.loads(form["inputs.meta"]) == {"k": [1, 2]} and json.loads(form["inputs.tags"]) == ["x", "y"]
+    assert form["inputs.tone"] == "warm"  # not given: its default, as in the run
+    assert other_page.get(again).status_code == 404  # another user's run is not theirs to start from
 
 
 def test_values_are_read_as_their_types(page, app):

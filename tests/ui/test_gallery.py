@@ -1,10 +1,25 @@
 """The template gallery: cards by category, search and filter as fragments,
-the preview, and cloning into the editor."""
+the preview, cloning into the editor, and every template running as it is from its
+run form."""
 
 from __future__ import annotations
 
+import json
+import re
+import shutil
+
+import pytest
+from sqlalchemy import select
+
+from tests.catalogue.scenarios import SCENARIOS, on_loopback
 from tests.definitions import echo_definition, spec_example
 from tests.ui.conftest import add_template
+from webapp.extensions import db
+from webapp.models import Execution, Template
+from webapp.services import templates
+from webapp.services.templates import CATALOGUE_DIR
+
+SLUGS = sorted(path.stem for path in CATALOGUE_DIR.glob("*.json"))
 
 
 def test_gallery_shows_cards_ordered_by_category(page, app):
@@ -41,13 +56,14 @@ def test_the_gallery_paginates(page, app):
 
 
 def test_preview_shows_description_inputs_and_graph(page, app):
-    template_id = add_template(app, spec_example(), name="Product copy")
+    template_id = add_template(app, spec_example(), name="Product copy", example_inputs={"product": "A smart kettle"})
     response = page.get(f"/templates/{template_id}")
     assert response.status_code == 200
     html = response.text
     assert "Product copy: writes something useful." in html and "Give it a product name." in html
     assert "<svg" in html and 'class="node t-ai_model"' in html and ">true</text>" in html
     assert "<code>product</code>" in html and "required" in html
+    assert "For example: <code" in html and "A smart kettle" in html
     assert page.get("/templates/tpl_nope").status_code == 404
 
 
@@ -70,3 +86,33 @@ def test_clone_with_a_name_and_without_htmx(page, app):
     assert response.status_code == 303
     assert "My copywriter" in page.get(response.headers["Location"]).text
     assert page.post("/templates/tpl_nope/clone").status_code == 404
+
+
+@pytest.mark.parametrize("slug", SLUGS)
+def test_every_templates_run_form_starts_from_its_examples_and_the_run_completes(
+    page, app, model, api_server, tmp_path, slug
+):
+    """A template runs as it is: the run form of a workflow cloned from it starts filled
+    with its ``example_inputs`` and, posted as the browser would (every address it calls
+    answered on loopback, the model's replies scripted), the run completes."""
+    app.config["CACHE_ENABLED"] = False
+    app.config["HTTP_ALLOWED_HOSTS"] = "127.0.0.1"
+    shutil.copy(CATALOGUE_DIR / f"{slug}.json", tmp_path / f"{slug}.json")
+    with app.app_context():
+        templates.seed(tmp_path)
+        template_id = db.session.scalar(select(Template.id).where(Template.slug == slug))
+    workflow_path = page.post(f"/templates/{template_id}/clone", htmx=True).headers["HX-Redirect"]
+    form = page.form(f"{workflow_path}/run", "run-form")
+    examples = json.loads((CATALOGUE_DIR / f"{slug}.json").read_text(encoding="utf-8"))["example_inputs"]
+    filled = {name.removeprefix("inputs."): value for name, value in form if name.startswith("inputs.") and value}
+    assert set(examples) <= set(filled), "every example starts the form filled"
+    model.replies.clear()
+    for substring, reply in next(iter(SCENARIOS[slug].runs.values())):
+        model.reply_when(substring, reply)
+    posted = [(name, on_loopback(value, api_server.url(""))) for name, value in form] + [("mode", "wait")]
+    response = page.post(f"{workflow_path}/run", posted, htmx=True)
+    assert response.status_code == 200, response.text
+    execution_id = re.search(r'href="/executions/(exec_\w+)"', response.text).group(1)
+    with app.app_context():
+        execution = db.session.get(Execution, execution_id)
+        assert execution.status == "completed", (execution.error, [(n.node_id, n.error) for n in execution.nodes])

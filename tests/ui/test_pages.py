@@ -132,6 +132,9 @@ def test_a_history_restore_gets_the_whole_page(page):
 def test_navigation_marks_the_current_section(page):
     html = page.get("/history").text
     assert '<a href="/history" aria-current="page">History</a>' in html
+    assert '<a href="/settings">Settings</a>' in html  # settings in the nav, not behind one's email
+    for path in ("/settings", "/audit"):
+        assert '<a href="/settings" aria-current="page">Settings</a>' in page.get(path).text
 
 
 def _luminance(colour: str) -> float:

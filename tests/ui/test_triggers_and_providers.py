@@ -6,6 +6,7 @@ import re
 
 from tests.definitions import echo_definition, model_definition
 from tests.ui.conftest import create_workflow, in_app
+from tests.ui.forms import form_fields
 from webapp.services import triggers
 
 SECRET = "sk-ui-provider-5678"
@@ -81,6 +82,34 @@ def test_settings_add_test_and_delete_a_provider_without_showing_its_key(page, a
     assert '<option value="tiny-test-model">' in editor and 'list="providers-list"' in editor
     gone = page.post(f"/settings/providers/{provider_id}/delete", {}, htmx=True).text
     assert "<code>local</code>" not in gone
+
+
+def test_a_provider_is_edited_in_place_its_key_kept_unless_typed(page, app, other_page):
+    fields = {"name": "local", "base_url": "http://10.0.0.5/v1", "api_key": SECRET, "models": "llama3.1"}
+    made = page.post("/settings/providers", fields, htmx=True).text
+    provider_id = re.search(r"/settings/providers/(prv_\w+)/test", made).group(1)
+    # Without JavaScript the settings page itself opens the form; with htmx, the panel alone.
+    for html in (
+        page.get(f"/settings?edit_provider={provider_id}").text,
+        page.get(f"/settings/providers?edit_provider={provider_id}", htmx=True).text,
+    ):
+        form = dict(form_fields(html, "provider-edit-form"))
+        assert (form["name"], form["base_url"], form["models"], form["api_key"]) == (
+            "local",
+            "http://10.0.0.5/v1",
+            "llama3.1",
+            "",
+        )
+        assert "key ending …5678 is kept" in html and SECRET not in html
+    taken = page.post("/settings/providers", {**fields, "name": "other"}, htmx=True)
+    assert taken.status_code == 200
+    clash = page.post(f"/settings/providers/{provider_id}", {**fields, "name": "other", "api_key": ""}, htmx=True)
+    assert clash.status_code == 422 and "Edit <code>local</code>" in clash.text  # told in the same form
+    edited = {**fields, "name": "ollama", "api_key": "", "models": "llama3.1, qwen2", "prices": ""}
+    saved = page.post(f"/settings/providers/{provider_id}", edited, htmx=True)
+    assert saved.status_code == 200 and "<code>ollama</code>" in saved.text and "llama3.1, qwen2" in saved.text
+    assert "…5678" in saved.text  # the key left empty was kept
+    assert other_page.post(f"/settings/providers/{provider_id}", edited, htmx=True).status_code == 404
 
 
 def test_testing_a_provider_at_a_blocked_address_says_so(page):

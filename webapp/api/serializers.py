@@ -96,6 +96,7 @@ def template(template: Template, *, with_definition: bool = True) -> catalogue.T
         "category": template.category,
         "how_to_use": template.how_to_use,
         "usage_count": template.usage_count,
+        "example_inputs": template.example_inputs,
     }
     if with_definition:
         body["nodes"] = template.definition["nodes"]

@@ -22,6 +22,7 @@ class Template(db.Model):
     category: Mapped[str] = mapped_column(String(CATEGORY_MAX), index=True)
     how_to_use: Mapped[str] = mapped_column(Text, default="")
     definition: Mapped[dict] = mapped_column(JSONType)
+    example_inputs: Mapped[dict] = mapped_column(JSONType, default=dict)  # what it runs with as it is
     usage_count: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)

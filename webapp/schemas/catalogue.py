@@ -22,6 +22,7 @@ class Template(TypedDict):
     category: str
     how_to_use: str
     usage_count: Count
+    example_inputs: Annotated[dict, Field(description="Inputs it runs with as it is; its run form starts from them.")]
     nodes: Annotated[list, component("Nodes")]
     connections: Annotated[list, component("Connections")]
 

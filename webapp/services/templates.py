@@ -12,15 +12,16 @@ from pathlib import Path
 from sqlalchemy import func, select, update
 
 from ..config import BASE_DIR
+from ..engine.errors import InputError
 from ..errors import NotFound, ValidationFailed
 from ..extensions import db
 from ..models import Template, User, Workflow, utcnow
 from ..schemas.workflows import CATEGORY_MAX, DESCRIPTION_MAX, NAME_MAX, FromTemplateRequest
 from .definitions import compile_definition
-from .workflows import create_workflow
+from .workflows import create_workflow, unused_name
 
 CATALOGUE_DIR = BASE_DIR / "catalogue"
-_REQUIRED = ("name", "description", "category", "how_to_use", "nodes", "connections")
+_REQUIRED = ("name", "description", "category", "how_to_use", "nodes", "connections", "example_inputs")
 _TEXT_LIMITS = {
     "name": NAME_MAX,
     "description": DESCRIPTION_MAX,
@@ -43,7 +44,7 @@ def load_file(path: Path) -> dict:
         raise CatalogueError(f"{path.name}: not readable JSON: {exc}") from None
     if not isinstance(data, dict):
         raise CatalogueError(f"{path.name}: must hold one JSON object")
-    missing = [key for key in _REQUIRED if not data.get(key)]
+    missing = [key for key in _REQUIRED if data.get(key) in (None, "", [])]  # no inputs: {} examples
     if missing:
         raise CatalogueError(f"{path.name}: missing {', '.join(missing)}")
     problems = [f"unknown key '{key}'" for key in data if key not in _REQUIRED]
@@ -55,10 +56,15 @@ def load_file(path: Path) -> dict:
     if problems:
         raise CatalogueError(f"{path.name}: {'; '.join(problems)}")
     try:
-        compile_definition({"nodes": data["nodes"], "connections": data["connections"]})
+        graph = compile_definition({"nodes": data["nodes"], "connections": data["connections"]})
     except ValidationFailed as exc:
         problems = "; ".join(f"{p.path}: {p.message}" for p in exc.details)
         raise CatalogueError(f"{path.name}: invalid definition: {problems}") from None
+    try:  # a template runs as it is: its examples are inputs a run would take
+        graph.input_node.validate_inputs(data["example_inputs"])
+    except InputError as exc:
+        problems = "; ".join(f"{p.path}: {p.message}" for p in exc.problems)
+        raise CatalogueError(f"{path.name}: example_inputs: {problems}") from None
     return data
 
 
@@ -79,6 +85,7 @@ def seed(directory: Path | None = None) -> tuple[int, int]:
         template.name, template.description = data["name"], data["description"]
         template.category, template.how_to_use = data["category"], data["how_to_use"]
         template.definition = {"nodes": data["nodes"], "connections": data["connections"]}
+        template.example_inputs = data["example_inputs"]
         template.updated_at = utcnow()
     db.session.commit()
     return created, updated
@@ -109,11 +116,19 @@ def get_template(template_id: str) -> Template:
     return template
 
 
+def example_inputs_for(workflow: Workflow) -> dict:
+    """The inputs a workflow made from a template starts its run form from: the
+    template's examples (none for a workflow of one's own, or a template gone)."""
+    template = db.session.get(Template, workflow.template_id) if workflow.template_id else None
+    return template.example_inputs if template is not None else {}
+
+
 def workflow_from_template(user: User, body: FromTemplateRequest) -> Workflow:
-    """A workflow owned by ``user`` (private unless asked), named as asked or after the template."""
+    """A workflow owned by ``user`` (private unless asked), named as asked or after the
+    template (numbered when the user has that name already)."""
     template = get_template(body.template_id)
     fields = {
-        "name": body.name or template.name,
+        "name": body.name or unused_name(user, template.name),
         "description": (body.description or "") if "description" in body.model_fields_set else template.description,
         "category": template.category,
         "public": body.public,

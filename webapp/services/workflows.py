@@ -189,10 +189,28 @@ def rate_workflow(user: User, workflow_id: str, value: int) -> Workflow:
     return workflow
 
 
+def unused_name(user: User, wanted: str) -> str:
+    """``wanted``, or else ``wanted (2)``, ``(3)``…: the first none of the user's live
+    workflows has, within NAME_MAX (what a copy is called when no name is given)."""
+    prefix = wanted[: NAME_MAX - len(" (999)")]
+    taken = set(
+        db.session.scalars(
+            select(Workflow.name).where(
+                Workflow.owner_id == user.id,
+                Workflow.deleted_at.is_(None),
+                or_(Workflow.name == wanted, Workflow.name.startswith(f"{prefix} (", autoescape=True)),
+            )
+        )
+    )
+    if wanted not in taken:
+        return wanted
+    return next(f"{prefix} ({n})" for n in range(2, len(taken) + 3) if f"{prefix} ({n})" not in taken)
+
+
 def clone_workflow(user: User, workflow_id: str, *, name: str | None = None) -> Workflow:
     source = visible_workflow(user, workflow_id)
     fields = {
-        "name": name or f"{source.name} (copy)"[:NAME_MAX],
+        "name": name or unused_name(user, f"{source.name} (copy)"[:NAME_MAX]),
         "description": source.description,
         "category": source.category,
         **source.definition,

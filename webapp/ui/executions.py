@@ -18,6 +18,7 @@ from ..runs import start
 from ..services import executions as service
 from ..services import summaries
 from ..services.definitions import graph_for
+from ..services.templates import example_inputs_for
 from ..services.workflows import visible_workflow
 from . import bp
 from .formatting import format_duration
@@ -37,15 +38,28 @@ def _user():
 
 @bp.get("/workflows/<workflow_id>/run")
 def workflow_run(workflow_id: str):
+    """The run form starts from an earlier run's inputs (``?from=<execution id>``, one's
+    own: "Run again"), else from the template's examples the workflow was made from."""
     workflow = visible_workflow(_user(), workflow_id)
-    return _run_page(workflow)
+    earlier = request.args.get("from")
+    start_from = service.own_execution(_user(), earlier).inputs if earlier else example_inputs_for(workflow)
+    return _run_page(workflow, start_from=start_from)
 
 
-def _run_page(workflow, *, values: dict | None = None, problems=None, status: int = 200, result=None, trigger=None):
+def _run_page(
+    workflow,
+    *,
+    values: dict | None = None,
+    start_from: dict | None = None,
+    problems=None,
+    status: int = 200,
+    result=None,
+    trigger=None,
+):
     graph = graph_for(workflow.id, workflow.version)
     placed: dict[str, list[str]] = {}
     loose = []
-    fields = run_fields(graph, values)
+    fields = run_fields(graph, values, start_from)
     slots = {f"inputs.{f.name}": f.slot for f in fields}
     for problem in problems or []:
         if problem.path in slots:

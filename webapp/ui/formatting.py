@@ -22,6 +22,7 @@ NAVIGATION = (
     ("ui.templates", "Templates"),
     ("ui.history", "History"),
     ("ui.usage", "Usage"),
+    ("ui.settings", "Settings"),
 )
 # What started a run, as a page says it ("started 2 min ago by a webhook").
 TRIGGER_LABELS = {
@@ -112,6 +113,8 @@ def active_section() -> str | None:
         "ui.history": "ui.history",
         "ui.execution": "ui.history",
         "ui.usage": "ui.usage",
+        "ui.settings": "ui.settings",
+        "ui.audit": "ui.settings",
     }
     if endpoint in sections:
         return sections[endpoint]

@@ -27,6 +27,7 @@ class RunField:
     choices: tuple[tuple[str, str], ...] = ()
     max_length: int | None = None
     step: str = "any"
+    placeholder: str = ""
 
     @property
     def form_name(self) -> str:
@@ -41,14 +42,17 @@ class RunField:
         return "pb-in-" + re.sub(r"[^A-Za-z0-9_-]", "-", self.name)
 
 
-def run_fields(graph, values: dict | None = None) -> list[RunField]:
-    """Widgets for the input node's fields, filled with ``values`` (what was posted)
-    or else each field's default."""
+def run_fields(graph, values: dict | None = None, start: dict | None = None) -> list[RunField]:
+    """Widgets for the input node's fields, filled with ``values`` (the strings that
+    were posted), else with ``start`` (inputs to begin from: an earlier run's, or the
+    template's examples), else each field's default; a field's ``example`` is its
+    placeholder."""
     node = graph.input_node if graph is not None else None
     posted = values or {}
+    begin = start or {}
     fields = []
     for declared in node.fields if node is not None else []:
-        value = posted.get(declared.name, _shown(declared.default, declared.type))
+        value = posted.get(declared.name, _shown(begin.get(declared.name, declared.default), declared.type))
         label = declared.label or declared.name.replace("_", " ").capitalize()
         common = {
             "name": declared.name,
@@ -57,6 +61,7 @@ def run_fields(graph, values: dict | None = None) -> list[RunField]:
             "required": declared.required,
             "description": declared.description,
             "max_length": declared.max_length,
+            "placeholder": _shown(declared.example, declared.type),
         }
         if declared.enum:
             choices = tuple((json.dumps(v) if not isinstance(v, str) else v, str(v)) for v in declared.enum)

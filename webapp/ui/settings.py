@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import flash, url_for
+from flask import flash, request, url_for
 from flask_login import current_user
 
 from ..auth import accounts
@@ -21,6 +21,7 @@ def _keys_page(
     form: ApiKeyForm | None = None,
     message=None,
     password_form: PasswordForm | None = None,
+    editing_provider: str | None = None,
 ):
     user = current_user._get_current_object()
     return respond(
@@ -33,13 +34,13 @@ def _keys_page(
         action_form=PlainForm(),
         message=message,
         password_form=password_form or PasswordForm(formdata=None),
-        **providers_context(),
+        **providers_context(editing_provider),
     )
 
 
 @bp.get("/settings")
 def settings():
-    return _keys_page()
+    return _keys_page(editing_provider=request.args.get("edit_provider"))
 
 
 @bp.post("/settings/keys")

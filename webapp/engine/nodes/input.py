@@ -18,6 +18,13 @@ FIELD_OPTIONS = (  # what one declared field may say
     Option(key="type", kind="choice", label="Type", default="string", choices=choices(*FIELD_TYPES)),
     Option(key="required", kind="boolean", label="Required", default=False),
     Option(key="default", kind="value", label="Default", placeholder="none", help="Used when the input is left out."),
+    Option(
+        key="example",
+        kind="value",
+        label="Example",
+        placeholder="none",
+        help="Shown greyed in the run form's empty field; never used as a value.",
+    ),
     Option(key="label", kind="text", label="Label", placeholder="shown on the run form"),
     Option(key="description", kind="text", label="Description"),
     Option(key="max_length", kind="integer", label="Max length", minimum=1, help="For string and array fields."),
@@ -36,6 +43,7 @@ class InputField:
     max_length: int | None = None
     enum: list | None = None
     label: str | None = None
+    example: Any = None
 
     def check(self, value: Any) -> tuple[Any, str | None]:
         """The value as the workflow will see it, or why it is refused.
@@ -195,10 +203,11 @@ def _read_field(spec: Any, where: str, reader: ConfigReader) -> InputField | Non
             reader.problem(f"{where}.enum", "invalid_value", f"every enum value must be a {declared.type}")
         else:
             declared.enum = [_typed(declared.type, option)[0] for option in options]
-    if spec.get("default") is not None:
-        value, wrong = declared.check(spec["default"])
-        if wrong:
-            reader.problem(f"{where}.default", "invalid_value", f"the default {wrong}")
-        else:
-            declared.default = value
+    for key in ("default", "example"):
+        if spec.get(key) is not None:
+            value, wrong = declared.check(spec[key])
+            if wrong:
+                reader.problem(f"{where}.{key}", "invalid_value", f"the {key} {wrong}")
+            else:
+                setattr(declared, key, value)
     return declared if len(reader.problems) == problems else None
