@@ -41,21 +41,22 @@ NIT = {"severity": "nit", "file": "app.py", "line": 1, "issue": "Unclear name", 
 
 # The addresses a scenario calls; the tests point each at the loopback API server (``on_loopback``).
 PAGES, CRM, HOOKS = "https://tea.example", "https://crm.example", "https://hooks.example"
+SEARCH, SHOP = "https://search.example", "https://shop.example"
 
 SCENARIOS: dict[str, Scenario] = {
     "research-assistant-agent": Scenario(
         inputs={
             "question": "How much caffeine is in green tea? "
-            '[[call=search {"q": "green tea caffeine"}]] [[call=read_page {"url": "{api}/page/green-tea-caffeine"}]]',
-            "search_url": f"{API}/search",
+            '[[call=search {"q": "green tea caffeine"}]] [[call=read_page {"url": "https://tea.example/page/green-tea"}]]',
+            "search_url": f"{SEARCH}/search",
         },
-        runs={"helpful": [("Research this question", "About 30 mg a cup ({api}/page/green-tea-caffeine).")]},
+        runs={"helpful": [("Research this question", "About 30 mg a cup (https://tea.example/page/green-tea).")]},
         expect={"helpful": {"tools_used": ["search", "read_page"], "tool_calls": 2}},
     ),
     "order-support-agent": Scenario(
         inputs={
             "message": 'Where is my order A1001? It was due yesterday. [[call=lookup_order {"order_id": "A1001"}]]',
-            "orders_url": f"{API}/orders",
+            "orders_url": f"{SHOP}/orders",
         },
         runs={
             "helpful": [
