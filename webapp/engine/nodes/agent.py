@@ -29,6 +29,7 @@ from ..model_calls import ZERO_USAGE, ModelReply, ModelRequest, ToolCall
 from ..options import Option
 from ..status import RunStatus
 from ..tools import MAX_TOOLS, TOOL_NAME, check_arguments, fields_of, schema_of
+from . import model_options
 from .base import ConfigReader, NodeOutcome, NodeType, RunContext, as_text
 from .input import InputField
 from .map import InnerStep
@@ -91,22 +92,8 @@ class AgentNode(NodeType):
     colour = "#a21caf"
     blocking = True
     options = (
-        Option(
-            key="model",
-            kind="text",
-            label="Model",
-            placeholder="server default",
-            help="A model that supports tool calling.",
-            suggest="models",
-        ),
-        Option(
-            key="provider",
-            kind="text",
-            label="Provider",
-            placeholder="the server's",
-            help="One of your model providers, by name; whoever runs the workflow uses theirs, or the server's.",
-            suggest="providers",
-        ),
+        model_options.model("A model that supports tool calling."),
+        model_options.PROVIDER,
         Option(
             key="system",
             kind="template",
@@ -138,27 +125,9 @@ class AgentNode(NodeType):
             default=5,
             help="A model asking for more fails the node (resource_limit).",
         ),
-        Option(
-            key="temperature", kind="number", label="Temperature", minimum=0, maximum=2, placeholder="model default"
-        ),
-        Option(
-            key="max_tokens",
-            kind="integer",
-            label="Max tokens",
-            minimum=1,
-            maximum=1_000_000,
-            placeholder="model default",
-            advanced=True,
-        ),
-        Option(
-            key="timeout",
-            kind="number",
-            label="Timeout per model call (seconds)",
-            minimum=0.1,
-            maximum=3600,
-            advanced=True,
-            placeholder="server default",
-        ),
+        model_options.TEMPERATURE,
+        model_options.max_tokens(advanced=True),
+        model_options.timeout("Timeout per model call (seconds)"),
     )
     outputs = ("text", "steps", "model", "usage.total_tokens", "cost_usd")
     starter = {"prompt": "", "tools": []}

@@ -8,6 +8,7 @@ from ..attempts import retries_option
 from ..errors import NodeError
 from ..model_calls import ModelRequest
 from ..options import Choice, Option
+from . import model_options
 from .base import NodeOutcome, NodeType, RunContext, as_text
 
 JSON_INSTRUCTION = "Answer with a single JSON object and nothing else."
@@ -20,22 +21,8 @@ class AiModelNode(NodeType):
     colour = "#7c3aed"
     blocking = True
     options = (
-        Option(
-            key="model",
-            kind="text",
-            label="Model",
-            placeholder="server default",
-            help="Any model your server offers.",
-            suggest="models",
-        ),
-        Option(
-            key="provider",
-            kind="text",
-            label="Provider",
-            placeholder="the server's",
-            help="One of your model providers, by name; whoever runs the workflow uses theirs, or the server's.",
-            suggest="providers",
-        ),
+        model_options.model("Any model your server offers."),
+        model_options.PROVIDER,
         Option(
             key="response_format",
             kind="choice",
@@ -43,17 +30,8 @@ class AiModelNode(NodeType):
             default="text",
             choices=(Choice(value="text", label="Text"), Choice(value="json", label="JSON object (adds .json)")),
         ),
-        Option(
-            key="temperature", kind="number", label="Temperature", minimum=0, maximum=2, placeholder="model default"
-        ),
-        Option(
-            key="max_tokens",
-            kind="integer",
-            label="Max tokens",
-            minimum=1,
-            maximum=1_000_000,
-            placeholder="model default",
-        ),
+        model_options.TEMPERATURE,
+        model_options.max_tokens(),
         Option(
             key="system",
             kind="template",
@@ -72,15 +50,7 @@ class AiModelNode(NodeType):
         Option(
             key="cache", kind="boolean", label="Reuse cached answers for identical calls", default=True, advanced=True
         ),
-        Option(
-            key="timeout",
-            kind="number",
-            label="Timeout (seconds)",
-            minimum=0.1,
-            maximum=3600,
-            advanced=True,
-            placeholder="server default",
-        ),
+        model_options.timeout("Timeout (seconds)"),
         retries_option(placeholder="server default"),
     )
     outputs = ("text", "model", "usage.total_tokens", "cost_usd")
