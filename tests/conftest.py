@@ -324,22 +324,33 @@ def cold_model_cache(redis_url: str) -> None:
 FAST_RECOVERY = {"HEARTBEAT_INTERVAL": 0.5, "WORKER_LOST_AFTER": 3, "REAPER_INTERVAL": 0.5}
 
 
+class Workers:
+    """Long-lived workers, one per database, started on first use and stopped at the
+    end; ``settings`` go to each worker's app."""
+
+    def __init__(self, model_server, name: str, **settings) -> None:
+        self.model_server, self.name, self.settings = model_server, name, settings
+        self.started: dict[str, WorkerProcess] = {}
+
+    def __call__(self, database_url: str, redis_url: str) -> WorkerProcess:
+        if database_url not in self.started:
+            queue = f"{self.name}-{uuid.uuid4().hex[:8]}"
+            self.started[database_url] = WorkerProcess(
+                database_url, redis_url, self.model_server.base_url, queue, **FAST_RECOVERY, **self.settings
+            ).wait_ready()
+        return self.started[database_url]
+
+    def stop(self) -> None:
+        for worker in self.started.values():
+            worker.stop()
+
+
 @pytest.fixture(scope="session")
 def shared_workers(model_server):
     """One long-lived worker per database, for tests that only need the queue to work."""
-    started: dict[str, WorkerProcess] = {}
-
-    def worker_for(database_url: str, redis_url: str) -> WorkerProcess:
-        if database_url not in started:
-            queue = f"shared-{uuid.uuid4().hex[:8]}"
-            started[database_url] = WorkerProcess(
-                database_url, redis_url, model_server.base_url, queue, **FAST_RECOVERY
-            ).wait_ready()
-        return started[database_url]
-
-    yield worker_for
-    for worker in started.values():
-        worker.stop()
+    workers = Workers(model_server, "shared")
+    yield workers
+    workers.stop()
 
 
 @pytest.fixture(params=["local", "queue"])

@@ -4,12 +4,10 @@ the loopback model server's tool-call directives (tests/model_server.py)."""
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
 from tests.api.test_executions import create
-from tests.conftest import FAST_RECOVERY, WorkerProcess, close_app, cold_model_cache, make_app
+from tests.conftest import Workers, close_app, cold_model_cache, make_app
 from tests.definitions import model_definition
 from tests.waiting import eventually, finished, node_reached
 from webapp.extensions import db
@@ -19,24 +17,9 @@ from webapp.models import User
 @pytest.fixture(scope="session")
 def agent_workers(model_server):
     """One worker per database whose HTTP calls may reach the loopback API server."""
-    started: dict[str, WorkerProcess] = {}
-
-    def worker_for(database_url: str, redis_url: str) -> WorkerProcess:
-        if database_url not in started:
-            queue = f"agent-{uuid.uuid4().hex[:8]}"
-            started[database_url] = WorkerProcess(
-                database_url,
-                redis_url,
-                model_server.base_url,
-                queue,
-                HTTP_ALLOWED_HOSTS="127.0.0.1",
-                **FAST_RECOVERY,
-            ).wait_ready()
-        return started[database_url]
-
-    yield worker_for
-    for worker in started.values():
-        worker.stop()
+    workers = Workers(model_server, "agent", HTTP_ALLOWED_HOSTS="127.0.0.1")
+    yield workers
+    workers.stop()
 
 
 @pytest.fixture
