@@ -163,3 +163,21 @@ def test_the_editor_at_phone_width_opens_nodes_below_the_graph(browser_page, ser
     expect(page.locator("#save-button")).to_be_in_viewport()
     card.scroll_into_view_if_needed()
     screenshot(page, "editor-phone.png", full_page=False)
+
+
+def test_the_12_node_templates_execution_graph_fits_1440px_beside_its_nodes(browser_page, gallery):
+    page = browser_page
+    page.set_viewport_size({"width": 1440, "height": 900})
+    clone(page, "blog+article")
+    page.goto(f"{page.url}/run")
+    page.get_by_role("button", name="Run in background").click()  # the form starts from the examples
+    page.wait_for_url(re.compile(r".*/executions/exec_\w+$"))
+    expect(page.locator("#execution-status")).to_have_text(re.compile("Completed|Failed"), timeout=30_000)
+    graph = page.locator(".run-graph svg.graph").bounding_box()
+    nodes = page.locator(".node-runs").bounding_box()
+    assert graph["x"] >= 0 and graph["x"] + graph["width"] <= nodes["x"], "the graph sits beside the nodes"
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1440
+    expect(page.locator(".run-graph .graph-hint:visible")).to_have_count(0)  # nothing to scroll sideways
+    expect(page.locator(".run-graph a.node-link")).to_have_count(12)
+    assert page.errors == []
+    screenshot(page, "execution-graph.png", full_page=False)

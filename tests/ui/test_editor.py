@@ -496,11 +496,11 @@ def test_the_graph_opens_one_node_at_a_time_and_draws_a_conditionals_exits(page,
 
 
 def test_an_unused_exit_is_drawn_open():
-    from webapp.ui.graph import DOWN, render_graph
+    from webapp.ui.graph import render_graph
 
     definition = spec_example()
     definition["connections"] = [c for c in definition["connections"] if c.get("branch") != "false"]
-    svg = str(render_graph(definition, flow=DOWN))
+    svg = str(render_graph(definition))
     assert 'class="exit exit-false is-open"' in svg and 'class="exit exit-true"' in svg
 
 

@@ -75,6 +75,18 @@ def test_an_inputs_example_is_its_placeholder_never_its_value(page, app):
     assert dict(form_fields(html, "run-form"))["inputs.text"] == ""  # a placeholder posts nothing
 
 
+def test_the_execution_page_lists_nodes_in_run_order_and_draws_the_editors_graph(page, app):
+    definition = echo_definition()
+    definition["nodes"].reverse()  # written output first: the run still starts at the input
+    workflow_id = create_workflow(app, page.user, definition, name="Backwards")
+    html = page.get(f"/executions/{run_and_wait(app, page.user, workflow_id, {'text': 'hi'})}").text
+    assert re.findall(r'<details class="node-run [^"]*" id="run-(\w+)"', html) == ["in", "shout", "out"]
+    width, height = map(
+        float, re.search(r'<svg class="graph[^"]*"[^>]* viewBox="0 0 ([\d.]+) ([\d.]+)"', html).groups()
+    )
+    assert height > width  # top to bottom, as the editor draws it
+
+
 def test_run_again_starts_from_the_runs_inputs(page, other_page, app):
     workflow_id = create_workflow(app, page.user, TYPED_INPUTS, name="Typed", public=True)
     given = {"title": "Again", "loud": False, "count": 7, "meta": {"k": [1, 2]}, "tags": ["x", "y"]}

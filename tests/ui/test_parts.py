@@ -25,18 +25,18 @@ def boxes(svg: str) -> dict[str, tuple[float, float]]:
     return found
 
 
-def test_graph_is_layered_left_to_right():
+def test_graph_is_layered_top_to_bottom():
     svg = str(render_graph(spec_example()))
     placed = boxes(svg)
-    assert placed["in"][0] < placed["draft"][0] < placed["long"][0] < placed["short"][0] < placed["out"][0]
+    assert placed["in"][1] < placed["draft"][1] < placed["long"][1] < placed["short"][1] < placed["out"][1]
     assert 'class="node t-conditional"' in svg and 'class="node t-output"' in svg
     assert ">true</text>" in svg and ">false</text>" in svg and 'class="edge edge-false"' in svg
 
 
 def test_parallel_nodes_share_a_layer():
     placed = boxes(str(render_graph(fan_out_definition(3))))
-    assert placed["m0"][0] == placed["m1"][0] == placed["m2"][0]
-    assert len({placed[f"m{i}"][1] for i in range(3)}) == 3
+    assert placed["m0"][1] == placed["m1"][1] == placed["m2"][1]
+    assert len({placed[f"m{i}"][0] for i in range(3)}) == 3
 
 
 def test_an_edge_skipping_a_layer_goes_around_the_nodes_between():

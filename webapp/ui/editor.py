@@ -28,7 +28,7 @@ from ..services.providers import list_providers
 from . import bp, editor_schema, node_forms, undo
 from . import draft as drafts
 from .forms import WorkflowMetaForm
-from .graph import DOWN, render_graph
+from .graph import render_graph
 from .rendering import is_fragment_request, redirect_to, respond
 
 
@@ -158,7 +158,6 @@ def editor_context(
             definition,
             link_prefix="node-" if view == "form" else None,
             label=f"Graph of {workflow.name}",
-            flow=DOWN,
             insert_points=view == "form" and not readonly,
             selected=forms[selected].id if selected is not None else None,
         ),

@@ -135,13 +135,14 @@ def _result_context(execution) -> dict:
     return {
         "execution": execution,
         "output_formats": formats,
-        "run_graph": render_graph(
+        "run_graph": render_graph(  # drawn as the editor draws it: top to bottom, branches labelled
             definition,
             statuses=statuses,
             details=details,
             link_prefix="run-",
             label="Execution graph, coloured by node status",
         ),
+        "node_rows": in_run_order(execution.nodes),
         "node_names": {n.get("id"): n.get("name") for n in definition.get("nodes") or [] if isinstance(n, dict)},
         "children": service.child_executions(execution),
         "retried_as": service.retries_of([execution.id]).get(execution.id),
@@ -149,6 +150,12 @@ def _result_context(execution) -> dict:
         "title_tag": is_fragment_request(),  # a polled fragment carries the tab's title (htmx sets it)
         "poll_seconds": POLL_SECONDS,
     }
+
+
+def in_run_order(rows) -> list:
+    """The nodes as they ran: by start, those that never started last (in definition order)."""
+    ordered = sorted(enumerate(rows), key=lambda pair: (pair[1].started_at is None, pair[1].started_at or 0, pair[0]))
+    return [row for _, row in ordered]
 
 
 def _node_detail(row) -> str:

@@ -1,5 +1,5 @@
-"""The picture of a workflow: a server-rendered SVG, layered left to right (the
-execution page) or top to bottom (the editor and template previews, beside a panel).
+"""The picture of a workflow: a server-rendered SVG, layered top to bottom, the same
+in the editor, a template's preview and an execution's page (beside a panel or a list).
 
 It draws the definition as written, valid or not (the editor redraws it while the
 person is still fixing problems): unknown ends and self-loops are left out and a
@@ -49,8 +49,7 @@ class Flow:
         return (across, along) if self.down else (along, across)
 
 
-RIGHT = Flow(down=False, gap_along=64, gap_across=22)  # the execution page: a wide band above the nodes
-DOWN = Flow(down=True, gap_along=64, gap_across=28)  # the editor and previews: a column beside a panel
+DOWN = Flow(down=True, gap_along=64, gap_across=28)  # every page draws this one: a column beside a panel
 
 
 @dataclass
@@ -88,7 +87,6 @@ def render_graph(
     details: dict[str, str] | None = None,
     link_prefix: str | None = None,
     label: str = "Workflow graph",
-    flow: Flow = RIGHT,
     insert_points: bool = False,
     selected: str | None = None,
 ) -> Markup:
@@ -96,16 +94,17 @@ def render_graph(
 
     ``statuses`` colours nodes by run status instead of type; ``details`` adds a
     second line under a node's name; ``link_prefix`` makes each node a link to
-    ``#<prefix><node id>`` (``selected`` marks one). ``flow=DOWN`` runs top to bottom
-    and draws a branching node's exits; ``insert_points`` puts a "+" on every
+    ``#<prefix><node id>`` (``selected`` marks one). A branching node's exits are
+    drawn, labelled; ``insert_points`` puts a "+" on every
     connection (``data-action="insert_on:<its index>"``, for the editor's script).
     """
     boxes, edges = _read(definition or {})
     if not boxes:
         return Markup('<p class="graph-empty">No nodes yet. Add an input, a model call and an output.</p>')
+    flow = DOWN
     _layout(boxes, edges, flow)
     uid = f"g{next(_ids)}"
-    exits = _exits(boxes) if flow.down else {}
+    exits = _exits(boxes)
     routes = [
         _route(boxes[e.source], boxes[e.target], list(boxes.values()), flow, exits.get(e.source), e.branch)
         for e in edges

@@ -11,7 +11,7 @@ from ..services import templates as service
 from ..services.definitions import compile_definition
 from . import bp
 from .forms import CloneForm
-from .graph import DOWN, render_graph
+from .graph import render_graph
 from .rendering import page_arg, paginate, redirect_to, respond
 
 PER_PAGE = 24
@@ -44,7 +44,7 @@ def template(template_id: str):
     return respond(
         "gallery/detail.html",
         item=item,
-        graph=render_graph(item.definition, label=f"Graph of the template {item.name}", flow=DOWN),
+        graph=render_graph(item.definition, label=f"Graph of the template {item.name}"),
         inputs=_input_fields(item.definition),
         form=CloneForm(),
     )
