@@ -83,10 +83,16 @@ def test_a_step_over_the_memory_cap_fails_as_resource_limit_and_the_sandbox_reti
     assert pool.alive == 0  # its heap is not trusted again
 
 
-def busy_sandbox() -> multiprocessing.Process:
+def sandboxes() -> set[int]:
+    return {child.pid for child in multiprocessing.active_children() if child.name == "sandbox"}
+
+
+def busy_sandbox(others: set[int]) -> int:
+    """The pid of the sandbox started since ``others`` were: an earlier test's pool may
+    still hold an idle one, and killing that would leave the step running."""
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        found = [child for child in multiprocessing.active_children() if child.name == "sandbox"]
+        found = sorted(sandboxes() - others)
         if found:
             return found[0]
         time.sleep(0.05)
@@ -97,12 +103,12 @@ def busy_sandbox() -> multiprocessing.Process:
 def test_a_sandbox_killed_by_a_signal_mid_step_is_reported_for_what_happened(pool, sig):
     """Not "over its memory bound" for any death: that one is a MemoryError, answered."""
     spin = one_step("{{ ([range(100000)]*30000)|map('sum')|sum }}")
-    results = []
+    results, others = [], sandboxes()
     running = threading.Thread(target=lambda: results.append(runner.run(spin, {"text": "x"}, isolation=pool)))
     running.start()
-    sandbox = busy_sandbox()
+    sandbox = busy_sandbox(others)
     time.sleep(0.3)  # into the step
-    os.kill(sandbox.pid, sig)
+    os.kill(sandbox, sig)
     running.join(30)
     (result,) = results
     error = result.records["step"].error

@@ -65,8 +65,10 @@ def test_run_and_wait_tells_the_recent_runs_to_refresh(page, app, model):
 def test_a_wide_graph_scrolls_at_a_readable_size_and_says_so():
     from webapp.ui.graph import FITS_WIDTH, MIN_SCALE, render_graph
 
+    # Drawn top to bottom, a graph is wide when it fans out: one input into 12 steps side by side.
     chain = [{"id": f"n{i}", "type": "processing"} for i in range(12)]
-    wide = str(render_graph({"nodes": chain, "connections": [{"from": f"n{i}", "to": f"n{i + 1}"} for i in range(11)]}))
+    fan = [{"id": "src", "type": "input"}, *chain]
+    wide = str(render_graph({"nodes": fan, "connections": [{"from": "src", "to": n["id"]} for n in chain]}))
     view_width = int(re.search(r'viewBox="0 0 (\d+) ', wide).group(1))
     drawn_width = int(re.search(r'<svg class="graph graph-wide"[^>]* width="(\d+)"', wide).group(1))
     assert view_width > FITS_WIDTH and drawn_width / view_width >= MIN_SCALE - 0.01  # titles stay ≥ 10 px
