@@ -182,6 +182,33 @@ def test_structural_actions():
     assert definition == spec_example()  # the draft it started from is left alone
 
 
+def test_a_new_map_starts_from_the_nearest_list_upstream():
+    definition = {
+        "nodes": [
+            {"id": "in", "type": "input", "config": {"fields": [{"name": "topic"}, {"name": "urls", "type": "array"}]}},
+            {"id": "call", "type": "http_request", "config": {"url": "https://example.com"}},
+            {"id": "count", "type": "processing", "config": {"operation": "word_count", "input": "{{ call.text }}"}},
+            {"id": "says", "type": "conditional", "config": {"condition": "true"}},
+        ],
+        "connections": [{"from": "in", "to": "call"}, {"from": "call", "to": "count"}, {"from": "in", "to": "says"}],
+    }
+
+    def items_after(after: str) -> str:
+        form = MultiDict({"new_node_type": "map", "new_node_after": after})
+        return draft.apply_action(definition, "add_node", form)["nodes"][-1]["config"]["items"]
+
+    assert items_after("in") == "{{ in.urls }}"  # not the first field, a text
+    assert items_after("call") == "{{ call.json }}"  # not its status
+    assert items_after("count") == "{{ call.json }}"  # a count is never a list: the nearest one upstream
+    assert items_after("says") == "{{ in.urls }}"
+    assert (
+        draft.apply_action(
+            definition, "add_node", MultiDict({"new_node_type": "processing", "new_node_after": "call"})
+        )["nodes"][-1]["config"]["template"]
+        == "{{ call.status }}"
+    )  # other nodes still start from the first output
+
+
 def test_a_node_inserted_between_takes_over_what_followed_and_a_removed_one_is_bridged():
     definition = spec_example()  # in → draft → long → (true) short → out, (false) → out
     form = MultiDict({"new_node_type": "processing", "new_node_after": "draft", "new_node_between": "true"})
