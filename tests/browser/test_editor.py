@@ -12,9 +12,10 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import open_node, screenshot
 from tests.definitions import echo_definition
-from tests.ui.conftest import create_workflow
+from tests.ui.conftest import create_workflow, in_app
 from webapp.extensions import db
 from webapp.models import User, Workflow
+from webapp.services.providers import create_provider
 
 pytestmark = pytest.mark.browser
 LINKS = "#editor-graph a.node-link"
@@ -181,3 +182,57 @@ def test_the_12_node_templates_execution_graph_fits_1440px_beside_its_nodes(brow
     expect(page.locator(".run-graph a.node-link")).to_have_count(12)
     assert page.errors == []
     screenshot(page, "execution-graph.png", full_page=False)
+
+
+def test_a_provider_then_one_of_its_models_and_a_sub_workflow_whose_inputs_are_listed_are_picked(browser_page, server):
+    page = browser_page
+    user = ada(server)
+    body = {
+        "name": "picker-local",
+        "base_url": "http://10.0.0.5/v1",
+        "api_key": "sk-pick",
+        "models": ["llama3.1", "tiny"],
+    }
+    in_app(server.app, lambda u: create_provider(u, body).id, user_id=user.id)
+    takes = {"fields": [{"name": "text", "type": "string"}, {"name": "topic", "type": "string", "required": True}]}
+    child = create_workflow(
+        server.app,
+        user,
+        {
+            **echo_definition(),
+            "nodes": [{"id": "in", "type": "input", "config": takes}, *echo_definition()["nodes"][1:]],
+        },
+        name="Needs a topic",
+    )
+    other = create_workflow(server.app, user, echo_definition(), name="Plain echo")
+    caller = {
+        "nodes": [
+            {"id": "in", "type": "input", "config": {"fields": [{"name": "text", "type": "string"}]}},
+            {"id": "m", "type": "ai_model", "config": {"prompt": "{{ in.text }}"}},
+            {"id": "sub", "type": "workflow", "config": {"workflow_id": other, "inputs": {"text": "{{ m.text }}"}}},
+            {"id": "out", "type": "output", "config": {"fields": {"r": "{{ sub.outputs }}"}}},
+        ],
+        "connections": [{"from": "in", "to": "m"}, {"from": "m", "to": "sub"}, {"from": "sub", "to": "out"}],
+    }
+    workflow_id = create_workflow(server.app, user, caller, name="Picks")
+    page.goto(f"/workflows/{workflow_id}")
+    open_node(page, "m")
+    models = page.locator('select[name="nodes[1].config.model"] option')
+    expect(models.filter(has_text="gpt-4o-mini")).to_have_count(1)  # no provider yet: the server's models
+    page.locator('select[name="nodes[1].config.provider"]').select_option("picker-local")
+    expect(models).to_have_text(["Default model", "llama3.1", "tiny"])  # redrawn: the provider's own list
+    page.locator('select[name="nodes[1].config.model"]').select_option("tiny")
+    open_node(page, "sub")
+    page.locator('select[name="nodes[2].config.workflow_id"]').select_option(label="Needs a topic")
+    expect(page.get_by_text("It takes: text (string), topic (string, required)")).to_be_visible()
+    names = page.locator('input[name^="nodes[2].config.inputs"][name$=".name"]')
+    expect(names).to_have_count(2)  # the row it had, and one for the required input it lacked
+    assert names.evaluate_all("inputs => inputs.map(i => i.value)") == ["text", "topic"]
+    page.locator('input[name="nodes[2].config.inputs[1].template"]').fill("{{ in.text }}")
+    page.locator("#save-button").click()
+    expect(page.locator(".editor-message")).to_contain_text("Saved")
+    with server.app.app_context():
+        saved = db.session.get(Workflow, workflow_id).definition["nodes"]
+    assert saved[1]["config"] | {"prompt": None} == {"prompt": None, "provider": "picker-local", "model": "tiny"}
+    assert saved[2]["config"] == {"workflow_id": child, "inputs": {"text": "{{ m.text }}", "topic": "{{ in.text }}"}}
+    assert page.errors == []
