@@ -333,6 +333,7 @@ def as_json(definition: dict) -> str:
 # -- changing the shape ------------------------------------------------------------------------------
 
 
+ADDING = ("add_node", "insert_on", "add_from")  # the edits that add a node: it opens, the keyboard on it
 _INDEX = re.compile(r"[0-9]{1,6}")  # a node's, row's or connection's place: far more than any bound allows
 
 
@@ -368,6 +369,12 @@ def apply_action(definition: dict, action: str, form) -> dict:
         if new_id:  # the connection now leads to the new node (its branch kept), and on from there
             connections.insert(args[0] + 1, {"from": new_id, "to": on.get("to")})
             on["to"] = new_id
+    elif verb == "connect" and len(parts) >= 2:  # connect:<from>:<to>[:<branch>], a drag or a pick in the graph
+        _connect(nodes, connections, {"from": parts[0], "to": parts[1], **_branch(nodes, parts[0], parts[2:])})
+    elif verb == "add_from" and parts and takes_input:  # add_from:<node>[:<branch>], "add a node here" on an exit
+        new_id = _add_node(nodes, connections, kind, parts[0]) if parts[0] in _ids(nodes) else None
+        if new_id:
+            connections.append({"from": parts[0], "to": new_id, **_branch(nodes, parts[0], parts[1:])})
     elif verb == "remove_node" and args and args[0] < len(nodes):
         removed = nodes.pop(args[0]).get("id")
         connections = _without(
@@ -388,6 +395,29 @@ def apply_action(definition: dict, action: str, form) -> dict:
         key = next((part for part in parts[1:] if part and not part.isdigit()), None)
         _change_rows(nodes[args[0]], key, verb == "add_row", args[1] if len(args) > 1 else None)
     return {"nodes": nodes, "connections": connections}
+
+
+def _ids(nodes: list[dict]) -> set:
+    return {n.get("id") for n in nodes}
+
+
+def _branch(nodes: list[dict], source: str, given: list[str]) -> dict:
+    """``{"branch": …}`` when ``source`` is a branching node and names one of its exits."""
+    node = next((n for n in nodes if n.get("id") == source), {})
+    info = describe(node.get("type"))
+    branch = given[0] if given else None
+    return {"branch": branch} if info and branch in info.branches else {}
+
+
+def _connect(nodes: list[dict], connections: list[dict], connection: dict) -> None:
+    """Adds ``connection`` between two nodes of the draft, once; a node into itself or
+    into one that takes no input (an input node) is no connection."""
+    target = next((n for n in nodes if n.get("id") == connection["to"]), None)
+    info = describe(target.get("type")) if target else None
+    if connection["from"] not in _ids(nodes) or connection["from"] == connection["to"] or not info:
+        return
+    if info.takes_input and connection not in connections:
+        connections.append(connection)
 
 
 def _add_node(nodes: list[dict], connections: list[dict], kind: str, after: str | None) -> str | None:

@@ -186,7 +186,7 @@ def _selected_after(action: str, selected: int | None, before: dict, after: dict
     before_ids, after_ids = _ids(before), _ids(after)
     count = len(after_ids)
     verb, _, args = drafts.parse_action(action)
-    if verb in ("add_node", "insert_on") and count > len(before_ids):
+    if verb in drafts.ADDING and count > len(before_ids):
         return count - 1
     if verb in ("undo", "revert"):
         was = before_ids[selected] if selected is not None and selected < len(before_ids) else None
@@ -262,7 +262,7 @@ def editor_change(workflow_id: str):
         json_text=typed,
         problems=problems_of(definition, None if action in ("undo", "revert") else posted.problems),
         selected=_selected_after(action, _selected_index(), posted.definition, definition),
-        focus_node=action == "add_node" or action.startswith("insert_on:"),
+        focus_node=drafts.parse_action(action)[0] in drafts.ADDING,
         history=history,
         message=message,
     )
