@@ -48,6 +48,7 @@ class ModelServer:
         self.calls: list[dict] = []
         self.model_lists = 0  # GET /models asked
         self.in_flight = self.most_in_flight = 0  # completions being answered now; the most at once
+        self.epoch = 0  # bumped by reset: a call from before it (a slow one still answering) is not counted
         self.drips: list[Trickle] = []
         self.list_drip: float | None = None
         self.failures: dict[str, int] = {}
@@ -82,7 +83,8 @@ class ModelServer:
             self.drips.clear()
             self.list_drip = None
             self.model_lists = 0
-            self.most_in_flight = 0
+            self.in_flight = self.most_in_flight = 0
+            self.epoch += 1
         self.latency = 0.0
 
     def reply_when(self, substring: str, text: str) -> None:
@@ -211,13 +213,14 @@ def _handler_for(server: ModelServer):
                 self._send(404, {"error": {"message": f"no route {self.path}"}}, {})
                 return
             with server.lock:
+                epoch = server.epoch
                 server.in_flight += 1
                 server.most_in_flight = max(server.most_in_flight, server.in_flight)
             try:
                 status, answer, headers = server.answer(body, self.headers.get("Authorization", ""))
             finally:
                 with server.lock:
-                    server.in_flight -= 1
+                    server.in_flight -= server.epoch == epoch
             drip = directive(answer_prompt(body), "drip")
             if drip is not None:
                 self._drip(json.dumps(answer).encode(), float(drip))

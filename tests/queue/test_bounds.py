@@ -384,3 +384,24 @@ def test_a_parents_own_model_call_waits_for_its_place_while_its_child_computes(s
     body = finished(api, start(api, create(api, definition), "x"), timeout=30)
     assert body["status"] == "completed", body["error"]
     assert model.call_count == 3 and model.most_in_flight <= 2
+
+
+def test_a_child_waiting_for_a_place_ends_cancelled_with_its_parent(server, model):
+    """One place: the first of two children runs (its parent lent it the place), the second
+    waits ``queued``; cancelling the parent ends both, the second without a model call."""
+    app, _ = server(MAX_RUNNING_PER_USER=1, NODE_CONCURRENCY=2)
+    api = api_for(app)
+    child = create(api, model_definition("[[latency=20]] {{ in.text }}", cache=False))
+    call = {"workflow_id": child, "inputs": {"text": "{{ in.text }} {{ item }}"}}
+    parent = start(api, create(api, map_of({"type": "workflow", "config": call}, 2)), "parent")
+
+    def one_running_one_waiting() -> list[dict] | None:
+        children = api.get(f"/workflows/{child}/executions").json["executions"]
+        return children if sorted(c["status"] for c in children) == ["queued", "running"] else None
+
+    children = eventually(one_running_one_waiting, timeout=15, what="one child running, one queued")
+    eventually(lambda: model.call_count == 1, timeout=15, what="the first child's model call")
+    assert api.post(f"/executions/{parent}/cancel").status_code == 202
+    assert finished(api, parent)["status"] == "cancelled"
+    assert [finished(api, c["id"])["status"] for c in children] == ["cancelled", "cancelled"]
+    assert model.call_count == 1

@@ -77,10 +77,13 @@ def _claim_and_run(execution_id: str, nested: Nested | None, hearing: cancels.He
         ride_out, lambda: _claim(execution_id, nested is not None), what=f"claiming {execution_id}", window=window
     )
     claim = claiming()
-    while nested is not None and claim == Outcome(Ended.WAITING):  # no place free: it waits here, in its parent
-        if not places.wait_for_room(app, nested.owner, app.config["MAX_RUNNING_PER_USER"], nested.stopped):
-            return ride_out(lambda: _not_started(execution_id), what=f"settling {execution_id}", window=window)
-        claim = claiming()
+    if nested is not None and claim == Outcome(Ended.WAITING):  # no place free: it waits here, in its parent
+        hearing.then(places.freed)  # its own cancel ends the wait too
+        given_up = lambda: nested.stopped() or hearing.heard  # noqa: E731
+        while claim == Outcome(Ended.WAITING):
+            if not places.wait_for_room(app, nested.owner, app.config["MAX_RUNNING_PER_USER"], given_up):
+                return ride_out(lambda: _not_started(execution_id), what=f"settling {execution_id}", window=window)
+            claim = claiming()
     if isinstance(claim, Outcome):
         return claim
     try:
@@ -203,7 +206,7 @@ def _waits_in_parent(execution_id: str) -> Outcome:
 
 
 def _not_started(execution_id: str) -> Outcome:
-    """Its parent stopped while it waited for a place."""
+    """Its parent stopped while it waited for a place (or it was cancelled: then settled already)."""
     error = {"code": PARENT_STOPPED.code, "message": PARENT_STOPPED.message, "node_id": None}
     settle(execution_id, PARENT_STOPPED.status, error, from_statuses=(RunStatus.QUEUED,))
     return Outcome(Ended.SETTLED)

@@ -10,6 +10,10 @@ PostgreSQL they lock the owner's row; SQLite has one writer at a time already), 
 a held-back run tries its claim once more after it is marked: so a slot freed while
 it was being held back is never missed. The reaper still wakes any held-back run
 whose owner has room (a process that died between its end and its commit).
+
+Child runs claim here too, but are never held back: their parent's thread waits for a
+place and claims again, while the parent lends its own (``places.py``); a run marked
+``lending`` holds no place.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ freed in this process (``freed()``), and every ``POLL_SECONDS`` for places freed
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -40,8 +40,8 @@ def freed() -> None:
         _freed.notify_all()
 
 
-def wait_for_room(app: Flask, user_id: str, cap: int, stopped: Stopped) -> bool:
-    """Until the owner may hold one more place (True) or the run stops (False)."""
+def wait_for_room(app: Flask, user_id: str, cap: int, stopped: Callable[[], bool]) -> bool:
+    """Until the owner may hold one more place (True) or ``stopped()`` (False)."""
     while not stopped():
         with _freed:
             _freed.wait(POLL_SECONDS)
