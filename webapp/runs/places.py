@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from flask import Flask
@@ -62,23 +62,21 @@ class Place:
         self.own = 0  # its own model calls in flight
         self.lent = False
 
-    @contextmanager
-    def lent_to_child(self, stopped: Stopped = never) -> Iterator[None]:
+    def lent_to_child(self, stopped: Stopped = never) -> AbstractContextManager:
         """Around a child run of this one."""
-        self._change(children=1, stopped=stopped)
-        try:
-            yield
-        finally:
-            self._change(children=-1, stopped=stopped)
+        return self._while(stopped, children=1)
+
+    def held(self, stopped: Stopped = never) -> AbstractContextManager:
+        """Around the run's own work (a model call): with its place, taken back first if lent."""
+        return self._while(stopped, own=1)
 
     @contextmanager
-    def held(self, stopped: Stopped = never) -> Iterator[None]:
-        """Around the run's own work (a model call): with its place, taken back first if lent."""
-        self._change(own=1, stopped=stopped)
+    def _while(self, stopped: Stopped, *, children: int = 0, own: int = 0) -> Iterator[None]:
+        self._change(children=children, own=own, stopped=stopped)
         try:
             yield
         finally:
-            self._change(own=-1, stopped=stopped)
+            self._change(children=-children, own=-own, stopped=stopped)
 
     def _change(self, *, children: int = 0, own: int = 0, stopped: Stopped) -> None:
         with self.lock:
