@@ -405,3 +405,18 @@ def test_a_child_waiting_for_a_place_ends_cancelled_with_its_parent(server, mode
     assert finished(api, parent)["status"] == "cancelled"
     assert [finished(api, c["id"])["status"] for c in children] == ["cancelled", "cancelled"]
     assert model.call_count == 1
+
+
+def test_the_reaper_leaves_a_child_waiting_for_a_place_to_its_parent(server, model):
+    """A child queued for longer than the reaper's grace, waiting for a place in its parent's
+    thread: never enqueued or settled by the reaper, run once, inside its parent."""
+    app, _ = server(MAX_RUNNING_PER_USER=1, NODE_CONCURRENCY=2, REAPER_ENABLED=True)
+    start_recovery(app)
+    api = api_for(app)
+    child = create(api, model_definition("[[latency=7]] {{ in.text }}", cache=False))
+    call = {"workflow_id": child, "inputs": {"text": "{{ in.text }} {{ item }}"}}
+    body = finished(api, start(api, create(api, map_of({"type": "workflow", "config": call}, 2)), "p"), timeout=40)
+    assert body["status"] == "completed", body["error"]
+    children = api.get(f"/workflows/{child}/executions").json["executions"]
+    assert [c["status"] for c in children] == ["completed", "completed"] and model.call_count == 2
+    assert all(c["parent_execution_id"] == body["id"] for c in children)
