@@ -6,14 +6,21 @@
 (function () {
   "use strict";
   var texts = {};   // node id -> the text streamed so far
+  var opened = {};  // node ids whose details were opened for their text (once: a person may close them)
   var source = null;
 
   function show() {
     document.querySelectorAll("[data-streamed-text]").forEach(function (box) {
-      var text = texts[box.getAttribute("data-streamed-text")];
+      var id = box.getAttribute("data-streamed-text");
+      var text = texts[id];
       if (!text) return;
       box.querySelector(".streamed-text").textContent = text;  // text, never markup
       box.hidden = false;
+      var details = box.closest("details");
+      if (details && !opened[id]) {
+        opened[id] = true;
+        details.open = true;
+      }
     });
   }
 

@@ -38,6 +38,7 @@ def test_a_model_nodes_text_shows_as_it_arrives(browser_page, server):
     page.goto(f"/executions/{execution_id}")
     box = page.locator('[data-streamed-text="gen"] .streamed-text')
     expect(box).to_contain_text("Streaming shows each")
+    expect(box).to_be_visible()
     node = page.locator("#run-gen")
     expect(node.locator(".badge.status")).to_have_text("running")  # the text came before the node ended
     partial = box.inner_text()
