@@ -163,3 +163,14 @@ def test_streams_past_stream_slots_are_refused_with_503_and_start_nothing(databa
         Stream(again).rest()
     finally:
         close_app(app)
+
+
+def test_many_listeners_of_one_execution_each_get_every_event(api):
+    execution_id = start(api, f"[[reply={WORDS}]] [[every=0.1]]")
+    first = events_of(api, execution_id)
+    first.until(lambda e: e.event == "node_started" and e.data["node_id"] == "gen")
+    listeners = [events_of(api, execution_id) for _ in range(20)]  # queue mode: one Redis connection for all
+    expected = [(e.id, e.event) for e in first.rest()]
+    for listener in listeners:
+        assert [(e.id, e.event) for e in listener.rest()] == expected
+        assert text_of(listener.events, "gen") == WORDS

@@ -23,11 +23,12 @@ import json
 import logging
 import threading
 import time
+import uuid
 from collections import deque
 from dataclasses import dataclass
 
 from flask import Flask
-from redis import Redis
+from redis import ConnectionPool, Redis
 from redis.exceptions import RedisError
 
 from ..connections import redis_connection
@@ -96,10 +97,21 @@ class _Kept:
 
 
 class RedisLog:
-    """Queue mode: a Redis stream per execution, shared by every process."""
+    """Queue mode: a Redis stream per execution, shared by every process.
+
+    A process's readers share one connection: a listener thread blocks in one ``XREAD``
+    over every stream that someone here waits on, and hands what arrives to them (a stream
+    each held open on the pool would take a connection apiece, and 200 of them left none
+    for enqueueing runs). A reader that starts waiting wakes the listener through a wake-up
+    stream of the process's own, so its stream is in the next ``XREAD`` at once."""
 
     def __init__(self, redis: Redis, max_events: int, ttl: int) -> None:
         self.redis, self.max_events, self.ttl = redis, max_events, ttl
+        self._changed = threading.Condition()
+        self._watched: dict[str, _Watch] = {}
+        self._wake_key = KEY.format(f"wake:{uuid.uuid4().hex}")
+        self._listener: threading.Thread | None = None
+        self._connection: Redis | None = None
 
     def append(self, execution_id: str, kind: str, data: dict) -> int:
         key = KEY.format(execution_id)
@@ -110,13 +122,92 @@ class RedisLog:
         return _number(added)
 
     def read(self, execution_id: str, after: int, wait: float) -> list[Event]:
-        key = KEY.format(execution_id)
-        found = self.redis.xread({key: f"0-{after}"}, count=1000, block=max(1, int(wait * 1000)))
-        return [
-            Event(_number(entry_id), fields[b"k"].decode(), json.loads(fields[b"d"]))
-            for _, entries in found
-            for entry_id, fields in entries
-        ]
+        """The events after ``after``, waiting up to ``wait`` seconds for one."""
+        found = _events(self.redis.xread({KEY.format(execution_id): f"0-{after}"}, count=1000))
+        if found or wait <= 0:
+            return found
+        until = time.monotonic() + wait
+        with self._changed:
+            watch = self._watched.get(execution_id)
+            if watch is None:
+                watch = self._watched[execution_id] = _Watch(after)
+                self._wake()
+            watch.readers += 1
+            try:
+                while not watch.after(after):
+                    left = until - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._changed.wait(left)
+                found = watch.after(after)
+            finally:
+                watch.readers -= 1
+                if not watch.readers:
+                    del self._watched[execution_id]
+        if found and found[0].id > after + 1:  # more came than the listener keeps: read them all
+            return self.read(execution_id, after, 0)
+        return found
+
+    def _wake(self) -> None:
+        """Start the listener, or have it read again with the new stream among its keys."""
+        if self._listener is None or not self._listener.is_alive():
+            self._listener = threading.Thread(target=self._listen, name="event-listener", daemon=True)
+            self._listener.start()
+        else:
+            with self.redis.pipeline(transaction=False) as pipe:
+                pipe.xadd(self._wake_key, {"w": 1}, maxlen=1).expire(self._wake_key, self.ttl).execute()
+
+    def _listen(self) -> None:
+        if self._connection is None:  # its own: an XREAD BLOCK holds a connection meanwhile
+            self._connection = Redis(connection_pool=ConnectionPool(**self.redis.connection_pool.connection_kwargs))
+        woken = "0-0"  # the wake-up stream's last entry seen: the first read returns at once
+        while True:
+            with self._changed:
+                if not self._watched:
+                    self._listener = None
+                    return
+                keys = {KEY.format(e): f"0-{w.last}" for e, w in self._watched.items()}
+            try:
+                answer = self._connection.xread({**keys, self._wake_key: woken}, count=1000, block=5000)
+            except RedisError as exc:  # away: readers hear nothing meanwhile, then the database
+                log.warning("listening for events: %s", exc)
+                time.sleep(1.0)
+                continue
+            with self._changed:
+                for key, entries in answer or []:
+                    name = key.decode()
+                    if name == self._wake_key:
+                        woken = entries[-1][0].decode()
+                        continue
+                    watch = self._watched.get(name.removeprefix(KEY.format("")))
+                    if watch is not None:
+                        watch.add(_events([(key, entries)]))
+                self._changed.notify_all()
+
+
+class _Watch:
+    """One execution's events as the listener brings them, for this process's readers."""
+
+    KEEP = 1000  # the newest events kept for readers; one further behind reads the stream itself
+
+    def __init__(self, after: int) -> None:
+        self.last, self.readers = after, 0
+        self.events: deque[Event] = deque(maxlen=self.KEEP)
+
+    def add(self, events: list[Event]) -> None:
+        self.events.extend(events)
+        self.last = events[-1].id if events else self.last
+
+    def after(self, after: int) -> list[Event]:
+        return [event for event in self.events if event.id > after]
+
+
+def _events(answer) -> list[Event]:
+    return [
+        Event(_number(entry_id), fields[b"k"].decode(), json.loads(fields[b"d"]))
+        for _, entries in answer or []
+        for entry_id, fields in entries
+    ]
 
 
 def _number(entry_id: bytes | str) -> int:

@@ -14,8 +14,8 @@ from types import SimpleNamespace
 from flask import current_app, flash, request, url_for
 from flask_login import current_user
 
-from ..engine.status import NodeStatus, Trigger
 from ..api import streams
+from ..engine.status import NodeStatus, Trigger
 from ..errors import ValidationFailed
 from ..runs import start
 from ..services import executions as service
