@@ -6,12 +6,14 @@ and ids, a model's text arriving piece by piece, usage, late joiners, resuming, 
 from __future__ import annotations
 
 import pytest
+import redis as redis_lib
 
 from tests.api.test_executions import create
 from tests.api.test_triggers import hook_path, webhook
 from tests.conftest import close_app, make_app, make_user
 from tests.definitions import model_definition
 from tests.event_streams import Stream, text_of
+from webapp.runs.events import KEY
 
 WORDS = "one two three four five six"
 
@@ -174,3 +176,17 @@ def test_many_listeners_of_one_execution_each_get_every_event(api):
     for listener in listeners:
         assert [(e.id, e.event) for e in listener.rest()] == expected
         assert text_of(listener.events, "gen") == WORDS
+
+
+def test_a_settled_execution_whose_events_are_gone_answers_from_the_database(app, api, execution_mode, redis_url):
+    workflow_id = create(api, model_definition("[[reply=kept in the database]] {{ in.text }}"))
+    execution_id = api.post(f"/workflows/{workflow_id}/execute", json={"inputs": {"text": "x"}}).json["id"]
+    if execution_mode == "queue":  # expired, or trimmed away
+        redis_lib.Redis.from_url(redis_url).delete(KEY.format(execution_id))
+    else:  # held by another web process
+        app.extensions["event_log"]._logs.pop(execution_id)
+    events = events_of(api, execution_id).rest()
+    assert [(e.id, e.event) for e in events[:-1]] == [(None, "node_finished")] * 3
+    gen = next(e for e in events if e.data.get("node_id") == "gen")
+    assert gen.data["output"]["text"] == "kept in the database" and gen.data["usage"]["total_tokens"] > 0
+    assert events[-1].event == "execution_finished" and events[-1].data["status"] == "completed"
