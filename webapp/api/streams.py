@@ -133,7 +133,7 @@ def _events(app: Flask, execution_id: str, after: int) -> Iterator[str]:
             yield from _snapshot(app, execution_id, skip={e.data.get("node_id") for e in found})
         for event in found:
             if event.kind == EventKind.EXECUTION_FINISHED:
-                yield _finished(app, execution_id, event.id)
+                yield from _last(app, execution_id, event.id)
                 return
             yield _format(event.kind, event.data, event.id)
             after = event.id
@@ -148,7 +148,7 @@ def _events(app: Flask, execution_id: str, after: int) -> Iterator[str]:
         if settled_at is not None:
             if after == 0:
                 yield from _snapshot(app, execution_id, skip=set())
-            yield _finished(app, execution_id, None)
+            yield from _last(app, execution_id, None)
             return
         wait = quiet
         yield ": keep-alive\n\n"
@@ -160,21 +160,26 @@ def _format(kind: str, data: dict, event_id: int | None) -> str:
 
 
 def _settled(app: Flask, execution_id: str) -> bool:
+    """Whether it settled (or is gone: its workflow was deleted meanwhile)."""
     with app.app_context():
-        status = db.session.get(Execution, execution_id).status
-        return status not in ACTIVE
+        execution = db.session.get(Execution, execution_id)
+        return execution is None or execution.status not in ACTIVE
 
 
-def _finished(app: Flask, execution_id: str, event_id: int | None) -> str:
+def _last(app: Flask, execution_id: str, event_id: int | None) -> Iterator[str]:
+    """The last event: the execution as recorded (none if it is gone)."""
     with app.app_context():
-        execution = serialize(db.session.get(Execution, execution_id), with_nodes=False)
-    return _format(EventKind.EXECUTION_FINISHED, execution, event_id)
+        execution = db.session.get(Execution, execution_id)
+        body = serialize(execution, with_nodes=False) if execution is not None else None
+    if body is not None:
+        yield _format(EventKind.EXECUTION_FINISHED, body, event_id)
 
 
 def _snapshot(app: Flask, execution_id: str, skip: set) -> Iterator[str]:
     """``node_finished`` for the nodes settled so far, from the database."""
     with app.app_context():
-        nodes = serialize(db.session.get(Execution, execution_id))["nodes"]
+        execution = db.session.get(Execution, execution_id)
+        nodes = serialize(execution)["nodes"] if execution is not None else []
     for node in nodes:
         if node["status"] not in ("pending", "running") and node["node_id"] not in skip:
             yield _format(EventKind.NODE_FINISHED, {key: node[key] for key in SNAPSHOT_FIELDS}, None)
