@@ -13,6 +13,14 @@ it per call with directives in the user prompt, which keeps parallel calls apart
     [[call=NAME ARGS]] ask for the tool NAME with ARGS (JSON text, sent as written: a test may break it)
     [[also=NAME ARGS]] one more tool call in the same answer as the ``call`` before it
 
+Streamed answers (a request with ``"stream": true``): the text goes out as Server-Sent Events,
+one chunk per word (its space kept), as OpenAI sends them; ``stream_options.include_usage``
+adds a last chunk with no choices and the usage (unless ``no_usage``). ``latency`` is the wait
+before the first chunk; and
+
+    [[every=0.1]]      0.1 s between chunks             [[pieces=N]]     the text in N chunks instead
+    [[break=N]]        the first N streamed answers of this prompt stop halfway with an error event
+
 Tool calls: each ``call`` starts a round, answered in turn; the round asked for is the number
 of assistant tool-call messages already in the conversation. Once every round was asked, the
 answer is "Tools said: " and the contents of the tool results, in order, joined by " | ".
@@ -134,6 +142,15 @@ class ModelServer:
             }
         return 200, completion, {}
 
+    def breaks(self, prompt: str, times: str | None) -> bool:
+        """Whether this streamed answer of ``prompt`` breaks off (the first ``times`` do)."""
+        if times is None:
+            return False
+        with self.lock:
+            seen = self.failures.get("break:" + prompt, 0)
+            self.failures["break:" + prompt] = seen + 1
+        return seen < int(times)
+
     def _failing(self, prompt: str, directives: dict) -> tuple | None:
         if "fail" not in directives:
             return None
@@ -157,6 +174,15 @@ class ModelServer:
         if (body.get("response_format") or {}).get("type") == "json_object":
             return json.dumps({"echo": clean[:200], "words": len(clean.split())})
         return f"Echo: {clean}"
+
+
+def split_text(text: str, pieces: str | None) -> list[str]:
+    """The chunks a streamed answer is sent in: one per word (with its space), or ``pieces`` even parts."""
+    if pieces:
+        count = max(1, min(int(pieces), len(text) or 1))
+        size = -(-len(text) // count) or 1
+        return [text[i : i + size] for i in range(0, len(text), size)] or [""]
+    return re.findall(r"\S+\s*|\s+", text) or [""]
 
 
 def answer_prompt(body: dict) -> str:
@@ -221,6 +247,9 @@ def _handler_for(server: ModelServer):
             finally:
                 with server.lock:
                     server.in_flight -= server.epoch == epoch
+            if body.get("stream") and status == 200:
+                self._stream(answer, body)
+                return
             drip = directive(answer_prompt(body), "drip")
             if drip is not None:
                 self._drip(json.dumps(answer).encode(), float(drip))
@@ -233,6 +262,46 @@ def _handler_for(server: ModelServer):
             record = trickle(self.connection, payload, every)
             with server.lock:
                 server.drips.append(record)
+            self.close_connection = True
+
+        def _stream(self, completion: dict, body: dict) -> None:
+            """The completion as OpenAI streams it: ``chat.completion.chunk`` events, then ``[DONE]``."""
+            prompt = answer_prompt(body)
+            every = float(directive(prompt, "every") or 0)
+            text = completion["choices"][0]["message"]["content"] or ""
+            pieces = split_text(text, directive(prompt, "pieces"))
+            breaking = server.breaks(prompt, directive(prompt, "break"))
+            if breaking:
+                pieces = pieces[: len(pieces) // 2]
+            base = {k: completion[k] for k in ("id", "created", "model")} | {"object": "chat.completion.chunk"}
+            events = [
+                {
+                    **base,
+                    "choices": [{"index": 0, "delta": {"role": "assistant", "content": piece}, "finish_reason": None}],
+                }
+                for piece in pieces
+            ]
+            if breaking:
+                events.append({"error": {"message": "injected: the stream broke off", "type": "server_error"}})
+            else:
+                events.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+                if (body.get("stream_options") or {}).get("include_usage") and "usage" in completion:
+                    events.append({**base, "choices": [], "usage": completion["usage"]})
+            try:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Cache-Control", "no-cache")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                for index, event in enumerate(events):
+                    if index and every:
+                        time.sleep(every)
+                    self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
+                    self.wfile.flush()
+                if not breaking:
+                    self.wfile.write(b"data: [DONE]\n\n")
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client hung up mid-stream (a cancel, a timeout)
             self.close_connection = True
 
         def do_GET(self) -> None:

@@ -135,6 +135,15 @@ class Config:
         # order (admission.py); a request waiting on its run gives its turn up meanwhile.
         self.ACTIVE_REQUESTS = _int("ACTIVE_REQUESTS", 4, low=1)
 
+        # Event streams (runs/events.py, api/streams.py): open streams per web process (each
+        # holds a thread: over it, 503 with Retry-After), the events one execution's log keeps
+        # (the oldest go first), how long a log outlives its last event, and how often an idle
+        # stream sends a keep-alive and looks whether its execution settled unannounced.
+        self.STREAM_SLOTS = _int("STREAM_SLOTS", 32, low=1)
+        self.STREAM_MAX_EVENTS = _int("STREAM_MAX_EVENTS", 10_000, low=100)
+        self.STREAM_TTL = _int("STREAM_TTL", 3600, low=60)
+        self.STREAM_KEEPALIVE = _float("STREAM_KEEPALIVE", 15.0, positive=True)
+
         # Execution.
         self.SYNC_TIMEOUT = _float("SYNC_TIMEOUT", 30.0)
         self.EXECUTION_TIMEOUT = _float("EXECUTION_TIMEOUT", 600.0, positive=True)

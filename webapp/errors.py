@@ -51,3 +51,13 @@ class RateLimited(ServiceError):
         super().__init__(message)
         self.retry_after = retry_after
         self.code = code
+
+
+class Unavailable(ServiceError):
+    """Busy for a moment (every stream slot taken): try again after ``retry_after`` seconds."""
+
+    status, code = 503, "service_unavailable"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -13,8 +13,9 @@ import contextlib
 import hashlib
 import json
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Protocol
 
 import httpx2
@@ -23,7 +24,7 @@ from sqlalchemy.engine import Engine
 
 from .engine.attempts import AttemptFailed, asked_wait, attempt_until
 from .engine.errors import ErrorCode, NodeError
-from .engine.model_calls import ZERO_USAGE, ModelReply, ModelRequest, ToolCall, Usage
+from .engine.model_calls import ZERO_USAGE, ModelReply, ModelRequest, TextSink, ToolCall, Usage
 from .engine.nodes.ai_model import parse_model_json
 from .engine.stopping import Stopped, never
 from .models.base import utcnow
@@ -185,15 +186,19 @@ class ModelGateway:
         stopped: Stopped = never,
         owner: str | None = None,
         provider: ProviderSettings | None = None,
+        text: TextSink | None = None,
     ) -> ModelReply:
         """``owner``: the user whose run asks; the cache is theirs alone. ``provider``:
-        one of theirs to ask instead of the server's endpoint."""
+        one of theirs to ask instead of the server's endpoint. ``text``: stream the answer
+        into it as it comes (a cached answer goes in as one piece)."""
         model = request.model or self.default_model
         endpoint = self.endpoint_for(provider)
         key = cache_key(model, request, owner, endpoint.id) if self.cache is not None and request.cache else None
         if key is not None:
             hit = self._cache_get(key)
             if hit is not None:
+                if text is not None:
+                    text.chunk(hit["text"])
                 return ModelReply(
                     text=hit["text"],
                     model=hit["model"],
@@ -203,7 +208,7 @@ class ModelGateway:
                     cached=True,
                     attempts=0,
                 )
-        reply = self._call(endpoint, model, request, deadline, stopped)
+        reply = self._call(endpoint, model, request, deadline, stopped, text)
         if key is not None and _cacheable(reply, request):
             self._cache_put(key, {"text": reply.text, "model": reply.model, "cost_usd": reply.cost_usd})
         return reply
@@ -211,19 +216,32 @@ class ModelGateway:
     def for_owner(self, owner: str, providers: dict[str, ProviderSettings] | None = None) -> OwnedGateway:
         return OwnedGateway(self, owner, providers or {})
 
-    def _call(self, endpoint: Endpoint, model: str, request: ModelRequest, deadline, stopped: Stopped) -> ModelReply:
-        """Attempts with backoff, within the run's time (``attempts.attempt_until``)."""
-        completion, attempts = attempt_until(
-            lambda timeout: self._attempt(endpoint, model, request, timeout),
+    def _call(
+        self, endpoint: Endpoint, model: str, request: ModelRequest, deadline, stopped: Stopped, text: TextSink | None
+    ) -> ModelReply:
+        """Attempts with backoff, within the run's time (``attempts.attempt_until``). An
+        attempt after one that streamed some text first says the text starts over."""
+        sink = _Restartable(text) if text is not None and not request.tools else None
+
+        def attempt(timeout: float) -> ModelReply:
+            if sink is not None:
+                sink.begin()
+            return self._attempt(endpoint, model, request, timeout, sink)
+
+        reply, attempts = attempt_until(
+            attempt,
             retries=self.retries if request.retries is None else request.retries,
             timeout=request.timeout or self.timeout,
             deadline=deadline,
             stopped=stopped,
             what="this model call",
         )
-        return self._reply(endpoint, model, completion, attempts)
+        reply.attempts = attempts
+        return reply
 
-    def _attempt(self, endpoint: Endpoint, model: str, request: ModelRequest, timeout: float):
+    def _attempt(
+        self, endpoint: Endpoint, model: str, request: ModelRequest, timeout: float, sink: _Restartable | None
+    ) -> ModelReply:
         """One request, no retry of the SDK's own: failures come back as ``AttemptFailed``."""
         import openai
 
@@ -238,14 +256,23 @@ class ModelGateway:
             params["response_format"] = {"type": "json_object"}
         try:
             with answer_within(timeout):  # the whole answer, not each read of it
-                return endpoint.client.chat.completions.create(**params, timeout=timeout)
+                if sink is None:
+                    return self._reply(
+                        endpoint, model, endpoint.client.chat.completions.create(**params, timeout=timeout)
+                    )
+                stream = endpoint.client.chat.completions.create(
+                    **params, stream=True, stream_options={"include_usage": True}, timeout=timeout
+                )
+                return self._reply(endpoint, model, self._streamed(stream, sink))
+        except NodeError:
+            raise
         except BlockedDestination as exc:  # a provider at an address the outbound rules refuse
             raise NodeError(ErrorCode.BLOCKED_DESTINATION, str(exc)) from None
         except AnswerTooLarge as exc:  # a provider answering more than a node may hold
             raise NodeError(ErrorCode.RESOURCE_LIMIT, str(exc)) from None
         except openai.RateLimitError as exc:
             raise _failed(ErrorCode.RATE_LIMITED, f"the model server is rate limiting: {_reason(exc)}", exc) from None
-        except openai.APITimeoutError:
+        except (openai.APITimeoutError, httpx2.TimeoutException):  # before the answer, or in the middle of it
             raise AttemptFailed(
                 ErrorCode.TIMEOUT, f"no answer from the model within {timeout:.3g} s", retryable=True
             ) from None
@@ -263,11 +290,39 @@ class ModelGateway:
             raise AttemptFailed(
                 ErrorCode.MODEL_ERROR, f"could not reach the model server: {exc}", retryable=True
             ) from None
+        except openai.APIError as exc:  # an error event in the middle of a streamed answer
+            raise AttemptFailed(ErrorCode.MODEL_ERROR, f"the model server broke off: {exc}", retryable=True) from None
+        except httpx2.TransportError as exc:  # the connection ended in the middle of a streamed answer
+            raise AttemptFailed(
+                ErrorCode.MODEL_ERROR, f"the model server's answer broke off: {exc}", retryable=True
+            ) from None
         except Exception as exc:  # malformed bodies surface as validation or decode errors
             message = f"unreadable answer from the model server: {type(exc).__name__}: {exc}"
             raise AttemptFailed(ErrorCode.MODEL_ERROR, message) from None
 
-    def _reply(self, endpoint: Endpoint, model: str, completion, attempts: int) -> ModelReply:
+    def _streamed(self, stream, sink: _Restartable) -> StreamedAnswer:
+        """A streamed answer read to its end, each piece handed on as it comes; held to
+        what a node may keep, as a whole answer is."""
+        answer = StreamedAnswer()
+        with stream:
+            for chunk in stream:
+                answer.model = chunk.model or answer.model
+                if chunk.usage is not None:
+                    answer.usage = chunk.usage
+                piece = chunk.choices[0].delta.content if chunk.choices else None
+                if not piece:
+                    continue
+                answer.pieces.append(piece)
+                answer.size += len(piece.encode())
+                if answer.size > self.max_answer_bytes:
+                    raise NodeError(
+                        ErrorCode.RESOURCE_LIMIT,
+                        f"the model's answer is over {self.max_answer_bytes:,} bytes, the limit of a node's output",
+                    )
+                sink.chunk(piece)
+        return answer
+
+    def _reply(self, endpoint: Endpoint, model: str, completion) -> ModelReply:
         if not completion.choices:
             raise NodeError(ErrorCode.MODEL_ERROR, "the model server answered with no choices")
         usage = None
@@ -294,7 +349,6 @@ class ModelGateway:
             usage=usage,
             cost_usd=cost,
             price_known=known,
-            attempts=attempts,
             tool_calls=calls,
         )
 
@@ -329,6 +383,39 @@ def _should_retry(response) -> bool:
     if said in ("true", "false"):
         return said == "true"
     return response.status_code in (408, 409, 429) or response.status_code >= 500
+
+
+class _Restartable:
+    """A node's text sink across attempts: an attempt that begins after another streamed
+    some text says so first (``text_reset``), so the pieces seen add up to the answer."""
+
+    def __init__(self, sink: TextSink) -> None:
+        self.sink, self.sent, self.attempt = sink, False, 0
+
+    def begin(self) -> None:
+        self.attempt += 1
+        if self.sent:
+            self.sink.restart(f"attempt {self.attempt} starts the answer over")
+            self.sent = False
+
+    def chunk(self, text: str) -> None:
+        self.sent = True
+        self.sink.chunk(text)
+
+
+@dataclass
+class StreamedAnswer:
+    """A streamed answer put back together, shaped as a completion is (``_reply`` reads both)."""
+
+    pieces: list[str] = field(default_factory=list)
+    size: int = 0
+    model: str | None = None
+    usage: object = None
+
+    @property
+    def choices(self) -> list:
+        message = SimpleNamespace(content="".join(self.pieces), tool_calls=None)
+        return [SimpleNamespace(message=message)]
 
 
 @dataclass(frozen=True)

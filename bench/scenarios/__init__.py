@@ -9,6 +9,7 @@ from . import (
     in_flight,
     reads,
     rq_floor,
+    streams,
     sync,
     throughput,
     validation,
@@ -29,5 +30,6 @@ ALL = [
     worker_memory,
     in_flight,
     validation,
+    streams,
 ]
 BY_NAME = {module.NAME: module for module in ALL}

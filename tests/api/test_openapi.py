@@ -23,6 +23,7 @@ from tests.definitions import (
     template_file,
     workflow_body,
 )
+from tests.event_streams import parse
 from tests.waiting import finished, node_reached
 from webapp.schemas.base import json_schemas
 from webapp.schemas.workflows import RatingRequest, WorkflowCreate
@@ -42,6 +43,7 @@ SPEC_OPERATIONS = {
     ("post", "/api/v1/workflows/import"),
     ("post", "/api/v1/workflows/{id}/execute"),
     ("get", "/api/v1/executions/{id}"),
+    ("get", "/api/v1/executions/{id}/events"),
     ("get", "/api/v1/workflows/{id}/executions"),
     ("post", "/api/v1/executions/{id}/cancel"),
     ("post", "/api/v1/executions/{id}/retry"),
@@ -260,6 +262,15 @@ class Tour:
         if "content" not in spec:
             assert response.get_data() == b"", label
             return response
+        if response.mimetype == "text/event-stream":  # each event against the schema of one
+            validator = self.validator(pointer + "/content/text~1event-stream/schema")
+            events = list(parse([response.get_data()]))
+            assert events and events[-1].event == "execution_finished", label
+            for event in events:
+                body = {"id": event.id, "event": event.event, "data": event.data}
+                errors = [f"{e.instance_path}: {e.message}" for e in validator.iter_errors(body)]
+                assert not errors, f"{label}: {errors}\n{json.dumps(body)[:2000]}"
+            return response
         assert response.mimetype == "application/json", label
         body = json.loads(response.get_data())
         validator = self.validator(pointer + "/content/application~1json/schema")
@@ -359,6 +370,8 @@ def test_a_tour_of_the_api_matches_the_document(app, client, api, other_api, doc
     assert finished(api, queued["execution_id"])["status"] == "completed"
     tour.call(api, get, "/executions/{id}", 200, id=queued["execution_id"])
     tour.call(api, get, "/executions/{id}", 200, id=priced["id"])
+    tour.call(api, get, "/executions/{id}/events", 200, id=priced["id"])
+    tour.call(api, post, "/workflows/{id}/execute", 200, id=echo["id"], json={"inputs": {"text": "x"}, "stream": True})
     tour.call(api, get, "/workflows/{id}/executions", 200, id=echo["id"])
     tour.call(api, get, "/workflows/{id}/executions", 200, id=echo["id"], query_string={"status": "completed"})
     tour.call(api, post, "/executions/{id}/cancel", 409, id=done["id"])

@@ -7,7 +7,9 @@ import pytest
 from webapp.llm import ModelGateway, PriceTable
 
 
-def make_gateway(base_url: str, cache=None, retries: int = 2, timeout: float = 10.0, prices=None) -> ModelGateway:
+def make_gateway(
+    base_url: str, cache=None, retries: int = 2, timeout: float = 10.0, prices=None, max_answer_bytes: int = 1 << 20
+) -> ModelGateway:
     return ModelGateway(
         api_key="test-key",
         base_url=base_url,
@@ -17,7 +19,7 @@ def make_gateway(base_url: str, cache=None, retries: int = 2, timeout: float = 1
         prices=PriceTable(prices),
         cache=cache,
         cache_ttl=60,
-        max_answer_bytes=1 << 20,
+        max_answer_bytes=max_answer_bytes,
     )
 
 

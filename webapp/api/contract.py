@@ -25,6 +25,7 @@ from ..schemas.base import Query, parse, parse_query
 from .params import json_body
 
 JSON = "application/json"
+EVENT_STREAM = "text/event-stream"  # an execution's events (``streams.py``)
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class Answer:
     description: str
     headers: dict = field(default_factory=dict)
     media_type: str = JSON
+    events: Any = None  # the schema of one event, when the answer may be an event stream instead
 
 
 @dataclass(frozen=True)

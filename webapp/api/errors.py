@@ -12,7 +12,7 @@ import logging
 from flask import Flask, Response, jsonify, make_response, request
 from werkzeug.exceptions import HTTPException
 
-from ..errors import RateLimited, ServiceError
+from ..errors import RateLimited, ServiceError, Unavailable
 from ..outages import RETRY_AFTER_SECONDS, database_unavailable
 from ..path_secrets import HOOKS_PREFIX, masked
 
@@ -50,6 +50,9 @@ def is_api_request() -> bool:
 def service_error_response(exc: ServiceError) -> Response:
     if isinstance(exc, RateLimited):
         return rate_limited_response(exc.code, exc.message, exc.retry_after)
+    if isinstance(exc, Unavailable):
+        wait = exc.retry_after
+        return error_response(503, exc.code, exc.message, headers={"Retry-After": str(wait)}, retry_after=wait)
     return error_response(exc.status, exc.code, exc.message, exc.details)
 
 

@@ -6,9 +6,10 @@ from flask import current_app, g, request, url_for
 
 from ..runs import start
 from ..schemas import executions as schema
+from ..schemas.events import ExecutionEvent
 from ..services import executions as service
 from ..services.workflows import runnable_workflow, visible_workflow
-from . import bp
+from . import bp, streams
 from .contract import Answer, Refusal, operation
 from .params import paginated
 from .refusals import INPUTS
@@ -53,13 +54,24 @@ def _runnable(workflow_id: str) -> None:
     description="Sync runs answer 200 with the finished execution, or 202 (as async does) when still "
     "running after SYNC_TIMEOUT. Inputs that fail the input node: 422, nothing runs. "
     "A repeated Idempotency-Key returns the first execution (409 if it ran another workflow). "
-    "Over the monthly budget: 429 with code budget_exceeded.",
+    "Over the monthly budget: 429 with code budget_exceeded. "
+    '"stream": true answers 200 at once with the execution\'s events, as GET /executions/{id}/events does.',
     answers={
-        200: (schema.Execution, "Sync: the finished execution."),
+        200: Answer(
+            schema.Execution,
+            "Sync: the finished execution. With stream: the execution's events (text/event-stream).",
+            events=ExecutionEvent,
+        ),
         202: (schema.ExecutionAccepted, "Running in the background; follow status_url.", LOCATION),
     },
 )
 def execute_workflow(workflow_id: str, body: schema.ExecuteRequest):
+    if body.stream:
+        with streams.slot() as taken:  # a full server says so before it starts a run
+            execution = start.start_execution(
+                g.user, workflow_id, body.inputs, idempotency_key=request.headers.get("Idempotency-Key")
+            )
+            return streams.event_stream(execution.id, slot=taken)
     execution = start.start_execution(
         g.user, workflow_id, body.inputs, idempotency_key=request.headers.get("Idempotency-Key")
     )
@@ -85,6 +97,26 @@ def get_execution(execution_id: str):
 
 def _visible(workflow_id: str) -> None:
     visible_workflow(g.user, workflow_id)
+
+
+@bp.get("/executions/<execution_id>/events")
+@operation(
+    "streamExecutionEvents",
+    "Follow an execution's events as they happen",
+    tag="executions",
+    errors=(400, 404),
+    headers=(streams.LAST_EVENT_ID,),
+    description="Server-Sent Events until the execution settles: execution_started, node_started, "
+    "text_chunk (the next piece of a model's answer), text_reset (a retry starts the node's text over), "
+    "node_finished, execution_finished (the execution without nodes; the stream ends). A late joiner "
+    "first gets what already happened; Last-Event-ID resumes after that event. Every stream slot of "
+    "the server taken: 503 with Retry-After.",
+    answers={200: Answer(None, "The events (text/event-stream).", events=ExecutionEvent)},
+)
+def stream_execution_events(execution_id: str):
+    after = streams.last_event_id()
+    service.own_execution(g.user, execution_id)
+    return streams.event_stream(execution_id, after)
 
 
 @bp.get("/workflows/<wf:workflow_id>/executions")

@@ -12,9 +12,11 @@ from ..extensions import db
 from ..models import User, Workflow
 from ..path_secrets import HOOKS_PREFIX
 from ..runs import start
+from ..schemas.events import ExecutionEvent
 from ..schemas.executions import HookAccepted, HookQuery, HookResult, Inputs
 from ..services.triggers import token_hash, webhook_for
-from .contract import operation
+from . import streams
+from .contract import Answer, operation
 from .refusals import INPUTS
 
 bp = Blueprint("hooks", __name__, url_prefix=HOOKS_PREFIX)
@@ -45,13 +47,23 @@ def _known(token: str) -> None:
     description="No API key: the token is the secret. The JSON object body is the inputs. Unknown or "
     "disabled token: 404.",
     answers={
-        200: (HookResult, "The finished execution's outputs."),
+        200: Answer(
+            HookResult,
+            "The finished execution's outputs; with ?stream=true, its events (text/event-stream).",
+            events=ExecutionEvent,
+        ),
         202: (HookAccepted, "Still running (or ?async=true)."),
     },
 )
 def receive(token: str, query: HookQuery, body: dict):
     trigger = webhook_for(token)
     owner = db.session.get(User, db.session.get(Workflow, trigger.workflow_id).owner_id)
+    if query.stream:
+        with streams.slot() as taken:  # a full server says so before it starts a run
+            execution = start.start_execution(
+                owner, trigger.workflow_id, body, trigger=Started.WEBHOOK, trigger_id=trigger.id
+            )
+            return streams.event_stream(execution.id, slot=taken)
     execution = start.start_execution(owner, trigger.workflow_id, body, trigger=Started.WEBHOOK, trigger_id=trigger.id)
     if not query.async_:
         execution = start.wait_for(execution, current_app.config["SYNC_TIMEOUT"])

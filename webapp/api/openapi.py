@@ -22,7 +22,7 @@ from ..schemas.catalogue import Error
 from ..schemas.definition import definition_schemas
 from ..services.definitions import definition_size
 from . import bp
-from .contract import JSON, Answer, Operation, operation, operation_of
+from .contract import EVENT_STREAM, JSON, Answer, Operation, operation, operation_of
 
 OpenApiDocument = dict[str, Any]
 
@@ -193,6 +193,8 @@ def _operation(declared: Operation, path_values: list[str], schemas: dict[Any, d
             response["headers"] = answer.headers
         if answer.schema is not None:
             response["content"] = {answer.media_type: {"schema": schemas[(answer.schema, "serialization")]}}
+        if answer.events is not None:
+            response.setdefault("content", {})[EVENT_STREAM] = {"schema": schemas[(answer.events, "serialization")]}
         responses[str(status)] = response
     for status in sorted(statuses):
         responses[str(status)] = {"$ref": f"#/components/responses/{ERRORS[status][0]}"}
@@ -243,6 +245,7 @@ def build_document(app: Flask) -> dict:
         if declared.query is not None:
             kinds.append((declared.query, "validation"))
         kinds += [(answer.schema, "serialization") for answer in declared.answers.values() if answer.schema]
+        kinds += [(answer.events, "serialization") for answer in declared.answers.values() if answer.events]
     schemas, components = json_schemas(list(dict.fromkeys(kinds)))
     paths: dict[str, dict] = {}
     for method, path, values, declared in routes:

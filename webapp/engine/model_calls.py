@@ -79,8 +79,28 @@ class ModelReply:
     tool_calls: tuple[ToolCall, ...] = ()  # what the model asked to call instead of answering
 
 
+class TextSink(Protocol):
+    """Where a streamed answer's text goes as the model sends it (a run's event stream).
+    Called from the node's thread."""
+
+    def chunk(self, text: str) -> None:
+        """The next piece of the answer."""
+
+    def restart(self, reason: str) -> None:
+        """The pieces sent so far are void: another attempt starts the answer over."""
+
+
 class ModelGateway(Protocol):
-    def complete(self, request: ModelRequest, *, deadline: float | None = None, stopped: Stopped = never) -> ModelReply:
+    def complete(
+        self,
+        request: ModelRequest,
+        *,
+        deadline: float | None = None,
+        stopped: Stopped = never,
+        text: TextSink | None = None,
+    ) -> ModelReply:
         """Answer the request or raise ``NodeError`` with ``model_error``,
         ``rate_limited`` or ``timeout``. No attempt outlives ``deadline`` (a
-        ``time.monotonic()`` value) and none begins once ``stopped()``."""
+        ``time.monotonic()`` value) and none begins once ``stopped()``. With ``text``,
+        the answer is streamed and its pieces handed to it as they come (the reply
+        still holds the whole text)."""

@@ -3,7 +3,8 @@
 The runner owns no storage. It reports through an ``Observer`` (node started, node
 settled, should I stop, I am about to wait) and returns a ``RunResult``; the service
 layer turns those into rows. Every observer call happens on the thread that called
-``run``, so an observer needs no locking.
+``run``, so an observer needs no locking; only the ``TextSink`` it hands a node (a model's
+streamed text) is called from the node's thread.
 
 Scheduling: a node is ready once every incoming connection is settled. If none of
 them was taken (untaken branch, skipped or failed-and-handled source on a path that
@@ -37,7 +38,7 @@ from .definition import Edge, Graph, GraphNode
 from .errors import ErrorCode, Interrupted, NodeError, execution_error_code
 from .http_calls import HttpGateway
 from .isolation import InProcess, Isolation
-from .model_calls import ZERO_USAGE, ModelGateway, Usage
+from .model_calls import ZERO_USAGE, ModelGateway, TextSink, Usage
 from .nodes import NodeOutcome, OutputNode, RunContext
 from .nodes.base import Limits
 from .status import NodeStatus, RunStatus
@@ -129,6 +130,10 @@ class Observer:
     def waiting(self) -> AbstractContextManager:
         """Around the runner's waits on work outside its thread (nodes in flight, a sandbox)."""
         return nullcontext()
+
+    def text_sink(self, node_id: str) -> TextSink | None:
+        """Where the node's streamed model text goes (called from the node's thread); None: nowhere."""
+        return None
 
     def listen(self, stop_now: Callable[[Stop], None]) -> None:
         """At the run's start: ``stop_now(reason)``, callable from any thread, ends the run
@@ -302,6 +307,7 @@ class _Run:
             stopped=self.signal,
             limits=self.limits,
             run_step=self._run_step,
+            text=self.observer.text_sink(node.id),
         )
         prepared = None
         try:

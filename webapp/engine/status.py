@@ -40,6 +40,17 @@ class Trigger(StrEnum):
     WORKFLOW = "workflow"  # a workflow node's child run
 
 
+class EventKind(StrEnum):
+    """An execution's events, in the order a run makes them (docs/api.md, "Streaming")."""
+
+    EXECUTION_STARTED = "execution_started"
+    NODE_STARTED = "node_started"
+    TEXT_CHUNK = "text_chunk"
+    TEXT_RESET = "text_reset"  # the node's text so far is void: a retry starts it over
+    NODE_FINISHED = "node_finished"
+    EXECUTION_FINISHED = "execution_finished"
+
+
 class TriggerType(StrEnum):
     """What kind of trigger starts a workflow by itself (its runs carry ``Trigger.WEBHOOK``
     or ``Trigger.SCHEDULE``)."""

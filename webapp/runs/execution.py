@@ -40,6 +40,7 @@ from ..services.limits import BudgetedModels, BudgetWatch, watch_budget
 from ..services.providers import provider_names, settings_for
 from . import cancels, fairshare, places
 from .children import ChildRuns, Nested
+from .events import RunEvents
 from .places import Place, PlacedModels
 from .records import PARENT_STOPPED, Recorder, count_late, executions, nodes, record_of, settle, totals
 
@@ -86,11 +87,15 @@ def _claim_and_run(execution_id: str, nested: Nested | None, hearing: cancels.He
             claim = claiming()
     if isinstance(claim, Outcome):
         return claim
+    events = RunEvents(app, execution_id)
+    events.started()
     try:
-        result, recorder = _run(execution_id, claim, nested, hearing)
+        result, recorder = _run(execution_id, claim, nested, hearing, events)
         outcome = ride_out(
             lambda: _finish(execution_id, claim, result, recorder), what=f"recording {execution_id}", window=window
         )
+        if outcome.ended == Ended.SETTLED:
+            events.finished(result.status)
         result.when_late(functools.partial(count_late, app, execution_id))  # nodes abandoned mid-call
         return outcome
     except Exception as exc:
@@ -103,7 +108,7 @@ def _claim_and_run(execution_id: str, nested: Nested | None, hearing: cancels.He
         error = {"code": ErrorCode.NODE_FAILED, "message": message, "node_id": None}
 
         def fail() -> Outcome:
-            settle(execution_id, RunStatus.FAILED, error, from_statuses=(RunStatus.RUNNING,))
+            settle(execution_id, RunStatus.FAILED, error, from_statuses=(RunStatus.RUNNING,))  # announced there
             return Outcome(Ended.SETTLED, _wake_next(claim))
 
         return ride_out(fail, what=f"settling {execution_id}", window=window)
@@ -213,7 +218,7 @@ def _not_started(execution_id: str) -> Outcome:
 
 
 def _run(
-    execution_id: str, claim: _Claim, nested: Nested | None, hearing: cancels.Hearing
+    execution_id: str, claim: _Claim, nested: Nested | None, hearing: cancels.Hearing, events: RunEvents
 ) -> tuple[RunResult, Recorder]:
     app = current_app._get_current_object()
     config = app.config
@@ -227,7 +232,9 @@ def _run(
         max_map_items=config["MAX_MAP_ITEMS"],
         timeout=max(left, 0.001),
     )
-    recorder = Recorder(execution_id, claim.budget, parent_stopped=nested.stopped if nested else None, hearing=hearing)
+    recorder = Recorder(
+        execution_id, claim.budget, parent_stopped=nested.stopped if nested else None, hearing=hearing, events=events
+    )
     stack = (*(nested.stack if nested else ()), claim.workflow_id)
     models = gateway_for(app).for_owner(claim.user_id, claim.providers)
     place = Place(app, execution_id, claim.user_id) if config["MAX_RUNNING_PER_USER"] > 0 else None

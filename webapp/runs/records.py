@@ -12,12 +12,12 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 
-from flask import Flask
+from flask import Flask, current_app
 from sqlalchemy import bindparam, case, func, select, update
 
 from ..admission import aside
 from ..engine.errors import ErrorCode
-from ..engine.model_calls import ZERO_USAGE, Usage
+from ..engine.model_calls import ZERO_USAGE, TextSink, Usage
 from ..engine.runner import NodeRecord, Observer, Stop
 from ..engine.status import NodeStatus, RunStatus
 from ..engine.stopping import Stopped
@@ -26,6 +26,7 @@ from ..models import Execution, NodeRun, utcnow
 from ..outages import ride_out, skipped_while_away
 from ..services.limits import BudgetWatch
 from .cancels import Hearing
+from .events import RunEvents, announce_settled
 
 STOP_CHECK_SECONDS = 0.5  # how stale a runner's view of "was I cancelled?" may be
 # Set when the worker is asked to shut down: runs stop at the next node boundary
@@ -77,6 +78,8 @@ def settle(
                 .values(status=to_status, error=node_error, finished_at=finished)
             )
     db.session.commit()
+    if changed:
+        announce_settled(current_app._get_current_object(), execution_id, status)
     return bool(changed)
 
 
@@ -96,8 +99,10 @@ class Recorder(Observer):
         budget: BudgetWatch | None = None,
         parent_stopped: Stopped | None = None,
         hearing: Hearing | None = None,
+        events: RunEvents | None = None,
     ) -> None:
         self.execution_id = execution_id
+        self.events = events  # the run's event log (``events.py``): what listeners see as it happens
         self.budget = budget
         self.parent_stopped = parent_stopped  # a child run's: whether the run it is part of stopped
         self.hearing = hearing  # where this process hears the run's cancel (``cancels.py``)
@@ -107,11 +112,18 @@ class Recorder(Observer):
 
     def node_started(self, node_id: str, at: float) -> None:
         self.pending[node_id] = {"status": NodeStatus.RUNNING, "started_at": moment(at)}
+        if self.events is not None:
+            self.events.node_started(node_id)
 
     def node_settled(self, record: NodeRecord) -> None:
         self.pending[record.node_id] = row_values(record)
+        if self.events is not None:
+            self.events.node_finished(record)
         self.tokens += (record.usage or ZERO_USAGE).total_tokens
         self.cost += record.cost_usd
+
+    def text_sink(self, node_id: str) -> TextSink | None:
+        return self.events.text_sink(node_id) if self.events is not None else None
 
     def idle(self) -> None:
         with skipped_while_away("writing a run's progress"):  # kept in ``pending`` for the next flush

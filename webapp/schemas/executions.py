@@ -31,6 +31,9 @@ Cost = Annotated[float, Field(ge=0)]
 class ExecuteRequest(Body):
     inputs: JsonObject | None = Field(None, description="Checked against the input node's fields; null: none.")
     async_: bool = Field(False, alias="async", description="Answer 202 at once instead of waiting.")
+    stream: bool = Field(
+        False, description="Answer 200 with the execution's events as they happen (text/event-stream); over async."
+    )
 
 
 # A webhook's body: the inputs themselves, checked against the input node.
@@ -39,6 +42,7 @@ Inputs = JsonObject
 
 class HookQuery(Query):
     async_: bool = Field(False, alias="async", description="Answer 202 at once.")
+    stream: bool = Field(False, description="Answer 200 with the execution's events as they happen; over async.")
 
 
 class ExecutionListQuery(PageQuery):

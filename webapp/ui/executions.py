@@ -2,7 +2,9 @@
 
 The execution page polls its live fragment every second while the execution is
 queued or running; the fragment of a finished execution comes back without the
-polling trigger, so the polling stops by itself.
+polling trigger, so the polling stops by itself. With JavaScript, the page also follows
+the execution's events (``static/live.js``, over ``execution_events``) and shows a model
+node's text as it arrives, between polls.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from types import SimpleNamespace
 from flask import current_app, flash, request, url_for
 from flask_login import current_user
 
+from ..api import streams
 from ..engine.status import NodeStatus, Trigger
 from ..errors import ValidationFailed
 from ..runs import start
@@ -182,6 +185,14 @@ def execution_live(execution_id: str):
     """The live part of the page; polled while the execution is still going."""
     item = service.own_execution(_user(), execution_id)
     return respond("executions/detail.html", "partials/_execution_live.html", **_execution_context(item))
+
+
+@bp.get("/executions/<execution_id>/events")
+def execution_events(execution_id: str):
+    """The execution's events for the page (signed in by its session), as the API sends them."""
+    after = streams.last_event_id()
+    service.own_execution(_user(), execution_id)
+    return streams.event_stream(execution_id, after)
 
 
 @bp.post("/executions/<execution_id>/cancel")

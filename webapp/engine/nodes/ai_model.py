@@ -101,7 +101,7 @@ class AiModelNode(NodeType):
         if ctx.models is None:
             raise NodeError("model_error", "no model gateway is configured")
         seen = self.shown(request)
-        reply = ctx.models.complete(request, deadline=ctx.deadline, stopped=ctx.stopped)
+        reply = ctx.models.complete(request, deadline=ctx.deadline, stopped=ctx.stopped, text=ctx.text)
         output = {
             "text": reply.text,
             "model": reply.model,

@@ -14,7 +14,7 @@ from jinja2.exceptions import TemplateSyntaxError
 from ..errors import NodeError, Problem
 from ..expressions import Compiled, ExpressionError, ExpressionLimit, Expressions, syntax_message
 from ..http_calls import HttpGateway
-from ..model_calls import ZERO_USAGE, ModelGateway, Usage
+from ..model_calls import ZERO_USAGE, ModelGateway, TextSink, Usage
 from ..options import MISSING as _MISSING
 from ..options import Option, Variants
 from ..stopping import Stopped, never
@@ -46,6 +46,8 @@ class RunContext:
     # Runs another node (a map's inner node, per item) as the runner runs one: its user code
     # where it is bounded, every value it takes, makes and sends within the bounds.
     run_step: Callable[[Any, RunContext], NodeOutcome] | None = None
+    # Where a model answer's text goes as it comes (the run's events); None: not streamed.
+    text: TextSink | None = None
 
 
 @dataclass

@@ -181,7 +181,7 @@ class _Mapping:
         if self._should_end():
             return
         values = {**self.ctx.values, "item": self.items[index], "index": index}
-        item_ctx = replace(self.ctx, values=values)
+        item_ctx = replace(self.ctx, values=values, text=None)  # items run at once: their texts would interleave
         try:
             outcome = self.ctx.run_step(self.inner, item_ctx)  # bounded as the runner bounds a node
         except Interrupted:
