@@ -402,6 +402,19 @@ def test_save_makes_a_new_version_only_when_the_definition_changes(page, app):
     assert page.get(f"/api/v1/workflows/{workflow_id}").status_code == 401  # (the API needs a key)
 
 
+def test_ones_own_workflow_is_never_read_only_after_a_save(page, app):
+    """The header redrawn after a save is the owner's: Duplicate and Delete, no "read only"."""
+    workflow_id = create_workflow(app, page.user, spec_example())
+    url = f"/workflows/{workflow_id}/definition"
+    pairs = editor_form(page, workflow_id)
+    assert ("_meta", "1") in pairs  # the settings ride along, as in the browser
+    for form in (pairs, replace(pairs, "nodes[1].config.prompt", "Describe {{ in.product }} well")):
+        html = page.post(url, form, htmx=True).text
+        assert html.count('id="wf-head"') == 1
+        head = html[html.index('id="wf-head"') :]
+        assert "read only" not in head and ">Duplicate<" in head and ">Delete<" in head
+
+
 def test_an_invalid_save_is_refused_with_its_problems(page, app):
     workflow_id = create_workflow(app, page.user, spec_example())
     pairs = replace(editor_form(page, workflow_id), "nodes[1].config.prompt", "{{ ghost.text }}")
