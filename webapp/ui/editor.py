@@ -23,7 +23,7 @@ from ..engine.errors import Problem
 from ..errors import ValidationFailed
 from ..llm import DEFAULT_PRICES
 from ..services import workflows as service
-from ..services.definitions import compile_definition, oversize
+from ..services.definitions import oversize, problems_in
 from ..services.providers import list_providers
 from . import bp, editor_schema, node_forms, undo
 from . import draft as drafts
@@ -35,13 +35,7 @@ from .rendering import is_fragment_request, redirect_to, respond
 def problems_of(definition: dict, form_problems: list[Problem] | None = None) -> list[Problem]:
     """Everything wrong with a draft: what the form could not read, then the validator's list."""
     problems = list(form_problems or [])
-    if not definition:
-        return problems
-    try:
-        compile_definition(definition)
-    except ValidationFailed as exc:
-        problems += exc.details or [Problem("nodes", "invalid_value", exc.message)]
-    return problems
+    return problems + problems_in(definition) if definition else problems
 
 
 def model_choices() -> list[str]:
