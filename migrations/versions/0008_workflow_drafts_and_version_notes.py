@@ -1,7 +1,10 @@
 """Drafts and published versions: one draft per workflow (what the editor changes; nothing
 that runs reads it), and who published each version with an optional note. An existing
 workflow's draft is its published version. Executions gain what a test run needs: the
-draft definition it ran, the node it ran until, and which node outputs were pinned.
+draft definition it ran, the node it ran until, and which node outputs were pinned; and
+a test run (``trigger = 'test'``) no longer adds to its workflow's ``usage_count`` (the
+count trigger of 0006, rewritten; the user's ``execution_counts`` still count every start,
+as their history lists every run).
 
 Revision ID: 0008
 Revises: 0007
@@ -10,6 +13,13 @@ Revises: 0007
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
+
+COUNT = """
+    UPDATE workflows SET usage_count = usage_count + 1 WHERE id = NEW.workflow_id AND NEW.trigger <> 'test';
+    INSERT INTO execution_counts (user_id, workflow_id, count) VALUES (NEW.user_id, NEW.workflow_id, 1)
+        ON CONFLICT (user_id, workflow_id) DO UPDATE SET count = execution_counts.count + 1;
+"""
+COUNT_0006 = COUNT.replace(" AND NEW.trigger <> 'test'", "")
 
 JSONType = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
 
@@ -44,9 +54,23 @@ def upgrade():
         batch.add_column(sa.Column("run_until", sa.String(64), nullable=True))
     with op.batch_alter_table("node_runs") as batch:
         batch.add_column(sa.Column("pinned", sa.Boolean(), nullable=False, server_default=sa.false()))
+    _count_starts(COUNT)
+
+
+def _count_starts(body: str) -> None:
+    """The 0006 trigger on ``executions``, with ``body`` as what it does."""
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            "CREATE OR REPLACE FUNCTION count_execution_start() RETURNS trigger LANGUAGE plpgsql "
+            f"AS $$ BEGIN {body} RETURN NULL; END $$"
+        )
+    else:
+        op.execute("DROP TRIGGER count_start")
+        op.execute(f"CREATE TRIGGER count_start AFTER INSERT ON executions BEGIN {body} END")
 
 
 def downgrade():
+    _count_starts(COUNT_0006)
     with op.batch_alter_table("node_runs") as batch:
         batch.drop_column("pinned")
     with op.batch_alter_table("executions") as batch:

@@ -5,13 +5,14 @@ from __future__ import annotations
 from flask import current_app, g, request, url_for
 
 from ..runs import start
+from ..runs.test_runs import TestOptions
 from ..schemas import executions as schema
 from ..services import executions as service
 from ..services.workflows import runnable_workflow, visible_workflow
 from . import bp
 from .contract import Answer, Refusal, operation
 from .params import paginated
-from .refusals import INPUTS
+from .refusals import DEFINITION, INPUTS
 from .serializers import execution as serialize
 
 LOCATION = {"Location": {"description": "The execution's status_url.", "schema": {"type": "string", "format": "uri"}}}
@@ -49,10 +50,15 @@ def _runnable(workflow_id: str) -> None:
     refusals=(
         *INPUTS,
         Refusal("invalid_value", "the Idempotency-Key holds a character that is not printable"),
+        Refusal("invalid_value", "a pinned output is past MAX_NODE_OUTPUT_BYTES"),
+        Refusal("unknown_node", "until or pinned names a node the version run does not hold"),
+        *(Refusal(r.code, f"version 'draft': the draft has a problem: {r.rule}") for r in DEFINITION),
     ),
     description="Sync runs answer 200 with the finished execution, or 202 (as async does) when still "
     "running after SYNC_TIMEOUT. Inputs that fail the input node: 422, nothing runs. "
     "A repeated Idempotency-Key returns the first execution (409 if it ran another workflow). "
+    "version 'draft' (owner only; 404 for anyone else), an older version, until or pinned make a test run "
+    "(trigger 'test'; not counted in usage_count). An unknown version: 404. "
     "Over the monthly budget: 429 with code budget_exceeded.",
     answers={
         200: (schema.Execution, "Sync: the finished execution."),
@@ -61,7 +67,11 @@ def _runnable(workflow_id: str) -> None:
 )
 def execute_workflow(workflow_id: str, body: schema.ExecuteRequest):
     execution = start.start_execution(
-        g.user, workflow_id, body.inputs, idempotency_key=request.headers.get("Idempotency-Key")
+        g.user,
+        workflow_id,
+        body.inputs,
+        idempotency_key=request.headers.get("Idempotency-Key"),
+        test=TestOptions(body.version, body.until, dict(body.pinned or {})),
     )
     if body.async_:
         return _accepted(execution)

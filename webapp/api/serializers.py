@@ -101,6 +101,7 @@ def node_run(node: NodeRun) -> runs.NodeRun:
         "cached": node.cached,
         "attempts": node.attempts,
         "reused_from": node.reused_from,
+        "pinned": bool(node.pinned),
     }
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 from typing_extensions import TypedDict
 
+from ..engine.definition import NODE_ID
 from ..engine.errors import ErrorCode
 from ..engine.status import NodeStatus, RunStatus, Trigger
 from .base import (
@@ -25,12 +26,24 @@ from .base import (
 )
 
 ExecutionId = prefixed_id("exec")
+NodeId = Annotated[str, Field(pattern=NODE_ID.pattern)]
 Cost = Annotated[float, Field(ge=0)]
 
 
 class ExecuteRequest(Body):
     inputs: JsonObject | None = Field(None, description="Checked against the input node's fields; null: none.")
     async_: bool = Field(False, alias="async", description="Answer 202 at once instead of waiting.")
+    version: Literal["draft"] | integer(ge=1, le=2**31 - 1) | None = Field(
+        None,
+        description='"draft" (the owner only; it must have no problems) or a published version number; '
+        "left out: the latest published version. Any other than the latest makes a test run.",
+    )
+    until: NodeId | None = Field(None, description="Run only this node and the nodes upstream of it (a test run).")
+    pinned: dict[NodeId, JsonObject] | None = Field(
+        None,
+        description="Node id → the output it is given instead of running (no call, no tokens; a test run). "
+        "Each is held to MAX_NODE_OUTPUT_BYTES.",
+    )
 
 
 # A webhook's body: the inputs themselves, checked against the input node.
@@ -101,6 +114,7 @@ class NodeRun(TypedDict):
     cached: bool
     attempts: Count
     reused_from: ExecutionId | None
+    pinned: Annotated[bool, Field(description="Its output was given by a test run's pinned, not run.")]
 
 
 class ExecutionSummary(TypedDict):

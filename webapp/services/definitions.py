@@ -90,5 +90,10 @@ def graph_for(workflow_id: str, version: int) -> Graph:
     return graph
 
 
+def graph_of_run(workflow_id: str, version: int, definition: dict | None) -> Graph:
+    """The graph an execution runs: the draft it was given (a test run), else its version."""
+    return compile_definition(definition) if definition is not None else graph_for(workflow_id, version)
+
+
 def definition_of(body: dict) -> dict:
     return {"nodes": body.get("nodes"), "connections": body.get("connections") or []}

@@ -113,3 +113,20 @@ def refuse_problems(draft: WorkflowDraft) -> None:
     problems = draft_problems(draft)
     if problems:
         raise ValidationFailed("The draft has problems; fix them before running it", problems)
+
+
+def differences(version: dict, draft: dict) -> dict[str, list[str] | bool]:
+    """What the draft changes against a version, by node id: the nodes it adds, removes
+    and changes, and whether its connections differ (what a version list shows)."""
+
+    def by_id(definition: dict) -> dict:
+        nodes = definition.get("nodes") or []
+        return {n.get("id"): n for n in nodes if isinstance(n, dict) and isinstance(n.get("id"), str)}
+
+    before, after = by_id(version), by_id(draft)
+    return {
+        "added": [i for i in after if i not in before],
+        "removed": [i for i in before if i not in after],
+        "changed": [i for i in after if i in before and after[i] != before[i]],
+        "rewired": (version.get("connections") or []) != (draft.get("connections") or []),
+    }
