@@ -1,6 +1,7 @@
 """The graph-first editor in Chromium: the graph is how one moves around, one node's
 form at a time in the side panel, "+" on a connection, removing with or without
-reconnecting, undo, keyboard-only editing, one Save for settings and graph."""
+reconnecting, undo, keyboard-only editing, one Save for settings and draft, the draft
+kept as one types and published as the next version."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from tests.browser.conftest import open_node, screenshot
 from tests.definitions import echo_definition
 from tests.ui.conftest import create_workflow
 from webapp.extensions import db
-from webapp.models import User, Workflow
+from webapp.models import User, Workflow, WorkflowDraft
 
 pytestmark = pytest.mark.browser
 LINKS = "#editor-graph a.node-link"
@@ -78,7 +79,7 @@ def test_insert_on_a_connection_remove_and_reconnect_then_undo(browser_page, ser
     workflow_id = create_workflow(server.app, ada(server), echo_definition(), name="Reshaped")
     page.goto(f"/workflows/{workflow_id}")
     expect(page.get_by_role("button", name="↶ Undo")).to_be_disabled()
-    expect(page.get_by_role("button", name="Revert to saved")).to_be_disabled()
+    expect(page.get_by_role("button", name="Revert to published")).to_be_disabled()
 
     page.get_by_label("New node type").select_option("processing")
     page.get_by_role("button", name="Insert a node between shout and out").click()
@@ -101,13 +102,13 @@ def test_insert_on_a_connection_remove_and_reconnect_then_undo(browser_page, ser
     expect(page.locator("#node-step")).to_have_count(0)
     flow(page).to_have_text("in → shout, shout → out")
     expect(page.get_by_role("button", name="↶ Undo")).to_be_disabled()
-    expect(page.locator("#editor-state")).to_have_text("Saved")  # back where it started
+    expect(page.locator("#editor-state")).to_have_text("Published v1")  # back where it started
 
     open_node(page, "shout")  # typing alone can be reverted too
     page.locator("#f-nodes-1-config-input").fill("{{ in.text }} changed")
-    page.get_by_role("button", name="Revert to saved").click()
+    page.get_by_role("button", name="Revert to published").click()
     expect(page.locator("#f-nodes-1-config-input")).to_have_value("{{ in.text }}")
-    expect(page.locator("#editor-state")).to_have_text("Saved")
+    expect(page.locator("#editor-state")).to_have_text("Published v1")
     assert page.errors == []
 
 
@@ -128,10 +129,12 @@ def test_keyboard_only_editing_of_one_node(browser_page, server):
     expect(page.locator("#node-shout")).to_be_hidden()
     expect(page.locator(f"{LINKS}[data-node='shout']")).to_be_focused()
     page.keyboard.press("Control+s")
-    expect(page.locator(".editor-message")).to_have_text("Saved as version 2.")
+    expect(page.locator(".editor-message")).to_have_text(re.compile(r"^(Draft saved|No changes to save)\.$"))
     with server.app.app_context():
-        saved = db.session.get(Workflow, workflow_id).definition
+        saved = db.session.get(WorkflowDraft, workflow_id).definition
+        published = db.session.get(Workflow, workflow_id).definition
     assert saved["nodes"][1]["config"]["input"] == "{{ in.text }} again"
+    assert published["nodes"][1]["config"]["input"] == "{{ in.text }}"  # nothing runs it before Publish
     assert page.errors == []
 
 
@@ -143,7 +146,7 @@ def test_one_save_keeps_a_rename_and_a_prompt_change_together(browser_page, serv
     open_node(page, "draft")
     page.locator("#f-nodes-1-config-prompt").fill("Sell {{ in.product }} to {{ in.audience }}.")
     page.locator("#save-button").click()
-    expect(page.locator(".editor-message")).to_have_text("Saved as version 2.")
+    expect(page.locator(".editor-message")).to_have_text(re.compile(r"^(Draft saved|No changes to save)\.$"))
     page.reload()
     expect(page.locator("#wf-head h1")).to_have_text("Lamp copy")
     expect(page.locator("#f-nodes-1-config-prompt")).to_have_value("Sell {{ in.product }} to {{ in.audience }}.")
@@ -181,3 +184,54 @@ def test_the_12_node_templates_execution_graph_fits_1440px_beside_its_nodes(brow
     expect(page.locator(".run-graph a.node-link")).to_have_count(12)
     assert page.errors == []
     screenshot(page, "execution-graph.png", full_page=False)
+
+
+def test_build_keep_publish_restore_without_pressing_save(browser_page, server):
+    """The loop of issue 33: a prompt typed with no button pressed survives a reload and
+    changes nothing that runs; one's own workflow is never read only after a save;
+    Publish (with a note, from the keyboard) makes the next version; an old version
+    goes back into the draft; and the bar fits a phone."""
+    page = browser_page
+    workflow_id = create_workflow(server.app, ada(server), echo_definition(), name="Drafted")
+    page.goto(f"/workflows/{workflow_id}")
+    expect(page.locator("#editor-state")).to_have_text("Published v1")
+    open_node(page, "shout")
+    page.locator("#f-nodes-1-config-input").fill("{{ in.text }} typed")
+    expect(page.locator("#editor-state")).to_have_text("Draft · not published")  # kept by the check
+    page.reload()
+    expect(page.locator("#f-nodes-1-config-input")).to_have_value("{{ in.text }} typed")
+    with server.app.app_context():
+        assert db.session.get(Workflow, workflow_id).definition["nodes"][1]["config"]["input"] == "{{ in.text }}"
+
+    page.keyboard.press("Control+s")  # even "No changes to save" redraws the header: it stays the owner's
+    expect(page.locator(".editor-message")).to_have_text("No changes to save.")
+    expect(page.locator("#wf-head")).not_to_contain_text("read only")
+    expect(page.locator("#wf-head").get_by_role("button", name="Delete")).to_be_visible()
+    expect(page.locator("#wf-head").get_by_role("button", name="Duplicate")).to_be_visible()
+
+    page.locator("#publish_note").focus()
+    page.keyboard.type("Says more")
+    page.keyboard.press("Enter")
+    expect(page.locator(".editor-message")).to_have_text("Published version 2.")
+    expect(page.locator("#editor-state")).to_have_text("Published v2")
+    expect(page.locator("#wf-head .badge-version")).to_have_text("version 2")
+    with server.app.app_context():
+        assert db.session.get(Workflow, workflow_id).definition["nodes"][1]["config"]["input"] == "{{ in.text }} typed"
+    page.locator("#versions summary").click()
+    expect(page.locator("#versions .version-row").first).to_contain_text("Says more")
+
+    page.get_by_role("button", name="Restore into draft (version 1)").click()
+    expect(page.locator(".editor-message")).to_contain_text("Version 1 is in the draft now")
+    expect(page.locator("#editor-state")).to_have_text("Draft · not published")
+    page.reload()
+    expect(page.locator("#f-nodes-1-config-input")).to_have_count(1)
+    assert page.locator("#f-nodes-1-config-input").input_value() == "{{ in.text }}"
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    publish = page.locator("#publish-button")
+    publish.scroll_into_view_if_needed()
+    box = publish.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    screenshot(page, "editor-publish-390.png", full_page=False)
+    assert page.errors == []

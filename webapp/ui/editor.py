@@ -7,8 +7,10 @@ applies a structural edit (add, insert or remove a node, a row, a connection; un
 revert to saved; switch tabs) and redraws the editor; ``editor_check`` validates what
 is typed, with the same validator as the API, and answers with the problems (each
 swapped next to its field), the redrawn graph and the references each template may
-use, leaving the fields being typed in alone; ``editor_save`` saves, which makes a
-new version when the definition changed.
+use, leaving the fields being typed in alone; ``editor_save`` keeps the settings and
+the draft. Every one of them keeps the draft it was sent (whatever its problems: nothing
+typed is lost, and nothing that runs changes); ``editor_publish`` makes it the next
+published version.
 """
 
 from __future__ import annotations
@@ -20,11 +22,13 @@ from flask import current_app, flash, request, url_for
 from flask_login import current_user
 
 from ..engine.errors import Problem
-from ..errors import ValidationFailed
+from ..errors import NothingToPublish, ValidationFailed
 from ..llm import DEFAULT_PRICES
+from ..services import drafts as draft_service
 from ..services import workflows as service
 from ..services.definitions import oversize, problems_in
 from ..services.providers import list_providers
+from ..services.versions import draft_of, normalised
 from . import bp, editor_schema, node_forms, undo
 from . import draft as drafts
 from .forms import WorkflowMetaForm
@@ -112,7 +116,9 @@ def editor_context(
     ``selected`` is the node open in the panel (``focus_node``: its id takes the focus).
     A draft past the size bounds is never drawn, whichever field it came in: it stays
     text in the JSON tab, with the bound it is past beside it."""
-    dirty = bool(definition) and _normalised(definition) != _normalised(workflow.definition)
+    kept = draft_of(workflow).definition if not readonly else workflow.definition
+    dirty = bool(definition) and normalised(definition) != normalised(kept)  # typed, not kept yet
+    unpublished = normalised(kept) != normalised(workflow.definition)
     too_large = oversize(definition) if definition else None
     if too_large is not None:
         problems = [Problem("definition_json", too_large.code, f"Too large to draw or save: {too_large.message}.")]
@@ -162,6 +168,9 @@ def editor_context(
         "json_text": json_text if json_text is not None else drafts.as_json(definition or {}),
         "readonly": readonly,
         "dirty": dirty,
+        "unpublished": unpublished,
+        "differs_from_published": bool(definition) and normalised(definition) != normalised(workflow.definition),
+        "versions": _versions(workflow, kept) if suggestions and not readonly else [],
         **(_suggestions(workflow) if suggestions else {}),  # the check's answer draws no datalists
         "default_model": current_app.config.get("DEFAULT_MODEL"),
         "node_types": editor_schema.node_type_names(),
@@ -170,8 +179,35 @@ def editor_context(
     }
 
 
-def _normalised(definition: dict) -> dict:
-    return {"nodes": definition.get("nodes"), "connections": definition.get("connections") or []}
+VERSIONS_SHOWN = 20
+
+
+def _versions(workflow, draft: dict) -> list[SimpleNamespace]:
+    """The latest published versions, each with what the draft changes against it."""
+    user = current_user._get_current_object()
+    rows, _ = draft_service.list_versions(user, workflow.id, limit=VERSIONS_SHOWN)
+    return [
+        SimpleNamespace(row=row, changes=changes_text(draft_service.differences(row.definition, draft))) for row in rows
+    ]
+
+
+def changes_text(found: dict) -> str:
+    """``services.drafts.differences`` in words, for the version list and a version's page."""
+    words = [
+        f"{verb} {', '.join(found[key])}"
+        for key, verb in (("added", "adds"), ("removed", "removes"), ("changed", "changes"))
+        if found[key]
+    ]
+    if found["rewired"]:
+        words.append("rewires connections")
+    return "The draft " + "; ".join(words) + "." if words else "Same as the draft."
+
+
+def _keep(workflow, definition: dict) -> None:
+    """The draft as the editor holds it, kept whatever its problems (not past the bounds:
+    no page could draw it again)."""
+    if definition and oversize(definition) is None:
+        draft_service.save_draft(current_user._get_current_object(), workflow.id, definition)
 
 
 def _posted_draft() -> tuple[drafts.Draft, str]:
@@ -264,10 +300,15 @@ def editor_change(workflow_id: str):
         action, typed = "", request.form.get("definition_json") if view == "json" else None
     elif action == "undo" and history:
         definition = undo.undone(history.pop(), posted.definition)
-    elif action == "revert":  # the graph and the settings as saved; undo brings the draft back
+    elif action == "revert":  # the graph as published and the settings as saved; undo brings the draft back
         history = undo.pushed(history, posted.definition, workflow.definition)
         definition = copy.deepcopy(workflow.definition)
         meta_parts = {"meta_form": WorkflowMetaForm(obj=workflow, formdata=None), "meta_oob": True}
+    elif action.startswith("restore:") and action[8:].isdecimal() and len(action) < 20:  # a version into the draft
+        version = draft_service.get_version(current_user._get_current_object(), workflow.id, int(action[8:]))
+        definition = normalised(copy.deepcopy(version.definition))
+        history = undo.pushed(history, posted.definition, definition)
+        message = f"Version {version.version} is in the draft now: Publish makes it live (Undo takes it back)."
     elif view == "form" and action and not action.startswith("view:"):
         changed = drafts.apply_action(posted.definition, action, request.form)
         too_large = oversize(changed)
@@ -277,6 +318,7 @@ def editor_change(workflow_id: str):
             message, action = f"Not done: {too_large.message}.", ""
     if action in ("view:json", "view:form"):
         view = action.partition(":")[2]
+    _keep(workflow, definition)
     context = editor_context(
         workflow,
         definition,
@@ -289,7 +331,8 @@ def editor_change(workflow_id: str):
         message=message,
     )
     focus_pick = action.startswith("remove_node:")  # the keyboard goes to the list of nodes, not to the page's top
-    refused = message is not None or context["view"] != view or typed is not None
+    restored = action.startswith("restore:")  # its message says what happened; nothing was refused
+    refused = (message is not None and not restored) or context["view"] != view or typed is not None
     return _editor(workflow, {**context, **meta_parts, "focus_pick": focus_pick}, status=422 if refused else 200)
 
 
@@ -298,6 +341,7 @@ def editor_check(workflow_id: str):
     workflow = _owned()
     posted, view = _posted_draft()
     definition = posted.definition
+    _keep(workflow, definition)  # what is typed is kept as it is typed (and when the page is left)
     context = editor_context(
         workflow,
         definition,
@@ -317,46 +361,111 @@ def editor_check(workflow_id: str):
 
 @bp.post("/workflows/<workflow_id>/definition")
 def editor_save(workflow_id: str):
-    """The one Save: the graph and, from the same form, the name, description, category
-    and visibility (one version more only when the graph changed)."""
+    """Save (and Ctrl+S): the settings and the draft, whatever its problems (they are
+    listed); nothing that runs changes until Publish."""
     workflow = _owned()
+    kept = _kept_from_form(workflow)
+    if kept.refused:
+        return kept.refused
+    if kept.problems:
+        count = len(kept.problems)
+        message = f"Draft saved, with {count} problem{'' if count == 1 else 's'} to fix before publishing."
+    else:
+        message = "Draft saved." if kept.changed else "No changes to save."
+    return _after_keeping(kept, message)
+
+
+@bp.post("/workflows/<workflow_id>/editor/publish")
+def editor_publish(workflow_id: str):
+    """Publish: the draft as the editor holds it (kept first) becomes the next version,
+    with the note typed beside the button; a draft with problems is not published."""
+    workflow = _owned()
+    kept = _kept_from_form(workflow)
+    if kept.refused:
+        return kept.refused
+    note = request.form.get("publish_note", "").strip()[: draft_service.NOTE_MAX]
+    try:
+        workflow = draft_service.publish(current_user._get_current_object(), workflow.id, note or None)
+    except ValidationFailed as exc:
+        return _editor_again(kept, exc.details, "Not published: fix the problems below.")
+    except NothingToPublish:
+        return _after_keeping(kept, f"Nothing to publish: the draft is version {workflow.version} as published.")
+    kept.workflow = workflow
+    return _after_keeping(kept, f"Published version {workflow.version}.", trigger="workflow-saved")
+
+
+class _Kept(SimpleNamespace):
+    """What keeping the posted editor form did: the workflow after it, its draft's
+    problems, whether anything changed, the view and the answer if it was refused."""
+
+
+def _kept_from_form(workflow) -> _Kept:
+    """Keep the posted settings and draft. Refused (with the editor redrawn as typed):
+    settings that fail their form, JSON that cannot be read, a draft past the bounds."""
     posted, view = _posted_draft()
     history, _ = _history()
     meta = WorkflowMetaForm() if request.form.get("_meta") else None
-    json_text = request.form.get("definition_json") if view == "json" else None
-    problems, message = (problems_of(posted.definition, posted.problems), None) if posted.problems else (None, None)
-    settings_refused = meta is not None and not meta.validate()
-    if settings_refused:
-        message = "Not saved: fix the settings above."
-    before = (workflow.version, workflow.name, workflow.description, workflow.category, workflow.public)
-    if not problems and not settings_refused:
-        fields = dict(posted.definition) | (meta.fields_for_service() if meta else {})
-        try:
-            workflow = service.update_workflow(current_user._get_current_object(), workflow.id, fields)
-        except ValidationFailed as exc:
-            problems, message = exc.details, "Not saved: fix the problems below."
-    meta_parts = {"meta_form": meta, "meta_oob": True} if meta is not None else {}
-    if problems or settings_refused:
-        context = editor_context(
-            workflow,
-            posted.definition,
-            view=view,
-            json_text=json_text,
-            problems=problems,
-            message=message,
-            selected=_selected_index(),
-            history=history,
-        )
-        return _editor(workflow, {**context, **meta_parts}, status=422)
-    after = (workflow.version, workflow.name, workflow.description, workflow.category, workflow.public)
-    if workflow.version != before[0]:
-        message = f"Saved as version {workflow.version}."
-    else:
-        message = "Saved." if after != before else "No changes to save."
+    kept = _Kept(
+        workflow=workflow,
+        posted=posted,
+        view=view,
+        history=history,
+        meta=meta,
+        json_text=request.form.get("definition_json") if view == "json" else None,
+        problems=problems_of(posted.definition, posted.problems),
+        changed=False,
+        refused=None,
+    )
+    if meta is not None and not meta.validate():
+        kept.refused = _editor_again(kept, kept.problems, "Not saved: fix the settings above.")
+        return kept
+    too_large = oversize(posted.definition) if posted.definition else None
+    if not posted.definition or too_large is not None:  # nothing that could be drawn again
+        kept.refused = _editor_again(kept, kept.problems, "Not saved: fix the problems below.")
+        return kept
+    user = current_user._get_current_object()
+    before = _saved_state(workflow)
+    _keep(workflow, posted.definition)
+    if meta is not None:
+        workflow = kept.workflow = service.update_workflow(user, workflow.id, meta.fields_for_service())
+    kept.changed = before != _saved_state(workflow)
+    return kept
+
+
+def _saved_state(workflow) -> tuple:
+    draft = normalised(draft_of(workflow).definition)
+    return draft, workflow.name, workflow.description, workflow.category, workflow.public
+
+
+def _editor_again(kept: _Kept, problems, message: str):
+    """The editor as it was posted, with ``message`` and the problems: 422."""
+    context = editor_context(
+        kept.workflow,
+        kept.posted.definition,
+        view=kept.view,
+        json_text=kept.json_text,
+        problems=problems,
+        message=message,
+        selected=_selected_index(),
+        history=kept.history,
+    )
+    meta_parts = {"meta_form": kept.meta, "meta_oob": True} if kept.meta is not None else {}
+    return _editor(kept.workflow, {**context, **meta_parts}, status=422)
+
+
+def _after_keeping(kept: _Kept, message: str, trigger=None):
+    workflow = kept.workflow
     if not is_fragment_request():
         flash(message, "success")
         return redirect_to(url_for("ui.workflow", workflow_id=workflow.id))
     context = editor_context(
-        workflow, workflow.definition, view=view, message=message, selected=_selected_index(), history=history
+        workflow,
+        kept.posted.definition,
+        view=kept.view,
+        problems=kept.problems,
+        message=message,
+        selected=_selected_index(),
+        history=kept.history,
     )
-    return _editor(workflow, {**context, **meta_parts}, trigger="workflow-saved")
+    meta_parts = {"meta_form": kept.meta, "meta_oob": True} if kept.meta is not None else {}
+    return _editor(workflow, {**context, **meta_parts}, trigger=trigger)
