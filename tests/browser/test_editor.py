@@ -235,3 +235,28 @@ def test_build_keep_publish_restore_without_pressing_save(browser_page, server):
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     screenshot(page, "editor-publish-390.png", full_page=False)
     assert page.errors == []
+
+
+def test_the_test_panel_runs_the_draft_and_the_field_picker_inserts_a_reference(browser_page, server):
+    page = browser_page
+    workflow_id = create_workflow(server.app, ada(server), echo_definition(), name="Tried")
+    page.goto(f"/workflows/{workflow_id}")
+    page.locator("#test-panel summary").click()
+    page.locator("#test-panel").get_by_label("Text").fill("hello panel")
+    page.get_by_role("button", name="▶ Run the draft").click()
+    expect(page.locator(".editor-message")).to_have_text("Test run: completed.")
+    open_node(page, "shout")
+    beside = page.locator("#node-shout .node-test")
+    expect(beside).to_contain_text("hello panel")  # its input
+    expect(beside).to_contain_text("HELLO PANEL")  # its output
+    open_node(page, "out")
+    template = page.locator("#node-out textarea, #node-out input[name$='.template']").first
+    template.fill("Said: ")
+    template.evaluate("field => field.setSelectionRange(6, 6)")
+    page.locator("#node-out .refs-observed .ref-chip", has_text="shout.value").click()
+    expect(template).to_have_value("Said: {{ shout.value }}")
+    with server.app.app_context():
+        assert db.session.get(Workflow, workflow_id).usage_count == 0  # a test run is not a use
+    page.locator("#editor").scroll_into_view_if_needed()
+    screenshot(page, "editor-test-panel.png", full_page=False)
+    assert page.errors == []

@@ -682,3 +682,52 @@ def test_tools_that_are_not_json_are_explained_next_to_the_field(page, app):
     form = replace(editor_form(page, workflow_id), "nodes[1].config.tools", "[{oops")
     html = page.post(f"/workflows/{workflow_id}/editor/check", form, htmx=True).text
     assert "must be a list of tools" in html
+
+
+def test_the_test_panel_runs_the_draft_and_shows_each_nodes_input_and_output(page, app):
+    workflow_id = create_workflow(app, page.user, echo_definition(), name="Tested")
+    pairs = replace(editor_form(page, workflow_id), "nodes[1].config.operation", "lowercase")
+    pairs = replace(pairs, "inputs.text", "Hello There")
+    url = f"/workflows/{workflow_id}/editor/test"
+    tested = page.post(url, [*pairs, ("test_until", "")], htmx=True)
+    assert tested.status_code == 200 and "Test run: completed." in tested.text
+    card = tested.text[tested.text.index('id="node-shout"') :]
+    card = card[: card.index("</fieldset>")]
+    assert "Last test run" in card and "Hello There" in card and "hello there" in card  # input, output
+    assert "Hello There</textarea>" in panel(tested.text)  # the inputs stay in the panel
+    reloaded = page.get(f"/workflows/{workflow_id}").text  # remembered for the workflow: the last test run's
+    assert "Hello There</textarea>" in panel(reloaded) and "Last test run" in reloaded
+    with app.app_context():
+        from webapp.extensions import db
+        from webapp.models import Execution, Workflow
+
+        run = db.session.query(Execution).filter_by(workflow_id=workflow_id).one()
+        assert run.trigger == "test" and run.outputs == {"result": "hello there"}
+        workflow = db.session.get(Workflow, workflow_id)
+        assert workflow.usage_count == 0 and workflow.definition["nodes"][1]["config"]["operation"] == "uppercase"
+
+    out_card = tested.text[tested.text.index('id="node-out"') :]
+    start = out_card.index("refs-observed")
+    observed = out_card[start : out_card.index("</div>", start)]
+    assert 'data-insert="shout.value"' in observed  # the field picker offers what shout really gave
+
+    shout = next(i for i, (k, v) in enumerate(pairs) if k == "_selected")
+    pairs[shout] = ("_selected", "1")
+    until = page.post(url, [*pairs, ("test_until", "shout")], htmx=True).text
+    assert "Test run up to shout: completed." in until
+    out_card = until[until.index('id="node-out"') :]
+    assert "skipped" in out_card[: out_card.index("</fieldset>")]
+
+    missing = page.post(url, [*replace(pairs, "inputs.text", ""), ("test_until", "")], htmx=True)
+    assert missing.status_code == 422 and "Not run" in missing.text and "inputs.text" in missing.text
+    broken = replace(pairs, "nodes[2].config.fields[0].template", "{{ ghost.value }}")
+    refused = page.post(url, [*broken, ("test_until", "")], htmx=True)
+    assert refused.status_code == 422 and "a draft runs only without problems" in refused.text
+    plain = page.post(url, [*pairs, ("test_until", "")])  # without JavaScript: a page load
+    assert plain.status_code == 303 and "Last test run" in page.get(plain.headers["Location"]).text
+
+
+def panel(html: str) -> str:
+    """The Test panel's part of an editor page."""
+    start = html.index('id="test-panel"')
+    return html[start : html.index("</details>", start)]

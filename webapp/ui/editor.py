@@ -24,9 +24,12 @@ from flask_login import current_user
 from ..engine.errors import Problem
 from ..errors import NothingToPublish, ValidationFailed
 from ..llm import DEFAULT_PRICES
+from ..runs import start
+from ..runs.test_runs import DRAFT, TestOptions
 from ..services import drafts as draft_service
 from ..services import workflows as service
-from ..services.definitions import oversize, problems_in
+from ..services.definitions import compile_definition, graph_for, oversize, problems_in
+from ..services.executions import latest_test_run
 from ..services.providers import list_providers
 from ..services.versions import draft_of, normalised
 from . import bp, editor_schema, node_forms, undo
@@ -34,6 +37,7 @@ from . import draft as drafts
 from .forms import WorkflowMetaForm
 from .graph import render_graph
 from .rendering import is_fragment_request, redirect_to, respond
+from .run_form import read_inputs, run_fields
 
 
 def problems_of(definition: dict, form_problems: list[Problem] | None = None) -> list[Problem]:
@@ -111,6 +115,7 @@ def editor_context(
     focus_node: bool = False,
     history: list[dict] | None = None,
     suggestions: bool = True,
+    test_values: dict | None = None,
 ) -> dict:
     """What the editor templates need to draw ``definition`` (a draft, maybe invalid):
     ``selected`` is the node open in the panel (``focus_node``: its id takes the focus).
@@ -171,6 +176,7 @@ def editor_context(
         "unpublished": unpublished,
         "differs_from_published": bool(definition) and normalised(definition) != normalised(workflow.definition),
         "versions": _versions(workflow, kept) if suggestions and not readonly else [],
+        **(_test_panel(workflow, definition, test_values) if suggestions and not readonly and view == "form" else {}),
         **(_suggestions(workflow) if suggestions else {}),  # the check's answer draws no datalists
         "default_model": current_app.config.get("DEFAULT_MODEL"),
         "node_types": editor_schema.node_type_names(),
@@ -201,6 +207,43 @@ def changes_text(found: dict) -> str:
     if found["rewired"]:
         words.append("rewires connections")
     return "The draft " + "; ".join(words) + "." if words else "Same as the draft."
+
+
+def _test_panel(workflow, definition: dict, values: dict | None) -> dict:
+    """The Test panel: the inputs form (the draft's input fields, filled as posted, else
+    with the last test run's inputs: remembered for the workflow) and that run's node
+    records, shown beside each node's form."""
+    user = current_user._get_current_object()
+    last = latest_test_run(user, workflow.id)
+    try:
+        graph = compile_definition(definition)
+    except ValidationFailed:  # an unfinished draft: its inputs as published, for now
+        graph = graph_for(workflow.id, workflow.version)
+    return {
+        "test_fields": run_fields(graph, values, last.inputs if last else None),
+        "test_run": last,
+        "test_nodes": {row.node_id: row for row in last.nodes} if last else {},
+        "test_paths": {row.node_id: output_paths(row.node_id, row.output) for row in last.nodes} if last else {},
+    }
+
+
+MAX_PICKED_PATHS = 24
+
+
+def output_paths(node_id: str, output, depth: int = 2) -> list[str]:
+    """References into a node's last output (``node.text``, ``node.json.title``): what the
+    field picker offers, from what the node really gave (objects only, two levels deep)."""
+    found: list[str] = []
+    stack = [(node_id, output, 0)]
+    while stack and len(found) < MAX_PICKED_PATHS:
+        path, value, level = stack.pop(0)
+        if not isinstance(value, dict) or level >= depth:
+            continue
+        for key, inner in value.items():
+            if isinstance(key, str) and key.isidentifier() and len(found) < MAX_PICKED_PATHS:
+                found.append(f"{path}.{key}")
+                stack.append((f"{path}.{key}", inner, level + 1))
+    return found
 
 
 def _keep(workflow, definition: dict) -> None:
@@ -453,7 +496,7 @@ def _editor_again(kept: _Kept, problems, message: str):
     return _editor(kept.workflow, {**context, **meta_parts}, status=422)
 
 
-def _after_keeping(kept: _Kept, message: str, trigger=None):
+def _after_keeping(kept: _Kept, message: str, trigger=None, test_values: dict | None = None):
     workflow = kept.workflow
     if not is_fragment_request():
         flash(message, "success")
@@ -466,6 +509,51 @@ def _after_keeping(kept: _Kept, message: str, trigger=None):
         message=message,
         selected=_selected_index(),
         history=kept.history,
+        test_values=test_values,
     )
     meta_parts = {"meta_form": kept.meta, "meta_oob": True} if kept.meta is not None else {}
     return _editor(workflow, {**context, **meta_parts}, trigger=trigger)
+
+
+@bp.post("/workflows/<workflow_id>/editor/test")
+def editor_test(workflow_id: str):
+    """The Test panel's Run (and Run up to the open node): the draft, kept first, runs as a
+    test run with the panel's inputs; the editor comes back with each node's input and
+    output beside its form. Works as a plain form post too."""
+    workflow = _owned()
+    kept = _kept_from_form(workflow)
+    if kept.refused:
+        return kept.refused
+    if kept.problems:
+        return _editor_again(kept, kept.problems, "Not run: a draft runs only without problems; fix them below.")
+    graph = compile_definition(kept.posted.definition)
+    inputs, raw, problems = read_inputs(graph, request.form)
+    until = request.form.get("test_until") or None
+    user = current_user._get_current_object()
+    if not problems:
+        try:
+            execution = start.start_execution(user, workflow.id, inputs, test=TestOptions(DRAFT, until))
+        except ValidationFailed as exc:
+            problems = exc.details or [Problem("inputs", "invalid_value", exc.message)]
+    if problems:
+        return _test_refused(kept, raw, problems)
+    execution = start.wait_for(execution, current_app.config["SYNC_TIMEOUT"])
+    scope = f" up to {until}" if until else ""
+    return _after_keeping(kept, f"Test run{scope}: {execution.status}.", test_values=raw)
+
+
+def _test_refused(kept: _Kept, raw: dict, problems: list[Problem]):
+    """Inputs the draft's input node refuses: the editor with them listed (422)."""
+    listed = "; ".join(f"{p.path}: {p.message}" for p in problems[:5])
+    context = editor_context(
+        kept.workflow,
+        kept.posted.definition,
+        view=kept.view,
+        problems=kept.problems,
+        message=f"Not run: {listed}",
+        selected=_selected_index(),
+        history=kept.history,
+        test_values=raw,
+    )
+    context["test_problems"] = problems
+    return _editor(kept.workflow, context, status=422)
