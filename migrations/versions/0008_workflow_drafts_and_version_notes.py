@@ -65,17 +65,17 @@ def _count_starts(body: str) -> None:
             f"AS $$ BEGIN {body} RETURN NULL; END $$"
         )
     else:
-        op.execute("DROP TRIGGER count_start")
+        op.execute("DROP TRIGGER IF EXISTS count_start")  # gone if a batch operation rebuilt the table
         op.execute(f"CREATE TRIGGER count_start AFTER INSERT ON executions BEGIN {body} END")
 
 
 def downgrade():
-    _count_starts(COUNT_0006)
     with op.batch_alter_table("node_runs") as batch:
         batch.drop_column("pinned")
     with op.batch_alter_table("executions") as batch:
         batch.drop_column("run_until")
         batch.drop_column("definition")
+    _count_starts(COUNT_0006)  # after: SQLite rebuilds the table to drop a column, and its triggers with it
     op.drop_table("workflow_drafts")
     with op.batch_alter_table("workflow_versions") as batch:
         batch.drop_column("note")
