@@ -17,7 +17,6 @@ from sqlalchemy import text
 from tests.conftest import POSTGRES_ADMIN_URL, close_app, make_app
 from webapp.extensions import db
 
-
 # A start as 0007's schema holds it (the columns 0008 adds have defaults or allow null).
 START = text(
     "INSERT INTO executions (id, workflow_id, workflow_version, user_id, trigger, status, inputs, created_at, queue,"
