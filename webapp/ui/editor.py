@@ -7,10 +7,10 @@ applies a structural edit (add, insert or remove a node, a row, a connection; un
 revert to saved; switch tabs) and redraws the editor; ``editor_check`` validates what
 is typed, with the same validator as the API, and answers with the problems (each
 swapped next to its field), the redrawn graph and the references each template may
-use, leaving the fields being typed in alone; ``editor_save`` keeps the settings and
-the draft. Every one of them keeps the draft it was sent (whatever its problems: nothing
-typed is lost, and nothing that runs changes); ``editor_publish`` makes it the next
-published version.
+use, leaving the fields being typed in alone. Both keep the draft they were sent
+(whatever its problems: nothing typed is lost, and nothing that runs changes). Saving,
+publishing and test runs are ``editor_saving.py``'s; the Versions list and the Test
+panel drawn around the graph, ``editor_panels.py``'s.
 """
 
 from __future__ import annotations
@@ -18,26 +18,22 @@ from __future__ import annotations
 import copy
 from types import SimpleNamespace
 
-from flask import current_app, flash, request, url_for
+from flask import current_app, request
 from flask_login import current_user
 
 from ..engine.errors import Problem
-from ..errors import NothingToPublish, ValidationFailed
 from ..llm import DEFAULT_PRICES
-from ..runs import start
-from ..runs.test_runs import DRAFT, TestOptions
 from ..services import drafts as draft_service
 from ..services import workflows as service
-from ..services.definitions import compile_definition, graph_for, oversize, problems_in
-from ..services.executions import latest_test_run
+from ..services.definitions import oversize, problems_in
 from ..services.providers import list_providers
 from ..services.versions import draft_of, normalised
 from . import bp, editor_schema, node_forms, undo
 from . import draft as drafts
+from .editor_panels import test_panel, versions_shown
 from .forms import WorkflowMetaForm
 from .graph import render_graph
-from .rendering import is_fragment_request, redirect_to, respond
-from .run_form import read_inputs, run_fields
+from .rendering import is_fragment_request, respond
 
 
 def problems_of(definition: dict, form_problems: list[Problem] | None = None) -> list[Problem]:
@@ -175,8 +171,8 @@ def editor_context(
         "dirty": dirty,
         "unpublished": unpublished,
         "differs_from_published": bool(definition) and normalised(definition) != normalised(workflow.definition),
-        "versions": _versions(workflow, kept) if suggestions and not readonly else [],
-        **(_test_panel(workflow, definition, test_values) if suggestions and not readonly and view == "form" else {}),
+        "versions": versions_shown(workflow, kept) if suggestions and not readonly else [],
+        **(test_panel(workflow, definition, test_values) if suggestions and not readonly and view == "form" else {}),
         **(_suggestions(workflow) if suggestions else {}),  # the check's answer draws no datalists
         "default_model": current_app.config.get("DEFAULT_MODEL"),
         "node_types": editor_schema.node_type_names(),
@@ -185,75 +181,14 @@ def editor_context(
     }
 
 
-VERSIONS_SHOWN = 20
-
-
-def _versions(workflow, draft: dict) -> list[SimpleNamespace]:
-    """The latest published versions, each with what the draft changes against it."""
-    user = current_user._get_current_object()
-    rows, _ = draft_service.list_versions(user, workflow.id, limit=VERSIONS_SHOWN)
-    return [
-        SimpleNamespace(row=row, changes=changes_text(draft_service.differences(row.definition, draft))) for row in rows
-    ]
-
-
-def changes_text(found: dict) -> str:
-    """``services.drafts.differences`` in words, for the version list and a version's page."""
-    words = [
-        f"{verb} {', '.join(found[key])}"
-        for key, verb in (("added", "adds"), ("removed", "removes"), ("changed", "changes"))
-        if found[key]
-    ]
-    if found["rewired"]:
-        words.append("rewires connections")
-    return "The draft " + "; ".join(words) + "." if words else "Same as the draft."
-
-
-def _test_panel(workflow, definition: dict, values: dict | None) -> dict:
-    """The Test panel: the inputs form (the draft's input fields, filled as posted, else
-    with the last test run's inputs: remembered for the workflow) and that run's node
-    records, shown beside each node's form."""
-    user = current_user._get_current_object()
-    last = latest_test_run(user, workflow.id)
-    try:
-        graph = compile_definition(definition)
-    except ValidationFailed:  # an unfinished draft: its inputs as published, for now
-        graph = graph_for(workflow.id, workflow.version)
-    return {
-        "test_fields": run_fields(graph, values, last.inputs if last else None),
-        "test_run": last,
-        "test_nodes": {row.node_id: row for row in last.nodes} if last else {},
-        "test_paths": {row.node_id: output_paths(row.node_id, row.output) for row in last.nodes} if last else {},
-    }
-
-
-MAX_PICKED_PATHS = 24
-
-
-def output_paths(node_id: str, output, depth: int = 2) -> list[str]:
-    """References into a node's last output (``node.text``, ``node.json.title``): what the
-    field picker offers, from what the node really gave (objects only, two levels deep)."""
-    found: list[str] = []
-    stack = [(node_id, output, 0)]
-    while stack and len(found) < MAX_PICKED_PATHS:
-        path, value, level = stack.pop(0)
-        if not isinstance(value, dict) or level >= depth:
-            continue
-        for key, inner in value.items():
-            if isinstance(key, str) and key.isidentifier() and len(found) < MAX_PICKED_PATHS:
-                found.append(f"{path}.{key}")
-                stack.append((f"{path}.{key}", inner, level + 1))
-    return found
-
-
-def _keep(workflow, definition: dict) -> None:
+def keep_draft(workflow, definition: dict) -> None:
     """The draft as the editor holds it, kept whatever its problems (not past the bounds:
     no page could draw it again)."""
     if definition and oversize(definition) is None:
         draft_service.save_draft(current_user._get_current_object(), workflow.id, definition)
 
 
-def _posted_draft() -> tuple[drafts.Draft, str]:
+def posted_draft() -> tuple[drafts.Draft, str]:
     """The draft the editor form holds, from the form view or the JSON tab."""
     view = request.form.get("_view", "form")
     if view == "json":
@@ -261,11 +196,11 @@ def _posted_draft() -> tuple[drafts.Draft, str]:
     return drafts.read_form(request.form), "form"
 
 
-def _owned():
+def owned_from_path():
     return service.owned_workflow(current_user._get_current_object(), request.view_args["workflow_id"])
 
 
-def _editor(workflow, context: dict, *, status: int = 200, trigger=None):
+def draw_editor(workflow, context: dict, *, status: int = 200, trigger=None):
     """The editor fragment for htmx; the whole workflow page otherwise."""
     if is_fragment_request():
         return respond("partials/_editor.html", status=status, trigger=trigger, **context)
@@ -275,7 +210,7 @@ def _editor(workflow, context: dict, *, status: int = 200, trigger=None):
     return workflow_page(workflow, status=status, **context)
 
 
-def _selected_index() -> int | None:
+def selected_index() -> int | None:
     text = request.form.get("_selected", "")
     return int(text) if text.isdecimal() and len(text) <= 4 else None
 
@@ -306,7 +241,7 @@ def _ids(definition: dict) -> list:
     return [n.get("id") if isinstance(n, dict) else None for n in definition.get("nodes") or []]
 
 
-def _history() -> tuple[list[dict], str | None]:
+def posted_history() -> tuple[list[dict], str | None]:
     """The undo history the form carries, and why it was dropped if it was: it comes back
     from the browser, so each draft in it is held to the size bounds before any is used."""
     steps = undo.read(request.form.get("_undo"))
@@ -320,12 +255,12 @@ def _history() -> tuple[list[dict], str | None]:
 
 @bp.post("/workflows/<workflow_id>/editor")
 def editor_change(workflow_id: str):
-    workflow = _owned()
-    posted, view = _posted_draft()
+    workflow = owned_from_path()
+    posted, view = posted_draft()
     action = request.form.get("action", "")
-    history, message = _history()
+    history, message = posted_history()
     if view == "json" and posted.problems:  # unreadable JSON: stay on the tab, keep the text as typed
-        return _editor(
+        return draw_editor(
             workflow,
             editor_context(
                 workflow,
@@ -361,14 +296,14 @@ def editor_change(workflow_id: str):
             message, action = f"Not done: {too_large.message}.", ""
     if action in ("view:json", "view:form"):
         view = action.partition(":")[2]
-    _keep(workflow, definition)
+    keep_draft(workflow, definition)
     context = editor_context(
         workflow,
         definition,
         view=view,
         json_text=typed,
         problems=problems_of(definition, None if action in ("undo", "revert") else posted.problems),
-        selected=_selected_after(action, _selected_index(), posted.definition, definition),
+        selected=_selected_after(action, selected_index(), posted.definition, definition),
         focus_node=action == "add_node" or action.startswith("insert_on:"),
         history=history,
         message=message,
@@ -376,22 +311,22 @@ def editor_change(workflow_id: str):
     focus_pick = action.startswith("remove_node:")  # the keyboard goes to the list of nodes, not to the page's top
     restored = action.startswith("restore:")  # its message says what happened; nothing was refused
     refused = (message is not None and not restored) or context["view"] != view or typed is not None
-    return _editor(workflow, {**context, **meta_parts, "focus_pick": focus_pick}, status=422 if refused else 200)
+    return draw_editor(workflow, {**context, **meta_parts, "focus_pick": focus_pick}, status=422 if refused else 200)
 
 
 @bp.post("/workflows/<workflow_id>/editor/check")
 def editor_check(workflow_id: str):
-    workflow = _owned()
-    posted, view = _posted_draft()
+    workflow = owned_from_path()
+    posted, view = posted_draft()
     definition = posted.definition
-    _keep(workflow, definition)  # what is typed is kept as it is typed (and when the page is left)
+    keep_draft(workflow, definition)  # what is typed is kept as it is typed (and when the page is left)
     context = editor_context(
         workflow,
         definition,
         view=view,
         problems=None if oversize(definition) else problems_of(definition, posted.problems),
         json_text=request.form.get("definition_json") if view == "json" else None,
-        selected=_selected_index(),
+        selected=selected_index(),
         suggestions=False,
     )
     if context["view"] == "json":  # only the JSON field is on the page (or all a draft too large to draw gets)
@@ -400,160 +335,3 @@ def editor_check(workflow_id: str):
         slots = [slot for form in context["node_forms"] for slot in form.slots()]
         slots += [*node_forms.connection_slots(definition or {}), "pb-nodes"]
     return respond("partials/_editor_feedback.html", slots=slots, **context)
-
-
-@bp.post("/workflows/<workflow_id>/definition")
-def editor_save(workflow_id: str):
-    """Save (and Ctrl+S): the settings and the draft, whatever its problems (they are
-    listed); nothing that runs changes until Publish."""
-    workflow = _owned()
-    kept = _kept_from_form(workflow)
-    if kept.refused:
-        return kept.refused
-    if kept.problems:
-        count = len(kept.problems)
-        message = f"Draft saved, with {count} problem{'' if count == 1 else 's'} to fix before publishing."
-    else:
-        message = "Draft saved." if kept.changed else "No changes to save."
-    return _after_keeping(kept, message)
-
-
-@bp.post("/workflows/<workflow_id>/editor/publish")
-def editor_publish(workflow_id: str):
-    """Publish: the draft as the editor holds it (kept first) becomes the next version,
-    with the note typed beside the button; a draft with problems is not published."""
-    workflow = _owned()
-    kept = _kept_from_form(workflow)
-    if kept.refused:
-        return kept.refused
-    note = request.form.get("publish_note", "").strip()[: draft_service.NOTE_MAX]
-    try:
-        workflow = draft_service.publish(current_user._get_current_object(), workflow.id, note or None)
-    except ValidationFailed as exc:
-        return _editor_again(kept, exc.details, "Not published: fix the problems below.")
-    except NothingToPublish:
-        return _after_keeping(kept, f"Nothing to publish: the draft is version {workflow.version} as published.")
-    kept.workflow = workflow
-    return _after_keeping(kept, f"Published version {workflow.version}.", trigger="workflow-saved")
-
-
-class _Kept(SimpleNamespace):
-    """What keeping the posted editor form did: the workflow after it, its draft's
-    problems, whether anything changed, the view and the answer if it was refused."""
-
-
-def _kept_from_form(workflow) -> _Kept:
-    """Keep the posted settings and draft. Refused (with the editor redrawn as typed):
-    settings that fail their form, JSON that cannot be read, a draft past the bounds."""
-    posted, view = _posted_draft()
-    history, _ = _history()
-    meta = WorkflowMetaForm() if request.form.get("_meta") else None
-    kept = _Kept(
-        workflow=workflow,
-        posted=posted,
-        view=view,
-        history=history,
-        meta=meta,
-        json_text=request.form.get("definition_json") if view == "json" else None,
-        problems=problems_of(posted.definition, posted.problems),
-        changed=False,
-        refused=None,
-    )
-    if meta is not None and not meta.validate():
-        kept.refused = _editor_again(kept, kept.problems, "Not saved: fix the settings above.")
-        return kept
-    too_large = oversize(posted.definition) if posted.definition else None
-    if not posted.definition or too_large is not None:  # nothing that could be drawn again
-        kept.refused = _editor_again(kept, kept.problems, "Not saved: fix the problems below.")
-        return kept
-    user = current_user._get_current_object()
-    before = _saved_state(workflow)
-    _keep(workflow, posted.definition)
-    if meta is not None:
-        workflow = kept.workflow = service.update_workflow(user, workflow.id, meta.fields_for_service())
-    kept.changed = before != _saved_state(workflow)
-    return kept
-
-
-def _saved_state(workflow) -> tuple:
-    draft = normalised(draft_of(workflow).definition)
-    return draft, workflow.name, workflow.description, workflow.category, workflow.public
-
-
-def _editor_again(kept: _Kept, problems, message: str):
-    """The editor as it was posted, with ``message`` and the problems: 422."""
-    context = editor_context(
-        kept.workflow,
-        kept.posted.definition,
-        view=kept.view,
-        json_text=kept.json_text,
-        problems=problems,
-        message=message,
-        selected=_selected_index(),
-        history=kept.history,
-    )
-    meta_parts = {"meta_form": kept.meta, "meta_oob": True} if kept.meta is not None else {}
-    return _editor(kept.workflow, {**context, **meta_parts}, status=422)
-
-
-def _after_keeping(kept: _Kept, message: str, trigger=None, test_values: dict | None = None):
-    workflow = kept.workflow
-    if not is_fragment_request():
-        flash(message, "success")
-        return redirect_to(url_for("ui.workflow", workflow_id=workflow.id))
-    context = editor_context(
-        workflow,
-        kept.posted.definition,
-        view=kept.view,
-        problems=kept.problems,
-        message=message,
-        selected=_selected_index(),
-        history=kept.history,
-        test_values=test_values,
-    )
-    meta_parts = {"meta_form": kept.meta, "meta_oob": True} if kept.meta is not None else {}
-    return _editor(workflow, {**context, **meta_parts}, trigger=trigger)
-
-
-@bp.post("/workflows/<workflow_id>/editor/test")
-def editor_test(workflow_id: str):
-    """The Test panel's Run (and Run up to the open node): the draft, kept first, runs as a
-    test run with the panel's inputs; the editor comes back with each node's input and
-    output beside its form. Works as a plain form post too."""
-    workflow = _owned()
-    kept = _kept_from_form(workflow)
-    if kept.refused:
-        return kept.refused
-    if kept.problems:
-        return _editor_again(kept, kept.problems, "Not run: a draft runs only without problems; fix them below.")
-    graph = compile_definition(kept.posted.definition)
-    inputs, raw, problems = read_inputs(graph, request.form)
-    until = request.form.get("test_until") or None
-    user = current_user._get_current_object()
-    if not problems:
-        try:
-            execution = start.start_execution(user, workflow.id, inputs, test=TestOptions(DRAFT, until))
-        except ValidationFailed as exc:
-            problems = exc.details or [Problem("inputs", "invalid_value", exc.message)]
-    if problems:
-        return _test_refused(kept, raw, problems)
-    execution = start.wait_for(execution, current_app.config["SYNC_TIMEOUT"])
-    scope = f" up to {until}" if until else ""
-    return _after_keeping(kept, f"Test run{scope}: {execution.status}.", test_values=raw)
-
-
-def _test_refused(kept: _Kept, raw: dict, problems: list[Problem]):
-    """Inputs the draft's input node refuses: the editor with them listed (422)."""
-    listed = "; ".join(f"{p.path}: {p.message}" for p in problems[:5])
-    context = editor_context(
-        kept.workflow,
-        kept.posted.definition,
-        view=kept.view,
-        problems=kept.problems,
-        message=f"Not run: {listed}",
-        selected=_selected_index(),
-        history=kept.history,
-        test_values=raw,
-    )
-    context["test_problems"] = problems
-    return _editor(kept.workflow, context, status=422)

@@ -16,7 +16,8 @@ from ..services import drafts, executions, summaries
 from ..services import workflows as service
 from ..services.versions import draft_of
 from . import bp
-from .editor import changes_text, editor_context
+from .editor import editor_context
+from .editor_panels import changes_text
 from .forms import ImportForm, NewWorkflowForm, PlainForm, WorkflowMetaForm
 from .graph import render_graph
 from .rendering import add_trigger, is_fragment_request, page_arg, paginate, redirect_to, respond, vary_on_htmx
