@@ -7,7 +7,11 @@ process on loopback (no wrk, no PostgreSQL; nothing written to docs/):
 * a trickled answer (1 byte / 0.5 s): how long after the attempt's timeout the client
   closes the connection, for an ``http_request`` and a model call through the SDK;
 * the scheduler: with 1,000 due ``* * * * *`` schedules of one user and one of another,
-  how long after the turn begins the other's run starts.
+  how long after the turn begins the other's run starts;
+* nesting: one run whose map starts 8 child workflows, each mapping 8 more (two levels:
+  64 model calls; three levels: 512), in local mode with the default bounds: the most
+  model calls in flight at once (seen by the loopback model server), the most threads in
+  the process, and how long the run took.
 
 SECURITY.md quotes these figures; run it before and after a change to compare.
 """
@@ -189,14 +193,90 @@ def scheduler(count: int) -> list[str]:
     ]
 
 
+def nesting(levels: tuple[int, ...], width: int, latency: float) -> list[str]:
+    import threading
+
+    from flask_migrate import upgrade
+
+    from tests.conftest import Api, make_user
+    from tests.model_server import ModelServer
+    from webapp import create_app, init_migrations
+    from webapp.config import TestConfig
+
+    model = ModelServer(latency=latency).start()
+    config = TestConfig()
+    config.SQLALCHEMY_DATABASE_URI = f"sqlite:///{tempfile.mkdtemp()}/nesting.db"
+    config.OPENAI_BASE_URL = model.base_url
+    app = create_app(config)
+    with app.app_context():
+        init_migrations(app)
+        upgrade()
+    user, key = make_user(app, "nesting@example.com")
+    api = Api(app.test_client(), user, key)
+
+    def create(node: dict) -> str:
+        definition = {
+            "nodes": [
+                {"id": "in", "type": "input", "config": {"fields": [{"name": "text", "type": "string"}]}},
+                {"id": "each", "type": "map", "config": {"items": f"{{{{ range({width}) | list }}}}", "node": node}},
+                {"id": "out", "type": "output", "config": {"fields": {"n": "{{ each.values | length }}"}}},
+            ],
+            "connections": [{"from": "in", "to": "each"}, {"from": "each", "to": "out"}],
+        }
+        return api.post("/workflows", json={"name": "nest", **definition}).json["id"]
+
+    most_threads = 0
+    done = threading.Event()
+
+    def count_threads() -> None:
+        nonlocal most_threads
+        while not done.wait(0.02):
+            most_threads = max(most_threads, threading.active_count())
+
+    lines = []
+    leaf = create({"type": "ai_model", "config": {"prompt": "{{ in.text }}/{{ item }}", "cache": False}})
+    for depth in levels:
+        workflow_id = leaf
+        for _ in range(depth - 1):
+            call = {"workflow_id": workflow_id, "inputs": {"text": "{{ in.text }}/{{ item }}"}}
+            workflow_id = create({"type": "workflow", "config": call})
+        model.reset()
+        model.latency = latency
+        most_threads, baseline = 0, threading.active_count()
+        done.clear()
+        sampler = threading.Thread(target=count_threads, daemon=True)
+        sampler.start()
+        started = time.perf_counter()
+        execution_id = api.post(f"/workflows/{workflow_id}/execute", json={"inputs": {"text": "x"}, "async": True})
+        execution_id = execution_id.json["execution_id"]
+        while (body := api.get(f"/executions/{execution_id}").json)["status"] in ("queued", "running"):
+            time.sleep(0.05)
+        took = time.perf_counter() - started
+        done.set()
+        sampler.join()
+        lines.append(
+            f"{depth} levels of {width} ({model.call_count} calls of {latency:g} s; MAX_RUNNING_PER_USER "
+            f"{config.MAX_RUNNING_PER_USER}, NODE_CONCURRENCY {config.NODE_CONCURRENCY}): {body['status']}, "
+            f"{model.most_in_flight} calls in flight at most, {most_threads - baseline} threads more at most, "
+            f"{took:.1f} s"
+        )
+    model.stop()
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.bounds", description=__doc__.split("\n")[0])
-    parser.add_argument("parts", nargs="*", metavar="PART", help="editor, drips, scheduler (default: all)")
+    parser.add_argument("parts", nargs="*", metavar="PART", help="editor, drips, scheduler, nesting (default: all)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--schedules", type=int, default=1000)
     args = parser.parse_args()
     logging.disable(logging.WARNING)  # migrations and the scheduler talk; the figures are what matters
-    measures = {"editor": lambda: editor(args.repeats), "drips": drips, "scheduler": lambda: scheduler(args.schedules)}
+    measures = {
+        "editor": lambda: editor(args.repeats),
+        "drips": drips,
+        "scheduler": lambda: scheduler(args.schedules),
+        "nesting": lambda: nesting((2, 3), width=8, latency=0.5),
+    }
     unknown = [part for part in args.parts if part not in measures]
     if unknown:
         parser.error(f"unknown part(s) {', '.join(unknown)}; choose from {', '.join(measures)}")

@@ -81,6 +81,7 @@
     }
     var chip = event.target.closest(".ref-chip");
     if (chip) insertReference(chip);
+    if (connectByClick(event)) return;
     var graphAction = event.target.closest("[data-action]");
     if (graphAction) {
       event.preventDefault();
@@ -195,6 +196,13 @@
       return;
     }
     if (event.key !== "Escape" || event.isComposing || !event.target.closest) return;
+    if (picked) {
+      event.preventDefault();
+      var port = picked.port;
+      endConnecting();
+      if (port.isConnected) port.focus();
+      return;
+    }
     var menu = event.target.closest(".remove-menu[open]");
     if (menu) {
       event.preventDefault();
@@ -227,6 +235,124 @@
       event.preventDefault();
       next.focus();
     }
+  });
+
+  // -- connecting in the graph ------------------------------------------------------------------
+  // A node's port (the dot on its far edge, or a condition's true/false exit) dragged onto
+  // another node connects the two; pressed (click, Enter or Space), it is picked, and the next
+  // node pressed is connected to it ("add a node here" is offered too; Escape lets go). Either
+  // way it is one "connect:<from>:<to>[:<branch>]" edit, which Undo takes back.
+  var picked = null;  // {port, from, branch}
+  var dragged = false;  // the click that ends a drag is not a press
+
+  function connectStatus() {
+    return document.getElementById("connect-status");
+  }
+
+  function portOf(port) {
+    var branch = port.getAttribute("data-branch");
+    return { port: port, from: port.getAttribute("data-connect-from"), branch: branch };
+  }
+
+  function connect(from, branch, to) {
+    endConnecting();
+    pressGraphAction("connect:" + from + ":" + to + (branch ? ":" + branch : ""));
+  }
+
+  function startConnecting(port, byKeyboard) {
+    endConnecting();
+    picked = portOf(port);
+    port.classList.add("is-picked");
+    document.getElementById("editor-graph").classList.add("is-connecting");
+    var status = connectStatus();
+    if (status) {
+      var exit = picked.branch ? "the " + picked.branch + " exit of " + picked.from : picked.from;
+      status.querySelector("[data-say]").textContent = "Connecting " + exit + ": choose the node it leads to (Escape: cancel), or";
+      status.querySelector("[data-add-here]").setAttribute("data-action", "add_from:" + picked.from + (picked.branch ? ":" + picked.branch : ""));
+      status.hidden = false;
+    }
+    if (byKeyboard) {  // on to the nodes, where the arrows go
+      var links = Array.prototype.slice.call(document.querySelectorAll("#editor-graph a.node-link"));
+      var next = links.find(function (a) { return a.getAttribute("data-node") !== picked.from; });
+      if (next) next.focus();
+    }
+  }
+
+  function endConnecting() {
+    if (picked && picked.port) picked.port.classList.remove("is-picked");
+    picked = null;
+    var graph = document.getElementById("editor-graph");
+    if (graph) graph.classList.remove("is-connecting");
+    var status = connectStatus();
+    if (status) status.hidden = true;
+  }
+
+  function connectByClick(event) {
+    var port = event.target.closest("[data-connect-from]");
+    if (port) {
+      event.preventDefault();
+      if (dragged) dragged = false;
+      else if (picked && picked.port === port) endConnecting();
+      else startConnecting(port, event.detail === 0);
+      return true;
+    }
+    var target = picked && event.target.closest("#editor-graph a.node-link");
+    if (target) {
+      event.preventDefault();
+      connect(picked.from, picked.branch, target.getAttribute("data-node"));
+      return true;
+    }
+    return false;
+  }
+
+  document.addEventListener("pointerdown", function (event) {
+    var port = event.button === 0 && event.target.closest && event.target.closest("#editor-graph [data-connect-from]");
+    if (!port) return;
+    dragged = false;
+    var svg = port.closest("svg");
+    var toSvg = function (e) {
+      var point = svg.createSVGPoint();
+      point.x = e.clientX;
+      point.y = e.clientY;
+      return point.matrixTransform(svg.getScreenCTM().inverse());
+    };
+    var start = toSvg(event);
+    var line = null;
+    port.setPointerCapture(event.pointerId);
+    var move = function (e) {
+      var at = toSvg(e);
+      if (!line && Math.abs(at.x - start.x) + Math.abs(at.y - start.y) < 6) return;
+      if (!line) {
+        line = document.createElementNS("http://www.w3.org/2000/svg", "line");
+        line.setAttribute("class", "drag-line");
+        line.setAttribute("x1", start.x);
+        line.setAttribute("y1", start.y);
+        svg.appendChild(line);
+        svg.classList.add("is-dragging");
+      }
+      line.setAttribute("x2", at.x);
+      line.setAttribute("y2", at.y);
+    };
+    var up = function (e) {
+      port.removeEventListener("pointermove", move);
+      port.removeEventListener("pointerup", up);
+      port.removeEventListener("pointercancel", up);
+      if (!line) return;  // a press, not a drag: the click picks it
+      line.remove();
+      svg.classList.remove("is-dragging");
+      dragged = true;
+      var under = e.type === "pointerup" && document.elementFromPoint(e.clientX, e.clientY);
+      var target = under && under.closest && under.closest("#editor-graph a.node-link");
+      var from = portOf(port);
+      if (target && target.getAttribute("data-node") !== from.from) connect(from.from, from.branch, target.getAttribute("data-node"));
+    };
+    port.addEventListener("pointermove", move);
+    port.addEventListener("pointerup", up);
+    port.addEventListener("pointercancel", up);
+  });
+
+  document.addEventListener("htmx:afterSwap", function () {
+    if (picked && !picked.port.isConnected) endConnecting();  // the graph was redrawn under it
   });
 
   function insertReference(chip) {

@@ -20,7 +20,8 @@ answer is "Tools said: " and the contents of the tool results, in order, joined 
 Server-wide: ``latency`` (the model list waits it too), ``replies`` (first rule whose
 substring is in the prompt gives the answer), and ``list_drip`` (seconds: the model list
 trickles a byte at a time). Every request is kept in ``calls``, with the ``time.time()`` it
-arrived (``started``); the model lists asked for are counted in ``model_lists``.
+arrived (``started``); the model lists asked for are counted in ``model_lists``; the most
+completions answered at once is ``most_in_flight`` (a bound on concurrency, seen from outside).
 
 Run alone for manual tries or benchmarks: ``python -m tests.model_server --port 8800``.
 """
@@ -46,6 +47,8 @@ class ModelServer:
         self.replies: list[tuple[str, str]] = []
         self.calls: list[dict] = []
         self.model_lists = 0  # GET /models asked
+        self.in_flight = self.most_in_flight = 0  # completions being answered now; the most at once
+        self.epoch = 0  # bumped by reset: a call from before it (a slow one still answering) is not counted
         self.drips: list[Trickle] = []
         self.list_drip: float | None = None
         self.failures: dict[str, int] = {}
@@ -80,6 +83,8 @@ class ModelServer:
             self.drips.clear()
             self.list_drip = None
             self.model_lists = 0
+            self.in_flight = self.most_in_flight = 0
+            self.epoch += 1
         self.latency = 0.0
 
     def reply_when(self, substring: str, text: str) -> None:
@@ -207,7 +212,15 @@ def _handler_for(server: ModelServer):
             if not self.path.rstrip("/").endswith("/chat/completions"):
                 self._send(404, {"error": {"message": f"no route {self.path}"}}, {})
                 return
-            status, answer, headers = server.answer(body, self.headers.get("Authorization", ""))
+            with server.lock:
+                epoch = server.epoch
+                server.in_flight += 1
+                server.most_in_flight = max(server.most_in_flight, server.in_flight)
+            try:
+                status, answer, headers = server.answer(body, self.headers.get("Authorization", ""))
+            finally:
+                with server.lock:
+                    server.in_flight -= server.epoch == epoch
             drip = directive(answer_prompt(body), "drip")
             if drip is not None:
                 self._drip(json.dumps(answer).encode(), float(drip))

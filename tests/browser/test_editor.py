@@ -13,9 +13,10 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import open_node, screenshot
 from tests.definitions import echo_definition
-from tests.ui.conftest import create_workflow
+from tests.ui.conftest import create_workflow, in_app
 from webapp.extensions import db
 from webapp.models import User, Workflow, WorkflowDraft
+from webapp.services.providers import create_provider
 
 pytestmark = pytest.mark.browser
 LINKS = "#editor-graph a.node-link"
@@ -259,4 +260,144 @@ def test_the_test_panel_runs_the_draft_and_the_field_picker_inserts_a_reference(
         assert db.session.get(Workflow, workflow_id).usage_count == 0  # a test run is not a use
     page.locator("#editor").scroll_into_view_if_needed()
     screenshot(page, "editor-test-panel.png", full_page=False)
+    assert page.errors == []
+
+
+def test_a_provider_then_one_of_its_models_and_a_sub_workflow_whose_inputs_are_listed_are_picked(browser_page, server):
+    page = browser_page
+    user = ada(server)
+    body = {
+        "name": "picker-local",
+        "base_url": "http://10.0.0.5/v1",
+        "api_key": "sk-pick",
+        "models": ["llama3.1", "tiny"],
+    }
+    in_app(server.app, lambda u: create_provider(u, body).id, user_id=user.id)
+    takes = {"fields": [{"name": "text", "type": "string"}, {"name": "topic", "type": "string", "required": True}]}
+    child = create_workflow(
+        server.app,
+        user,
+        {
+            **echo_definition(),
+            "nodes": [{"id": "in", "type": "input", "config": takes}, *echo_definition()["nodes"][1:]],
+        },
+        name="Needs a topic",
+    )
+    other = create_workflow(server.app, user, echo_definition(), name="Plain echo")
+    caller = {
+        "nodes": [
+            {"id": "in", "type": "input", "config": {"fields": [{"name": "text", "type": "string"}]}},
+            {"id": "m", "type": "ai_model", "config": {"prompt": "{{ in.text }}"}},
+            {"id": "sub", "type": "workflow", "config": {"workflow_id": other, "inputs": {"text": "{{ m.text }}"}}},
+            {"id": "out", "type": "output", "config": {"fields": {"r": "{{ sub.outputs }}"}}},
+        ],
+        "connections": [{"from": "in", "to": "m"}, {"from": "m", "to": "sub"}, {"from": "sub", "to": "out"}],
+    }
+    workflow_id = create_workflow(server.app, user, caller, name="Picks")
+    page.goto(f"/workflows/{workflow_id}")
+    open_node(page, "m")
+    models = page.locator('select[name="nodes[1].config.model"] option')
+    expect(models.filter(has_text="gpt-4o-mini")).to_have_count(1)  # no provider yet: the server's models
+    page.locator('select[name="nodes[1].config.provider"]').select_option("picker-local")
+    expect(models).to_have_text(["Default model", "llama3.1", "tiny"])  # redrawn: the provider's own list
+    page.locator('select[name="nodes[1].config.model"]').select_option("tiny")
+    open_node(page, "sub")
+    page.locator('select[name="nodes[2].config.workflow_id"]').select_option(label="Needs a topic")
+    expect(page.get_by_text("It takes: text (string), topic (string, required)")).to_be_visible()
+    names = page.locator('input[name^="nodes[2].config.inputs"][name$=".name"]')
+    expect(names).to_have_count(2)  # the row it had, and one for the required input it lacked
+    assert names.evaluate_all("inputs => inputs.map(i => i.value)") == ["text", "topic"]
+    page.locator('input[name="nodes[2].config.inputs[1].template"]').fill("{{ in.text }}")
+    page.locator("#publish-button").click()  # what runs: the published version
+    expect(page.locator(".editor-message")).to_contain_text("Published version")
+    with server.app.app_context():
+        saved = db.session.get(Workflow, workflow_id).definition["nodes"]
+    assert saved[1]["config"] | {"prompt": None} == {"prompt": None, "provider": "picker-local", "model": "tiny"}
+    assert saved[2]["config"] == {"workflow_id": child, "inputs": {"text": "{{ m.text }}", "topic": "{{ in.text }}"}}
+    assert page.errors == []
+
+
+BRANCHY = {
+    "nodes": [
+        {"id": "in", "type": "input", "config": {"fields": [{"name": "text", "type": "string"}]}},
+        {"id": "check", "type": "conditional", "config": {"condition": "in.text == 'yes'"}},
+        {"id": "shout", "type": "processing", "config": {"operation": "uppercase", "input": "{{ in.text }}"}},
+        {"id": "quiet", "type": "processing", "config": {"operation": "lowercase", "input": "{{ in.text }}"}},
+        {"id": "out", "type": "output", "config": {"fields": {"r": "{{ shout.value }}"}}},
+    ],
+    "connections": [
+        {"from": "in", "to": "check"},
+        {"from": "check", "to": "shout", "branch": "true"},
+        {"from": "shout", "to": "out"},
+        {"from": "in", "to": "quiet"},
+    ],
+}
+
+
+def port(page, node_id: str, branch: str | None = None):
+    exit_ = f'[data-branch="{branch}"]' if branch else ":not([data-branch])"
+    return page.locator(f'#editor-graph a.port[data-connect-from="{node_id}"]{exit_}')
+
+
+def node_link(page, node_id: str):
+    return page.locator(f'{LINKS}[data-node="{node_id}"]')
+
+
+def test_connect_by_dragging_a_port_onto_a_node_and_undo_it(browser_page, server):
+    page = browser_page
+    page.goto(f"/workflows/{create_workflow(server.app, ada(server), BRANCHY, name='Drag to connect')}")
+    flow(page).to_have_text("in → check, check → shout, shout → out, in → quiet")
+    port(page, "quiet").drag_to(node_link(page, "out"))
+    flow(page).to_have_text("in → check, check → shout, shout → out, in → quiet, quiet → out")
+    # A condition's false exit dragged onto a node: that branch leads there.
+    port(page, "check", "false").drag_to(node_link(page, "quiet"))
+    flow(page).to_have_text("in → check, check → shout, shout → out, in → quiet, quiet → out, check → quiet")
+    expect(page.locator("#editor-graph .exit-false")).not_to_have_class(re.compile("is-open"))
+    page.get_by_role("button", name="↶ Undo").click()
+    flow(page).to_have_text("in → check, check → shout, shout → out, in → quiet, quiet → out")
+    expect(page.locator("#editor-graph .exit-false")).to_have_class(re.compile("is-open"))
+    page.locator("#publish-button").click()  # what runs: the published version
+    expect(page.locator(".editor-message")).to_contain_text("Published version")
+    with server.app.app_context():
+        saved = db.session.get(Workflow, page.url.rsplit("/", 1)[1]).definition["connections"]
+    assert {"from": "quiet", "to": "out"} in saved and not any(c.get("branch") == "false" for c in saved)
+    assert page.errors == []
+
+
+def test_connect_with_the_keyboard_pick_an_exit_then_a_node(browser_page, server):
+    page = browser_page
+    page.goto(f"/workflows/{create_workflow(server.app, ada(server), BRANCHY, name='Keyboard connect')}")
+    port(page, "check", "false").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#connect-status")).to_contain_text("Connecting the false exit of check")
+    focused = lambda: page.evaluate("document.activeElement.getAttribute('data-node')")  # noqa: E731
+    assert focused() is not None  # on to the nodes
+    for _ in range(6):
+        if focused() == "quiet":
+            break
+        page.keyboard.press("ArrowDown")
+    assert focused() == "quiet"
+    page.keyboard.press("Enter")
+    flow(page).to_have_text("in → check, check → shout, shout → out, in → quiet, check → quiet")
+    expect(page.locator("#connect-status")).to_be_hidden()
+    # Escape lets a picked port go: the next node pressed opens, as ever.
+    port(page, "quiet").focus()
+    page.keyboard.press("Enter")
+    page.keyboard.press("Escape")
+    expect(page.locator("#connect-status")).to_be_hidden()
+    open_node(page, "out")
+    expect(page.locator('.node-panel .node-card[data-node="out"]')).to_be_visible()
+    flow(page).to_have_text("in → check, check → shout, shout → out, in → quiet, check → quiet")
+    assert page.errors == []
+
+
+def test_an_unconnected_exit_offers_to_add_a_node_there(browser_page, server):
+    page = browser_page
+    page.goto(f"/workflows/{create_workflow(server.app, ada(server), BRANCHY, name='Add on an exit')}")
+    page.locator("#new_node_type").select_option("processing")
+    port(page, "check", "false").click()
+    page.locator("#connect-status").get_by_role("button", name="+ Add a node here").click()
+    flow(page).to_have_text("in → check, check → shout, shout → out, in → quiet, check → step")
+    expect(page.locator("#editor-graph .exit-false")).not_to_have_class(re.compile("is-open"))
+    expect(page.locator('.node-panel .node-card[data-node="step"]')).to_be_visible()
     assert page.errors == []

@@ -26,13 +26,16 @@ def calls(api_server):
     return api_server.calls
 
 
+OUTPUT = {"id": "out", "type": "output", "config": {"template": "{{ each }}"}}
+
+
 def mapping(config: dict, fields=None) -> dict:
     fields = fields or [{"name": "list", "type": "array"}]
     return {
         "nodes": [
             {"id": "in", "type": "input", "config": {"fields": fields}},
             {"id": "each", "type": "map", "config": config},
-            {"id": "out", "type": "output", "config": {"template": "{{ each }}"}},
+            OUTPUT,
         ],
         "connections": [{"from": "in", "to": "each"}, {"from": "each", "to": "out"}],
     }
@@ -55,7 +58,82 @@ def test_values_come_back_in_item_order_with_item_and_index_in_scope():
     )
     assert record.status == "completed"
     assert record.output["values"] == [{"value": "0:A"}, {"value": "1:B"}, {"value": "2:C"}]
+    assert record.output["results"] == ["0:A", "1:B", "2:C"]  # each item's main value, for join and loops
     assert record.output["errors"] == []
+
+
+def test_results_hold_each_items_main_value_whatever_the_inner_type(model, api_server, calls):
+    prompts = {"items": "{{ in.list }}", "node": {"type": "ai_model", "config": {"prompt": "Say {{ item }}"}}}
+    _, said = run_map(prompts, {"list": ["a", "b"]}, gateway=make_gateway(model.base_url))
+    assert said.output["results"] == [value["text"] for value in said.output["values"]]
+    assert all(isinstance(text, str) and text for text in said.output["results"])
+    fetches = {"items": "{{ in.list }}", "node": {"type": "http_request", "config": {"url": "{{ item }}"}}}
+    _, fetched = run_map(fetches, {"list": [api_server.url("/echo"), api_server.url("/text")]})
+    json_answer, text_answer = fetched.output["values"]
+    assert fetched.output["results"] == [json_answer["json"], text_answer["text"]]  # JSON when it was, else text
+    assert fetched.output["results"][1] is not None
+    parsed = {
+        "items": "{{ in.list }}",
+        "node": {"type": "processing", "config": {"operation": "json_parse", "input": "{{ item }}"}},
+        "on_item_error": "skip",
+    }
+    _, skipped = run_map(parsed, {"list": ['{"a": 1}', "not json"]})
+    assert skipped.output["results"] == [{"a": 1}, None]  # a skipped item's result is null, as its value
+
+
+@pytest.mark.parametrize(
+    ("items", "fields", "refused"),
+    [
+        ("{{ in.text }}", [{"name": "text", "type": "string"}], "in.text never is one"),
+        ("{{ in.text }}", [{"name": "text"}], "in.text never is one"),  # a field is a string unless typed
+        ("{{ in.list }}", [{"name": "list", "type": "array"}], None),
+        ("{{ in.text.split() }}", [{"name": "text", "type": "string"}], None),  # computed: judged when it runs
+    ],
+)
+def test_items_that_only_name_an_output_that_is_never_a_list_are_refused_before_a_run(items, fields, refused):
+    definition = mapping({"items": items, "node": step("{{ item }}")}, fields)
+    if refused is None:
+        parse_definition(definition, EXPRESSIONS)
+        return
+    with pytest.raises(DefinitionError) as caught:
+        parse_definition(definition, EXPRESSIONS)
+    (problem,) = caught.value.problems
+    assert problem.path == "nodes[1].config.items" and refused in problem.message
+
+
+@pytest.mark.parametrize(
+    ("source", "output", "refused"),
+    [
+        ({"type": "http_request", "config": {"url": "https://example.com"}}, "status", True),
+        ({"type": "http_request", "config": {"url": "https://example.com"}}, "json", False),
+        ({"type": "ai_model", "config": {"prompt": "x"}}, "text", True),
+        ({"type": "ai_model", "config": {"prompt": "x", "response_format": "json"}}, "json", False),
+        ({"type": "processing", "config": {"operation": "word_count", "input": "x"}}, "value", True),
+        ({"type": "processing", "config": {"operation": "split", "input": "x", "separator": ","}}, "value", False),
+        ({"type": "conditional", "config": {"condition": "true"}}, "result", True),
+    ],
+)
+def test_which_outputs_can_be_a_maps_items(source, output, refused):
+    branch = {"branch": "true"} if source["type"] == "conditional" else {}
+    definition = {
+        "nodes": [
+            {"id": "in", "type": "input", "config": {"fields": []}},
+            {"id": "src", **source},
+            {"id": "each", "type": "map", "config": {"items": f"{{{{ src.{output} }}}}", "node": step("{{ item }}")}},
+            OUTPUT,
+        ],
+        "connections": [
+            {"from": "in", "to": "src"},
+            {"from": "src", "to": "each", **branch},
+            {"from": "each", "to": "out"},
+        ],
+    }
+    if not refused:
+        parse_definition(definition, EXPRESSIONS)
+        return
+    with pytest.raises(DefinitionError) as caught:
+        parse_definition(definition, EXPRESSIONS)
+    assert [p.path for p in caught.value.problems] == ["nodes[2].config.items"]
 
 
 def test_items_run_at_once_up_to_the_concurrency(api_server, calls):

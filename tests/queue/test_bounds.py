@@ -303,3 +303,120 @@ def test_the_reaper_wakes_a_held_back_run_whose_wake_was_missed(server, model):
         db.session.commit()
     body = finished(api, execution_id, timeout=15)
     assert body["status"] == "completed" and model.call_count == 2
+
+
+# -- nesting: child runs hold places too (issue 31, findings 4 and 5) ----------------------
+
+
+def map_of(inner: dict, width: int) -> dict:
+    """input(text) → a map running ``inner`` (a node without id) on each of ``width`` items → output."""
+    items = f"{{{{ range({width}) | list }}}}"
+    return {
+        "nodes": [
+            {"id": "in", "type": "input", "config": {"fields": [{"name": "text", "type": "string"}]}},
+            {"id": "each", "type": "map", "config": {"items": items, "node": inner}},
+            {"id": "out", "type": "output", "config": {"fields": {"n": "{{ each.values | length }}"}}},
+        ],
+        "connections": [{"from": "in", "to": "each"}, {"from": "each", "to": "out"}],
+    }
+
+
+def nested_maps(api, levels: int, width: int, latency: float) -> str:
+    """A workflow whose map runs ``width`` child workflows, each of which does the same,
+    ``levels`` deep; the deepest maps ``width`` slow model calls."""
+    prompt = f"[[latency={latency:g}]] {{{{ in.text }}}}/{{{{ item }}}}"
+    workflow_id = create(api, map_of({"type": "ai_model", "config": {"prompt": prompt, "cache": False}}, width))
+    for _ in range(levels - 1):
+        call = {"workflow_id": workflow_id, "inputs": {"text": "{{ in.text }}/{{ item }}"}}
+        workflow_id = create(api, map_of({"type": "workflow", "config": call}, width))
+    return workflow_id
+
+
+@pytest.mark.parametrize("levels", [2, 3])
+def test_nesting_never_puts_more_than_the_users_share_of_model_calls_in_flight(server, model, levels):
+    """width ** levels model calls; at most MAX_RUNNING_PER_USER runs of the user compute at
+    once however deep (so at most that × NODE_CONCURRENCY calls), and with one place the
+    nesting still finishes (a parent lends its place to its children)."""
+    cap, concurrency, width = 2, 4, 4
+    app, _ = server(MAX_RUNNING_PER_USER=cap, NODE_CONCURRENCY=concurrency)
+    api = api_for(app)
+    body = finished(api, start(api, nested_maps(api, levels, width, latency=0.5), "x"), timeout=90)
+    assert body["status"] == "completed", body["error"]
+    assert model.call_count == width**levels
+    assert concurrency <= model.most_in_flight <= cap * concurrency
+
+
+def test_nesting_three_deep_finishes_with_one_place(server, model):
+    app, _ = server(MAX_RUNNING_PER_USER=1, NODE_CONCURRENCY=2)
+    api = api_for(app)
+    body = finished(api, start(api, nested_maps(api, 3, 2, latency=0.2), "x"), timeout=60)
+    assert body["status"] == "completed", body["error"]
+    assert model.call_count == 8 and model.most_in_flight <= 2
+
+
+def test_a_run_a_childs_end_wakes_is_started(server, model):
+    """A parent whose child holds one of the owner's four places, and five more runs: each
+    run held back is started when a place comes back, the one a child's end woke too
+    (with no reaper to make up for a lost wake)."""
+    app, _ = server(MAX_RUNNING_PER_USER=4, REAPER_ENABLED=False)
+    api = api_for(app)
+    child = create(api, model_definition("[[latency=1]] child {{ in.text }}", cache=False))
+    call = {"workflow_id": child, "inputs": {"text": "{{ in.text }}"}}
+    parent = start(api, create(api, map_of({"type": "workflow", "config": call}, 1)), "parent")
+    eventually(lambda: model.call_count == 1, timeout=15, what="the child's model call")
+    slow = create(api, model_definition("[[latency=1]] {{ in.text }}", cache=False))
+    others = [start(api, slow, f"run {i}") for i in range(5)]
+    bodies = [finished(api, execution_id, timeout=30) for execution_id in [parent, *others]]
+    assert [b["status"] for b in bodies] == ["completed"] * 6, [b["error"] for b in bodies]
+    assert model.most_in_flight <= 4
+
+
+def test_a_parents_own_model_call_waits_for_its_place_while_its_child_computes(server, model):
+    """One place, two calls at once per run: a parent's own slow call beside a child mapping
+    two calls. Each side holds the one place in turn, never both together."""
+    app, _ = server(MAX_RUNNING_PER_USER=1, NODE_CONCURRENCY=2)
+    api = api_for(app)
+    child = nested_maps(api, 1, 2, latency=0.5)
+    definition = map_of({"type": "workflow", "config": {"workflow_id": child, "inputs": {"text": "child"}}}, 1)
+    prompt = "[[latency=0.5]] own {{ in.text }}"
+    definition["nodes"].append({"id": "own", "type": "ai_model", "config": {"prompt": prompt, "cache": False}})
+    definition["connections"] += [{"from": "in", "to": "own"}, {"from": "own", "to": "out"}]
+    body = finished(api, start(api, create(api, definition), "x"), timeout=30)
+    assert body["status"] == "completed", body["error"]
+    assert model.call_count == 3 and model.most_in_flight <= 2
+
+
+def test_a_child_waiting_for_a_place_ends_cancelled_with_its_parent(server, model):
+    """One place: the first of two children runs (its parent lent it the place), the second
+    waits ``queued``; cancelling the parent ends both, the second without a model call."""
+    app, _ = server(MAX_RUNNING_PER_USER=1, NODE_CONCURRENCY=2)
+    api = api_for(app)
+    child = create(api, model_definition("[[latency=20]] {{ in.text }}", cache=False))
+    call = {"workflow_id": child, "inputs": {"text": "{{ in.text }} {{ item }}"}}
+    parent = start(api, create(api, map_of({"type": "workflow", "config": call}, 2)), "parent")
+
+    def one_running_one_waiting() -> list[dict] | None:
+        children = api.get(f"/workflows/{child}/executions").json["executions"]
+        return children if sorted(c["status"] for c in children) == ["queued", "running"] else None
+
+    children = eventually(one_running_one_waiting, timeout=15, what="one child running, one queued")
+    eventually(lambda: model.call_count == 1, timeout=15, what="the first child's model call")
+    assert api.post(f"/executions/{parent}/cancel").status_code == 202
+    assert finished(api, parent)["status"] == "cancelled"
+    assert [finished(api, c["id"])["status"] for c in children] == ["cancelled", "cancelled"]
+    assert model.call_count == 1
+
+
+def test_the_reaper_leaves_a_child_waiting_for_a_place_to_its_parent(server, model):
+    """A child queued for longer than the reaper's grace, waiting for a place in its parent's
+    thread: never enqueued or settled by the reaper, run once, inside its parent."""
+    app, _ = server(MAX_RUNNING_PER_USER=1, NODE_CONCURRENCY=2, REAPER_ENABLED=True)
+    start_recovery(app)
+    api = api_for(app)
+    child = create(api, model_definition("[[latency=7]] {{ in.text }}", cache=False))
+    call = {"workflow_id": child, "inputs": {"text": "{{ in.text }} {{ item }}"}}
+    body = finished(api, start(api, create(api, map_of({"type": "workflow", "config": call}, 2)), "p"), timeout=40)
+    assert body["status"] == "completed", body["error"]
+    children = api.get(f"/workflows/{child}/executions").json["executions"]
+    assert [c["status"] for c in children] == ["completed", "completed"] and model.call_count == 2
+    assert all(c["parent_execution_id"] == body["id"] for c in children)

@@ -253,10 +253,104 @@ def test_a_workflow_node_offers_the_workflows_it_may_run(page, app):
     }
     workflow_id = create_workflow(app, page.user, definition, name="Caller")
     html = page.get(f"/workflows/{workflow_id}").text
-    assert re.search(r'name="nodes\[1\]\.config\.workflow_id"[^>]*list="workflows-list"', html)
-    assert f'<option value="{other}">Reusable classifier</option>' in html
-    assert f'<option value="{workflow_id}">' not in html  # not itself
+    assert f'<option value="{other}" selected>Reusable classifier</option>' in select(
+        html, "nodes[1].config.workflow_id"
+    )
+    assert f'<option value="{workflow_id}"' not in html  # not itself
     assert 'name="nodes[1].config.inputs[0].template"' in html
+
+
+OUT = {"id": "out", "type": "output", "config": {"fields": {"done": "yes"}}}
+
+
+def select(html: str, name: str) -> str:
+    """The select named ``name``, whole (its options), or a failure saying it is none."""
+    found = re.search(rf'<select id="[^"]*" name="{re.escape(name)}"[^>]*>.*?</select>', html, re.S)
+    assert found, f"{name} is not a select"
+    return found.group(0)
+
+
+def options_of(html: str, name: str) -> list[str]:
+    return re.findall(r'<option value="([^"]*)"', select(html, name))
+
+
+def test_pickers_offer_ones_providers_the_chosen_providers_models_and_the_workflows_one_may_run(page, app, other_page):
+    fields = {"name": "local", "base_url": "http://10.0.0.5/v1", "api_key": "sk-test-1234", "models": "llama3.1, tiny"}
+    page.post("/settings/providers", fields, htmx=True)
+    other_page.post("/settings/providers", {**fields, "name": "theirs"}, htmx=True)
+    needs = {
+        "nodes": [
+            {
+                "id": "in",
+                "type": "input",
+                "config": {
+                    "fields": [
+                        {"name": "text", "type": "string", "required": True},
+                        {"name": "tone", "type": "string", "required": True, "default": "plain"},
+                        {"name": "limit", "type": "integer"},
+                    ]
+                },
+            },
+            *echo_definition()["nodes"][1:],
+        ],
+        "connections": echo_definition()["connections"],
+    }
+    child = create_workflow(app, page.user, needs, name="Needs text")
+    public = create_workflow(app, other_page.user, echo_definition(), name="Shared one", public=True)
+    private = create_workflow(app, other_page.user, echo_definition(), name="Their secret")
+    model_node = {
+        "id": "m",
+        "type": "ai_model",
+        "config": {"prompt": "{{ in.text }}", "provider": "local", "model": "tiny"},
+    }
+    plain_node = {"id": "p", "type": "ai_model", "config": {"prompt": "{{ in.text }}"}}
+    sub_node = {"id": "sub", "type": "workflow", "config": {"workflow_id": child, "inputs": {}}}
+    definition = {
+        "nodes": [
+            {"id": "in", "type": "input", "config": {"fields": [{"name": "text"}]}},
+            model_node,
+            plain_node,
+            sub_node,
+            OUT,
+        ],
+        "connections": [
+            *({"from": "in", "to": n} for n in ("m", "p", "sub")),
+            *({"from": n, "to": "out"} for n in ("m", "p", "sub")),
+        ],
+    }
+    html = page.get(f"/workflows/{create_workflow(app, page.user, definition)}").text
+
+    assert options_of(html, "nodes[1].config.provider") == ["", "local"]  # one's own only
+    assert "hx-post=" in select(html, "nodes[1].config.provider")  # a change redraws: the models follow
+    assert options_of(html, "nodes[1].config.model") == ["", "llama3.1", "tiny"]  # the chosen provider's
+    assert '<option value="tiny" selected>' in select(html, "nodes[1].config.model")
+    assert "gpt-4o-mini" in options_of(html, "nodes[2].config.model")  # no provider: the server's models
+    runs = options_of(html, "nodes[3].config.workflow_id")
+    assert child in runs and public in runs and private not in runs
+    # Picking a workflow lists what it takes and adds a row for each required input without a default.
+    assert 'name="nodes[3].config.inputs[0].name" value="text"' in html
+    assert 'value="tone"' not in html and 'value="limit"' not in html
+    assert "It takes: text (string, required), tone (string), limit (integer)" in html
+
+
+def test_a_value_one_cannot_pick_stays_marked_not_dropped(page, app):
+    node = {"id": "m", "type": "ai_model", "config": {"prompt": "hi", "provider": "gone", "model": "m1"}}
+    sub = {"id": "sub", "type": "workflow", "config": {"workflow_id": "wf_nothere", "inputs": {}}}
+    definition = {
+        "nodes": [{"id": "in", "type": "input", "config": {"fields": []}}, node, sub, OUT],
+        "connections": [
+            *({"from": "in", "to": n} for n in ("m", "sub")),
+            *({"from": n, "to": "out"} for n in ("m", "sub")),
+        ],
+    }
+    html = page.get(f"/workflows/{create_workflow(app, page.user, definition)}").text
+    assert '<option value="gone" selected>gone (not one you can pick)</option>' in select(
+        html, "nodes[1].config.provider"
+    )
+    assert 'name="nodes[1].config.model"' in html and "nodes[1].config.model" not in re.findall(
+        r'<select id="[^"]*" name="([^"]*)"', html
+    )  # a provider it cannot see lists no model: free text
+    assert '<option value="wf_nothere" selected>wf_nothere (not one you can pick)</option>' in html
 
 
 def test_a_problem_inside_a_maps_inner_node_shows_next_to_its_field(page, app):
@@ -269,8 +363,7 @@ def test_a_problem_inside_a_maps_inner_node_shows_next_to_its_field(page, app):
 def test_each_node_gets_a_form_fitting_its_type(page, app):
     workflow_id = create_workflow(app, page.user, rich_definition(), name="Rich")
     html = page.get(f"/workflows/{workflow_id}").text
-    assert '<datalist id="models-list">' in html and '<option value="gpt-4o-mini">' in html
-    assert 'name="nodes[1].config.model"' in html and 'list="models-list"' in html
+    assert "gpt-4o-mini" in options_of(html, "nodes[1].config.model")
     assert re.search(r'<textarea id="f-nodes-1-config-prompt" name="nodes\[1\].config.prompt"', html)
     assert 'name="nodes[3].config.operation"' in html and 'value="regex_extract" selected' in html
     assert 'name="nodes[3].config.pattern"' in html and 'name="nodes[3].config.group"' in html

@@ -182,6 +182,67 @@ def test_structural_actions():
     assert definition == spec_example()  # the draft it started from is left alone
 
 
+def test_connect_and_add_from_an_exit_are_edits_of_the_draft():
+    definition = {
+        "nodes": [
+            {"id": "in", "type": "input", "config": {"fields": [{"name": "n"}]}},
+            {"id": "check", "type": "conditional", "config": {"condition": "in.n"}},
+            {"id": "yes", "type": "processing", "config": {"operation": "template", "template": "y"}},
+            {"id": "out", "type": "output", "config": {"fields": {"r": "{{ yes.value }}"}}},
+        ],
+        "connections": [{"from": "in", "to": "check"}, {"from": "check", "to": "yes", "branch": "true"}],
+    }
+
+    def connections(action: str, form=None) -> list[dict]:
+        return draft.apply_action(definition, action, MultiDict(form or {}))["connections"]
+
+    assert connections("connect:yes:out")[-1] == {"from": "yes", "to": "out"}
+    assert connections("connect:check:out:false")[-1] == {"from": "check", "to": "out", "branch": "false"}
+    assert connections("connect:in:yes:false")[-1] == {"from": "in", "to": "yes"}  # no branches: none kept
+    for refused in (
+        "connect:yes:yes",
+        "connect:yes:in",
+        "connect:nope:out",
+        "connect:yes:nope",
+        "connect:check:yes:true",
+    ):
+        assert connections(refused) == definition["connections"], refused  # itself, into an input, unknown, twice
+    added = draft.apply_action(definition, "add_from:check:false", MultiDict({"new_node_type": "processing"}))
+    assert added["nodes"][-1]["id"] == "step" and added["connections"][-1] == {
+        "from": "check",
+        "to": "step",
+        "branch": "false",
+    }
+    assert draft.apply_action(definition, "add_from:nope", MultiDict({"new_node_type": "processing"})) == definition
+
+
+def test_a_new_map_starts_from_the_nearest_list_upstream():
+    definition = {
+        "nodes": [
+            {"id": "in", "type": "input", "config": {"fields": [{"name": "topic"}, {"name": "urls", "type": "array"}]}},
+            {"id": "call", "type": "http_request", "config": {"url": "https://example.com"}},
+            {"id": "count", "type": "processing", "config": {"operation": "word_count", "input": "{{ call.text }}"}},
+            {"id": "says", "type": "conditional", "config": {"condition": "true"}},
+        ],
+        "connections": [{"from": "in", "to": "call"}, {"from": "call", "to": "count"}, {"from": "in", "to": "says"}],
+    }
+
+    def items_after(after: str) -> str:
+        form = MultiDict({"new_node_type": "map", "new_node_after": after})
+        return draft.apply_action(definition, "add_node", form)["nodes"][-1]["config"]["items"]
+
+    assert items_after("in") == "{{ in.urls }}"  # not the first field, a text
+    assert items_after("call") == "{{ call.json }}"  # not its status
+    assert items_after("count") == "{{ call.json }}"  # a count is never a list: the nearest one upstream
+    assert items_after("says") == "{{ in.urls }}"
+    assert (
+        draft.apply_action(
+            definition, "add_node", MultiDict({"new_node_type": "processing", "new_node_after": "call"})
+        )["nodes"][-1]["config"]["template"]
+        == "{{ call.status }}"
+    )  # other nodes still start from the first output
+
+
 def test_a_node_inserted_between_takes_over_what_followed_and_a_removed_one_is_bridged():
     definition = spec_example()  # in → draft → long → (true) short → out, (false) → out
     form = MultiDict({"new_node_type": "processing", "new_node_after": "draft", "new_node_between": "true"})

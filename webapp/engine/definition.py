@@ -114,6 +114,7 @@ def parse_definition(document: Any, expressions: Expressions, *, size: Size = Si
     if cyclic:
         problems.append(Problem("connections", "cycle", f"connections form a cycle: {' → '.join(cyclic)}"))
     _check_references(nodes, edges, order if not cyclic else None, problems)
+    _check_lists(nodes, problems)
     if problems:
         raise DefinitionError(problems)
     graph = Graph(nodes=nodes, edges=edges, order=order)
@@ -380,6 +381,28 @@ def _check_references(
                             path, "bad_reference", f"references node '{name}', which is not upstream of '{node.id}'"
                         )
                     )
+
+
+_PLAIN_REFERENCE = re.compile(r"\{\{\s*([A-Za-z_]\w*)\.([A-Za-z_]\w*)\s*\}\}")
+
+
+def _check_lists(nodes: dict[str, GraphNode], problems: list[Problem]) -> None:
+    """An option that must give a list (a map's items) and only names another node's
+    output that never holds one (``{{ call.status }}``) would fail every run: say so now."""
+    for node in nodes.values():
+        kind = type(node.impl)
+        for option in kind.options_for(kind.variant_of(node.config)):
+            written = node.config.get(option.key) if option.gives_list else None
+            found = _PLAIN_REFERENCE.fullmatch(written.strip()) if isinstance(written, str) else None
+            source = nodes.get(found.group(1)) if found else None
+            if source is None:
+                continue
+            gives, output = type(source.impl), found.group(2)
+            lists = gives.lists_for(source.config)
+            if output in gives.outputs_for(source.config) and output not in lists:
+                offer = f"; {source.id} gives {', '.join(lists)}" if lists else ""
+                message = f"must give a list, and {source.id}.{output} never is one{offer}"
+                problems.append(Problem(f"nodes[{node.position}].config.{option.key}", "invalid_value", message))
 
 
 def _scratch_reader() -> ConfigReader:

@@ -78,6 +78,9 @@ class NodeTypeInfo:
     def outputs_for(self, config: dict) -> tuple[str, ...]:
         return self._cls.outputs_for(config)
 
+    def lists_for(self, config: dict) -> tuple[str, ...]:
+        return self._cls.lists_for(config)
+
     @property
     def always_required(self) -> tuple[str, ...]:
         """Options every config of this type must give, whatever its variant."""

@@ -67,6 +67,7 @@ class Option:
     allow_empty: bool = False  # templates: an empty object is fine (headers)
     pattern: str | None = None  # text: a regular expression the value matches (checked by the type itself)
     suggest: str = ""  # text: what the editor offers to pick from ("models", "workflows")
+    gives_list: bool = False  # templates: the value must be a list (a map's items)
     items: tuple[Option, ...] = ()  # fields: the options of each item
 
     def __post_init__(self) -> None:

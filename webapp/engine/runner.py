@@ -322,10 +322,13 @@ class _Run:
         except NodeError as exc:
             attempts = exc.attempts if exc.attempts is not None else 1
             spent = exc.spent or NodeOutcome(None)
+            # Stopped by the run's cancel or deadline (a map or an agent says what it got to): cancelled, not
+            # failed, whether the node says so before the run loop ends or after.
+            stopped = exc.code == ErrorCode.CANCELLED and self.signal()
             return NodeRecord(
                 node.id,
                 node.type,
-                NodeStatus.FAILED,
+                NodeStatus.CANCELLED if stopped else NodeStatus.FAILED,
                 started,
                 time.time(),
                 input=node.impl.shown(prepared) if prepared is not None else None,  # what it sent, to see why

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..engine.status import FINISHED, NodeStatus, RunStatus
@@ -50,6 +50,9 @@ class Execution(db.Model):
     # Queued but held back: its owner had MAX_RUNNING_PER_USER running when it came up.
     # A run of theirs that ends wakes the oldest (``runs/fairshare.py``).
     waiting_since: Mapped[datetime | None]
+    # Running, but waiting only on its own child runs: its place among the owner's
+    # MAX_RUNNING_PER_USER is theirs meanwhile (``runs/places.py``).
+    lending: Mapped[bool] = mapped_column(default=False, server_default=false())
     prompt_tokens: Mapped[int] = mapped_column(default=0)
     completion_tokens: Mapped[int] = mapped_column(default=0)
     total_tokens: Mapped[int] = mapped_column(default=0)

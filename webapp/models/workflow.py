@@ -66,7 +66,7 @@ class WorkflowVersion(db.Model):
     version: Mapped[int] = mapped_column(primary_key=True)
     definition: Mapped[dict] = mapped_column(JSONType)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    published_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"))  # None: before 0008
+    published_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"))  # None: before 0009
     note: Mapped[str | None] = mapped_column(Text)
 
 

@@ -5,6 +5,10 @@
 ``records``      node rows as the runner reports them; settling from outside a run
 ``heartbeat``    proof of life for the executions a process holds
 ``fairshare``    MAX_RUNNING_PER_USER: the claim's bound, held-back runs, waking them
+``places``       a run's place, lent to its child runs while it waits only on them
+``children``     a ``workflow`` node's child run, in its parent's thread (the one exception
+                 to the layering: it hands what a child's end woke to ``dispatch``, imported
+                 when called)
 ``execution``    one run: claim, engine (user code in sandbox processes), finish
 ``executor``     the threads of a process that run executions, a bounded number at once
 ``dispatch``     local mode (this process's executor) or queue mode (RQ), and what follows a run

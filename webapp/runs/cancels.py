@@ -46,6 +46,10 @@ class Hearing:
         if then is not None:
             then()
 
+    @property
+    def heard(self) -> bool:
+        return self._heard
+
     def then(self, callback: Callable[[], None]) -> None:
         """``callback()`` when the cancel comes, from the thread that hears it; now if it came."""
         with self._lock:

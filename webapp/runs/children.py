@@ -2,15 +2,18 @@
 
 The child is a real execution of the running user (in their history, with
 ``parent_execution_id`` and ``trigger`` ``workflow``), run right here in the node's
-thread, inside its parent's slot (no per-user bound holds it back: its parent already
-holds one). It ends by its parent's deadline and stops when its parent stops; its
-usage comes back to the node, so it counts in the parent's totals too (the usage
-report counts top-level executions only, so nothing is counted twice).
+thread. It claims a place among the user's ``MAX_RUNNING_PER_USER`` as any run does,
+waiting for one in this thread if need be, while its parent lends it its own
+(``places.py``); a run its end wakes is dispatched here. It ends by its parent's
+deadline and stops when its parent stops; its usage comes back to the node, so it
+counts in the parent's totals too (the usage report counts top-level executions only,
+so nothing is counted twice).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 from flask import Flask
@@ -27,14 +30,16 @@ from ..models import Execution, User, new_id
 from ..services.definitions import graph_for
 from ..services.workflows import visible_workflow
 from .heartbeat import heartbeat
+from .places import Place
 from .rows import insert_execution
 
 
 @dataclass(frozen=True)
 class Nested:
-    """A child run inside another: the workflows on its call stack, when the run it is
-    part of has to end, and whether that run stopped."""
+    """A child run inside another: its owner, the workflows on its call stack, when the
+    run it is part of has to end, and whether that run stopped."""
 
+    owner: str
     stack: tuple[str, ...]
     deadline: float | None
     stopped: Stopped
@@ -42,11 +47,22 @@ class Nested:
 
 class ChildRuns:
     """The ``WorkflowGateway`` of one run: ``parent_id``'s, for ``user_id``, with the
-    workflows on its call stack (the root's first)."""
+    workflows on its call stack (the root's first), lending the parent's ``place`` to its
+    children (None: no bound per user)."""
 
-    def __init__(self, app: Flask, parent_id: str, user_id: str, stack: tuple[str, ...], lane: str, run: Callable):
+    def __init__(
+        self,
+        app: Flask,
+        parent_id: str,
+        user_id: str,
+        stack: tuple[str, ...],
+        lane: str,
+        run: Callable,
+        place: Place | None = None,
+    ):
         self.app, self.parent_id, self.user_id, self.stack, self.lane = app, parent_id, user_id, stack, lane
         self.run_execution = run  # runs/execution.py's run_execution, handed in (it builds this object)
+        self.place = place
 
     def run(
         self, workflow_id: str, inputs: dict, *, deadline: float | None = None, stopped: Stopped = never
@@ -57,9 +73,14 @@ class ChildRuns:
             beat = heartbeat(self.app)
             beat.add(child_id)  # held by this process, like its parent
             try:
-                self.run_execution(child_id, Nested(self.stack, deadline, stopped))
+                with self.place.lent_to_child(stopped) if self.place else nullcontext():
+                    outcome = self.run_execution(child_id, Nested(self.user_id, self.stack, deadline, stopped))
             finally:
                 beat.discard(child_id)
+            if outcome.woken is not None:  # after the parent took its place back: it goes on first
+                from .dispatch import dispatcher  # (it imports the module that imports this one)
+
+                dispatcher(self.app).requeue(outcome.woken)
             db.session.expire_all()
             child = db.session.get(Execution, child_id)
             usage = Usage(child.prompt_tokens, child.completion_tokens, child.total_tokens)

@@ -3,7 +3,9 @@
 ``run_execution`` is what every executor thread calls, in a web process (local mode)
 or an RQ worker (queue mode). The claim is a compare-and-set (``UPDATE … WHERE
 status = 'queued'``), so two workers never run one execution, and it also holds the
-owner to ``MAX_RUNNING_PER_USER`` (``fairshare.py``). What happens next to the run —
+owner to ``MAX_RUNNING_PER_USER`` (``fairshare.py``), child runs too: a child with no
+place free waits for one in its parent's thread, while its parent lends it its own
+(``places.py``). What happens next to the run —
 a waiting request told, a handed-back run requeued, the owner's next run woken — is
 the dispatcher's business: this module only reports how the run ended.
 """
@@ -36,9 +38,10 @@ from ..outbound import http_client_for
 from ..services.definitions import graph_of_run
 from ..services.limits import BudgetedModels, BudgetWatch, watch_budget
 from ..services.providers import provider_names, settings_for
-from . import cancels, fairshare
+from . import cancels, fairshare, places
 from .children import ChildRuns, Nested
-from .records import Recorder, count_late, executions, nodes, record_of, settle, totals
+from .places import Place, PlacedModels
+from .records import PARENT_STOPPED, Recorder, count_late, executions, nodes, record_of, settle, totals
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +64,7 @@ class Outcome:
 def run_execution(execution_id: str, nested: Nested | None = None) -> Outcome:
     """Claim, run, record. Each transaction rides out a database outage of up to
     ``DATABASE_OUTAGE_WINDOW`` (the run meanwhile goes on, its results in memory).
-    A ``nested`` run runs in its parent's slot: no per-user bound holds it back.
+    A ``nested`` run claims a place as any run does, waiting for one in its parent's thread.
     Its cancel is heard here from before the claim (``cancels.py``)."""
     with cancels.hearing(execution_id) as hearing:
         return _claim_and_run(execution_id, nested, hearing)
@@ -70,7 +73,17 @@ def run_execution(execution_id: str, nested: Nested | None = None) -> Outcome:
 def _claim_and_run(execution_id: str, nested: Nested | None, hearing: cancels.Hearing) -> Outcome:
     app = current_app._get_current_object()
     window = app.config["DATABASE_OUTAGE_WINDOW"]
-    claim = ride_out(lambda: _claim(execution_id, fair=nested is None), what=f"claiming {execution_id}", window=window)
+    claiming = functools.partial(
+        ride_out, lambda: _claim(execution_id, nested is not None), what=f"claiming {execution_id}", window=window
+    )
+    claim = claiming()
+    if nested is not None and claim == Outcome(Ended.WAITING):  # no place free: it waits here, in its parent
+        hearing.then(places.freed)  # its own cancel ends the wait too
+        given_up = lambda: nested.stopped() or hearing.heard  # noqa: E731
+        while claim == Outcome(Ended.WAITING):
+            if not places.wait_for_room(app, nested.owner, app.config["MAX_RUNNING_PER_USER"], given_up):
+                return ride_out(lambda: _not_started(execution_id), what=f"settling {execution_id}", window=window)
+            claim = claiming()
     if isinstance(claim, Outcome):
         return claim
     try:
@@ -127,6 +140,7 @@ def _claim_statement(cap: int):
             started_at=func.coalesce(executions.c.started_at, now),  # a resumed run keeps its first start
             heartbeat_at=now,
             waiting_since=None,
+            lending=False,
             runner=bindparam("runner"),
         )
         .returning(
@@ -148,11 +162,11 @@ def _claim_statement(cap: int):
     )
 
 
-def _claim(execution_id: str, retry: bool = True, fair: bool = True) -> _Claim | Outcome:
+def _claim(execution_id: str, nested: bool = False, retry: bool = True) -> _Claim | Outcome:
     """Queued → running, atomically (UPDATE … WHERE status = 'queued' RETURNING …):
     of several workers handed the same execution, exactly one gets a row back, and
-    only while its owner has fewer than MAX_RUNNING_PER_USER running (when ``fair``)."""
-    cap = current_app.config["MAX_RUNNING_PER_USER"] if fair else 0
+    only while its owner holds fewer than MAX_RUNNING_PER_USER places."""
+    cap = current_app.config["MAX_RUNNING_PER_USER"]
     if cap > 0:
         fairshare.lock_owner(fairshare.owner_of(execution_id))
     now = utcnow()
@@ -162,7 +176,7 @@ def _claim(execution_id: str, retry: bool = True, fair: bool = True) -> _Claim |
     ).first()
     if row is None:
         db.session.commit()
-        return _not_claimed(execution_id, cap, retry)
+        return _not_claimed(execution_id, cap, retry) if not nested else _waits_in_parent(execution_id)
     prior = {}
     # A retry's copied nodes, a test run's pinned ones, or a resumed run's own.
     if row.retry_of is not None or row.trigger == Trigger.TEST or row.started_at != now:
@@ -191,6 +205,21 @@ def _not_claimed(execution_id: str, cap: int, retry: bool) -> _Claim | Outcome:
     return Outcome(Ended.WAITING)
 
 
+def _waits_in_parent(execution_id: str) -> Outcome:
+    """A child run its owner has no place for: not held back (no one else may start it: its
+    parent's thread waits and claims again), WAITING while it is still queued."""
+    status = db.session.scalar(select(executions.c.status).where(executions.c.id == execution_id))
+    db.session.commit()
+    return Outcome(Ended.WAITING if status == RunStatus.QUEUED else Ended.NOT_CLAIMED)
+
+
+def _not_started(execution_id: str) -> Outcome:
+    """Its parent stopped while it waited for a place (or it was cancelled: then settled already)."""
+    error = {"code": PARENT_STOPPED.code, "message": PARENT_STOPPED.message, "node_id": None}
+    settle(execution_id, PARENT_STOPPED.status, error, from_statuses=(RunStatus.QUEUED,))
+    return Outcome(Ended.SETTLED)
+
+
 def _run(
     execution_id: str, claim: _Claim, nested: Nested | None, hearing: cancels.Hearing
 ) -> tuple[RunResult, Recorder]:
@@ -209,6 +238,9 @@ def _run(
     recorder = Recorder(execution_id, claim.budget, parent_stopped=nested.stopped if nested else None, hearing=hearing)
     stack = (*(nested.stack if nested else ()), claim.workflow_id)
     models = gateway_for(app).for_owner(claim.user_id, claim.providers)
+    place = Place(app, execution_id, claim.user_id) if config["MAX_RUNNING_PER_USER"] > 0 else None
+    if place is not None:
+        models = PlacedModels(models, place)
     if claim.budget is not None:
         models = BudgetedModels(models, claim.budget)
     result = runner.run(
@@ -217,7 +249,7 @@ def _run(
         recorder,
         models=models,
         http=http_client_for(app),
-        workflows=ChildRuns(app, execution_id, claim.user_id, stack, claim.lane, run_execution),
+        workflows=ChildRuns(app, execution_id, claim.user_id, stack, claim.lane, run_execution, place),
         limits=limits,
         prior=claim.prior,
         only=claim.only,
@@ -250,11 +282,14 @@ def _finish(execution_id: str, claim: _Claim, result: RunResult, recorder: Recor
 
 
 def _wake_next(claim: _Claim) -> str | None:
-    """Commit; with a bound per user, first wake the owner's oldest held-back run."""
+    """Commit; with a bound per user, first wake the owner's oldest held-back run (and
+    the waiters for a place in this process: child runs, runs taking theirs back)."""
     if current_app.config["MAX_RUNNING_PER_USER"] <= 0:
         db.session.commit()
         return None
-    return fairshare.wake_next(claim.user_id, claim.lane)
+    woken = fairshare.wake_next(claim.user_id, claim.lane)
+    places.freed()
+    return woken
 
 
 _SPENT = ("prompt_tokens", "completion_tokens", "total_tokens", "cost_usd", "cost_saved_usd")

@@ -10,13 +10,17 @@ PostgreSQL they lock the owner's row; SQLite has one writer at a time already), 
 a held-back run tries its claim once more after it is marked: so a slot freed while
 it was being held back is never missed. The reaper still wakes any held-back run
 whose owner has room (a process that died between its end and its commit).
+
+Child runs claim here too, but are never held back: their parent's thread waits for a
+place and claims again, while the parent lends its own (``places.py``); a run marked
+``lending`` holds no place.
 """
 
 from __future__ import annotations
 
 import sys
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.sql import ColumnElement
 
 from ..engine.status import RunStatus
@@ -29,10 +33,11 @@ _running = executions.alias("running")
 
 
 def _running_of(user_id) -> ColumnElement:
+    """The places the owner's runs hold: running, less those lent to children (``places.py``)."""
     return (
         select(func.count())
         .select_from(_running)
-        .where(_running.c.user_id == user_id, _running.c.status == RunStatus.RUNNING)
+        .where(_running.c.user_id == user_id, _running.c.status == RunStatus.RUNNING, _running.c.lending.is_(False))
         .scalar_subquery()
     )
 
@@ -55,6 +60,37 @@ def owner_of(execution_id: str) -> ColumnElement:
 def room_for_owner(cap: int) -> list[ColumnElement]:
     """The claim's extra condition: its owner runs fewer than ``cap`` (0: no bound)."""
     return [_running_of(executions.c.user_id) < cap] if cap > 0 else []
+
+
+def has_room(user_id: str, cap: int) -> bool:
+    """Whether the owner holds fewer than ``cap`` places now (a read only: a waiter's look)."""
+    room = db.session.scalar(select(_running_of(user_id) < cap))
+    db.session.commit()
+    return bool(room)
+
+
+def lend(execution_id: str) -> None:
+    """The run's place to its children: it no longer counts toward its owner's bound."""
+    db.session.execute(
+        update(executions)
+        .where(executions.c.id == execution_id, executions.c.status == RunStatus.RUNNING)
+        .values(lending=True)
+    )
+    db.session.commit()
+
+
+def take_back(execution_id: str, user_id: str, cap: int) -> bool:
+    """The run's lent place back, if its owner has room (a compare-and-set, as a claim);
+    also True when the run is no longer running (nothing to take back)."""
+    lock_owner(user_id)
+    taken = db.session.execute(
+        update(executions)
+        .where(executions.c.id == execution_id, executions.c.lending.is_(True))
+        .where(or_(executions.c.status != RunStatus.RUNNING, *room_for_owner(cap)))
+        .values(lending=False)
+    ).rowcount
+    db.session.commit()
+    return bool(taken)
 
 
 def hold_back(execution_id: str) -> str | None:

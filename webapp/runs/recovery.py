@@ -11,6 +11,8 @@ start, workers from theirs — so an execution is settled within
 * ``queued`` in queue mode whose RQ job is gone (Redis restarted) → enqueued again
   (the claim's compare-and-set makes a duplicate job harmless);
 * ``queued`` in local mode with a stale heartbeat: its process died → ``worker_lost``;
+  so is a child run waiting for a place in its parent's thread, in either mode (no job
+  of its own: enqueued, it would run outside its parent);
 * held back for its owner's running limit, with room now → woken (``fairshare.py``).
 
 Silence is judged against the reaper's own clock: when it looks later than planned
@@ -72,6 +74,7 @@ def reap(app: Flask, judge_silence: Callable[[], bool] = _always) -> dict[str, i
                 Execution.started_at,
                 Execution.heartbeat_at,
                 Execution.job_id,
+                Execution.parent_execution_id,
             ).where(
                 Execution.status.in_(ACTIVE),
                 Execution.queue == queue.lane,  # another deployment's runs are not ours to judge
@@ -83,6 +86,7 @@ def reap(app: Flask, judge_silence: Callable[[], bool] = _always) -> dict[str, i
         db.session.commit()
         for row in rows:
             beat = row.heartbeat_at or row.created_at
+            in_parent = row.parent_execution_id is not None  # held by its parent's thread, as a local run is
             if row.status == RunStatus.RUNNING and row.started_at is not None and row.started_at < started_before:
                 message = f"the execution did not finish within {config['EXECUTION_TIMEOUT']:g} s"
                 error = {"code": ErrorCode.TIMEOUT, "message": message, "node_id": None}
@@ -90,13 +94,14 @@ def reap(app: Flask, judge_silence: Callable[[], bool] = _always) -> dict[str, i
             elif (
                 row.status == RunStatus.QUEUED
                 and queue.mode == Mode.QUEUE
+                and not in_parent
                 and not queue.job_is_live(row.job_id, config["WORKER_LOST_AFTER"])
             ):
                 queue.requeue(row.id)
                 counts["requeued"] += 1
             elif not silence_counts:
                 continue
-            elif beat < lost_before and (row.status == RunStatus.RUNNING or queue.mode == Mode.LOCAL):
+            elif beat < lost_before and (row.status == RunStatus.RUNNING or queue.mode == Mode.LOCAL or in_parent):
                 counts["worker_lost"] += settle(
                     row.id, RunStatus.FAILED, LOST, from_statuses=(row.status,), unless_beaten_since=lost_before
                 )

@@ -333,6 +333,7 @@ def as_json(definition: dict) -> str:
 # -- changing the shape ------------------------------------------------------------------------------
 
 
+ADDING = ("add_node", "insert_on", "add_from")  # the edits that add a node: it opens, the keyboard on it
 _INDEX = re.compile(r"[0-9]{1,6}")  # a node's, row's or connection's place: far more than any bound allows
 
 
@@ -355,7 +356,7 @@ def apply_action(definition: dict, action: str, form) -> dict:
     takes_input = getattr(describe(kind), "takes_input", False)  # an unknown type adds nothing anyway
     if verb == "add_node":
         after = form.get("new_node_after", "")
-        new_id = _add_node(nodes, kind, after)
+        new_id = _add_node(nodes, connections, kind, after)
         if new_id and takes_input and after and after in {n.get("id") for n in nodes}:
             if form.get("new_node_between") == "true":  # into the flow: what followed `after` follows it
                 for connection in connections:
@@ -364,10 +365,16 @@ def apply_action(definition: dict, action: str, form) -> dict:
             connections.append({"from": after, "to": new_id})
     elif verb == "insert_on" and args and args[0] < len(connections) and takes_input:
         on = connections[args[0]]
-        new_id = _add_node(nodes, kind, on.get("from"))
+        new_id = _add_node(nodes, connections, kind, on.get("from"))
         if new_id:  # the connection now leads to the new node (its branch kept), and on from there
             connections.insert(args[0] + 1, {"from": new_id, "to": on.get("to")})
             on["to"] = new_id
+    elif verb == "connect" and len(parts) >= 2:  # connect:<from>:<to>[:<branch>], a drag or a pick in the graph
+        _connect(nodes, connections, {"from": parts[0], "to": parts[1], **_branch(nodes, parts[0], parts[2:])})
+    elif verb == "add_from" and parts and takes_input:  # add_from:<node>[:<branch>], "add a node here" on an exit
+        new_id = _add_node(nodes, connections, kind, parts[0]) if parts[0] in _ids(nodes) else None
+        if new_id:
+            connections.append({"from": parts[0], "to": new_id, **_branch(nodes, parts[0], parts[1:])})
     elif verb == "remove_node" and args and args[0] < len(nodes):
         removed = nodes.pop(args[0]).get("id")
         connections = _without(
@@ -390,7 +397,30 @@ def apply_action(definition: dict, action: str, form) -> dict:
     return {"nodes": nodes, "connections": connections}
 
 
-def _add_node(nodes: list[dict], kind: str, after: str | None) -> str | None:
+def _ids(nodes: list[dict]) -> set:
+    return {n.get("id") for n in nodes}
+
+
+def _branch(nodes: list[dict], source: str, given: list[str]) -> dict:
+    """``{"branch": …}`` when ``source`` is a branching node and names one of its exits."""
+    node = next((n for n in nodes if n.get("id") == source), {})
+    info = describe(node.get("type"))
+    branch = given[0] if given else None
+    return {"branch": branch} if info and branch in info.branches else {}
+
+
+def _connect(nodes: list[dict], connections: list[dict], connection: dict) -> None:
+    """Adds ``connection`` between two nodes of the draft, once; a node into itself or
+    into one that takes no input (an input node) is no connection."""
+    target = next((n for n in nodes if n.get("id") == connection["to"]), None)
+    info = describe(target.get("type")) if target else None
+    if connection["from"] not in _ids(nodes) or connection["from"] == connection["to"] or not info:
+        return
+    if info.takes_input and connection not in connections:
+        connections.append(connection)
+
+
+def _add_node(nodes: list[dict], connections: list[dict], kind: str, after: str | None) -> str | None:
     """Appends a new node of ``kind`` (starting from what ``after`` gives); its id, or
     None for a type that does not exist."""
     info = describe(kind)
@@ -399,7 +429,9 @@ def _add_node(nodes: list[dict], kind: str, after: str | None) -> str | None:
     new_id = _fresh_id(info.starter_id, {n.get("id") for n in nodes})
     nodes.append({"id": new_id, "type": kind, "config": copy.deepcopy(info.starter)})
     if after and info.fed_by:  # start from what comes in
-        nodes[-1]["config"][info.fed_by] = _starter_prompt(nodes, after)
+        fed = next(o for o in info.options if o.key == info.fed_by)
+        start = _nearest_list(nodes, connections, after) if fed.gives_list else _first_output(nodes, after)
+        nodes[-1]["config"][info.fed_by] = start
     return new_id
 
 
@@ -498,10 +530,31 @@ def _fresh_id(stem: str, taken: set) -> str:
     return f"{stem}_{number}"
 
 
-def _starter_prompt(nodes: list[dict], after: str) -> str:
+def _first_output(nodes: list[dict], after: str) -> str:
     """``{{ after.<its first output> }}``: what a new node starts from."""
-    source = next((n for n in nodes if n.get("id") == after), {})
+    outputs = _outputs(nodes, after, lists=False)
+    return f"{{{{ {after}.{outputs[0]} }}}}" if outputs else ""
+
+
+def _nearest_list(nodes: list[dict], connections: list[dict], after: str) -> str:
+    """``{{ node.<a list it gives> }}`` for ``after`` or the nearest node upstream of it
+    that gives one (a map's items): nothing when none does."""
+    seen, frontier = {after}, [after]
+    while frontier:
+        for node_id in frontier:
+            lists = _outputs(nodes, node_id, lists=True)
+            if lists:
+                return f"{{{{ {node_id}.{lists[0]} }}}}"
+        above = (c.get("from") for c in connections if c.get("to") in frontier and c.get("from") not in seen)
+        frontier = list(dict.fromkeys(above))
+        seen.update(frontier)
+    return ""
+
+
+def _outputs(nodes: list[dict], node_id: str, *, lists: bool) -> tuple[str, ...]:
+    source = next((n for n in nodes if n.get("id") == node_id), {})
     info = describe(source.get("type"))
     config = source.get("config") if isinstance(source.get("config"), dict) else {}
-    outputs = info.outputs_for(config) if info else ()
-    return f"{{{{ {after}.{outputs[0]} }}}}" if outputs else ""
+    if info is None:
+        return ()
+    return info.lists_for(config) if lists else info.outputs_for(config)

@@ -16,7 +16,6 @@ panel drawn around the graph, ``editor_panels.py``'s.
 from __future__ import annotations
 
 import copy
-from types import SimpleNamespace
 
 from flask import current_app, request
 from flask_login import current_user
@@ -33,6 +32,7 @@ from . import draft as drafts
 from .editor_panels import test_panel, versions_shown
 from .forms import WorkflowMetaForm
 from .graph import render_graph
+from .pickers import Pickers, Readable, fill_inputs
 from .rendering import is_fragment_request, respond
 
 
@@ -48,54 +48,23 @@ def model_choices() -> list[str]:
     return sorted({*DEFAULT_PRICES, *configured, *([default] if default else [])})
 
 
-def _suggestions(workflow) -> dict:
-    """What the editor's fields offer to pick from (free text stays allowed): models (the
-    server's and the user's providers'), the user's providers, and the workflows a
-    workflow node may run (theirs and public ones, not this one)."""
+def pickers_for(workflow) -> Pickers:
+    """What the editor's pickers offer the signed-in user: models (the server's, and each
+    of their providers'), their providers, and the workflows a node may run or an agent
+    take as a tool (theirs and public ones, not this one)."""
     user = current_user._get_current_object() if current_user.is_authenticated else None
     mine = list_providers(user) if user else []
     found, _ = service.list_workflows(user, limit=100, include_public=True) if user else ([], 0)
-    choices = [w for w in found if w.id != workflow.id]
+    readable = {w.id: Readable(w) for w in found if w.id != workflow.id}
+    return Pickers(model_choices(), {p.name: tuple(p.models) for p in mine}, readable)
+
+
+def _suggestions(pickers: Pickers) -> dict:
+    """The lists free-text fields offer (a model a provider does not list)."""
     return {
-        "models": sorted({*model_choices(), *(model for p in mine for model in p.models)}),
-        "provider_names": [p.name for p in mine],
-        "workflow_choices": choices,
-        "tool_choices": ToolChoices(choices),
+        "models": sorted({*pickers.models, *(model for listed in pickers.providers.values() for model in listed)}),
+        "tool_choices": pickers.workflows,
     }
-
-
-class ToolChoices:
-    """The workflows an agent may take as tools, each with its parameters (its input
-    fields), read only if the editor draws an agent (each costs its definition's load)."""
-
-    def __init__(self, workflows: list) -> None:
-        self.workflows = workflows
-        self._found: dict | None = None
-
-    def _all(self) -> dict:
-        if self._found is None:
-            found = (SimpleNamespace(id=w.id, name=w.name, parameters=_inputs_of(w)) for w in self.workflows)
-            self._found = {choice.id: choice for choice in found}
-        return self._found
-
-    def __iter__(self):
-        return iter(self._all().values())
-
-    def get(self, workflow_id: str):
-        return self._all().get(workflow_id)
-
-
-def _inputs_of(workflow) -> tuple[str, ...]:
-    """A workflow's input fields as an agent tool's parameter labels (``text: string*``)."""
-    nodes = workflow.definition.get("nodes") if isinstance(workflow.definition, dict) else None
-    source = next((n for n in nodes or [] if isinstance(n, dict) and n.get("type") == "input"), None)
-    fields = ((source or {}).get("config") or {}).get("fields") or []
-    labels = []
-    for field in fields if isinstance(fields, list) else []:
-        if isinstance(field, dict) and isinstance(field.get("name"), str):
-            required = "*" if field.get("required") and field.get("default") is None else ""
-            labels.append(f"{field['name']}: {field.get('type', 'string')}{required}")
-    return tuple(labels)
 
 
 def editor_context(
@@ -127,7 +96,10 @@ def editor_context(
         view, definition, selected = "json", {}, None
     if problems is None:
         problems = problems_of(definition)
-    forms = node_forms.node_forms(definition) if definition and view == "form" else []
+    pickers = pickers_for(workflow) if suggestions else None
+    if pickers is not None and definition and not readonly:
+        definition = fill_inputs(copy.deepcopy(definition), pickers)
+    forms = node_forms.node_forms(definition, pickers) if definition and view == "form" else []
     if selected is not None and 0 <= selected < len(forms):
         forms[selected].selected = True
         forms[selected].focused = focus_node
@@ -173,7 +145,7 @@ def editor_context(
         "differs_from_published": bool(definition) and normalised(definition) != normalised(workflow.definition),
         "versions": versions_shown(workflow, kept) if suggestions and not readonly else [],
         **(test_panel(workflow, definition, test_values) if suggestions and not readonly and view == "form" else {}),
-        **(_suggestions(workflow) if suggestions else {}),  # the check's answer draws no datalists
+        **(_suggestions(pickers) if pickers else {}),  # the check's answer draws no fields
         "default_model": current_app.config.get("DEFAULT_MODEL"),
         "node_types": editor_schema.node_type_names(),
         "branch_choices": editor_schema.BRANCH_CHOICES,
@@ -222,7 +194,7 @@ def _selected_after(action: str, selected: int | None, before: dict, after: dict
     before_ids, after_ids = _ids(before), _ids(after)
     count = len(after_ids)
     verb, _, args = drafts.parse_action(action)
-    if verb in ("add_node", "insert_on") and count > len(before_ids):
+    if verb in drafts.ADDING and count > len(before_ids):
         return count - 1
     if verb in ("undo", "revert"):
         was = before_ids[selected] if selected is not None and selected < len(before_ids) else None
@@ -304,7 +276,7 @@ def editor_change(workflow_id: str):
         json_text=typed,
         problems=problems_of(definition, None if action in ("undo", "revert") else posted.problems),
         selected=_selected_after(action, selected_index(), posted.definition, definition),
-        focus_node=action == "add_node" or action.startswith("insert_on:"),
+        focus_node=drafts.parse_action(action)[0] in drafts.ADDING,
         history=history,
         message=message,
     )

@@ -154,11 +154,12 @@ def render_graph(
     ]
     leaving = {(e.source, e.branch) for e in edges}
     parts += [
-        _exit(boxes[node_id], branches, branch, flow, used=(node_id, branch) in leaving)
+        _exit(boxes[node_id], branches, branch, flow, used=(node_id, branch) in leaving, pressable=insert_points)
         for node_id, branches in exits.items()
         for branch in branches
     ]
     if insert_points:
+        parts += [_port(box, flow) for box in boxes.values() if box.id not in exits]
         parts += [_insert_point(e, *route.middle) for e, route in routed]
     parts.append(Markup("</svg>"))
     if wide:
@@ -342,11 +343,12 @@ def _label(branch: str, x: float, y: float, shift: bool = False) -> Markup:
     ).format(b=branch, x=x - width / 2, y=y - 8, w=width, mx=x, ty=y + 4)
 
 
-def _exit(box: _Box, branches: tuple[str, ...], branch: str, flow: Flow, *, used: bool) -> Markup:
-    """A labelled exit on the node's far edge; an unused one is drawn open (dashed)."""
+def _exit(box: _Box, branches: tuple[str, ...], branch: str, flow: Flow, *, used: bool, pressable: bool) -> Markup:
+    """A labelled exit on the node's far edge; an unused one is drawn open (dashed). In the
+    editor it is a port: dragged onto a node (or pressed, then the node) it connects that branch."""
     along, across = box.along + flow.along_size, _exit_across(box, branches, branch, flow)
     x, y = flow.xy(along, across)
-    return Markup(
+    drawn = Markup(
         '<g class="exit exit-{b}{open}"><title>{node}: the {b} exit{hint}</title>'
         '<rect x="{x:.0f}" y="{y:.0f}" width="{w}" height="{h}" rx="8"/>'
         '<text x="{tx:.0f}" y="{ty:.0f}" text-anchor="middle">{b}</text></g>'
@@ -362,6 +364,23 @@ def _exit(box: _Box, branches: tuple[str, ...], branch: str, flow: Flow, *, used
         tx=x,
         ty=y + 4,
     )
+    if not pressable:
+        return drawn
+    return Markup(
+        '<a class="port port-exit" href="#add-node" role="button" data-connect-from="{n}" data-branch="{b}" '
+        'aria-label="Connect the {b} exit of {n} to a node">{g}</a>'
+    ).format(n=box.id, b=branch, g=drawn)
+
+
+def _port(box: _Box, flow: Flow) -> Markup:
+    """The dot on a node's far edge, in the editor: dragged onto another node (or pressed,
+    then the node) it connects the two (app.js sends ``connect:<from>:<to>``)."""
+    x, y = flow.xy(box.along + flow.along_size, box.across + flow.across_size / 2)
+    return Markup(
+        '<a class="port" href="#add-node" role="button" data-connect-from="{n}" aria-label="Connect {n} to a node">'
+        "<title>Drag onto a node to connect {n} to it</title>"
+        '<circle class="hit" cx="{x:.0f}" cy="{y:.0f}" r="12"/><circle cx="{x:.0f}" cy="{y:.0f}" r="5"/></a>'
+    ).format(n=box.id, x=x, y=y)
 
 
 def _insert_point(edge: _Edge, x: float, y: float) -> Markup:

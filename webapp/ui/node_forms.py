@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..engine.errors import Problem
@@ -30,6 +30,7 @@ from .editor_schema import (
     specs_for,
     variant_of,
 )
+from .pickers import InputField, Pickers
 
 _LAST_SEGMENT = re.compile(r"^(.*?)(\.[^.\[\]]*|\[\d+\])$")
 
@@ -261,18 +262,23 @@ class NodeForm:
         return [self.slot] + [f.slot for f in self.all_fields()] + [row.slot for row in self.rows]
 
 
-def node_forms(definition: dict) -> list[NodeForm]:
+def node_forms(definition: dict, pickers: Pickers | None = None) -> list[NodeForm]:
+    """Every node's form; ``pickers`` (the signed-in user's choices) turn the fields that
+    pick a provider, a model or a workflow into selects."""
     nodes = definition.get("nodes") if isinstance(definition.get("nodes"), list) else []
     references = References(definition)
-    return [_node_form(index, node if isinstance(node, dict) else {}, references) for index, node in enumerate(nodes)]
+    return [
+        _node_form(index, node if isinstance(node, dict) else {}, references, pickers)
+        for index, node in enumerate(nodes)
+    ]
 
 
-def _node_form(index: int, node: dict, references: References) -> NodeForm:
+def _node_form(index: int, node: dict, references: References, pickers: Pickers | None) -> NodeForm:
     base = f"nodes[{index}]"
     kind = node.get("type") if isinstance(node.get("type"), str) else ""
     config = node.get("config") if isinstance(node.get("config"), dict) else {}
     info = describe(kind)
-    parts = _parts(base, kind, config)
+    parts = _parts(base, kind, config, pickers=pickers)
     extra = {
         "node": {k: v for k, v in node.items() if k not in ("id", "type", "name", "config", "on_error")},
         "config": {k: v for k, v in config.items() if k not in parts.known},
@@ -296,16 +302,22 @@ def _node_form(index: int, node: dict, references: References) -> NodeForm:
     )
 
 
-def _parts(node_path: str, kind: str, config: dict, key_prefix: str = "") -> Parts:
+def _parts(node_path: str, kind: str, config: dict, key_prefix: str = "", pickers: Pickers | None = None) -> Parts:
     """The form of a node's config at ``node_path`` (``nodes[1]``, or a map's inner
     ``nodes[1].config.node``), all from the node type's declared options."""
     info = describe(kind)
     variant = variant_of(info, config) if info else None
     fields = [_variant_field(node_path, info, variant)] if info and info.variants else []
     specs = specs_for(kind, config)
-    fields += [_form_field(f"{node_path}.config", spec, config.get(spec.key, MISSING)) for spec in specs]
+    base = f"{node_path}.config"
+    fields += [_picked(_form_field(base, spec, config.get(spec.key, MISSING)), pickers, config) for spec in specs]
     groups = [_row_group(node_path, option, config.get(option.key), key_prefix) for option in row_options(kind, config)]
-    nested = [_inner_form(node_path, option, config.get(option.key)) for option in nested_options(kind, config)]
+    runs = next((config.get(spec.key) for spec in specs if spec.suggest == "workflows"), None)
+    if pickers is not None and runs:  # a workflow node: its inputs are what the picked workflow takes
+        groups = [_taking(group, pickers.inputs_of(runs)) if group.kind == "templates" else group for group in groups]
+    nested = [
+        _inner_form(node_path, option, config.get(option.key), pickers) for option in nested_options(kind, config)
+    ]
     known = {spec.key for spec in specs} | {group.key.rpartition(".")[2] for group in groups}
     known |= {form.path.rpartition(".")[2] for form in nested}
     if info and info.variants:
@@ -315,7 +327,24 @@ def _parts(node_path: str, kind: str, config: dict, key_prefix: str = "") -> Par
     return Parts(fields, groups, nested, known)
 
 
-def _inner_form(node_path: str, option: Option, inner: Any) -> InnerForm:
+def _picked(field: FormField, pickers: Pickers | None, config: dict) -> FormField:
+    """A field that picks a provider, a model or a workflow, as a select of what the user
+    can pick (a change of provider or workflow redraws: the models or inputs follow)."""
+    offered = pickers.choices(field.suggest, field.value, config) if pickers and field.suggest else None
+    if offered is None:
+        return field
+    return replace(field, kind="select", choices=offered, structural=field.suggest != "models")
+
+
+def _taking(group: RowGroup, fields: tuple[InputField, ...] | None) -> RowGroup:
+    """A workflow node's inputs, with what the picked workflow takes said above them."""
+    if not fields:
+        return group
+    said = ", ".join(f"{f.name} ({f.type}{', required' if f.required else ''})" for f in fields)
+    return replace(group, help=f"It takes: {said}. Each input is a template.")
+
+
+def _inner_form(node_path: str, option: Option, inner: Any, pickers: Pickers | None = None) -> InnerForm:
     path = f"{node_path}.config.{option.key}"
     inner = inner if isinstance(inner, dict) else {}
     kind = inner.get("type") if isinstance(inner.get("type"), str) else option.values[0]
@@ -335,7 +364,7 @@ def _inner_form(node_path: str, option: Option, inner: Any) -> InnerForm:
         label=option.label,
         help=option.help,
         type_field=type_field,
-        parts=_parts(path, kind, config, key_prefix=f"{option.key}."),
+        parts=_parts(path, kind, config, key_prefix=f"{option.key}.", pickers=pickers),
         hidden={f"{path}._keys": json.dumps(sorted(config))},
     )
 

@@ -134,6 +134,10 @@ class AgentNode(NodeType):
     starter_id = "agent"
     fed_by = "prompt"
 
+    @classmethod
+    def lists_for(cls, config: dict) -> tuple[str, ...]:
+        return ("steps",)
+
     def configure(self, reader: ConfigReader) -> None:
         super().configure(reader)
         self.declared: tuple[Tool, ...] = self._read_tools(reader) if self.tools is not None else ()

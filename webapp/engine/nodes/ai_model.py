@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from ..attempts import retries_option
 from ..errors import NodeError
@@ -61,6 +62,14 @@ class AiModelNode(NodeType):
     @classmethod
     def outputs_for(cls, config: dict) -> tuple[str, ...]:
         return ("text", "json", *cls.outputs[1:]) if config.get("response_format") == "json" else cls.outputs
+
+    @classmethod
+    def lists_for(cls, config: dict) -> tuple[str, ...]:
+        return ("json",) if config.get("response_format") == "json" else ()
+
+    @classmethod
+    def main_value(cls, output: dict) -> Any:
+        return output["json"] if "json" in output else output.get("text")
 
     @property
     def json_mode(self) -> bool:

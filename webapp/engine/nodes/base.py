@@ -294,6 +294,17 @@ class NodeType:
         """What a node with ``config`` outputs, for templates downstream to refer to."""
         return cls.outputs
 
+    @classmethod
+    def lists_for(cls, config: dict) -> tuple[str, ...]:
+        """Which of those may hold a list (what a map's items can refer to); the rest never
+        do. A type that does not say is taken to be able to give a list anywhere."""
+        return cls.outputs_for(config)
+
+    @classmethod
+    def main_value(cls, output: dict) -> Any:
+        """The one value that stands for an output (what a map lists per item)."""
+        return output.get(cls.outputs[0]) if cls.outputs else None
+
     def configure(self, reader: ConfigReader) -> None:
         """Read every declared option that applies into an attribute of the same name."""
         self.variant = None

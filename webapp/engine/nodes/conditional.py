@@ -26,6 +26,10 @@ class ConditionalNode(NodeType):
     starter_id = "check"
     branches = ("true", "false")
 
+    @classmethod
+    def lists_for(cls, config: dict) -> tuple[str, ...]:
+        return ()
+
     def run(self, ctx: RunContext) -> NodeOutcome:
         result = bool(self.evaluate(self.condition, ctx))
         return NodeOutcome(output={"result": result}, input=self.condition.source)

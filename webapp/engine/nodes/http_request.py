@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 from urllib.parse import urlsplit
 
 from ..attempts import retries_option
@@ -60,6 +61,15 @@ class HttpRequestNode(NodeType):
     outputs = ("status", "json", "text", "headers", "duration_ms")
     starter = {"method": "GET", "url": "https://"}
     starter_id = "call"
+
+    @classmethod
+    def lists_for(cls, config: dict) -> tuple[str, ...]:
+        return ("json",)
+
+    @classmethod
+    def main_value(cls, output: dict) -> Any:
+        """The parsed answer when it was JSON, else its text."""
+        return output["json"] if output.get("json") is not None else output.get("text")
 
     def configure(self, reader: ConfigReader) -> None:
         super().configure(reader)

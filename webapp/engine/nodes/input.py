@@ -99,6 +99,11 @@ class InputNode(NodeType):
         fields = config.get("fields") if isinstance(config.get("fields"), list) else []
         return tuple(f["name"] for f in fields if isinstance(f, dict) and isinstance(f.get("name"), str) and f["name"])
 
+    @classmethod
+    def lists_for(cls, config: dict) -> tuple[str, ...]:
+        fields = {f.get("name"): f for f in config.get("fields") or [] if isinstance(f, dict)}
+        return tuple(name for name in cls.outputs_for(config) if fields[name].get("type") == "array")
+
     def configure(self, reader: ConfigReader) -> None:
         self.fields: list[InputField] = []
         raw = reader.read(self.options[0])

@@ -49,6 +49,7 @@ class MapNode(NodeType):
             required=True,
             placeholder="{{ in.urls }}",
             help="A template giving a list.",
+            gives_list=True,
         ),
         Option(
             key="node",
@@ -78,13 +79,18 @@ class MapNode(NodeType):
             ),
         ),
     )
-    outputs = ("values", "errors")
+    # values: each item's whole output; results: each item's main value (text, value, json or outputs).
+    outputs = ("results", "values", "errors")
     starter = {
         "items": "",
         "node": {"type": "processing", "config": {"operation": "template", "template": "{{ item }}"}},
     }
     starter_id = "each"
     fed_by = "items"
+
+    @classmethod
+    def lists_for(cls, config: dict) -> tuple[str, ...]:
+        return cls.outputs
 
     def configure(self, reader: ConfigReader) -> None:
         super().configure(reader)
@@ -163,7 +169,9 @@ class _Mapping:
             finished = sum(1 for outcome in self.outcomes if outcome is not None)
             raise NodeError("cancelled", f"stopped after {finished} of {len(self.items)} items", spent=spent)
         values = [outcome.output if outcome else None for outcome in self.outcomes]
-        spent.output = {"values": values, "errors": self.errors, "items": self._summary()}
+        main = type(self.inner.impl).main_value
+        results = [main(value) if isinstance(value, dict) else None for value in values]
+        spent.output = {"results": results, "values": values, "errors": self.errors, "items": self._summary()}
         return spent
 
     def _should_end(self) -> bool:

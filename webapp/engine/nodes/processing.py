@@ -34,6 +34,7 @@ class Operation:
     apply: Callable[[Any, dict], Any] | None = None  # None: the node builds the value itself
     prepare: Callable[[dict], dict] = lambda options: options  # options as read → as applied
     takes_input: bool = True
+    may_give_list: bool = True  # False: always text, a number or null
 
 
 def _prepare_extract(options: dict) -> dict:
@@ -104,7 +105,7 @@ def sanitize(text: str, max_length: int = SANITIZE_DEFAULT_LENGTH) -> str:
 
 
 def _text(change: Callable[[str], Any], help: str) -> Operation:
-    return Operation(help, lambda value, options: change(as_text(value)))
+    return Operation(help, lambda value, options: change(as_text(value)), may_give_list=False)
 
 
 OPERATIONS: dict[str, Operation] = {
@@ -112,9 +113,11 @@ OPERATIONS: dict[str, Operation] = {
     "merge": Operation("Builds an object: each name gets a template's value.", takes_input=False),
     "json_parse": Operation("Parses JSON text (a Markdown code fence around it is fine).", _json_parse),
     "extract": Operation("Follows a dotted path into an object or list.", _extract, _prepare_extract),
-    "regex_extract": Operation("The first match of a regular expression (or one of its groups).", _regex_extract),
+    "regex_extract": Operation(
+        "The first match of a regular expression (or one of its groups).", _regex_extract, may_give_list=False
+    ),
     "split": Operation("Splits text into a list at each separator.", _split),
-    "join": Operation("Joins a list into text with the separator between items.", _join),
+    "join": Operation("Joins a list into text with the separator between items.", _join, may_give_list=False),
     "truncate": Operation("Keeps the first N characters (or list items).", _truncate),
     "lowercase": _text(str.lower, "Lower-cases the text."),
     "uppercase": _text(str.upper, "Upper-cases the text."),
@@ -123,6 +126,7 @@ OPERATIONS: dict[str, Operation] = {
     "sanitize": Operation(
         "Drops HTML tags and control characters, collapses whitespace.",
         lambda value, options: sanitize(as_text(value), options["max_length"]),
+        may_give_list=False,
     ),
 }
 _TAKE_INPUT = tuple(name for name, operation in OPERATIONS.items() if operation.takes_input)
@@ -194,6 +198,11 @@ class ProcessingNode(NodeType):
     starter = {"operation": "template", "template": ""}
     starter_id = "step"
     fed_by = "template"
+
+    @classmethod
+    def lists_for(cls, config: dict) -> tuple[str, ...]:
+        operation = OPERATIONS.get(cls.variant_of(config))
+        return () if operation is not None and not operation.may_give_list else cls.outputs
 
     def configure(self, reader: ConfigReader) -> None:
         super().configure(reader)

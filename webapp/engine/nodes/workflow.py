@@ -36,6 +36,10 @@ class WorkflowNode(NodeType):
     starter = {"workflow_id": "", "inputs": {}}
     starter_id = "sub"
 
+    @classmethod
+    def lists_for(cls, config: dict) -> tuple[str, ...]:
+        return ()  # 'outputs' is an object: a list inside it is a path further in
+
     def prepare(self, ctx: RunContext) -> dict:
         return {name: self.evaluate(template, ctx) for name, template in (self.inputs or {}).items()}
 

@@ -6,8 +6,8 @@ a test run (``trigger = 'test'``) no longer adds to its workflow's ``usage_count
 count trigger of 0006, rewritten; the user's ``execution_counts`` still count every start,
 as their history lists every run).
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 """
 
 import sqlalchemy as sa
@@ -23,8 +23,8 @@ COUNT_0006 = COUNT.replace(" AND NEW.trigger <> 'test'", "")
 
 JSONType = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
 
-revision = "0008"
-down_revision = "0007"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
@@ -53,7 +53,7 @@ def upgrade():
         batch.add_column(sa.Column("definition", JSONType, nullable=True))
         batch.add_column(sa.Column("run_until", sa.String(64), nullable=True))
     with op.batch_alter_table("node_runs") as batch:
-        batch.add_column(sa.Column("pinned", sa.Boolean(), nullable=False, server_default=sa.false()))
+        batch.add_column(sa.Column("pinned", sa.Boolean(), nullable=False, server_default="0"))  # literal: added in place
     _count_starts(COUNT)
 
 

@@ -1,4 +1,4 @@
-"""Migration 0008 on a database that holds workflows already (SQLite and PostgreSQL):
+"""Migration 0009 on a database that holds workflows already (SQLite and PostgreSQL):
 each existing workflow's draft is its published version, its versions name their
 publisher, and a test run no longer adds to the workflow's usage_count while every
 other start still does."""
@@ -17,7 +17,7 @@ from sqlalchemy import text
 from tests.conftest import POSTGRES_ADMIN_URL, close_app, make_app
 from webapp.extensions import db
 
-# A start as 0007's schema holds it (the columns 0008 adds have defaults or allow null).
+# A start as 0008's schema holds it (the columns 0009 adds have defaults or allow null).
 START = text(
     "INSERT INTO executions (id, workflow_id, workflow_version, user_id, trigger, status, inputs, created_at, queue,"
     " prompt_tokens, completion_tokens, total_tokens, cost_usd, cost_saved_usd)"
@@ -43,7 +43,7 @@ def test_existing_workflows_get_their_published_version_as_draft(fresh_url, mode
     app = make_app(fresh_url, model_server.base_url)  # migrated to the head; stepped back below
     try:
         with app.app_context():
-            downgrade(revision="0007")
+            downgrade(revision="0008")
             now = "2026-01-02 03:04:05"
             for statement in (
                 "INSERT INTO users (id, email, password_hash, created_at, token_budget, cost_budget) "
@@ -71,7 +71,7 @@ def test_existing_workflows_get_their_published_version_as_draft(fresh_url, mode
             db.session.execute(text("DELETE FROM executions"))
             db.session.execute(text("DELETE FROM execution_counts"))
             db.session.commit()
-            downgrade(revision="0007")  # and back (SQLite rebuilds tables to drop columns: the trigger must survive)
+            downgrade(revision="0008")  # and back (SQLite rebuilds tables to drop columns: the trigger must survive)
             upgrade()
             db.session.execute(START, {"id": "exec_again", "trigger": "api", "now": now})
             db.session.commit()
