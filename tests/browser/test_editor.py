@@ -16,7 +16,7 @@ from tests.definitions import echo_definition
 from tests.ui.conftest import create_workflow, in_app
 from webapp.extensions import db
 from webapp.models import User, Workflow, WorkflowDraft
-from webapp.services.providers import create_provider
+from webapp.services.providers import create_provider, delete_provider
 
 pytestmark = pytest.mark.browser
 LINKS = "#editor-graph a.node-link"
@@ -263,7 +263,9 @@ def test_the_test_panel_runs_the_draft_and_the_field_picker_inserts_a_reference(
     assert page.errors == []
 
 
-def test_a_provider_then_one_of_its_models_and_a_sub_workflow_whose_inputs_are_listed_are_picked(browser_page, server):
+def test_a_provider_then_one_of_its_models_and_a_sub_workflow_whose_inputs_are_listed_are_picked(
+    browser_page, server, request
+):
     page = browser_page
     user = ada(server)
     body = {
@@ -272,7 +274,10 @@ def test_a_provider_then_one_of_its_models_and_a_sub_workflow_whose_inputs_are_l
         "api_key": "sk-pick",
         "models": ["llama3.1", "tiny"],
     }
-    in_app(server.app, lambda u: create_provider(u, body).id, user_id=user.id)
+    provider_id = in_app(server.app, lambda u: create_provider(u, body).id, user_id=user.id)
+    # The browser tests share one server and one ada: her provider goes when this test ends
+    # (the settings test counts on ada having none of her own).
+    request.addfinalizer(lambda: in_app(server.app, delete_provider, provider_id, user_id=user.id))
     takes = {"fields": [{"name": "text", "type": "string"}, {"name": "topic", "type": "string", "required": True}]}
     child = create_workflow(
         server.app,
