@@ -52,9 +52,11 @@ def choose(user: User, workflow, options: TestOptions) -> Chosen:
     definition = None
     if options.version == DRAFT:
         draft = drafts.draft_of(drafts.own_workflow(user, workflow.id))  # another's draft: 404
-        drafts.refuse_problems(draft)
         definition, version = draft.definition, draft.based_on_version
-        graph = compile_definition(definition)
+        try:  # parsed once: it is the graph that runs, or every problem that stops it
+            graph = compile_definition(definition)
+        except ValidationFailed as exc:
+            raise ValidationFailed("The draft has problems; fix them before running it", exc.details) from None
     else:
         version = workflow.version if options.version is None else options.version
         if db.session.get(WorkflowVersion, (workflow.id, version)) is None:

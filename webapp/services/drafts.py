@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from ..engine.errors import Problem
-from ..errors import NotFound, NothingToPublish, TooLarge, ValidationFailed
+from ..errors import NotFound, NothingToPublish, TooLarge
 from ..extensions import db
 from ..models import User, Workflow, WorkflowDraft, WorkflowVersion, utcnow
 from . import audit
@@ -106,13 +106,6 @@ def restore_version(user: User, workflow_id: str, number: int) -> WorkflowDraft:
     audit.record("workflow.version_restored", user, "workflow", workflow.id, details={"version": number})
     db.session.commit()
     return draft
-
-
-def refuse_problems(draft: WorkflowDraft) -> None:
-    """A draft runs only without problems (422 listing them)."""
-    problems = draft_problems(draft)
-    if problems:
-        raise ValidationFailed("The draft has problems; fix them before running it", problems)
 
 
 def differences(version: dict, draft: dict) -> dict[str, list[str] | bool]:
