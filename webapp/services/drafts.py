@@ -18,8 +18,6 @@ from .definitions import compile_definition, oversize, problems_in
 from .versions import add_version, draft_of, normalised
 from .workflows import visible_workflow
 
-NOTE_MAX = 1000
-
 
 def own_workflow(user: User, workflow_id: str) -> Workflow:
     """The caller's own workflow; anyone else's is "not found", even a public one."""

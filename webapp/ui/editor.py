@@ -22,6 +22,7 @@ from flask_login import current_user
 
 from ..engine.errors import Problem
 from ..llm import DEFAULT_PRICES
+from ..schemas.drafts import NOTE_MAX
 from ..services import drafts as draft_service
 from ..services import workflows as service
 from ..services.definitions import oversize, problems_in
@@ -142,6 +143,7 @@ def editor_context(
         "readonly": readonly,
         "dirty": dirty,
         "unpublished": unpublished,
+        "note_max": NOTE_MAX,
         "differs_from_published": bool(definition) and normalised(definition) != normalised(workflow.definition),
         "versions": versions_shown(workflow, kept) if suggestions and not readonly else [],
         **(test_panel(workflow, definition, test_values) if suggestions and not readonly and view == "form" else {}),

@@ -13,6 +13,7 @@ from ..engine.errors import Problem
 from ..errors import NothingToPublish, ValidationFailed
 from ..runs import start
 from ..runs.test_runs import DRAFT, TestOptions
+from ..schemas.drafts import NOTE_MAX
 from ..services import drafts as draft_service
 from ..services import workflows as service
 from ..services.definitions import compile_definition, oversize
@@ -57,7 +58,7 @@ def editor_publish(workflow_id: str):
     kept = _kept_from_form(workflow)
     if kept.refused:
         return kept.refused
-    note = request.form.get("publish_note", "").strip()[: draft_service.NOTE_MAX]
+    note = request.form.get("publish_note", "").strip()[:NOTE_MAX]
     try:
         workflow = draft_service.publish(current_user._get_current_object(), workflow.id, note or None)
     except ValidationFailed as exc:
