@@ -4,12 +4,11 @@ publishing"), on SQLite and on PostgreSQL."""
 from __future__ import annotations
 
 import copy
-from datetime import timedelta
 
 import pytest
 
 from tests.api.test_executions import create
-from tests.api.test_triggers import hook_path, make_due, scheduled_runs, webhook
+from tests.api.test_triggers import due_schedule, hook_path, scheduled_runs, webhook
 from tests.definitions import echo_definition, model_definition
 from tests.waiting import finished
 from webapp.runs.schedules import fire_due
@@ -192,11 +191,7 @@ def test_the_audit_log_records_publishing(api):
 def test_a_schedule_runs_the_published_version_not_the_draft(app, api):
     workflow_id = create(api)
     api.put(f"/workflows/{workflow_id}/draft", json=lowercase_echo())
-    made = api.post(
-        f"/workflows/{workflow_id}/triggers",
-        json={"type": "schedule", "interval_seconds": 60, "inputs": {"text": "Tick"}},
-    ).json
-    make_due(app, made["id"], timedelta(seconds=1))
+    made = due_schedule(app, api, workflow_id, {"text": "Tick"})
     with app.app_context():
         assert fire_due() == 1
     (run,) = scheduled_runs(app, made["id"])
