@@ -371,16 +371,15 @@
     field.dispatchEvent(new Event("input", { bubbles: true }));
   }
 
-  // -- the editor's unsaved changes -----------------------------------------------------------
-  // The badge says "Unsaved changes" as soon as one is typed, and leaving the page with
-  // some asks first. Dirty: the server said so (a draft it drew, not saved yet), or a
-  // field no longer holds what was drawn (this also catches text a browser kept on Back).
-  var savingEditor = false;
-
+  // -- the editor keeps the draft by itself ---------------------------------------------------
+  // Every check the editor sends as one types keeps the draft too (valid or not), so the
+  // badge says "Unsaved changes" only until the check's answer redraws it. When the page is
+  // left (closed, reloaded, navigated away, hidden on a phone), what the form holds is sent
+  // once more, as a beacon: nothing typed is lost, and nothing that runs changes.
   function changedSinceDrawn(form) {
     var fields = document.querySelectorAll("input[name], textarea[name], select[name]");
     return Array.prototype.some.call(fields, function (field) {
-      if (field.form !== form || field.type === "hidden") return false;
+      if (field.form !== form || field.type === "hidden" || field.name === "publish_note") return false;
       if (field.type === "checkbox" || field.type === "radio") return field.checked !== field.defaultChecked;
       if (field.tagName === "SELECT") {
         var drawn = Array.prototype.find.call(field.options, function (o) { return o.defaultSelected; }) || field.options[0];
@@ -390,15 +389,10 @@
     });
   }
 
-  function editorDirty() {
+  function showEditorState() {
     var form = document.getElementById("editor-form");
     var state = document.getElementById("editor-state");
-    return !!form && ((state && state.classList.contains("is-dirty")) || changedSinceDrawn(form));
-  }
-
-  function showEditorState() {
-    var state = document.getElementById("editor-state");
-    if (state && editorDirty()) {
+    if (form && state && changedSinceDrawn(form) && !state.classList.contains("is-dirty")) {
       state.classList.add("is-dirty");
       state.textContent = "Unsaved changes";
       var revert = document.getElementById("revert-button");
@@ -408,18 +402,31 @@
 
   ["input", "change"].forEach(function (kind) {
     document.addEventListener(kind, function (event) {
-      if (event.target.form && event.target.form.id === "editor-form") showEditorState();
+      if (event.target.form && event.target.form.id === "editor-form" && event.target.name !== "publish_note") {
+        showEditorState();
+      }
     });
   });
   window.addEventListener("pageshow", showEditorState);
-  document.addEventListener("submit", function (event) {
-    // Without htmx a save is a page load: leaving on purpose. With it, the page stays.
-    if (event.target.id === "editor-form" && !window.htmx) savingEditor = true;
+
+  function keepDraftOnLeaving() {
+    var form = document.getElementById("editor-form");
+    var checker = form && form.querySelector("[hx-post$='/editor/check']");
+    var state = document.getElementById("editor-state");
+    if (!checker || !state || !state.classList.contains("is-dirty") || !navigator.sendBeacon) return;
+    navigator.sendBeacon(checker.getAttribute("hx-post"), new FormData(form));
+  }
+  window.addEventListener("pagehide", keepDraftOnLeaving);
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "hidden") keepDraftOnLeaving();
   });
-  window.addEventListener("beforeunload", function (event) {
-    if (!savingEditor && editorDirty()) {
+
+  // Enter in the publishing note publishes (not the form's first button).
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Enter" && event.target.id === "publish_note" && !event.isComposing) {
       event.preventDefault();
-      event.returnValue = "";
+      var publish = document.getElementById("publish-button");
+      if (publish) publish.click();
     }
   });
 

@@ -40,6 +40,16 @@ class Conflict(ServiceError):
     status, code = 409, "conflict"
 
 
+class NothingToPublish(Conflict):
+    code = "nothing_to_publish"
+
+
+class TooLarge(ServiceError):
+    """A body within the request size limit whose content is past a bound of its own."""
+
+    status, code = 413, "payload_too_large"
+
+
 class ValidationFailed(ServiceError):
     status, code = 422, "validation_error"
 

@@ -23,5 +23,16 @@ def upgrade():
 
 
 def downgrade():
+    bind = op.get_bind()
+    # SQLite drops a column by rebuilding the table, and the table's triggers (0006's) with it.
+    kept = (
+        bind.execute(sa.text("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'executions'"))
+        .scalars()
+        .all()
+        if bind.dialect.name == "sqlite"
+        else []
+    )
     with op.batch_alter_table("executions") as batch:
         batch.drop_column("lending")
+    for trigger in kept:
+        op.execute(trigger)

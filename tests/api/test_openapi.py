@@ -64,7 +64,13 @@ SPEC_OPERATIONS = {
     ("patch", "/api/v1/providers/{id}"),
     ("delete", "/api/v1/providers/{id}"),
     ("get", "/api/v1/providers/{id}/models"),
+    ("get", "/api/v1/workflows/{id}/draft"),
+    ("put", "/api/v1/workflows/{id}/draft"),
+    ("post", "/api/v1/workflows/{id}/publish"),
+    ("get", "/api/v1/workflows/{id}/versions"),
+    ("get", "/api/v1/workflows/{id}/versions/{n}"),
 }
+NAMED_PATH_VALUES = {"token": "{token}", "number": "{n}"}  # every other path value is {id}
 LONE_OUTPUT = {"nodes": [{"id": "out", "type": "output", "config": {"template": "hello"}}]}
 
 
@@ -99,7 +105,7 @@ def test_the_document_matches_the_routes_the_app_serves(app, document):
     served = set()
     for rule in app.url_map.iter_rules():
         if rule.rule.startswith(("/api/v1", "/hooks")):
-            path = re.sub(r"<(?:\w+:)?(\w+)>", lambda m: "{token}" if m[1] == "token" else "{id}", rule.rule)
+            path = re.sub(r"<(?:\w+:)?(\w+)>", lambda m: NAMED_PATH_VALUES.get(m[1], "{id}"), rule.rule)
             served |= {(method.lower(), path) for method in rule.methods - {"HEAD", "OPTIONS"}}
     assert served == {(method, path) for path, item in document["paths"].items() for method in item}
 
@@ -289,10 +295,12 @@ class Tour:
         expect: int,
         *,
         id: str | None = None,
+        n: int | None = None,
         raw_client=None,
         **kwargs,
     ):
         url = path.replace("{id}", id).replace("{token}", id) if id is not None else path
+        url = url.replace("{n}", str(n)) if n is not None else url
         full = path if path.startswith("/hooks/") else f"/api/v1{path}"  # webhooks live outside the API prefix
         if client is not None:
             response = getattr(client, method)(url, **kwargs)
@@ -341,6 +349,23 @@ def test_a_tour_of_the_api_matches_the_document(app, client, api, other_api, doc
     doomed = tour.call(api, post, "/workflows", 201, json=workflow_body("Doomed")).json
     tour.call(api, "delete", "/workflows/{id}", 204, id=doomed["id"])
     tour.call(api, get, "/workflows/{id}", 404, id=doomed["id"])
+
+    # Drafts, publishing, versions.
+    tour.call(api, get, "/workflows/{id}/draft", 200, id=copy["id"])
+    unfinished = {"nodes": [{"id": "out", "type": "output", "config": {"template": "{{ ghost }}"}}], "connections": []}
+    kept = tour.call(api, "put", "/workflows/{id}/draft", 200, id=copy["id"], json=unfinished).json
+    assert kept["problems"] and kept["changed"] is True
+    tour.call(api, "put", "/workflows/{id}/draft", 400, id=copy["id"], json={"nodes": []})
+    tour.call(api, post, "/workflows/{id}/publish", 422, id=copy["id"], json={"note": "not yet"})
+    tour.call(api, "put", "/workflows/{id}/draft", 200, id=copy["id"], json=LONE_OUTPUT | {"connections": []})
+    tour.call(api, post, "/workflows/{id}/publish", 200, id=copy["id"], json={"note": "lone"})
+    tour.call(api, post, "/workflows/{id}/publish", 409, id=copy["id"])
+    tour.call(api, get, "/workflows/{id}/versions", 200, id=copy["id"])
+    tour.call(api, get, "/workflows/{id}/versions/{n}", 200, id=copy["id"], n=1)
+    tour.call(api, get, "/workflows/{id}/versions/{n}", 404, id=copy["id"], n=9)
+    tour.call(other_api, get, "/workflows/{id}/draft", 404, id=echo["id"])
+    tour.call(api, "put", "/workflows/{id}/draft", 200, id=copy["id"], json=spec_example())
+    tour.call(api, post, "/workflows/{id}/publish", 200, id=copy["id"])  # back to the definition the tour runs
 
     # Executions: sync, async, idempotent, with a model, failing, cancelled, retried.
     done = tour.call(api, post, "/workflows/{id}/execute", 200, id=echo["id"], json={"inputs": {"text": "hi"}}).json

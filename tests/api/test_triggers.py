@@ -118,6 +118,15 @@ def make_due(app, trigger_id: str, ago: timedelta) -> None:
         db.session.commit()
 
 
+def due_schedule(app, api, workflow_id: str, inputs: dict) -> dict:
+    """A schedule of the workflow (every minute), due a second ago."""
+    made = api.post(
+        f"/workflows/{workflow_id}/triggers", json={"type": "schedule", "interval_seconds": 60, "inputs": inputs}
+    ).json
+    make_due(app, made["id"], timedelta(seconds=1))
+    return made
+
+
 def scheduled_runs(app, trigger_id: str) -> list[Execution]:
     with app.app_context():
         return list(db.session.scalars(select(Execution).where(Execution.trigger_id == trigger_id)))
@@ -125,11 +134,7 @@ def scheduled_runs(app, trigger_id: str) -> list[Execution]:
 
 def test_a_due_schedule_starts_one_execution_and_a_pause_gives_one_catch_up(app, api, model):
     workflow_id = create(api, model_definition())
-    made = api.post(
-        f"/workflows/{workflow_id}/triggers",
-        json={"type": "schedule", "interval_seconds": 60, "inputs": {"text": "tick"}},
-    ).json
-    make_due(app, made["id"], timedelta(seconds=1))
+    made = due_schedule(app, api, workflow_id, {"text": "tick"})
     with app.app_context():
         assert fire_due() == 1 and fire_due() == 0  # the due time is taken
     make_due(app, made["id"], timedelta(minutes=10))  # ten intervals missed while nothing ran

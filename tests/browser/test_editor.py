@@ -1,6 +1,7 @@
 """The graph-first editor in Chromium: the graph is how one moves around, one node's
 form at a time in the side panel, "+" on a connection, removing with or without
-reconnecting, undo, keyboard-only editing, one Save for settings and graph."""
+reconnecting, undo, keyboard-only editing, one Save for settings and draft, the draft
+kept as one types and published as the next version."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ from tests.browser.conftest import open_node, screenshot
 from tests.definitions import echo_definition
 from tests.ui.conftest import create_workflow, in_app
 from webapp.extensions import db
-from webapp.models import User, Workflow
-from webapp.services.providers import create_provider
+from webapp.models import User, Workflow, WorkflowDraft
+from webapp.services.providers import create_provider, delete_provider
 
 pytestmark = pytest.mark.browser
 LINKS = "#editor-graph a.node-link"
@@ -79,7 +80,7 @@ def test_insert_on_a_connection_remove_and_reconnect_then_undo(browser_page, ser
     workflow_id = create_workflow(server.app, ada(server), echo_definition(), name="Reshaped")
     page.goto(f"/workflows/{workflow_id}")
     expect(page.get_by_role("button", name="↶ Undo")).to_be_disabled()
-    expect(page.get_by_role("button", name="Revert to saved")).to_be_disabled()
+    expect(page.get_by_role("button", name="Revert to published")).to_be_disabled()
 
     page.get_by_label("New node type").select_option("processing")
     page.get_by_role("button", name="Insert a node between shout and out").click()
@@ -102,13 +103,13 @@ def test_insert_on_a_connection_remove_and_reconnect_then_undo(browser_page, ser
     expect(page.locator("#node-step")).to_have_count(0)
     flow(page).to_have_text("in → shout, shout → out")
     expect(page.get_by_role("button", name="↶ Undo")).to_be_disabled()
-    expect(page.locator("#editor-state")).to_have_text("Saved")  # back where it started
+    expect(page.locator("#editor-state")).to_have_text("Published v1")  # back where it started
 
     open_node(page, "shout")  # typing alone can be reverted too
     page.locator("#f-nodes-1-config-input").fill("{{ in.text }} changed")
-    page.get_by_role("button", name="Revert to saved").click()
+    page.get_by_role("button", name="Revert to published").click()
     expect(page.locator("#f-nodes-1-config-input")).to_have_value("{{ in.text }}")
-    expect(page.locator("#editor-state")).to_have_text("Saved")
+    expect(page.locator("#editor-state")).to_have_text("Published v1")
     assert page.errors == []
 
 
@@ -129,10 +130,12 @@ def test_keyboard_only_editing_of_one_node(browser_page, server):
     expect(page.locator("#node-shout")).to_be_hidden()
     expect(page.locator(f"{LINKS}[data-node='shout']")).to_be_focused()
     page.keyboard.press("Control+s")
-    expect(page.locator(".editor-message")).to_have_text("Saved as version 2.")
+    expect(page.locator(".editor-message")).to_have_text(re.compile(r"^(Draft saved|No changes to save)\.$"))
     with server.app.app_context():
-        saved = db.session.get(Workflow, workflow_id).definition
+        saved = db.session.get(WorkflowDraft, workflow_id).definition
+        published = db.session.get(Workflow, workflow_id).definition
     assert saved["nodes"][1]["config"]["input"] == "{{ in.text }} again"
+    assert published["nodes"][1]["config"]["input"] == "{{ in.text }}"  # nothing runs it before Publish
     assert page.errors == []
 
 
@@ -144,7 +147,7 @@ def test_one_save_keeps_a_rename_and_a_prompt_change_together(browser_page, serv
     open_node(page, "draft")
     page.locator("#f-nodes-1-config-prompt").fill("Sell {{ in.product }} to {{ in.audience }}.")
     page.locator("#save-button").click()
-    expect(page.locator(".editor-message")).to_have_text("Saved as version 2.")
+    expect(page.locator(".editor-message")).to_have_text(re.compile(r"^(Draft saved|No changes to save)\.$"))
     page.reload()
     expect(page.locator("#wf-head h1")).to_have_text("Lamp copy")
     expect(page.locator("#f-nodes-1-config-prompt")).to_have_value("Sell {{ in.product }} to {{ in.audience }}.")
@@ -184,7 +187,85 @@ def test_the_12_node_templates_execution_graph_fits_1440px_beside_its_nodes(brow
     screenshot(page, "execution-graph.png", full_page=False)
 
 
-def test_a_provider_then_one_of_its_models_and_a_sub_workflow_whose_inputs_are_listed_are_picked(browser_page, server):
+def test_build_keep_publish_restore_without_pressing_save(browser_page, server):
+    """The loop of issue 33: a prompt typed with no button pressed survives a reload and
+    changes nothing that runs; one's own workflow is never read only after a save;
+    Publish (with a note, from the keyboard) makes the next version; an old version
+    goes back into the draft; and the bar fits a phone."""
+    page = browser_page
+    workflow_id = create_workflow(server.app, ada(server), echo_definition(), name="Drafted")
+    page.goto(f"/workflows/{workflow_id}")
+    expect(page.locator("#editor-state")).to_have_text("Published v1")
+    open_node(page, "shout")
+    page.locator("#f-nodes-1-config-input").fill("{{ in.text }} typed")
+    expect(page.locator("#editor-state")).to_have_text("Draft · not published")  # kept by the check
+    page.reload()
+    expect(page.locator("#f-nodes-1-config-input")).to_have_value("{{ in.text }} typed")
+    with server.app.app_context():
+        assert db.session.get(Workflow, workflow_id).definition["nodes"][1]["config"]["input"] == "{{ in.text }}"
+
+    page.keyboard.press("Control+s")  # even "No changes to save" redraws the header: it stays the owner's
+    expect(page.locator(".editor-message")).to_have_text("No changes to save.")
+    expect(page.locator("#wf-head")).not_to_contain_text("read only")
+    expect(page.locator("#wf-head").get_by_role("button", name="Delete")).to_be_visible()
+    expect(page.locator("#wf-head").get_by_role("button", name="Duplicate")).to_be_visible()
+
+    page.locator("#publish_note").focus()
+    page.keyboard.type("Says more")
+    page.keyboard.press("Enter")
+    expect(page.locator(".editor-message")).to_have_text("Published version 2.")
+    expect(page.locator("#editor-state")).to_have_text("Published v2")
+    expect(page.locator("#wf-head .badge-version")).to_have_text("version 2")
+    with server.app.app_context():
+        assert db.session.get(Workflow, workflow_id).definition["nodes"][1]["config"]["input"] == "{{ in.text }} typed"
+    page.locator("#versions summary").click()
+    expect(page.locator("#versions .version-row").first).to_contain_text("Says more")
+
+    page.get_by_role("button", name="Restore into draft (version 1)").click()
+    expect(page.locator(".editor-message")).to_contain_text("Version 1 is in the draft now")
+    expect(page.locator("#editor-state")).to_have_text("Draft · not published")
+    page.reload()
+    expect(page.locator("#f-nodes-1-config-input")).to_have_count(1)
+    assert page.locator("#f-nodes-1-config-input").input_value() == "{{ in.text }}"
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    publish = page.locator("#publish-button")
+    publish.scroll_into_view_if_needed()
+    box = publish.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    screenshot(page, "editor-publish-390.png", full_page=False)
+    assert page.errors == []
+
+
+def test_the_test_panel_runs_the_draft_and_the_field_picker_inserts_a_reference(browser_page, server):
+    page = browser_page
+    workflow_id = create_workflow(server.app, ada(server), echo_definition(), name="Tried")
+    page.goto(f"/workflows/{workflow_id}")
+    page.locator("#test-panel summary").click()
+    page.locator("#test-panel").get_by_label("Text").fill("hello panel")
+    page.get_by_role("button", name="▶ Run the draft").click()
+    expect(page.locator(".editor-message")).to_have_text("Test run: completed.")
+    open_node(page, "shout")
+    beside = page.locator("#node-shout .node-test")
+    expect(beside).to_contain_text("hello panel")  # its input
+    expect(beside).to_contain_text("HELLO PANEL")  # its output
+    open_node(page, "out")
+    template = page.locator("#node-out textarea, #node-out input[name$='.template']").first
+    template.fill("Said: ")
+    template.evaluate("field => field.setSelectionRange(6, 6)")
+    page.locator("#node-out .refs-observed .ref-chip", has_text="shout.value").click()
+    expect(template).to_have_value("Said: {{ shout.value }}")
+    with server.app.app_context():
+        assert db.session.get(Workflow, workflow_id).usage_count == 0  # a test run is not a use
+    page.locator("#editor").scroll_into_view_if_needed()
+    screenshot(page, "editor-test-panel.png", full_page=False)
+    assert page.errors == []
+
+
+def test_a_provider_then_one_of_its_models_and_a_sub_workflow_whose_inputs_are_listed_are_picked(
+    browser_page, server, request
+):
     page = browser_page
     user = ada(server)
     body = {
@@ -193,7 +274,10 @@ def test_a_provider_then_one_of_its_models_and_a_sub_workflow_whose_inputs_are_l
         "api_key": "sk-pick",
         "models": ["llama3.1", "tiny"],
     }
-    in_app(server.app, lambda u: create_provider(u, body).id, user_id=user.id)
+    provider_id = in_app(server.app, lambda u: create_provider(u, body).id, user_id=user.id)
+    # The browser tests share one server and one ada: her provider goes when this test ends
+    # (the settings test counts on ada having none of her own).
+    request.addfinalizer(lambda: in_app(server.app, delete_provider, provider_id, user_id=user.id))
     takes = {"fields": [{"name": "text", "type": "string"}, {"name": "topic", "type": "string", "required": True}]}
     child = create_workflow(
         server.app,
@@ -229,8 +313,8 @@ def test_a_provider_then_one_of_its_models_and_a_sub_workflow_whose_inputs_are_l
     expect(names).to_have_count(2)  # the row it had, and one for the required input it lacked
     assert names.evaluate_all("inputs => inputs.map(i => i.value)") == ["text", "topic"]
     page.locator('input[name="nodes[2].config.inputs[1].template"]').fill("{{ in.text }}")
-    page.locator("#save-button").click()
-    expect(page.locator(".editor-message")).to_contain_text("Saved")
+    page.locator("#publish-button").click()  # what runs: the published version
+    expect(page.locator(".editor-message")).to_contain_text("Published version")
     with server.app.app_context():
         saved = db.session.get(Workflow, workflow_id).definition["nodes"]
     assert saved[1]["config"] | {"prompt": None} == {"prompt": None, "provider": "picker-local", "model": "tiny"}
@@ -277,8 +361,8 @@ def test_connect_by_dragging_a_port_onto_a_node_and_undo_it(browser_page, server
     page.get_by_role("button", name="↶ Undo").click()
     flow(page).to_have_text("in → check, check → shout, shout → out, in → quiet, quiet → out")
     expect(page.locator("#editor-graph .exit-false")).to_have_class(re.compile("is-open"))
-    page.locator("#save-button").click()
-    expect(page.locator(".editor-message")).to_contain_text("Saved")
+    page.locator("#publish-button").click()  # what runs: the published version
+    expect(page.locator(".editor-message")).to_contain_text("Published version")
     with server.app.app_context():
         saved = db.session.get(Workflow, page.url.rsplit("/", 1)[1]).definition["connections"]
     assert {"from": "quiet", "to": "out"} in saved and not any(c.get("branch") == "false" for c in saved)

@@ -51,7 +51,7 @@ def test_clone_edit_run_and_watch(browser_page, server, gallery, model_server):
     prompt.fill("Describe {{ product.name }} for {{ in.audience }}.")
     expect(page.locator("#pb-nodes-1-config-prompt")).to_contain_text("references unknown node 'product'")
     expect(page.locator("#problem-summary")).to_contain_text("1 problem")
-    expect(page.locator("#editor-state")).to_have_text("Unsaved changes")
+    expect(page.locator("#editor-state")).to_have_text("Draft · not published")  # kept, problem and all
     expect(page.locator("#editor-graph")).to_be_visible()
     page.locator("#editor").scroll_into_view_if_needed()
     screenshot(page, "editor-validation.png", full_page=False)
@@ -62,16 +62,18 @@ def test_clone_edit_run_and_watch(browser_page, server, gallery, model_server):
     expect(page.locator("#pb-nodes-1-config-prompt")).to_be_empty()
     expect(page.locator("#problem-summary")).to_contain_text("Valid")
     page.locator("#f-nodes-1-config-temperature").fill("0.4")
-    page.get_by_role("button", name="Save", exact=True).click()
-    expect(page.locator(".editor-message")).to_have_text("Saved as version 2.")
+    page.get_by_role("button", name="Publish", exact=True).click()
+    expect(page.locator(".editor-message")).to_have_text("Published version 2.")
     expect(page.locator("#wf-head .badge-version")).to_have_text("version 2")
 
-    # The graph redraws as connections change (a structural edit, then undone by not saving it).
+    # A structural edit is kept in the draft (a reload keeps it); what runs stays version 2.
     page.locator("#connections > summary").click()
     page.get_by_role("button", name="+ Add connection").click()
-    expect(page.locator("#editor-state")).to_have_text("Unsaved changes")
+    expect(page.locator("#editor-state")).to_have_text("Draft · not published")
     page.reload()
-    expect(page.locator("#editor-state")).to_have_text("Saved")
+    expect(page.locator("#editor-state")).to_have_text("Draft · not published")
+    page.get_by_role("button", name="Revert to published").click()
+    expect(page.locator("#editor-state")).to_have_text("Published v2")
 
     # Run it in the background and watch it finish without a reload.
     page.get_by_role("link", name="▶ Run").first.click()
@@ -263,33 +265,34 @@ def test_adding_a_provider_in_settings(browser_page, model_server):
     assert page.errors == []
 
 
-def test_unsaved_changes_are_guarded_and_the_badge_tells_the_truth(browser_page, server):
+def test_leaving_the_page_keeps_the_draft_and_the_badge_tells_the_truth(browser_page, server):
+    """No question on leaving: what is typed is kept (by the check as one types, and by a
+    beacon as the page goes); Save keeps the settings with it."""
     page = browser_page
     with server.app.app_context():
         ada = SimpleNamespace(id=db.session.query(User).filter_by(email="ada@example.com").one().id)
     workflow_id = create_workflow(server.app, ada, echo_definition(), name="Guarded")
     page.goto(f"/workflows/{workflow_id}")
     state = page.locator("#editor-state")
-    expect(state).to_have_text("Saved")
+    expect(state).to_have_text("Published v1")
     dialogs = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.type), dialog.dismiss()))
     open_node(page, "shout")
     page.locator('[name="nodes[1].config.input"]').fill("{{ in.text }} and more")
-    expect(state).to_have_text("Unsaved changes")
-    nav(page, "History").click()
-    page.wait_for_timeout(500)
-    assert dialogs == ["beforeunload"] and page.url.endswith(f"/workflows/{workflow_id}")  # stayed
+    nav(page, "History").click()  # at once: the beacon keeps it if the check had no time to
+    page.wait_for_url(re.compile(r".*/history$"))
+    assert dialogs == []
+    page.go_back()
+    page.reload()
+    open_node(page, "shout")
+    expect(page.locator('[name="nodes[1].config.input"]')).to_have_value("{{ in.text }} and more")
+    expect(state).to_have_text("Draft · not published")
     page.locator(".settings-card summary").click()
     page.get_by_label("Name", exact=True).fill("Guarded and renamed")  # a setting: the same one Save
     page.locator("#save-button").click()
-    expect(state).to_have_text("Saved")
+    expect(page.locator(".editor-message")).to_have_text("Draft saved.")
     expect(page.locator("#wf-head h1")).to_have_text("Guarded and renamed")
-    nav(page, "History").click()
-    page.wait_for_url(re.compile(r".*/history$"))
-    assert dialogs == ["beforeunload"]  # no second question once saved
-    page.go_back()
-    expect(page.locator('[name="nodes[1].config.input"]')).to_have_value("{{ in.text }} and more")
-    expect(state).to_have_text("Saved")
+    expect(state).to_have_text("Draft · not published")
     assert page.errors == []
 
 

@@ -230,11 +230,14 @@ def test_a_map_draws_its_inner_node_and_switching_its_type_redraws_it(page, app)
     assert 'name="nodes[2].config.node.config.headers[0].template"' in html
     assert 'value="add_row:2:node.headers"' in html
     url = f"/workflows/{workflow_id}/editor"
-    pairs = replace(editor_form(page, workflow_id), "nodes[2].config.node.type", "ai_model")
+    original = editor_form(page, workflow_id)
+    pairs = replace(original, "nodes[2].config.node.type", "ai_model")
     switched = page.post(url, pairs, htmx=True).text
     assert 'name="nodes[2].config.node.config.prompt"' in switched
     assert 'name="nodes[2].config.node.config.url"' not in switched
-    added = page.post(url, [*editor_form(page, workflow_id), ("action", "add_row:2:node.headers")], htmx=True).text
+    added = page.post(
+        url, [*original, ("action", "add_row:2:node.headers")], htmx=True
+    ).text  # (the draft kept the switch)
     assert 'name="nodes[2].config.node.config.headers[1].name"' in added
 
 
@@ -376,7 +379,7 @@ def test_each_node_gets_a_form_fitting_its_type(page, app):
     refs = re.search(r'<div class="refs" id="refs-5">(.*?)</div>', html, re.S).group(1)
     assert 'data-insert="gen.json"' in refs and 'data-insert="pick.value"' in refs
     assert 'data-insert="check.result"' not in refs
-    assert "version 1" in html and "Saved" in html
+    assert "version 1" in html and "Published v1" in html
 
 
 def test_a_bad_reference_is_reported_next_to_the_prompt(page, app):
@@ -389,7 +392,11 @@ def test_a_bad_reference_is_reported_next_to_the_prompt(page, app):
     assert slot(html, "pb-nodes-0-id") == ""  # every other slot is cleared
     assert html.lstrip().startswith('<div class="problems-box">')  # the summary, swapped in place
     assert '<div id="editor-graph" class="graph-wrap" hx-swap-oob="true">' in html
-    assert 'id="editor-state" class="editor-state is-dirty" hx-swap-oob="true">Unsaved changes' in html
+    # The check keeps the draft as typed, problems and all; what runs is unchanged.
+    assert (
+        'class="editor-state is-draft" data-published="Published v1" hx-swap-oob="true">Draft · not published' in html
+    )
+    assert "Describe {{ nope.product }}" in page.get(f"/workflows/{workflow_id}").text
 
 
 def test_a_valid_change_clears_the_problems(page, app):
@@ -480,39 +487,62 @@ def test_renaming_a_node_follows_it_in_the_connections(page, app):
     assert "references unknown node &#39;draft&#39;" in html  # templates still say draft: shown, not rewritten
 
 
-def test_save_makes_a_new_version_only_when_the_definition_changes(page, app):
+def test_save_keeps_the_draft_and_publish_makes_the_next_version(page, app):
     workflow_id = create_workflow(app, page.user, spec_example())
     url = f"/workflows/{workflow_id}/definition"
     pairs = editor_form(page, workflow_id)
     same = page.post(url, pairs, htmx=True)
-    assert same.status_code == 200 and "No changes to save" in same.text and "version 1" in same.text
+    assert same.status_code == 200 and "No changes to save" in same.text and "Published v1" in same.text
     changed = replace(pairs, "nodes[1].config.prompt", "Describe {{ in.product }} briefly")
     saved = page.post(url, changed, htmx=True)
-    assert saved.status_code == 200 and "Saved as version 2" in saved.text
-    assert saved.headers["HX-Trigger"] == "workflow-saved"
-    assert 'id="wf-head" class="page-head" hx-swap-oob="true"' in saved.text  # the header's version too
-    assert "briefly" in page.get(f"/workflows/{workflow_id}").text
-    assert page.get(f"/api/v1/workflows/{workflow_id}").status_code == 401  # (the API needs a key)
+    assert saved.status_code == 200 and "Draft saved." in saved.text and "Draft · not published" in saved.text
+    assert "briefly" in page.get(f"/workflows/{workflow_id}").text  # the owner's editor shows the draft
+    assert "briefly" not in published_prompt(app, workflow_id)  # what runs has not changed
+    published = page.post(
+        f"/workflows/{workflow_id}/editor/publish", replace(changed, "publish_note", "Shorter"), htmx=True
+    )
+    assert published.status_code == 200 and "Published version 2." in published.text
+    assert published.headers["HX-Trigger"] == "workflow-saved"
+    assert 'id="wf-head" class="page-head" hx-swap-oob="true"' in published.text  # the header's version too
+    assert "briefly" in published_prompt(app, workflow_id)
+    assert "v2" in published.text and "Shorter" in published.text  # the version list, with its note
+    again = page.post(f"/workflows/{workflow_id}/editor/publish", changed, htmx=True)
+    assert "Nothing to publish" in again.text
 
 
-def test_an_invalid_save_is_refused_with_its_problems(page, app):
+def published_prompt(app, workflow_id: str) -> str:
+    from webapp.extensions import db
+    from webapp.models import Workflow
+
+    with app.app_context():
+        return db.session.get(Workflow, workflow_id).definition["nodes"][1]["config"]["prompt"]
+
+
+def test_a_draft_with_problems_is_kept_with_them_and_not_published(page, app):
     workflow_id = create_workflow(app, page.user, spec_example())
     pairs = replace(editor_form(page, workflow_id), "nodes[1].config.prompt", "{{ ghost.text }}")
     response = page.post(f"/workflows/{workflow_id}/definition", pairs, htmx=True)
-    assert response.status_code == 422
-    assert "Not saved" in response.text and "ghost" in slot(response.text, "pb-nodes-1-config-prompt")
-    assert "{{ ghost.text }}" in response.text  # what was typed stays
+    assert response.status_code == 200 and "Not saved" not in response.text
+    assert "Draft saved, with 1 problem to fix before publishing." in response.text
+    assert "ghost" in slot(response.text, "pb-nodes-1-config-prompt")
+    reloaded = page.get(f"/workflows/{workflow_id}").text
+    assert "{{ ghost.text }}" in reloaded and "ghost" in slot(reloaded, "pb-nodes-1-config-prompt")
+    refused = page.post(f"/workflows/{workflow_id}/editor/publish", pairs, htmx=True)
+    assert refused.status_code == 422 and "Not published: fix the problems below." in refused.text
+    assert "ghost" in slot(refused.text, "pb-nodes-1-config-prompt")
     assert "version 1" in page.get(f"/workflows/{workflow_id}").text
 
 
-def test_saving_without_htmx_redirects_back(page, app):
+def test_saving_and_publishing_without_htmx_redirect_back(page, app):
     workflow_id = create_workflow(app, page.user, spec_example())
     pairs = replace(editor_form(page, workflow_id), "nodes[1].config.temperature", "0.3")
     response = page.post(f"/workflows/{workflow_id}/definition", pairs)
     assert response.status_code == 303
-    assert "Saved as version 2" in page.get(response.headers["Location"]).text
+    assert "Draft saved." in page.get(response.headers["Location"]).text
+    response = page.post(f"/workflows/{workflow_id}/editor/publish", pairs)
+    assert response.status_code == 303 and "Published version 2." in page.get(response.headers["Location"]).text
     bad = replace(pairs, "nodes[1].config.temperature", "9")
-    response = page.post(f"/workflows/{workflow_id}/definition", bad)
+    response = page.post(f"/workflows/{workflow_id}/editor/publish", bad)
     assert response.status_code == 422 and "<html" in response.text and "between 0 and 2" in response.text
 
 
@@ -521,7 +551,7 @@ def test_a_structural_edit_without_htmx_renders_the_page(page, app):
     pairs = editor_form(page, workflow_id)
     response = page.post(f"/workflows/{workflow_id}/editor", [*pairs, ("action", "add_connection")])
     assert response.status_code == 200 and "<html" in response.text
-    assert "Unsaved changes" in response.text
+    assert "Draft · not published" in response.text  # kept: the page shows the draft it now is
 
 
 def test_the_json_tab_round_trips(page, app):
@@ -535,11 +565,11 @@ def test_the_json_tab_round_trips(page, app):
     edited["nodes"][1]["config"]["prompt"] = "Pitch {{ in.product }}"
     pairs = replace(pairs, "definition_json", json.dumps(edited))
     checked = page.post(f"/workflows/{workflow_id}/editor/check", pairs, htmx=True).text
-    assert "✓ Valid" in checked and "Unsaved changes" in checked
+    assert "✓ Valid" in checked and "Draft · not published" in checked
     back = page.post(url, [*pairs, ("action", "view:form")], htmx=True).text
     assert "Pitch {{ in.product }}" in back and 'name="nodes[1].config.prompt"' in back
-    saved = page.post(f"/workflows/{workflow_id}/definition", pairs, htmx=True)
-    assert "Saved as version 2" in saved.text
+    saved = page.post(f"/workflows/{workflow_id}/editor/publish", pairs, htmx=True)
+    assert "Published version 2" in saved.text
 
 
 def test_the_json_tab_reports_broken_json_and_keeps_the_text(page, app):
@@ -611,11 +641,13 @@ def test_a_node_inserted_on_a_connection_opens_and_undo_takes_it_back(page, app)
     assert not any(c["from"] == "long" and c["to"] == "short" for c in after["connections"])
     assert (after["nodes"][-1]["id"], after["nodes"][-1]["type"]) == ("step", "processing")
     assert ("_selected", "5") in pairs and re.search(r'<input type="text" id="f-nodes-5-id"[^>]*autofocus', inserted)
-    assert "Unsaved changes" in inserted and re.search(r'value="undo"[^>]*>', inserted).group(0).find("disabled") < 0
+    assert (
+        "Draft · not published" in inserted and re.search(r'value="undo"[^>]*>', inserted).group(0).find("disabled") < 0
+    )
     undone = page.post(url, [*pairs, ("action", "undo")], htmx=True).text
     assert draft.read_form(as_multidict(form_fields(undone, "editor-form"))).definition == saved
     assert "disabled" in re.search(r'value="undo"[^>]*>', undone).group(0)  # nothing more to take back
-    assert "Saved" in re.search(r'id="editor-state"[^>]*>[^<]*', undone).group(0)
+    assert "Published v1" in re.search(r'id="editor-state"[^>]*>[^<]*', undone).group(0)  # the draft is v1 again
 
 
 def test_revert_to_saved_brings_back_the_graph_and_the_settings_and_undo_the_draft(page, app):
@@ -629,6 +661,29 @@ def test_revert_to_saved_brings_back_the_graph_and_the_settings_and_undo_the_dra
     assert 'id="workflow-meta" class="meta-form" hx-swap-oob="true"' in reverted and 'value="Reverted"' in reverted
     again = page.post(url, [*form_fields(reverted, "editor-form"), ("action", "undo")], htmx=True).text
     assert "A draft prompt" in again
+
+
+def test_a_version_is_viewed_and_restored_into_the_draft(page, app, other_page):
+    workflow_id = create_workflow(app, page.user, spec_example(), public=True)
+    pairs = replace(editor_form(page, workflow_id), "nodes[1].config.prompt", "Version two {{ in.product }}")
+    page.post(f"/workflows/{workflow_id}/editor/publish", replace(pairs, "publish_note", "v2 note"), htmx=True)
+    html = page.get(f"/workflows/{workflow_id}").text
+    assert "v2 note" in html and "The draft changes draft." in html and "Same as the draft." in html
+    viewed = page.get(f"/workflows/{workflow_id}/versions/1")
+    assert viewed.status_code == 200 and "Describe {{ in.product }}" in viewed.text
+    assert other_page.get(f"/workflows/{workflow_id}/versions/1").status_code == 404  # the owner's alone
+    restored = page.post(
+        f"/workflows/{workflow_id}/editor", [*editor_form(page, workflow_id), ("action", "restore:1")], htmx=True
+    )
+    assert restored.status_code == 200 and "Version 1 is in the draft now" in restored.text
+    assert "Describe {{ in.product }}" in page.get(f"/workflows/{workflow_id}").text
+    assert "Version two" in published_prompt(app, workflow_id)  # what runs is still version 2
+    undone = page.post(
+        f"/workflows/{workflow_id}/editor", [*form_fields(restored.text, "editor-form"), ("action", "undo")], htmx=True
+    )
+    assert "Version two {{ in.product }}" in undone.text
+    page.post(f"/workflows/{workflow_id}/versions/1/restore", [])  # from the version's own page
+    assert "Describe {{ in.product }}" in page.get(f"/workflows/{workflow_id}").text
 
 
 def test_a_tampered_undo_history_is_an_empty_one(page, app):
@@ -720,3 +775,52 @@ def test_tools_that_are_not_json_are_explained_next_to_the_field(page, app):
     form = replace(editor_form(page, workflow_id), "nodes[1].config.tools", "[{oops")
     html = page.post(f"/workflows/{workflow_id}/editor/check", form, htmx=True).text
     assert "must be a list of tools" in html
+
+
+def test_the_test_panel_runs_the_draft_and_shows_each_nodes_input_and_output(page, app):
+    workflow_id = create_workflow(app, page.user, echo_definition(), name="Tested")
+    pairs = replace(editor_form(page, workflow_id), "nodes[1].config.operation", "lowercase")
+    pairs = replace(pairs, "inputs.text", "Hello There")
+    url = f"/workflows/{workflow_id}/editor/test"
+    tested = page.post(url, [*pairs, ("test_until", "")], htmx=True)
+    assert tested.status_code == 200 and "Test run: completed." in tested.text
+    card = tested.text[tested.text.index('id="node-shout"') :]
+    card = card[: card.index("</fieldset>")]
+    assert "Last test run" in card and "Hello There" in card and "hello there" in card  # input, output
+    assert "Hello There</textarea>" in panel(tested.text)  # the inputs stay in the panel
+    reloaded = page.get(f"/workflows/{workflow_id}").text  # remembered for the workflow: the last test run's
+    assert "Hello There</textarea>" in panel(reloaded) and "Last test run" in reloaded
+    with app.app_context():
+        from webapp.extensions import db
+        from webapp.models import Execution, Workflow
+
+        run = db.session.query(Execution).filter_by(workflow_id=workflow_id).one()
+        assert run.trigger == "test" and run.outputs == {"result": "hello there"}
+        workflow = db.session.get(Workflow, workflow_id)
+        assert workflow.usage_count == 0 and workflow.definition["nodes"][1]["config"]["operation"] == "uppercase"
+
+    out_card = tested.text[tested.text.index('id="node-out"') :]
+    start = out_card.index("refs-observed")
+    observed = out_card[start : out_card.index("</div>", start)]
+    assert 'data-insert="shout.value"' in observed  # the field picker offers what shout really gave
+
+    shout = next(i for i, (k, v) in enumerate(pairs) if k == "_selected")
+    pairs[shout] = ("_selected", "1")
+    until = page.post(url, [*pairs, ("test_until", "shout")], htmx=True).text
+    assert "Test run up to shout: completed." in until
+    out_card = until[until.index('id="node-out"') :]
+    assert "skipped" in out_card[: out_card.index("</fieldset>")]
+
+    missing = page.post(url, [*replace(pairs, "inputs.text", ""), ("test_until", "")], htmx=True)
+    assert missing.status_code == 422 and "Not run" in missing.text and "inputs.text" in missing.text
+    broken = replace(pairs, "nodes[2].config.fields[0].template", "{{ ghost.value }}")
+    refused = page.post(url, [*broken, ("test_until", "")], htmx=True)
+    assert refused.status_code == 422 and "a draft runs only without problems" in refused.text
+    plain = page.post(url, [*pairs, ("test_until", "")])  # without JavaScript: a page load
+    assert plain.status_code == 303 and "Last test run" in page.get(plain.headers["Location"]).text
+
+
+def panel(html: str) -> str:
+    """The Test panel's part of an editor page."""
+    start = html.index('id="test-panel"')
+    return html[start : html.index("</details>", start)]

@@ -124,7 +124,7 @@ def test_one_save_keeps_a_rename_and_a_prompt_change_together(page, app):
     pairs = replace(replace(pairs, "name", "Loud"), "nodes[1].config.prompt", "Describe {{ in.product }} loudly")
     pairs += [("description", "very"), ("category", "noise"), ("public", "y")]
     response = page.post(f"/workflows/{workflow_id}/definition", pairs, htmx=True)
-    assert response.status_code == 200 and "Saved as version 2." in response.text
+    assert response.status_code == 200 and "Draft saved." in response.text
     assert 'id="wf-head" class="page-head" hx-swap-oob="true"' in response.text and "Loud" in response.text
     assert 'id="workflow-meta" class="meta-form" hx-swap-oob="true"' in response.text
     reloaded = page.get(f"/workflows/{workflow_id}").text
@@ -132,7 +132,9 @@ def test_one_save_keeps_a_rename_and_a_prompt_change_together(page, app):
     renamed_only = page.post(
         f"/workflows/{workflow_id}/definition", replace(editor_form(page, workflow_id), "name", "Quiet"), htmx=True
     )
-    assert "Saved." in renamed_only.text and "version 2" in page.get(f"/workflows/{workflow_id}").text  # no new version
+    assert (
+        "Draft saved." in renamed_only.text and "version 1" in page.get(f"/workflows/{workflow_id}").text
+    )  # no new version
     empty = page.post(
         f"/workflows/{workflow_id}/definition", replace(editor_form(page, workflow_id), "name", ""), htmx=True
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import current_app, g, request, url_for
 
 from ..runs import start
+from ..runs.test_runs import TestOptions
 from ..schemas import executions as schema
 from ..schemas.events import ExecutionEvent
 from ..services import executions as service
@@ -12,7 +13,7 @@ from ..services.workflows import runnable_workflow, visible_workflow
 from . import bp, streams
 from .contract import Answer, Refusal, operation
 from .params import paginated
-from .refusals import INPUTS
+from .refusals import DEFINITION, INPUTS
 from .serializers import execution as serialize
 
 LOCATION = {"Location": {"description": "The execution's status_url.", "schema": {"type": "string", "format": "uri"}}}
@@ -50,10 +51,15 @@ def _runnable(workflow_id: str) -> None:
     refusals=(
         *INPUTS,
         Refusal("invalid_value", "the Idempotency-Key holds a character that is not printable"),
+        Refusal("invalid_value", "a pinned output is past MAX_NODE_OUTPUT_BYTES"),
+        Refusal("unknown_node", "until or pinned names a node the version run does not hold"),
+        *(Refusal(r.code, f"version 'draft': the draft has a problem: {r.rule}") for r in DEFINITION),
     ),
     description="Sync runs answer 200 with the finished execution, or 202 (as async does) when still "
     "running after SYNC_TIMEOUT. Inputs that fail the input node: 422, nothing runs. "
     "A repeated Idempotency-Key returns the first execution (409 if it ran another workflow). "
+    "version 'draft' (owner only; 404 for anyone else), an older version, until or pinned make a test run "
+    "(trigger 'test'; not counted in usage_count). An unknown version: 404. "
     "Over the monthly budget: 429 with code budget_exceeded. "
     '"stream": true answers 200 at once with the execution\'s events, as GET /executions/{id}/events does.',
     answers={
@@ -66,15 +72,19 @@ def _runnable(workflow_id: str) -> None:
     },
 )
 def execute_workflow(workflow_id: str, body: schema.ExecuteRequest):
+    def started():
+        return start.start_execution(
+            g.user,
+            workflow_id,
+            body.inputs,
+            idempotency_key=request.headers.get("Idempotency-Key"),
+            test=TestOptions(body.version, body.until, dict(body.pinned or {})),
+        )
+
     if body.stream:
         with streams.slot() as taken:  # a full server says so before it starts a run
-            execution = start.start_execution(
-                g.user, workflow_id, body.inputs, idempotency_key=request.headers.get("Idempotency-Key")
-            )
-            return streams.event_stream(execution.id, slot=taken)
-    execution = start.start_execution(
-        g.user, workflow_id, body.inputs, idempotency_key=request.headers.get("Idempotency-Key")
-    )
+            return streams.event_stream(started().id, slot=taken)
+    execution = started()
     if body.async_:
         return _accepted(execution)
     execution = start.wait_for(execution, current_app.config["SYNC_TIMEOUT"])

@@ -17,6 +17,7 @@ from typing import Any
 
 from flask import Flask, current_app
 
+from ..errors import NothingToPublish
 from ..schemas.base import PageQuery, Query, json_schemas
 from ..schemas.catalogue import Error
 from ..schemas.definition import definition_schemas
@@ -39,10 +40,14 @@ ERRORS = {  # status → (component name, description, the error codes it carrie
     409: (
         "Conflict",
         "A conflict with what exists: the execution is in the wrong state for this, an Idempotency-Key is "
-        "reused for another workflow, or a name is taken.",
-        ["conflict"],
+        "reused for another workflow, a name is taken, or (nothing_to_publish) the draft is the published version.",
+        ["conflict", NothingToPublish.code],
     ),
-    413: ("PayloadTooLarge", "The request body is larger than the limit.", ["payload_too_large"]),
+    413: (
+        "PayloadTooLarge",
+        "The request body is larger than the limit, or what it holds is past a bound of its own (a draft).",
+        ["payload_too_large"],
+    ),
     415: ("UnsupportedMediaType", "A body that is not sent as application/json.", ["unsupported_media_type"]),
     422: (
         "ValidationFailed",
@@ -80,7 +85,10 @@ PATH_VALUES = {
     "trigger_id": ("trigger", "trg"),
     "provider_id": ("provider", "prv"),
     "token": None,
+    "number": None,
 }
+# A path value documented by a name of its own (every other one is ``{id}``).
+PATH_NAMES = {"token": "token", "number": "n"}
 PATH_VALUE = re.compile(r"<(?:\w+:)?(\w+)>")
 SHARED_QUERY = set(PageQuery.model_fields)  # documented once, under components.parameters
 TAGS = ("workflows", "executions", "triggers", "providers", "templates", "usage", "audit", "meta")
@@ -88,6 +96,14 @@ TAGS = ("workflows", "executions", "triggers", "providers", "templates", "usage"
 
 def _path_parameter(name: str) -> dict:
     named = PATH_VALUES[name]
+    if name == "number":
+        return {
+            "name": "n",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
+            "description": "A published version's number.",
+        }
     if named is None:
         return {
             "name": "token",
@@ -108,7 +124,7 @@ def _path_parameter(name: str) -> dict:
 
 def _documented_path(rule: str) -> str:
     """``/api/v1/workflows/<wf:workflow_id>`` as ``/api/v1/workflows/{id}``."""
-    return PATH_VALUE.sub(lambda found: "{token}" if found[1] == "token" else "{id}", rule)
+    return PATH_VALUE.sub(lambda found: "{" + PATH_NAMES.get(found[1], "id") + "}", rule)
 
 
 def _path_values(rule: str) -> list[str]:

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+from ..engine.errors import Problem
 from ..engine.status import TriggerType
-from ..models import AuditEvent, Execution, NodeRun, Provider, Template, Trigger, Workflow, isoformat
-from ..schemas import catalogue, providers, triggers
+from ..models import (
+    AuditEvent,
+    Execution,
+    NodeRun,
+    Provider,
+    Template,
+    Trigger,
+    Workflow,
+    WorkflowDraft,
+    WorkflowVersion,
+    isoformat,
+)
+from ..schemas import catalogue, drafts, providers, triggers
 from ..schemas import executions as runs
 from ..schemas import workflows as schemas
 from ..services.triggers import hook_url
@@ -35,6 +47,34 @@ def workflow_full(workflow: Workflow) -> schemas.Workflow:
     }
 
 
+def draft(row: WorkflowDraft, changed: bool, problems: list[Problem]) -> drafts.Draft:
+    return {
+        "nodes": row.definition.get("nodes") or [],
+        "connections": row.definition.get("connections") or [],
+        "based_on_version": row.based_on_version,
+        "updated_at": isoformat(row.updated_at),
+        "changed": changed,
+        "problems": [p.as_dict() for p in problems],
+    }
+
+
+def version_summary(row: WorkflowVersion) -> drafts.VersionSummary:
+    return {
+        "version": row.version,
+        "created_at": isoformat(row.created_at),
+        "published_by": row.published_by,
+        "note": row.note,
+    }
+
+
+def version_detail(row: WorkflowVersion) -> drafts.VersionDetail:
+    return {
+        **version_summary(row),
+        "nodes": row.definition["nodes"],
+        "connections": row.definition.get("connections") or [],
+    }
+
+
 def usage(row) -> dict:
     """Token counts and cost of an execution or a node (``None`` counts: unknown)."""
     return {
@@ -61,6 +101,7 @@ def node_run(node: NodeRun) -> runs.NodeRun:
         "cached": node.cached,
         "attempts": node.attempts,
         "reused_from": node.reused_from,
+        "pinned": bool(node.pinned),
     }
 
 

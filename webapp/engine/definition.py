@@ -55,6 +55,16 @@ class Graph:
     def input_node(self) -> InputNode | None:
         return next((n.impl for n in self.nodes.values() if n.type == "input"), None)
 
+    def upstream_of(self, node_id: str) -> frozenset[str]:
+        """``node_id`` and every node a path leads from to it: what a run ``until`` it runs."""
+        found, stack = {node_id}, [node_id]
+        while stack:
+            for edge in self.incoming.get(stack.pop(), ()):
+                if edge.source not in found:
+                    found.add(edge.source)
+                    stack.append(edge.source)
+        return frozenset(found)
+
     def validate_inputs(self, inputs: Any) -> dict:
         """The inputs a run will see, or ``InputError`` listing every problem."""
         return (self.input_node or InputNode("input", {}, _scratch_reader())).validate_inputs(inputs)

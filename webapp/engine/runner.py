@@ -151,21 +151,23 @@ def run(
     workflows: WorkflowGateway | None = None,
     limits: Limits | None = None,
     prior: dict[str, NodeRecord] | None = None,
+    only: frozenset[str] | None = None,
     isolation: Isolation | None = None,
 ) -> RunResult:
     """Run ``graph`` on ``inputs``. ``prior`` holds records of nodes that already
-    completed (a retry or a resumed run): they are reused, not run again."""
+    completed (a retry, a resumed run, a test run's pinned outputs): they are reused, not
+    run again. ``only``: the nodes that may run (a test run ``until`` one); the rest are skipped."""
     observer, limits, isolation = observer or Observer(), limits or Limits(), isolation or InProcess()
     gateways = Gateways(  # what a node sends goes through the bounds on its way out
         models and BoundedModels(models, limits.max_output_bytes),
         http and BoundedHttp(http, limits.max_output_bytes),
         workflows and BoundedWorkflows(workflows, limits.max_input_bytes),
     )
-    return _Run(graph, inputs, observer, gateways, limits, prior or {}, isolation).execute()
+    return _Run(graph, inputs, observer, gateways, limits, prior or {}, isolation, only).execute()
 
 
 class _Run:
-    def __init__(self, graph, inputs, observer, gateways: Gateways, limits, prior, isolation) -> None:
+    def __init__(self, graph, inputs, observer, gateways: Gateways, limits, prior, isolation, only=None) -> None:
         self.graph, self.inputs, self.observer, self.gateways, self.limits = graph, inputs, observer, gateways, limits
         self.isolation: Isolation = isolation
         self.deadline = time.monotonic() + limits.timeout if limits.timeout else None
@@ -181,6 +183,7 @@ class _Run:
         self.ready = deque(node_id for node_id in graph.order if not graph.incoming[node_id])
         self.in_flight: dict[Future, tuple[GraphNode, float]] = {}
         self.prior = {k: r for k, r in prior.items() if r.status == NodeStatus.COMPLETED and k in graph.nodes}
+        self.only = only
         self.pool: ThreadPoolExecutor | None = None
         # Several output nodes merge into one record: its size is kept as they settle (on
         # this thread: an output node is not blocking).
@@ -219,7 +222,7 @@ class _Run:
             node = self.graph.nodes[self.ready.popleft()]
             if node.id in self.prior:
                 self._settle(node, self.prior[node.id], announce=False)
-            elif self.graph.incoming[node.id] and not any(self.taken[e] for e in self.graph.incoming[node.id]):
+            elif self._skipped(node.id):
                 self._settle(node, NodeRecord(node.id, node.type, NodeStatus.SKIPPED))
             elif node.impl.blocking:
                 self._submit(node)
@@ -231,6 +234,13 @@ class _Run:
                     self.cut_short.append((node, started))
                 else:
                     self._settle(node, record)
+
+    def _skipped(self, node_id: str) -> bool:
+        """Outside what may run (``only``), or every way in is untaken or skipped."""
+        if self.only is not None and node_id not in self.only:
+            return True
+        incoming = self.graph.incoming[node_id]
+        return bool(incoming) and not any(self.taken[e] for e in incoming)
 
     def _submit(self, node: GraphNode) -> None:
         if self.pool is None:

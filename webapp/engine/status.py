@@ -38,6 +38,7 @@ class Trigger(StrEnum):
     SCHEDULE = "schedule"
     RETRY = "retry"
     WORKFLOW = "workflow"  # a workflow node's child run
+    TEST = "test"  # a run of the draft or an older version, or one cut short or pinned: not in usage_count
 
 
 class EventKind(StrEnum):

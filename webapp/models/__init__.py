@@ -9,7 +9,7 @@ from .ratelimit import RateLimitCounter
 from .template import Template
 from .trigger import Trigger
 from .user import ApiKey, BrowserSession, User
-from .workflow import Rating, Workflow, WorkflowVersion
+from .workflow import Rating, Workflow, WorkflowDraft, WorkflowVersion
 
 __all__ = [
     "ApiKey",
@@ -27,6 +27,7 @@ __all__ = [
     "Trigger",
     "User",
     "Workflow",
+    "WorkflowDraft",
     "WorkflowVersion",
     "isoformat",
     "new_id",

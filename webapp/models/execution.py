@@ -24,7 +24,10 @@ class Execution(db.Model):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("exec"))
     workflow_id: Mapped[str] = mapped_column(ForeignKey("workflows.id"))
-    workflow_version: Mapped[int]
+    workflow_version: Mapped[int]  # a draft's run: the published version its draft grew from
+    # A test run of the draft: the definition it ran (a draft changes; this stays as it was run).
+    definition: Mapped[dict | None] = mapped_column(JSONType)
+    run_until: Mapped[str | None] = mapped_column(String(64))  # a test run's ``until`` node
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
     retry_of: Mapped[str | None] = mapped_column(ForeignKey("executions.id"))
     trigger: Mapped[str] = mapped_column(String(16), default="api", server_default="api")  # engine.status.Trigger
@@ -96,6 +99,7 @@ class NodeRun(db.Model):
     cached: Mapped[bool] = mapped_column(default=False)
     attempts: Mapped[int] = mapped_column(default=0)
     reused_from: Mapped[str | None] = mapped_column(String(40))
+    pinned: Mapped[bool] = mapped_column(default=False)  # a test run's given output: it did not run
 
     execution: Mapped[Execution] = relationship(back_populates="nodes")
 

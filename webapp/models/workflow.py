@@ -66,6 +66,21 @@ class WorkflowVersion(db.Model):
     version: Mapped[int] = mapped_column(primary_key=True)
     definition: Mapped[dict] = mapped_column(JSONType)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    published_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"))  # None: before 0009
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class WorkflowDraft(db.Model):
+    """The one definition the owner edits: kept whatever its problems, read by nothing
+    that runs unless a run asks for it (``version: "draft"``). Publishing copies it into
+    a new ``WorkflowVersion``."""
+
+    __tablename__ = "workflow_drafts"
+
+    workflow_id: Mapped[str] = mapped_column(ForeignKey("workflows.id"), primary_key=True)
+    definition: Mapped[dict] = mapped_column(JSONType)
+    based_on_version: Mapped[int]  # the published version it was last set from
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Rating(db.Model):

@@ -29,13 +29,13 @@ from ..engine.definition import Graph
 from ..engine.errors import ErrorCode
 from ..engine.isolation import Bounds, SandboxPool
 from ..engine.runner import Limits, NodeRecord, RunResult
-from ..engine.status import NodeStatus, RunStatus
+from ..engine.status import NodeStatus, RunStatus, Trigger
 from ..extensions import db
 from ..llm import ProviderSettings, gateway_for
 from ..models import User, utcnow
 from ..outages import database_unavailable, ride_out
 from ..outbound import http_client_for
-from ..services.definitions import graph_for
+from ..services.definitions import graph_of_run
 from ..services.limits import BudgetedModels, BudgetWatch, watch_budget
 from ..services.providers import provider_names, settings_for
 from . import cancels, fairshare, places
@@ -127,6 +127,7 @@ class _Claim:
     budget: BudgetWatch | None
     prior: dict[str, NodeRecord]
     providers: dict[str, ProviderSettings]  # the running user's, named by the graph's model nodes
+    only: frozenset[str] | None = None  # a test run ``until`` a node: that node and what is upstream of it
 
 
 @functools.cache
@@ -153,6 +154,9 @@ def _claim_statement(cap: int):
             executions.c.inputs,
             executions.c.started_at,
             executions.c.retry_of,
+            executions.c.trigger,
+            executions.c.definition,
+            executions.c.run_until,
             executions.c.user_id,
             executions.c.queue,
             *(
@@ -179,13 +183,17 @@ def _claim(execution_id: str, nested: bool = False, retry: bool = True) -> _Clai
         db.session.commit()
         return _not_claimed(execution_id, cap, retry) if not nested else _waits_in_parent(execution_id)
     prior = {}
-    if row.retry_of is not None or row.started_at != now:  # a retry's copied nodes, or a resumed run's own
+    # A retry's copied nodes, a test run's pinned ones, or a resumed run's own.
+    if row.retry_of is not None or row.trigger == Trigger.TEST or row.started_at != now:
         completed = select(nodes).where(nodes.c.execution_id == execution_id, nodes.c.status == NodeStatus.COMPLETED)
         prior = {node.node_id: record_of(node) for node in db.session.execute(completed)}
-    graph = graph_for(row.workflow_id, row.workflow_version)
+    graph = graph_of_run(row.workflow_id, row.workflow_version, row.definition)
+    only = graph.upstream_of(row.run_until) if row.run_until is not None else None
     budget = watch_budget(row.user_id, row.token_budget, row.cost_budget)
     providers = settings_for(row.user_id, provider_names(graph.nodes.values()))
-    claim = _Claim(row.user_id, row.workflow_id, row.queue, graph, row.inputs, row.started_at, budget, prior, providers)
+    claim = _Claim(
+        row.user_id, row.workflow_id, row.queue, graph, row.inputs, row.started_at, budget, prior, providers, only
+    )
     db.session.commit()  # a long run must not hold a transaction open
     return claim
 
@@ -251,6 +259,7 @@ def _run(
         workflows=ChildRuns(app, execution_id, claim.user_id, stack, claim.lane, run_execution, place),
         limits=limits,
         prior=claim.prior,
+        only=claim.only,
         isolation=sandboxes(app),
     )
     return result, recorder

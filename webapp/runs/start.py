@@ -24,13 +24,14 @@ from ..models import Execution, IdempotencyKey, User, Workflow, new_id, utcnow
 from ..models.workflow import visible_to
 from ..ratelimits import count_execution
 from ..services import audit
-from ..services.definitions import graph_for, refuse_oversized
+from ..services.definitions import graph_for, graph_of_run, refuse_oversized
 from ..services.executions import own_execution
 from ..services.limits import check_budget
 from ..services.workflows import runnable_workflow
 from .dispatch import dispatcher
 from .records import settle
 from .rows import insert_execution, reused_node
+from .test_runs import TestOptions, choose
 
 MAX_IDEMPOTENCY_KEY = 255
 
@@ -44,9 +45,11 @@ def start_execution(
     trigger: Trigger = Trigger.API,
     trigger_id: str | None = None,
     also: Callable[[], None] | None = None,
+    test: TestOptions | None = None,
 ) -> Execution:
     """Validate, record and dispatch a run. A repeated ``idempotency_key`` (same user,
-    within ``IDEMPOTENCY_TTL``) returns the execution the first request started."""
+    within ``IDEMPOTENCY_TTL``) returns the execution the first request started.
+    ``test``: the draft or another version, ``until`` a node, ``pinned`` outputs (a test run)."""
     workflow = runnable_workflow(user, workflow_id)
     if idempotency_key is not None:
         _check_idempotency_key(idempotency_key)
@@ -55,18 +58,26 @@ def start_execution(
             raise Conflict("This Idempotency-Key was already used to run another workflow")
         if earlier is not None:
             return earlier
-    graph = graph_for(workflow.id, workflow.version)
+    if test is not None and test.asked:
+        chosen = choose(user, workflow, test)
+        graph, copied = chosen.graph, chosen.pinned_rows
+        version, trigger = chosen.version, Trigger.TEST if chosen.test else trigger
+        extra = {"definition": chosen.definition, "run_until": chosen.until}
+    else:  # the common path: the latest published version, its parsed graph cached
+        graph, copied, version, extra = graph_for(workflow.id, workflow.version), None, workflow.version, {}
     values = _validated_inputs(graph, inputs)
     check_budget(user)
     count_execution(user.id)
     execution = _new_execution(
         graph,
+        copied,
         workflow_id=workflow.id,
-        workflow_version=workflow.version,
+        workflow_version=version,
         user_id=user.id,
         inputs=values,
         trigger=trigger,
         trigger_id=trigger_id,
+        **extra,
     )
     audit.record("execution.started", user, "execution", execution.id, details={"workflow_id": workflow.id})
     if idempotency_key is not None:
@@ -169,7 +180,7 @@ def retry_execution(user: User, execution_id: str) -> Execution:
         raise Forbidden("The workflow of this execution is no longer shared with you")
     check_budget(user)
     count_execution(user.id)
-    graph = graph_for(original.workflow_id, original.workflow_version)
+    graph = graph_of_run(original.workflow_id, original.workflow_version, original.definition)
     now = utcnow()
     reused = {
         row.node_id: reused_node(row, original.id, now) for row in original.nodes if row.status == NodeStatus.COMPLETED
@@ -179,6 +190,8 @@ def retry_execution(user: User, execution_id: str) -> Execution:
         reused,
         workflow_id=original.workflow_id,
         workflow_version=original.workflow_version,
+        definition=original.definition,  # a test run's retry runs the same draft, as far
+        run_until=original.run_until,
         user_id=user.id,
         retry_of=original.id,
         trigger=Trigger.RETRY,

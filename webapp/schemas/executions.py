@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 from typing_extensions import TypedDict
 
+from ..engine.definition import NODE_ID
 from ..engine.errors import ErrorCode
 from ..engine.status import NodeStatus, RunStatus, Trigger
 from .base import (
@@ -25,6 +26,7 @@ from .base import (
 )
 
 ExecutionId = prefixed_id("exec")
+NodeId = Annotated[str, Field(pattern=NODE_ID.pattern)]
 Cost = Annotated[float, Field(ge=0)]
 
 
@@ -33,6 +35,17 @@ class ExecuteRequest(Body):
     async_: bool = Field(False, alias="async", description="Answer 202 at once instead of waiting.")
     stream: bool = Field(
         False, description="Answer 200 with the execution's events as they happen (text/event-stream); over async."
+    )
+    version: Literal["draft"] | integer(ge=1, le=2**31 - 1) | None = Field(
+        None,
+        description='"draft" (the owner only; it must have no problems) or a published version number; '
+        "left out: the latest published version. Any other than the latest makes a test run.",
+    )
+    until: NodeId | None = Field(None, description="Run only this node and the nodes upstream of it (a test run).")
+    pinned: dict[NodeId, JsonObject] | None = Field(
+        None,
+        description="Node id → the output it is given instead of running (no call, no tokens; a test run). "
+        "Each is held to MAX_NODE_OUTPUT_BYTES.",
     )
 
 
@@ -105,6 +118,7 @@ class NodeRun(TypedDict):
     cached: bool
     attempts: Count
     reused_from: ExecutionId | None
+    pinned: Annotated[bool, Field(description="Its output was given by a test run's pinned, not run.")]
 
 
 class ExecutionSummary(TypedDict):

@@ -66,6 +66,16 @@ def compile_definition(definition: dict) -> Graph:
         raise ValidationFailed(exc.message, exc.problems) from None
 
 
+def problems_in(definition: dict) -> list[Problem]:
+    """Every problem of a definition that may be unfinished (a draft): the validator's
+    list, empty when it would publish."""
+    try:
+        compile_definition(definition)
+    except ValidationFailed as exc:
+        return list(exc.details or [Problem("nodes", "invalid_value", exc.message)])
+    return []
+
+
 def graph_for(workflow_id: str, version: int) -> Graph:
     """Versions never change, so a parsed graph is reused for every run of one (its
     definition is only read, to parse it, the first time)."""
@@ -78,6 +88,11 @@ def graph_for(workflow_id: str, version: int) -> Graph:
         while len(cache) > GRAPH_CACHE_SIZE:
             cache.popitem(last=False)
     return graph
+
+
+def graph_of_run(workflow_id: str, version: int, definition: dict | None) -> Graph:
+    """The graph an execution runs: the draft it was given (a test run), else its version."""
+    return compile_definition(definition) if definition is not None else graph_for(workflow_id, version)
 
 
 def definition_of(body: dict) -> dict:

@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from ..engine.errors import Problem
-from ..engine.status import RunStatus
+from ..engine.status import RunStatus, Trigger
 from ..errors import NotFound, ValidationFailed
 from ..extensions import db
 from ..models import (
@@ -41,6 +41,17 @@ def child_executions(execution: Execution) -> list[Execution]:
     """The child runs of its workflow nodes, oldest first (the same user's, always)."""
     query = select(Execution).where(Execution.parent_execution_id == execution.id).order_by(Execution.created_at)
     return list(db.session.scalars(query))
+
+
+def latest_test_run(user: User, workflow_id: str) -> Execution | None:
+    """The user's newest test run of a workflow (the editor's Test panel shows it)."""
+    query = (
+        select(Execution)
+        .where(Execution.user_id == user.id, Execution.workflow_id == workflow_id, Execution.trigger == Trigger.TEST)
+        .order_by(Execution.created_at.desc(), Execution.id.desc())
+        .limit(1)
+    )
+    return db.session.scalars(query).first()
 
 
 # -- reading ----------------------------------------------------------------------------------

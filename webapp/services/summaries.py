@@ -58,6 +58,8 @@ def history_choices(user: User) -> list[tuple[str, str]]:
 
 
 def executed_definition(execution: Execution) -> dict:
-    """The definition at the version the execution ran (versions never change)."""
+    """The definition the execution ran: the draft it was given, or its version (versions never change)."""
+    if execution.definition is not None:
+        return execution.definition
     version = db.session.get(WorkflowVersion, (execution.workflow_id, execution.workflow_version))
     return version.definition if version is not None else {"nodes": [], "connections": []}

@@ -11,7 +11,7 @@ from sqlalchemy import Row, bindparam, func, or_, select, update
 
 from ..errors import Forbidden, NotFound
 from ..extensions import db
-from ..models import Rating, User, Workflow, WorkflowVersion, isoformat, utcnow
+from ..models import Rating, User, Workflow, isoformat, utcnow
 from ..models.workflow import visible_to
 from ..schemas.workflows import (
     DEFAULT_CATEGORY,
@@ -23,6 +23,7 @@ from ..schemas.workflows import (
 )
 from . import audit
 from .definitions import compile_definition, definition_of
+from .versions import add_version
 
 # -- access ------------------------------------------------------------------------------
 
@@ -111,10 +112,11 @@ def create_workflow(
         public=fields.get("public", False),
         template_id=template_id,
         cloned_from=cloned_from,
+        version=0,  # none published yet: add_version publishes 1
     )
     db.session.add(workflow)
     db.session.flush()
-    db.session.add(WorkflowVersion(workflow_id=workflow.id, version=1, definition=definition))
+    add_version(user, workflow, definition)  # version 1, published, and the draft
     audit.record("workflow.created", user, "workflow", workflow.id)
     db.session.commit()
     return workflow
@@ -122,7 +124,8 @@ def create_workflow(
 
 def update_workflow(user: User, workflow_id: str, fields: dict) -> Workflow:
     """PUT and PATCH alike: fields left out keep their values. A changed definition
-    is validated as a whole, before anything is changed, and becomes a new version."""
+    is validated as a whole, before anything is changed, and becomes a new published
+    version, which the draft is set to (what API clients have always had)."""
     workflow = owned_workflow(user, workflow_id)
     definition = _changed_definition(workflow, fields)  # 422 here leaves the workflow untouched
     changed = []
@@ -131,10 +134,7 @@ def update_workflow(user: User, workflow_id: str, fields: dict) -> Workflow:
             setattr(workflow, key, fields[key])
             changed.append(key)
     if definition is not None:
-        version = workflow.version + 1
-        db.session.add(WorkflowVersion(workflow_id=workflow.id, version=version, definition=definition))
-        db.session.flush()
-        workflow.version = version
+        add_version(user, workflow, definition)  # published at once, and the draft set to it
         changed.append("definition")
     if changed:
         workflow.updated_at = utcnow()

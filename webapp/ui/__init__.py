@@ -74,6 +74,7 @@ from . import (  # noqa: E402,F401 - views register themselves on bp
     auth,
     dashboard,
     editor,
+    editor_saving,
     executions,
     history,
     node_styles,

@@ -7,41 +7,40 @@ applies a structural edit (add, insert or remove a node, a row, a connection; un
 revert to saved; switch tabs) and redraws the editor; ``editor_check`` validates what
 is typed, with the same validator as the API, and answers with the problems (each
 swapped next to its field), the redrawn graph and the references each template may
-use, leaving the fields being typed in alone; ``editor_save`` saves, which makes a
-new version when the definition changed.
+use, leaving the fields being typed in alone. Both keep the draft they were sent
+(whatever its problems: nothing typed is lost, and nothing that runs changes). Saving,
+publishing and test runs are ``editor_saving.py``'s; the Versions list and the Test
+panel drawn around the graph, ``editor_panels.py``'s.
 """
 
 from __future__ import annotations
 
 import copy
 
-from flask import current_app, flash, request, url_for
+from flask import current_app, request
 from flask_login import current_user
 
 from ..engine.errors import Problem
-from ..errors import ValidationFailed
 from ..llm import DEFAULT_PRICES
+from ..schemas.drafts import NOTE_MAX
+from ..services import drafts as draft_service
 from ..services import workflows as service
-from ..services.definitions import compile_definition, oversize
+from ..services.definitions import oversize, problems_in
 from ..services.providers import list_providers
+from ..services.versions import draft_of, normalised
 from . import bp, editor_schema, node_forms, undo
 from . import draft as drafts
+from .editor_panels import test_panel, versions_shown
 from .forms import WorkflowMetaForm
 from .graph import render_graph
 from .pickers import Pickers, Readable, fill_inputs
-from .rendering import is_fragment_request, redirect_to, respond
+from .rendering import is_fragment_request, respond
 
 
 def problems_of(definition: dict, form_problems: list[Problem] | None = None) -> list[Problem]:
     """Everything wrong with a draft: what the form could not read, then the validator's list."""
     problems = list(form_problems or [])
-    if not definition:
-        return problems
-    try:
-        compile_definition(definition)
-    except ValidationFailed as exc:
-        problems += exc.details or [Problem("nodes", "invalid_value", exc.message)]
-    return problems
+    return problems + problems_in(definition) if definition else problems
 
 
 def model_choices() -> list[str]:
@@ -82,12 +81,15 @@ def editor_context(
     focus_node: bool = False,
     history: list[dict] | None = None,
     suggestions: bool = True,
+    test_values: dict | None = None,
 ) -> dict:
     """What the editor templates need to draw ``definition`` (a draft, maybe invalid):
     ``selected`` is the node open in the panel (``focus_node``: its id takes the focus).
     A draft past the size bounds is never drawn, whichever field it came in: it stays
     text in the JSON tab, with the bound it is past beside it."""
-    dirty = bool(definition) and _normalised(definition) != _normalised(workflow.definition)
+    kept = draft_of(workflow).definition if not readonly else workflow.definition
+    dirty = bool(definition) and normalised(definition) != normalised(kept)  # typed, not kept yet
+    unpublished = normalised(kept) != normalised(workflow.definition)
     too_large = oversize(definition) if definition else None
     if too_large is not None:
         problems = [Problem("definition_json", too_large.code, f"Too large to draw or save: {too_large.message}.")]
@@ -140,6 +142,11 @@ def editor_context(
         "json_text": json_text if json_text is not None else drafts.as_json(definition or {}),
         "readonly": readonly,
         "dirty": dirty,
+        "unpublished": unpublished,
+        "note_max": NOTE_MAX,
+        "differs_from_published": bool(definition) and normalised(definition) != normalised(workflow.definition),
+        "versions": versions_shown(workflow, kept) if suggestions and not readonly else [],
+        **(test_panel(workflow, definition, test_values) if suggestions and not readonly and view == "form" else {}),
         **(_suggestions(pickers) if pickers else {}),  # the check's answer draws no fields
         "default_model": current_app.config.get("DEFAULT_MODEL"),
         "node_types": editor_schema.node_type_names(),
@@ -148,11 +155,14 @@ def editor_context(
     }
 
 
-def _normalised(definition: dict) -> dict:
-    return {"nodes": definition.get("nodes"), "connections": definition.get("connections") or []}
+def keep_draft(workflow, definition: dict) -> None:
+    """The draft as the editor holds it, kept whatever its problems (not past the bounds:
+    no page could draw it again)."""
+    if definition and oversize(definition) is None:
+        draft_service.save_draft(current_user._get_current_object(), workflow.id, definition)
 
 
-def _posted_draft() -> tuple[drafts.Draft, str]:
+def posted_draft() -> tuple[drafts.Draft, str]:
     """The draft the editor form holds, from the form view or the JSON tab."""
     view = request.form.get("_view", "form")
     if view == "json":
@@ -160,11 +170,11 @@ def _posted_draft() -> tuple[drafts.Draft, str]:
     return drafts.read_form(request.form), "form"
 
 
-def _owned():
+def owned_from_path():
     return service.owned_workflow(current_user._get_current_object(), request.view_args["workflow_id"])
 
 
-def _editor(workflow, context: dict, *, status: int = 200, trigger=None):
+def draw_editor(workflow, context: dict, *, status: int = 200, trigger=None):
     """The editor fragment for htmx; the whole workflow page otherwise."""
     if is_fragment_request():
         return respond("partials/_editor.html", status=status, trigger=trigger, **context)
@@ -174,7 +184,7 @@ def _editor(workflow, context: dict, *, status: int = 200, trigger=None):
     return workflow_page(workflow, status=status, **context)
 
 
-def _selected_index() -> int | None:
+def selected_index() -> int | None:
     text = request.form.get("_selected", "")
     return int(text) if text.isdecimal() and len(text) <= 4 else None
 
@@ -205,7 +215,7 @@ def _ids(definition: dict) -> list:
     return [n.get("id") if isinstance(n, dict) else None for n in definition.get("nodes") or []]
 
 
-def _history() -> tuple[list[dict], str | None]:
+def posted_history() -> tuple[list[dict], str | None]:
     """The undo history the form carries, and why it was dropped if it was: it comes back
     from the browser, so each draft in it is held to the size bounds before any is used."""
     steps = undo.read(request.form.get("_undo"))
@@ -219,12 +229,12 @@ def _history() -> tuple[list[dict], str | None]:
 
 @bp.post("/workflows/<workflow_id>/editor")
 def editor_change(workflow_id: str):
-    workflow = _owned()
-    posted, view = _posted_draft()
+    workflow = owned_from_path()
+    posted, view = posted_draft()
     action = request.form.get("action", "")
-    history, message = _history()
+    history, message = posted_history()
     if view == "json" and posted.problems:  # unreadable JSON: stay on the tab, keep the text as typed
-        return _editor(
+        return draw_editor(
             workflow,
             editor_context(
                 workflow,
@@ -242,10 +252,15 @@ def editor_change(workflow_id: str):
         action, typed = "", request.form.get("definition_json") if view == "json" else None
     elif action == "undo" and history:
         definition = undo.undone(history.pop(), posted.definition)
-    elif action == "revert":  # the graph and the settings as saved; undo brings the draft back
+    elif action == "revert":  # the graph as published and the settings as saved; undo brings the draft back
         history = undo.pushed(history, posted.definition, workflow.definition)
         definition = copy.deepcopy(workflow.definition)
         meta_parts = {"meta_form": WorkflowMetaForm(obj=workflow, formdata=None), "meta_oob": True}
+    elif action.startswith("restore:") and action[8:].isdecimal() and len(action) < 20:  # a version into the draft
+        version = draft_service.get_version(current_user._get_current_object(), workflow.id, int(action[8:]))
+        definition = normalised(copy.deepcopy(version.definition))
+        history = undo.pushed(history, posted.definition, definition)
+        message = f"Version {version.version} is in the draft now: Publish makes it live (Undo takes it back)."
     elif view == "form" and action and not action.startswith("view:"):
         changed = drafts.apply_action(posted.definition, action, request.form)
         too_large = oversize(changed)
@@ -255,34 +270,37 @@ def editor_change(workflow_id: str):
             message, action = f"Not done: {too_large.message}.", ""
     if action in ("view:json", "view:form"):
         view = action.partition(":")[2]
+    keep_draft(workflow, definition)
     context = editor_context(
         workflow,
         definition,
         view=view,
         json_text=typed,
         problems=problems_of(definition, None if action in ("undo", "revert") else posted.problems),
-        selected=_selected_after(action, _selected_index(), posted.definition, definition),
+        selected=_selected_after(action, selected_index(), posted.definition, definition),
         focus_node=drafts.parse_action(action)[0] in drafts.ADDING,
         history=history,
         message=message,
     )
     focus_pick = action.startswith("remove_node:")  # the keyboard goes to the list of nodes, not to the page's top
-    refused = message is not None or context["view"] != view or typed is not None
-    return _editor(workflow, {**context, **meta_parts, "focus_pick": focus_pick}, status=422 if refused else 200)
+    restored = action.startswith("restore:")  # its message says what happened; nothing was refused
+    refused = (message is not None and not restored) or context["view"] != view or typed is not None
+    return draw_editor(workflow, {**context, **meta_parts, "focus_pick": focus_pick}, status=422 if refused else 200)
 
 
 @bp.post("/workflows/<workflow_id>/editor/check")
 def editor_check(workflow_id: str):
-    workflow = _owned()
-    posted, view = _posted_draft()
+    workflow = owned_from_path()
+    posted, view = posted_draft()
     definition = posted.definition
+    keep_draft(workflow, definition)  # what is typed is kept as it is typed (and when the page is left)
     context = editor_context(
         workflow,
         definition,
         view=view,
         problems=None if oversize(definition) else problems_of(definition, posted.problems),
         json_text=request.form.get("definition_json") if view == "json" else None,
-        selected=_selected_index(),
+        selected=selected_index(),
         suggestions=False,
     )
     if context["view"] == "json":  # only the JSON field is on the page (or all a draft too large to draw gets)
@@ -291,50 +309,3 @@ def editor_check(workflow_id: str):
         slots = [slot for form in context["node_forms"] for slot in form.slots()]
         slots += [*node_forms.connection_slots(definition or {}), "pb-nodes"]
     return respond("partials/_editor_feedback.html", slots=slots, **context)
-
-
-@bp.post("/workflows/<workflow_id>/definition")
-def editor_save(workflow_id: str):
-    """The one Save: the graph and, from the same form, the name, description, category
-    and visibility (one version more only when the graph changed)."""
-    workflow = _owned()
-    posted, view = _posted_draft()
-    history, _ = _history()
-    meta = WorkflowMetaForm() if request.form.get("_meta") else None
-    json_text = request.form.get("definition_json") if view == "json" else None
-    problems, message = (problems_of(posted.definition, posted.problems), None) if posted.problems else (None, None)
-    settings_refused = meta is not None and not meta.validate()
-    if settings_refused:
-        message = "Not saved: fix the settings above."
-    before = (workflow.version, workflow.name, workflow.description, workflow.category, workflow.public)
-    if not problems and not settings_refused:
-        fields = dict(posted.definition) | (meta.fields_for_service() if meta else {})
-        try:
-            workflow = service.update_workflow(current_user._get_current_object(), workflow.id, fields)
-        except ValidationFailed as exc:
-            problems, message = exc.details, "Not saved: fix the problems below."
-    meta_parts = {"meta_form": meta, "meta_oob": True} if meta is not None else {}
-    if problems or settings_refused:
-        context = editor_context(
-            workflow,
-            posted.definition,
-            view=view,
-            json_text=json_text,
-            problems=problems,
-            message=message,
-            selected=_selected_index(),
-            history=history,
-        )
-        return _editor(workflow, {**context, **meta_parts}, status=422)
-    after = (workflow.version, workflow.name, workflow.description, workflow.category, workflow.public)
-    if workflow.version != before[0]:
-        message = f"Saved as version {workflow.version}."
-    else:
-        message = "Saved." if after != before else "No changes to save."
-    if not is_fragment_request():
-        flash(message, "success")
-        return redirect_to(url_for("ui.workflow", workflow_id=workflow.id))
-    context = editor_context(
-        workflow, workflow.definition, view=view, message=message, selected=_selected_index(), history=history
-    )
-    return _editor(workflow, {**context, **meta_parts}, trigger="workflow-saved")

@@ -32,6 +32,7 @@ TRIGGER_LABELS = {
     Trigger.SCHEDULE: "a schedule",
     Trigger.RETRY: "a retry",
     Trigger.WORKFLOW: "a workflow node",
+    Trigger.TEST: "a test run",
 }
 
 

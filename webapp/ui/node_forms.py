@@ -171,6 +171,11 @@ class NodeForm:
         return self.parts.fields
 
     @property
+    def upstream(self) -> list[str]:
+        """The ids of the nodes its templates may refer to, in the order of its references."""
+        return list(dict.fromkeys(ref.split(".", 1)[0] for ref in self.references))
+
+    @property
     def tool_field(self) -> FormField | None:
         """Its option of kind ``tools`` (an agent's), drawn with a picker beside it."""
         return next((f for f in self.fields if f.kind == "tools"), None)

@@ -12,11 +12,14 @@ from ..engine import jsontext
 from ..errors import ValidationFailed
 from ..schemas.base import parse
 from ..schemas.workflows import CATEGORY_MAX, NAME_MAX, ImportRequest, RatingRequest
-from ..services import executions, summaries
+from ..services import drafts, executions, summaries
 from ..services import workflows as service
+from ..services.versions import draft_of
 from . import bp
 from .editor import editor_context
+from .editor_panels import changes_text
 from .forms import ImportForm, NewWorkflowForm, PlainForm, WorkflowMetaForm
+from .graph import render_graph
 from .rendering import add_trigger, is_fragment_request, page_arg, paginate, redirect_to, respond, vary_on_htmx
 from .triggers import triggers_context
 
@@ -131,7 +134,9 @@ def workflow_page(item, *, status: int = 200, meta_form: WorkflowMetaForm | None
     runs, run_total = executions.list_executions(user, workflow_id=item.id, limit=5)
     if meta_form is None and owner:
         meta_form = WorkflowMetaForm(obj=item, formdata=None)
-    context = {**(editor or editor_context(item, item.definition, readonly=not owner)), "workflow": item}
+    # The owner edits the draft (kept whatever its problems); anyone else reads what runs.
+    shown = draft_of(item).definition if owner else item.definition
+    context = {**(editor or editor_context(item, shown, readonly=not owner)), "workflow": item}
     if owner:
         context |= triggers_context(item)
     return respond(
@@ -204,3 +209,28 @@ def workflow_rate(workflow_id: str):
         flash(f"Rated {value} of 5.", "success")
         return redirect_to(url_for("ui.workflow", workflow_id=item.id))
     return respond("partials/_rating.html", workflow=item, rated=value)
+
+
+@bp.get("/workflows/<workflow_id>/versions/<int:number>")
+def workflow_version(workflow_id: str, number: int):
+    """One published version as it runs: its graph, its definition, and a way back into the draft."""
+    user = _user()
+    version = drafts.get_version(user, workflow_id, number)
+    item = service.visible_workflow(user, workflow_id)
+    changes = changes_text(drafts.differences(version.definition, draft_of(item).definition))
+    return respond(
+        "workflows/version.html",
+        workflow=item,
+        version=version,
+        changes=changes,
+        graph=render_graph(version.definition, label=f"Graph of {item.name}, version {number}"),
+        definition_json=json.dumps(version.definition, indent=2, ensure_ascii=False),
+        action_form=PlainForm(),
+    )
+
+
+@bp.post("/workflows/<workflow_id>/versions/<int:number>/restore")
+def workflow_version_restore(workflow_id: str, number: int):
+    drafts.restore_version(_user(), workflow_id, number)
+    flash(f"Version {number} is in the draft now: Publish makes it live.", "success")
+    return redirect_to(url_for("ui.workflow", workflow_id=workflow_id))

@@ -119,7 +119,34 @@ class HttpRequestNode(NodeType):
         return NodeOutcome(output=output, input=self.shown(request), attempts=answer.attempts)
 
     def shown(self, request: HttpRequest) -> dict:
-        return {"method": request.method, "url": request.url, "query": request.query}
+        """What the call was given, as its record shows it: a secret header's value masked."""
+        return {
+            "method": request.method,
+            "url": request.url,
+            "query": request.query,
+            "headers": masked_headers(request.headers),
+            "body": _shown_body(request),
+        }
+
+
+# A header whose name holds one of these carries a secret: its value is never recorded.
+SECRET_HEADER_PARTS = ("auth", "key", "token", "secret", "cookie")
+MASK = "…"
+
+
+def masked_headers(headers: dict[str, str]) -> dict[str, str]:
+    return {
+        name: MASK if any(part in name.lower() for part in SECRET_HEADER_PARTS) else value
+        for name, value in headers.items()
+    }
+
+
+def _shown_body(request: HttpRequest):
+    """The body as it was rendered: the JSON value for a JSON body, else its text."""
+    if request.body is None:
+        return None
+    text = request.body.decode("utf-8", errors="replace")
+    return json.loads(text) if request.content_type == "application/json" else text
 
 
 def _check_literal_url(url: str, reader: ConfigReader) -> None:
