@@ -413,3 +413,22 @@ def test_a_failed_agent_still_shows_the_steps_it_made(page, app, model):
     assert "resource_limit" in html and "max_steps is 1" in html
     steps = re.search(r'<ol class="agent-steps">(.*?)</ol>', html, re.S).group(1)
     assert steps.count('<li class="agent-step') == 1 and "Echo one" in steps
+
+
+def test_debug_in_the_editor_fills_the_test_panel_with_the_runs_inputs(page, other_page, app):
+    workflow_id = create_workflow(app, page.user, TYPED_INPUTS, name="Typed", public=True)
+    given = {"title": "Debug me", "loud": True, "count": 3}
+    execution_id = run_and_wait(app, page.user, workflow_id, given)
+    detail = page.get(f"/executions/{execution_id}").text
+    debug = re.search(r'href="([^"]*\?test_from=[^"]+)"[^>]*>Debug in the editor<', detail).group(1)
+    assert debug.endswith("#test-panel")
+    html = page.get(debug.replace("&amp;", "&").partition("#")[0]).text
+    assert re.search(r'<details class="card test-panel" id="test-panel" open>', html)
+    form = dict(page.form(debug.replace("&amp;", "&").partition("#")[0], "editor-form"))
+    assert (form["inputs.title"], form["inputs.loud"], form["inputs.count"]) == ("Debug me", "true", "3")
+    assert page.get(f"/workflows/{workflow_id}?test_from=exec_none").status_code == 404
+    seen_by_other = other_page.get(debug.replace("&amp;", "&"))  # a public workflow: its page, not the run's inputs
+    assert seen_by_other.status_code == 200 and "Debug me" not in seen_by_other.text
+    # Someone else's run of a public workflow: Run again, but no editor of theirs to debug in.
+    theirs = run_and_wait(app, other_page.user, workflow_id, given)
+    assert "Debug in the editor" not in other_page.get(f"/executions/{theirs}").text

@@ -82,6 +82,7 @@ def editor_context(
     history: list[dict] | None = None,
     suggestions: bool = True,
     test_values: dict | None = None,
+    test_start: dict | None = None,
 ) -> dict:
     """What the editor templates need to draw ``definition`` (a draft, maybe invalid):
     ``selected`` is the node open in the panel (``focus_node``: its id takes the focus).
@@ -146,7 +147,11 @@ def editor_context(
         "note_max": NOTE_MAX,
         "differs_from_published": bool(definition) and normalised(definition) != normalised(workflow.definition),
         "versions": versions_shown(workflow, kept) if suggestions and not readonly else [],
-        **(test_panel(workflow, definition, test_values) if suggestions and not readonly and view == "form" else {}),
+        **(
+            test_panel(workflow, definition, test_values, test_start)
+            if suggestions and not readonly and view == "form"
+            else {}
+        ),
         **(_suggestions(pickers) if pickers else {}),  # the check's answer draws no fields
         "default_model": current_app.config.get("DEFAULT_MODEL"),
         "node_types": editor_schema.node_type_names(),

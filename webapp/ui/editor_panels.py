@@ -40,18 +40,21 @@ def changes_text(found: dict) -> str:
     return "The draft " + "; ".join(words) + "." if words else "Same as the draft."
 
 
-def test_panel(workflow, definition: dict, values: dict | None) -> dict:
+def test_panel(workflow, definition: dict, values: dict | None, start_from: dict | None = None) -> dict:
     """The Test panel: the inputs form (the draft's input fields, filled as posted, else
-    with the last test run's inputs: remembered for the workflow) and that run's node
-    records, shown beside each node's form."""
+    from ``start_from`` — an earlier run's inputs, "Debug in the editor" — else with the
+    last test run's inputs: remembered for the workflow) and that run's node records,
+    shown beside each node's form."""
     user = current_user._get_current_object()
     last = latest_test_run(user, workflow.id)
     try:
         graph = compile_definition(definition)
     except ValidationFailed:  # an unfinished draft: its inputs as published, for now
         graph = graph_for(workflow.id, workflow.version)
+    remembered = last.inputs if last else None
     return {
-        "test_fields": run_fields(graph, values, last.inputs if last else None),
+        "test_fields": run_fields(graph, values, start_from if start_from is not None else remembered),
+        "test_open": start_from is not None,
         "test_run": last,
         "test_nodes": {row.node_id: row for row in last.nodes} if last else {},
         "test_paths": {row.node_id: output_paths(row.node_id, row.output) for row in last.nodes} if last else {},

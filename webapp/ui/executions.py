@@ -171,7 +171,13 @@ def _node_detail(row) -> str:
 def _execution_context(execution) -> dict:
     names = summaries.workflow_names(_user(), {execution.workflow_id})
     name, available = names.get(execution.workflow_id, (execution.workflow_id, False))
-    return {"workflow_name": name, "workflow_available": available, **_result_context(execution)}
+    owned = available and visible_workflow(_user(), execution.workflow_id).owner_id == _user().id
+    return {
+        "workflow_name": name,
+        "workflow_available": available,
+        "workflow_owned": owned,  # its inputs can be tried on the draft: "Debug in the editor"
+        **_result_context(execution),
+    }
 
 
 @bp.get("/executions/<execution_id>")

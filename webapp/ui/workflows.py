@@ -124,7 +124,14 @@ def workflow_import():
 
 @bp.get("/workflows/<workflow_id>")
 def workflow(workflow_id: str):
-    return workflow_page(service.visible_workflow(_user(), workflow_id))
+    """``?test_from=<execution id>`` (one's own run of one's own workflow: "Debug in the
+    editor") fills the Test panel with that run's inputs."""
+    item = service.visible_workflow(_user(), workflow_id)
+    earlier = request.args.get("test_from")
+    if earlier and item.owner_id == _user().id:
+        inputs = executions.own_execution(_user(), earlier).inputs
+        return workflow_page(item, **editor_context(item, draft_of(item).definition, test_start=inputs))
+    return workflow_page(item)
 
 
 def workflow_page(item, *, status: int = 200, meta_form: WorkflowMetaForm | None = None, **editor) -> Response:
