@@ -43,8 +43,13 @@ def test_every_templates_run_form_starts_filled_and_its_run_completes(browser_pa
                 called = on_loopback(value, api_server.url(""))
                 if called != value:  # an address the template calls: answered on loopback
                     field.fill(called if isinstance(called, str) else json.dumps(called))
+            ran = {name: page.locator(f'#run-form [name="inputs.{name}"]').input_value() for name in given}
             page.get_by_role("button", name="▶ Run in background").click()
             expect(page.locator("#execution-status")).to_have_text("Completed", timeout=30_000)
+        # Run again: the run form starts from that run's inputs, as it ran.
+        page.get_by_role("link", name="Run again").click()
+        for name, value in ran.items():
+            expect(page.locator(f'#run-form [name="inputs.{name}"]')).to_have_value(value)
     finally:
         server.app.config["HTTP_ALLOWED_HOSTS"] = allowed
     assert page.errors == []
