@@ -5,6 +5,8 @@ and ids, a model's text arriving piece by piece, usage, late joiners, resuming, 
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import redis as redis_lib
 
@@ -13,7 +15,7 @@ from tests.api.test_triggers import hook_path, webhook
 from tests.conftest import close_app, make_app, make_user
 from tests.definitions import model_definition
 from tests.event_streams import Stream, text_of
-from webapp.runs.events import KEY
+from webapp.runs.events import KEY, SETTLED_KEEP
 
 WORDS = "one two three four five six"
 
@@ -120,7 +122,14 @@ def test_a_webhook_with_stream_answers_with_the_events(api, client):
     assert response.status_code == 200 and response.mimetype == "text/event-stream"
     events = Stream(response).rest()
     assert text_of(events, "gen") == "hooked on streams"
-    assert events[-1].event == "execution_finished" and events[-1].data["trigger"] == "webhook"
+    # Told what the webhook answers and no more: how each node ended, not its output or usage.
+    finished = [e.data for e in events if e.event == "node_finished"]
+    assert finished and all(set(data) == {"node_id", "status"} for data in finished)
+    last = events[-1]
+    assert last.event == "execution_finished" and set(last.data) == {"execution_id", "status", "outputs"}
+    assert last.data["status"] == "completed" and last.data["outputs"] == {"answer": "hooked on streams"}
+    execution = api.get(f"/executions/{last.data['execution_id']}").json
+    assert execution["trigger"] == "webhook"
 
 
 def test_a_cancel_mid_stream_ends_the_stream_with_execution_finished(api):
@@ -190,3 +199,17 @@ def test_a_settled_execution_whose_events_are_gone_answers_from_the_database(app
     gen = next(e for e in events if e.data.get("node_id") == "gen")
     assert gen.data["output"]["text"] == "kept in the database" and gen.data["usage"]["total_tokens"] > 0
     assert events[-1].event == "execution_finished" and events[-1].data["status"] == "completed"
+
+
+def test_a_settled_executions_log_is_kept_a_minute_not_an_hour(app, api, execution_mode, redis_url):
+    """Every run writes its log, listener or not: once settled it goes soon (a late stream
+    answers from the database), or an hour of runs' outputs would sit in memory."""
+    workflow_id = create(api, model_definition("{{ in.text }}"))
+    execution_id = api.post(f"/workflows/{workflow_id}/execute", json={"inputs": {"text": "x"}}).json["id"]
+    if execution_mode == "queue":
+        assert 0 < redis_lib.Redis.from_url(redis_url).ttl(KEY.format(execution_id)) <= SETTLED_KEEP
+    else:
+        log = app.extensions["event_log"]
+        kept = log._logs[execution_id]
+        assert time.monotonic() - kept.touched >= log.ttl - SETTLED_KEEP  # swept within SETTLED_KEEP
+    assert [e.event for e in events_of(api, execution_id).rest()][-1] == "execution_finished"  # still there now

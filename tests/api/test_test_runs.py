@@ -8,7 +8,7 @@ import pytest
 
 from tests.api.test_drafts import broken, lowercase_echo
 from tests.api.test_executions import create
-from tests.definitions import echo_definition, model_definition
+from tests.definitions import echo_definition, model_definition, spec_example
 from tests.waiting import finished
 
 
@@ -108,6 +108,18 @@ def test_pinned_outputs_are_checked(app, api):
     too_large = api.post(url, json={"inputs": {"text": "t"}, "pinned": {"gen": huge}})
     assert too_large.status_code in (413, 422)
     assert api.get(f"/workflows/{workflow_id}/executions").json["total"] == 0
+
+
+def test_a_pinned_condition_gives_its_result(api):
+    """The runner reads a condition's result to choose a branch: a pinned one must hold it."""
+    workflow_id = create(api, spec_example())  # in → draft → long (a condition) → short | out
+    url = f"/workflows/{workflow_id}/execute"
+    inputs = {"product": "a lamp"}
+    for wrong in ({}, {"result": "yes"}):
+        refused = api.post(url, json={"inputs": inputs, "pinned": {"long": wrong}})
+        assert refused.status_code == 422 and refused.json["error"]["details"][0]["path"] == "pinned.long"
+    taken = api.post(url, json={"inputs": inputs, "pinned": {"long": {"result": False}}})
+    assert taken.status_code == 200 and nodes_of(taken.json)["short"]["status"] == "skipped"
 
 
 def test_each_node_records_its_rendered_input_with_secret_headers_masked(api, model, api_server):

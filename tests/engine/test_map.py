@@ -258,3 +258,10 @@ def test_only_four_types_may_be_mapped(inner):
     with pytest.raises(DefinitionError) as caught:
         parse_definition(mapping({"items": "{{ in.list }}", "node": inner}), EXPRESSIONS)
     assert any(p.path.startswith("nodes[1].config.node") for p in caught.value.problems)
+
+
+@pytest.mark.parametrize("fields", [5, [{"name": ["urls"], "type": "array"}], [7]])
+def test_items_named_in_an_input_whose_fields_are_malformed_are_a_problem_not_a_crash(fields):
+    with pytest.raises(DefinitionError) as caught:
+        parse_definition(mapping({"items": "{{ in.urls }}", "node": step("{{ item }}")}, fields), EXPRESSIONS)
+    assert all(problem.path.startswith("nodes[0].config.fields") for problem in caught.value.problems)

@@ -824,3 +824,22 @@ def panel(html: str) -> str:
     """The Test panel's part of an editor page."""
     start = html.index('id="test-panel"')
     return html[start : html.index("</details>", start)]
+
+
+def test_a_draft_of_any_shape_kept_over_the_api_still_draws(page, app):
+    """PUT /draft keeps arrays of anything: the editor draws such a draft, with its problems."""
+    from tests.ui.conftest import in_app
+    from webapp.services.drafts import save_draft
+
+    workflow_id = create_workflow(app, page.user, echo_definition())
+    odd = {
+        "nodes": [
+            {"id": ["a"], "type": "input", "config": {"fields": 5}},
+            {"id": "b", "type": "ai_model", "config": {"prompt": "x", "provider": ["x"]}},
+            {"id": "m", "type": "map", "config": {"items": "{{ a.urls }}", "node": {"type": "workflow"}}},
+        ],
+        "connections": [{"from": ["a"], "to": "b"}, {"from": "b", "to": ["m"]}, 7],
+    }
+    in_app(app, lambda u: save_draft(u, workflow_id, odd) and None, user_id=page.user.id)
+    html = page.get(f"/workflows/{workflow_id}")
+    assert html.status_code == 200 and "problem" in html.text

@@ -313,3 +313,25 @@ def test_connections_are_listed_in_flow_order_and_read_back_in_definition_order(
         ("short", "out"),
     ]
     assert rows[0]["path"] == "connections[4]"  # its own index, for reading it back
+
+
+def test_edits_and_pickers_take_a_draft_holding_anything():
+    """The JSON tab can keep any shape in a draft: no edit or picker may fail on it."""
+    from webapp.ui.node_forms import node_forms
+    from webapp.ui.pickers import Pickers
+
+    odd = {
+        "nodes": [
+            {"id": ["a"], "type": "input", "config": {"fields": 5}},
+            {"id": "b", "type": "ai_model", "config": {"provider": ["x"], "model": {"m": 1}}},
+            {"id": "c", "type": "workflow", "config": {"workflow_id": ["w"], "inputs": []}},
+        ],
+        "connections": [{"from": ["a"], "to": "b"}, {"from": "b", "to": ["c"]}],
+    }
+    for action in ("connect:b:c", "add_from:b", "insert_on:0", "insert_on:1", "add_node", "remove_node:0"):
+        form = MultiDict({"new_node_type": "map", "new_node_after": "b"})
+        assert isinstance(draft.apply_action(odd, action, form), dict), action
+    forms = node_forms(odd, Pickers(["gpt-4o-mini"], {"x": ("a",)}))
+    fields = {f.name: f for form in forms for f in form.fields}
+    provider = fields["nodes[1].config.provider"]
+    assert (provider.value, f"{provider.value} (not one you can pick)") in provider.choices  # kept, marked

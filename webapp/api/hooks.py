@@ -63,7 +63,7 @@ def receive(token: str, query: HookQuery, body: dict):
             execution = start.start_execution(
                 owner, trigger.workflow_id, body, trigger=Started.WEBHOOK, trigger_id=trigger.id
             )
-            return streams.event_stream(execution.id, slot=taken)
+            return streams.event_stream(execution.id, slot=taken, hook=True)
     execution = start.start_execution(owner, trigger.workflow_id, body, trigger=Started.WEBHOOK, trigger_id=trigger.id)
     if not query.async_:
         execution = start.wait_for(execution, current_app.config["SYNC_TIMEOUT"])

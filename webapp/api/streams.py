@@ -101,15 +101,18 @@ def slot() -> Iterator[bool]:
         raise
 
 
-def event_stream(execution_id: str, after: int = 0, slot: bool = False) -> Response:
+def event_stream(execution_id: str, after: int = 0, slot: bool = False, *, hook: bool = False) -> Response:
     """The answer: events of ``execution_id`` (whose access the caller checked) after
-    ``after``. ``slot``: taken already (``slot()``); else it is taken here."""
+    ``after``. ``slot``: taken already (``slot()``); else it is taken here. ``hook``: for
+    whoever holds a webhook's token, who is told what the webhook answers and no more —
+    node statuses and the model's text as it comes, not nodes' outputs, errors or usage,
+    and at the end ``{execution_id, status, outputs}``."""
     app = current_app._get_current_object()
     slots = stream_slots(app)
     if not slot:
         slots.take()
     response = Response(
-        _events(app, execution_id, after),
+        _events(app, execution_id, after, hook),
         mimetype="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},  # nginx: pass each event on at once
     )
@@ -117,7 +120,7 @@ def event_stream(execution_id: str, after: int = 0, slot: bool = False) -> Respo
     return response
 
 
-def _events(app: Flask, execution_id: str, after: int) -> Iterator[str]:
+def _events(app: Flask, execution_id: str, after: int, hook: bool) -> Iterator[str]:
     events = event_log(app)
     quiet = app.config["STREAM_KEEPALIVE"]
     yield f": events of {execution_id}\n\n"  # the headers go out now, not with the first event
@@ -130,12 +133,12 @@ def _events(app: Flask, execution_id: str, after: int) -> Iterator[str]:
             found = []
             time.sleep(min(quiet, 1.0))
         if found and found[0].id > after + 1:  # the log lost the start of what this client missed
-            yield from _snapshot(app, execution_id, skip={e.data.get("node_id") for e in found})
+            yield from _snapshot(app, execution_id, {e.data.get("node_id") for e in found}, hook)
         for event in found:
             if event.kind == EventKind.EXECUTION_FINISHED:
-                yield from _last(app, execution_id, event.id)
+                yield from _last(app, execution_id, event.id, hook)
                 return
-            yield _format(event.kind, event.data, event.id)
+            yield _format(event.kind, _told(event.kind, event.data, hook), event.id)
             after = event.id
         if found:
             wait = quiet
@@ -147,8 +150,8 @@ def _events(app: Flask, execution_id: str, after: int) -> Iterator[str]:
             continue
         if settled_at is not None:
             if after == 0:
-                yield from _snapshot(app, execution_id, skip=set())
-            yield from _last(app, execution_id, None)
+                yield from _snapshot(app, execution_id, set(), hook)
+            yield from _last(app, execution_id, None, hook)
             return
         wait = quiet
         yield ": keep-alive\n\n"
@@ -166,20 +169,33 @@ def _settled(app: Flask, execution_id: str) -> bool:
         return execution is None or execution.status not in ACTIVE
 
 
-def _last(app: Flask, execution_id: str, event_id: int | None) -> Iterator[str]:
-    """The last event: the execution as recorded (none if it is gone)."""
+def _told(kind: str, data: dict, hook: bool) -> dict:
+    """What a webhook's caller is told of a node's end: which, and how it ended."""
+    if hook and kind == EventKind.NODE_FINISHED:
+        return {"node_id": data.get("node_id"), "status": data.get("status")}
+    return data
+
+
+def _last(app: Flask, execution_id: str, event_id: int | None, hook: bool) -> Iterator[str]:
+    """The last event: the execution as recorded, or as a webhook answers (none if it is gone)."""
     with app.app_context():
         execution = db.session.get(Execution, execution_id)
-        body = serialize(execution, with_nodes=False) if execution is not None else None
+        if execution is None:
+            body = None
+        elif hook:
+            body = {"execution_id": execution.id, "status": execution.status, "outputs": execution.outputs}
+        else:
+            body = serialize(execution, with_nodes=False)
     if body is not None:
         yield _format(EventKind.EXECUTION_FINISHED, body, event_id)
 
 
-def _snapshot(app: Flask, execution_id: str, skip: set) -> Iterator[str]:
+def _snapshot(app: Flask, execution_id: str, skip: set, hook: bool) -> Iterator[str]:
     """``node_finished`` for the nodes settled so far, from the database."""
     with app.app_context():
         execution = db.session.get(Execution, execution_id)
         nodes = serialize(execution)["nodes"] if execution is not None else []
     for node in nodes:
         if node["status"] not in ("pending", "running") and node["node_id"] not in skip:
-            yield _format(EventKind.NODE_FINISHED, {key: node[key] for key in SNAPSHOT_FIELDS}, None)
+            told = _told(EventKind.NODE_FINISHED, {key: node[key] for key in SNAPSHOT_FIELDS}, hook)
+            yield _format(EventKind.NODE_FINISHED, told, None)

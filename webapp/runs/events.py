@@ -10,7 +10,8 @@ the events atomically, whichever process appends: the worker running the run, or
 process settling it by a cancel), read with ``XREAD BLOCK``, so a worker's events reach
 every web process that has a listener, and no database row is written per chunk; in local
 mode a log in this process's memory. Both keep at most ``STREAM_MAX_EVENTS`` (the oldest go
-first) and are dropped ``STREAM_TTL`` seconds after their last event.
+first) and are dropped ``STREAM_TTL`` seconds after their last event, or ``SETTLED_KEEP``
+seconds after the run settles.
 
 Streams over pub/sub (measured, ``bench/streams.py``): pub/sub would need a log beside it
 for late joiners and resumes, and XREAD answers within the same fraction of a millisecond.
@@ -18,6 +19,7 @@ for late joiners and resumes, and XREAD answers within the same fraction of a mi
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import logging
@@ -88,6 +90,13 @@ class MemoryLog:
             first = kept.events[0].id  # ids are consecutive: the ones after ``after`` are a tail
             return list(itertools.islice(kept.events, max(0, after + 1 - first), None))
 
+    def settled(self, execution_id: str) -> None:
+        """Its run settled: the log goes SETTLED_KEEP seconds on (at the next sweep after)."""
+        with self._lock:
+            kept = self._logs.get(execution_id)
+            if kept is not None:
+                kept.touched = min(kept.touched, time.monotonic() - self.ttl + SETTLED_KEEP)
+
     def _sweep(self, now: float) -> None:
         if now - self._swept < 60:
             return
@@ -102,6 +111,11 @@ class _Kept:
     changed: threading.Condition
     last_id: int = 0
     touched: float = 0.0
+
+
+# A settled run's log is kept this long for late joiners, not STREAM_TTL: a stream opened later
+# answers from the database (every run's events, outputs and all, would otherwise fill memory).
+SETTLED_KEEP = 60
 
 
 class RedisLog:
@@ -128,6 +142,9 @@ class RedisLog:
             pipe.expire(key, self.ttl)
             added, _ = pipe.execute()
         return _number(added)
+
+    def settled(self, execution_id: str) -> None:
+        self.redis.expire(KEY.format(execution_id), SETTLED_KEEP)
 
     def read(self, execution_id: str, after: int, wait: float) -> list[Event]:
         """The events after ``after``, waiting up to ``wait`` seconds for one."""
@@ -264,8 +281,11 @@ class RunEvents:
         self.append(EventKind.NODE_FINISHED, node_finished(record))
 
     def finished(self, status: str) -> None:
-        """The run settled: readers answer with the execution as it was recorded."""
+        """The run settled: readers answer with the execution as it was recorded, and the
+        log is kept only SETTLED_KEEP seconds more."""
         self.append(EventKind.EXECUTION_FINISHED, {"execution_id": self.execution_id, "status": status})
+        with contextlib.suppress(RedisError):  # else it expires at STREAM_TTL
+            self.log.settled(self.execution_id)
 
     def text_sink(self, node_id: str) -> NodeText:
         return NodeText(self, node_id)

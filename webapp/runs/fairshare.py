@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import sys
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.sql import ColumnElement
 
 from ..engine.status import RunStatus
@@ -83,10 +83,10 @@ def take_back(execution_id: str, user_id: str, cap: int) -> bool:
     """The run's lent place back, if its owner has room (a compare-and-set, as a claim);
     also True when the run is no longer running (nothing to take back)."""
     lock_owner(user_id)
+    lent_and_room = and_(executions.c.lending.is_(True), *room_for_owner(cap))
     taken = db.session.execute(
         update(executions)
-        .where(executions.c.id == execution_id, executions.c.lending.is_(True))
-        .where(or_(executions.c.status != RunStatus.RUNNING, *room_for_owner(cap)))
+        .where(executions.c.id == execution_id, or_(executions.c.status != RunStatus.RUNNING, lent_and_room))
         .values(lending=False)
     ).rowcount
     db.session.commit()

@@ -65,9 +65,11 @@ def choose(user: User, workflow, options: TestOptions) -> Chosen:
     problems = []
     if options.until is not None and options.until not in graph.nodes:
         problems.append(Problem("until", "unknown_node", f"no node '{options.until}' in the version run"))
-    for node_id in options.pinned:
+    for node_id, output in options.pinned.items():
         if node_id not in graph.nodes:
             problems.append(Problem(f"pinned.{node_id}", "unknown_node", f"no node '{node_id}' in the version run"))
+        elif (wrong := type(graph.nodes[node_id].impl).pinned_problem(output)) is not None:
+            problems.append(Problem(f"pinned.{node_id}", "invalid_value", wrong))
     if problems:
         raise ValidationFailed("The test run does not fit the version it runs", problems)
     now, pinned_rows = utcnow(), {}

@@ -357,7 +357,7 @@ def apply_action(definition: dict, action: str, form) -> dict:
     if verb == "add_node":
         after = form.get("new_node_after", "")
         new_id = _add_node(nodes, connections, kind, after)
-        if new_id and takes_input and after and after in {n.get("id") for n in nodes}:
+        if new_id and takes_input and after and after in _ids(nodes):
             if form.get("new_node_between") == "true":  # into the flow: what followed `after` follows it
                 for connection in connections:
                     if connection.get("from") == after:
@@ -398,7 +398,7 @@ def apply_action(definition: dict, action: str, form) -> dict:
 
 
 def _ids(nodes: list[dict]) -> set:
-    return {n.get("id") for n in nodes}
+    return {n.get("id") for n in nodes if isinstance(n.get("id"), str)}
 
 
 def _branch(nodes: list[dict], source: str, given: list[str]) -> dict:
@@ -426,9 +426,9 @@ def _add_node(nodes: list[dict], connections: list[dict], kind: str, after: str 
     info = describe(kind)
     if info is None:
         return None
-    new_id = _fresh_id(info.starter_id, {n.get("id") for n in nodes})
+    new_id = _fresh_id(info.starter_id, _ids(nodes))
     nodes.append({"id": new_id, "type": kind, "config": copy.deepcopy(info.starter)})
-    if after and info.fed_by:  # start from what comes in
+    if isinstance(after, str) and after and info.fed_by:  # start from what comes in
         fed = next(o for o in info.options if o.key == info.fed_by)
         start = _nearest_list(nodes, connections, after) if fed.gives_list else _first_output(nodes, after)
         nodes[-1]["config"][info.fed_by] = start
@@ -545,7 +545,11 @@ def _nearest_list(nodes: list[dict], connections: list[dict], after: str) -> str
             lists = _outputs(nodes, node_id, lists=True)
             if lists:
                 return f"{{{{ {node_id}.{lists[0]} }}}}"
-        above = (c.get("from") for c in connections if c.get("to") in frontier and c.get("from") not in seen)
+        above = (
+            c.get("from")
+            for c in connections
+            if c.get("to") in frontier and isinstance(c.get("from"), str) and c.get("from") not in seen
+        )
         frontier = list(dict.fromkeys(above))
         seen.update(frontier)
     return ""

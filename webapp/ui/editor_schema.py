@@ -150,7 +150,7 @@ class References:
         self.parents: dict[str, set[str]] = {}
         for connection in definition.get("connections") or []:
             ends = (connection.get("from"), connection.get("to")) if isinstance(connection, dict) else (None, None)
-            if ends[0] in self.nodes and ends[1] in self.nodes:
+            if all(isinstance(end, str) and end in self.nodes for end in ends):
                 self.parents.setdefault(ends[1], set()).add(ends[0])
         self.outputs: dict[str, list[str]] = {}
         for node_id, node in self.nodes.items():

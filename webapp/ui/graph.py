@@ -185,7 +185,8 @@ def _read(definition: dict) -> tuple[dict[str, _Box], list[_Edge]]:
             continue
         source, target = connection.get("from"), connection.get("to")
         branch = connection.get("branch") if isinstance(connection.get("branch"), str) else None
-        if source in boxes and target in boxes and source != target and (source, target, branch) not in seen:
+        drawn = isinstance(source, str) and isinstance(target, str) and source in boxes and target in boxes
+        if drawn and source != target and (source, target, branch) not in seen:
             seen.add((source, target, branch))
             edges.append(_Edge(source, target, branch, index))
     return boxes, edges

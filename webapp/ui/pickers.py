@@ -71,6 +71,8 @@ class Pickers:
             offered = [("", "Server default"), *((name, name) for name in self.providers)]
         elif picker == "models":
             provider = config.get("provider")
+            if provider and not isinstance(provider, str):
+                return None
             listed = self.providers.get(provider) if provider else self.models
             if not listed:
                 return None
@@ -79,6 +81,8 @@ class Pickers:
             offered = [("", "Pick a workflow…"), *((w.id, w.name) for w in self.workflows.values())]
         else:
             return None
+        if not isinstance(value, str):
+            return None  # not a name (the JSON tab can write anything): drawn as text, told by the validator
         if value and value not in {v for v, _ in offered}:
             offered.insert(1, (value, f"{value} (not one you can pick)"))
         return tuple(offered)

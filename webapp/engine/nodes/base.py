@@ -303,6 +303,12 @@ class NodeType:
         return cls.outputs_for(config)
 
     @classmethod
+    def pinned_problem(cls, output: dict) -> str | None:
+        """What is wrong with ``output`` given in place of running a node of this type (a
+        test run's ``pinned``), if the runner itself reads it (a branch)."""
+        return None
+
+    @classmethod
     def main_value(cls, output: dict) -> Any:
         """The one value that stands for an output (what a map lists per item)."""
         return output.get(cls.outputs[0]) if cls.outputs else None

@@ -34,5 +34,11 @@ class ConditionalNode(NodeType):
         result = bool(self.evaluate(self.condition, ctx))
         return NodeOutcome(output={"result": result}, input=self.condition.source)
 
+    @classmethod
+    def pinned_problem(cls, output: dict) -> str | None:
+        if isinstance(output.get("result"), bool):
+            return None
+        return 'a condition\'s pinned output is {"result": true} or {"result": false}'
+
     def branch_of(self, output: dict) -> str:
         return "true" if output["result"] else "false"

@@ -101,8 +101,9 @@ class InputNode(NodeType):
 
     @classmethod
     def lists_for(cls, config: dict) -> tuple[str, ...]:
-        fields = {f.get("name"): f for f in config.get("fields") or [] if isinstance(f, dict)}
-        return tuple(name for name in cls.outputs_for(config) if fields[name].get("type") == "array")
+        declared = config.get("fields") if isinstance(config.get("fields"), list) else []
+        arrays = [f.get("name") for f in declared if isinstance(f, dict) and f.get("type") == "array"]
+        return tuple(name for name in cls.outputs_for(config) if name in arrays)
 
     def configure(self, reader: ConfigReader) -> None:
         self.fields: list[InputField] = []
