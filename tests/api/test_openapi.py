@@ -272,9 +272,12 @@ class Tour:
             validator = self.validator(pointer + "/content/text~1event-stream/schema")
             events = list(parse([response.get_data()]))
             assert events and events[-1].event == "execution_finished", label
-            for event in events:
-                body = {"id": event.id, "event": event.event, "data": event.data}
+            content = self.validator(pointer + "/content/text~1event-stream/schema/properties/data/contentSchema")
+            for event in events:  # as on the wire (id and data are text), and the data's content
+                body = {"event": event.event, "data": json.dumps(event.data)}
+                body |= {"id": str(event.id)} if event.id is not None else {}
                 errors = [f"{e.instance_path}: {e.message}" for e in validator.iter_errors(body)]
+                errors += [f"data{e.instance_path}: {e.message}" for e in content.iter_errors(event.data)]
                 assert not errors, f"{label}: {errors}\n{json.dumps(body)[:2000]}"
             return response
         assert response.mimetype == "application/json", label

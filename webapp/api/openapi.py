@@ -174,6 +174,24 @@ def _component_name(header: dict) -> str:
     return header["name"].replace("-", "")
 
 
+def _on_the_wire(event: dict, components: dict) -> dict:
+    """One event as an SSE stream carries it: its ``id`` is text (digits; none on what is made
+    up from the database), its ``data`` JSON text whose content is the declared schema
+    (``contentMediaType``/``contentSchema``)."""
+    declared = components[event["$ref"].rpartition("/")[2]] if "$ref" in event else event
+    properties = declared["properties"]
+    said = properties["id"].get("description", "")
+    return {
+        **declared,
+        "required": [name for name in declared.get("required", []) if name != "id"],
+        "properties": {
+            **properties,
+            "id": {"type": "string", "pattern": "^[1-9][0-9]*$", "description": said},
+            "data": {"type": "string", "contentMediaType": "application/json", "contentSchema": properties["data"]},
+        },
+    }
+
+
 def _refusals_text(declared: Operation) -> str:
     lines = [f"- {r.status} `{r.code}`: {r.rule}" for r in declared.all_refusals]
     return "A body that matches its schema is still refused when:\n" + "\n".join(lines) if lines else ""
@@ -210,7 +228,8 @@ def _operation(declared: Operation, path_values: list[str], schemas: dict[Any, d
         if answer.schema is not None:
             response["content"] = {answer.media_type: {"schema": schemas[(answer.schema, "serialization")]}}
         if answer.events is not None:
-            response.setdefault("content", {})[EVENT_STREAM] = {"schema": schemas[(answer.events, "serialization")]}
+            event = schemas[(answer.events, "serialization")]
+            response.setdefault("content", {})[EVENT_STREAM] = {"schema": _on_the_wire(event, components)}
         responses[str(status)] = response
     for status in sorted(statuses):
         responses[str(status)] = {"$ref": f"#/components/responses/{ERRORS[status][0]}"}

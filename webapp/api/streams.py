@@ -80,9 +80,10 @@ def stream_slots(app: Flask) -> StreamSlots:
 
 def last_event_id() -> int:
     """The event to resume after, from the ``Last-Event-ID`` header (0: from the start)."""
-    given = request.headers.get("Last-Event-ID", "").strip()
-    if not given:
+    given = request.headers.get("Last-Event-ID")
+    if given is None:
         return 0
+    given = given.strip()  # an EventSource sends none rather than an empty one
     if not given.isdigit() or len(given) > 18:
         raise BadRequest("Last-Event-ID must be the number of an event of this stream")
     return int(given)
