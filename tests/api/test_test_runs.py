@@ -135,7 +135,11 @@ def test_each_node_records_its_rendered_input_with_secret_headers_masked(api, mo
             "config": {
                 "method": "POST",
                 "url": api_server.url("/echo"),
-                "headers": {"Authorization": "Bearer s3cret-ultra", "X-Api-Key": "k3y-ultra", "X-Trace": "{{ in.text }}"},
+                "headers": {
+                    "Authorization": "Bearer s3cret-ultra",
+                    "X-Api-Key": "k3y-ultra",
+                    "X-Trace": "{{ in.text }}",
+                },
                 "body": '{{ {"said": shout.value} }}',
             },
         },
