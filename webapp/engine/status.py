@@ -60,5 +60,22 @@ class TriggerType(StrEnum):
     SCHEDULE = "schedule"
 
 
+class TestRunStatus(StrEnum):
+    """A test run of a workflow's cases: ``running`` → ``completed`` | ``cancelled``."""
+
+    RUNNING = "running"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class CaseStatus(StrEnum):
+    """One case of a test run: ``pending`` until its execution settles and is scored."""
+
+    PENDING = "pending"
+    PASSED = "passed"
+    FAILED = "failed"  # a check did not pass
+    ERROR = "error"  # its execution failed, or a check could not be judged
+
+
 ACTIVE = (RunStatus.QUEUED, RunStatus.RUNNING)
 FINISHED = (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED)

@@ -3,6 +3,7 @@
 from .audit import AuditEvent
 from .base import isoformat, new_id, utcnow
 from .cache import CachedResponse
+from .evaluation import TestCase, TestRun, TestRunCase
 from .execution import Execution, ExecutionCount, IdempotencyKey, NodeRun
 from .provider import Provider
 from .ratelimit import RateLimitCounter
@@ -24,6 +25,9 @@ __all__ = [
     "RateLimitCounter",
     "Rating",
     "Template",
+    "TestCase",
+    "TestRun",
+    "TestRunCase",
     "Trigger",
     "User",
     "Workflow",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, ForeignKeyConstraint, Index, String, Text, and_
+from sqlalchemy import ForeignKey, ForeignKeyConstraint, Index, String, Text, and_, false
 from sqlalchemy.orm import Mapped, foreign, mapped_column, relationship
 
 from ..extensions import db
@@ -29,6 +29,8 @@ class Workflow(db.Model):
     usage_count: Mapped[int] = mapped_column(default=0)  # executions started: a trigger counts (0006)
     rating: Mapped[float | None]
     rating_count: Mapped[int] = mapped_column(default=0)
+    # Publishing asks for a passing test run of the exact draft (``evaluations/gate.py``).
+    require_passing_tests: Mapped[bool] = mapped_column(default=False, server_default=false())
     template_id: Mapped[str | None] = mapped_column(String(40))
     cloned_from: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -81,6 +83,8 @@ class WorkflowDraft(db.Model):
     definition: Mapped[dict] = mapped_column(JSONType)
     based_on_version: Mapped[int]  # the published version it was last set from
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Outputs pinned in the editor's Test panel, node id → output: given to its test runs.
+    pins: Mapped[dict | None] = mapped_column(JSONType)
 
 
 class Rating(db.Model):
