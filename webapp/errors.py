@@ -44,6 +44,17 @@ class NothingToPublish(Conflict):
     code = "nothing_to_publish"
 
 
+class TestsFailed(Conflict):
+    """The workflow requires passing tests, and its draft has no passing test run."""
+
+    __test__ = False
+    code = "tests_failed"
+
+
+class NoTests(Conflict):
+    code = "no_tests"
+
+
 class TooLarge(ServiceError):
     """A body within the request size limit whose content is past a bound of its own."""
 

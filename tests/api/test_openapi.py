@@ -24,7 +24,7 @@ from tests.definitions import (
     workflow_body,
 )
 from tests.event_streams import parse
-from tests.waiting import finished, node_reached
+from tests.waiting import eventually, finished, node_reached
 from webapp.schemas.base import json_schemas
 from webapp.schemas.workflows import RatingRequest, WorkflowCreate
 from webapp.services import templates as template_service
@@ -69,6 +69,14 @@ SPEC_OPERATIONS = {
     ("post", "/api/v1/workflows/{id}/publish"),
     ("get", "/api/v1/workflows/{id}/versions"),
     ("get", "/api/v1/workflows/{id}/versions/{n}"),
+    ("post", "/api/v1/workflows/{id}/tests"),
+    ("get", "/api/v1/workflows/{id}/tests"),
+    ("put", "/api/v1/tests/{id}"),
+    ("delete", "/api/v1/tests/{id}"),
+    ("post", "/api/v1/workflows/{id}/test-runs"),
+    ("get", "/api/v1/workflows/{id}/test-runs"),
+    ("get", "/api/v1/test-runs/{id}"),
+    ("post", "/api/v1/test-runs/{id}/cancel"),
 }
 NAMED_PATH_VALUES = {"token": "{token}", "number": "{n}"}  # every other path value is {id}
 LONE_OUTPUT = {"nodes": [{"id": "out", "type": "output", "config": {"template": "hello"}}]}
@@ -373,6 +381,34 @@ def test_a_tour_of_the_api_matches_the_document(app, client, api, other_api, doc
     # Executions: sync, async, idempotent, with a model, failing, cancelled, retried.
     done = tour.call(api, post, "/workflows/{id}/execute", 200, id=echo["id"], json={"inputs": {"text": "hi"}}).json
     assert done["status"] == "completed" and done["outputs"] == {"result": "HI"}
+
+    # Evaluations: cases, a test run scored, one cancelled.
+    shouts = {
+        "name": "Shouts",
+        "inputs": {"text": "hi"},
+        "checks": [{"output": "result", "kind": "equals", "value": "HI"}],
+    }
+    case = tour.call(api, post, "/workflows/{id}/tests", 201, id=echo["id"], json=shouts).json
+    tour.call(api, post, "/workflows/{id}/tests", 201, id=echo["id"], json={"from_execution": done["id"]})
+    tour.call(api, post, "/workflows/{id}/tests", 422, id=echo["id"], json={"name": ""})
+    tour.call(other_api, post, "/workflows/{id}/tests", 404, id=echo["id"], json=shouts)
+    tour.call(api, get, "/workflows/{id}/tests", 200, id=echo["id"])
+    tour.call(api, "put", "/tests/{id}", 200, id=case["id"], json={"name": "Shouts loudly"})
+    tour.call(other_api, "put", "/tests/{id}", 404, id=case["id"], json={"name": "mine"})
+    scoring = tour.call(api, post, "/workflows/{id}/test-runs", 202, id=echo["id"], json={"version": "draft"}).json
+    scored = eventually(lambda: api.get(f"/test-runs/{scoring['id']}").json, until=lambda r: r["status"] != "running")
+    assert scored["passed"] == 2
+    tour.call(api, get, "/test-runs/{id}", 200, id=scoring["id"])
+    tour.call(api, get, "/workflows/{id}/test-runs", 200, id=echo["id"])
+    tour.call(api, post, "/test-runs/{id}/cancel", 409, id=scoring["id"])
+    tour.call(api, post, "/workflows/{id}/test-runs", 404, id=echo["id"], json={"version": 99})
+    stuck = tour.call(api, post, "/workflows", 201, json=workflow_body("Stuck", definition=model_definition())).json
+    tour.call(api, post, "/workflows/{id}/test-runs", 409, id=stuck["id"])  # no cases yet
+    hangs = {"name": "Hangs", "inputs": {"text": "[[hang]]"}}
+    tour.call(api, post, "/workflows/{id}/tests", 201, id=stuck["id"], json=hangs)
+    waiting = tour.call(api, post, "/workflows/{id}/test-runs", 202, id=stuck["id"]).json
+    tour.call(api, post, "/test-runs/{id}/cancel", 202, id=waiting["id"])
+    tour.call(api, "delete", "/tests/{id}", 204, id=case["id"])
     queued = tour.call(
         api, post, "/workflows/{id}/execute", 202, id=echo["id"], json={"inputs": {"text": "later"}, "async": True}
     ).json

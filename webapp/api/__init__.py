@@ -40,4 +40,4 @@ def authenticate() -> None:
     ratelimits.count_api_call(f"key:{key_id}")
 
 
-from . import audit, drafts, executions, openapi, providers, templates, triggers, usage, workflows  # noqa: E402,F401
+from . import audit, drafts, evaluations, executions, openapi, providers, templates, triggers, usage, workflows  # noqa: E402,F401

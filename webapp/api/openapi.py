@@ -17,7 +17,7 @@ from typing import Any
 
 from flask import Flask, current_app
 
-from ..errors import NothingToPublish
+from ..errors import NoTests, NothingToPublish, TestsFailed
 from ..schemas.base import PageQuery, Query, json_schemas
 from ..schemas.catalogue import Error
 from ..schemas.definition import definition_schemas
@@ -40,8 +40,10 @@ ERRORS = {  # status → (component name, description, the error codes it carrie
     409: (
         "Conflict",
         "A conflict with what exists: the execution is in the wrong state for this, an Idempotency-Key is "
-        "reused for another workflow, a name is taken, or (nothing_to_publish) the draft is the published version.",
-        ["conflict", NothingToPublish.code],
+        "reused for another workflow, a name is taken; (nothing_to_publish) the draft is the published version; "
+        "(tests_failed) the workflow requires passing tests and the draft has no test run that passed every case; "
+        "(no_tests) a test run of a workflow without test cases.",
+        ["conflict", NothingToPublish.code, TestsFailed.code, NoTests.code],
     ),
     413: (
         "PayloadTooLarge",
@@ -84,6 +86,8 @@ PATH_VALUES = {
     "template_id": ("template", "tpl"),
     "trigger_id": ("trigger", "trg"),
     "provider_id": ("provider", "prv"),
+    "test_id": ("test case", "tc"),
+    "test_run_id": ("test run", "tr"),
     "token": None,
     "number": None,
 }
@@ -91,7 +95,7 @@ PATH_VALUES = {
 PATH_NAMES = {"token": "token", "number": "n"}
 PATH_VALUE = re.compile(r"<(?:\w+:)?(\w+)>")
 SHARED_QUERY = set(PageQuery.model_fields)  # documented once, under components.parameters
-TAGS = ("workflows", "executions", "triggers", "providers", "templates", "usage", "audit", "meta")
+TAGS = ("workflows", "executions", "evaluations", "triggers", "providers", "templates", "usage", "audit", "meta")
 
 
 def _path_parameter(name: str) -> dict:

@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from ..engine.errors import Problem
 from ..engine.status import TriggerType
+from ..evaluations.records import SPENT, Tally
 from ..models import (
     AuditEvent,
     Execution,
     NodeRun,
     Provider,
     Template,
+    TestCase,
+    TestRun,
+    TestRunCase,
     Trigger,
     Workflow,
     WorkflowDraft,
     WorkflowVersion,
     isoformat,
 )
-from ..schemas import catalogue, drafts, providers, triggers
+from ..schemas import catalogue, drafts, evaluations, providers, triggers
 from ..schemas import executions as runs
 from ..schemas import workflows as schemas
+from ..schemas.evaluations import DRAFT
 from ..services.triggers import hook_url
 
 
@@ -42,6 +49,7 @@ def workflow_full(workflow: Workflow) -> schemas.Workflow:
     return {
         **workflow_summary(workflow),
         "version": workflow.version,
+        "require_passing_tests": workflow.require_passing_tests,
         "nodes": definition["nodes"],
         "connections": definition.get("connections") or [],  # a PATCH may have stored null
     }
@@ -190,4 +198,68 @@ def provider(item: Provider) -> providers.Provider:
         "models": item.models,
         "prices": item.prices,
         "created_at": isoformat(item.created_at),
+    }
+
+
+def test_case(row: TestCase) -> evaluations.TestCase:
+    return {
+        "id": row.id,
+        "workflow_id": row.workflow_id,
+        "name": row.name,
+        "inputs": row.inputs,
+        "checks": row.checks,
+        "created_at": isoformat(row.created_at),
+        "updated_at": isoformat(row.updated_at),
+    }
+
+
+def test_run_summary(run: TestRun, tally: Tally) -> evaluations.TestRunSummary:
+    finished = run.finished_at
+    return {
+        "id": run.id,
+        "workflow_id": run.workflow_id,
+        "version": DRAFT if run.version is None else run.version,
+        "status": run.status,
+        "created_at": isoformat(run.created_at),
+        "finished_at": isoformat(finished),
+        "cases_total": tally.total,
+        "passed": tally.passed,
+        "failed": tally.failed,
+        "errors": tally.errors,
+        "pass_rate": tally.pass_rate,
+        "duration_ms": round((finished - run.created_at).total_seconds() * 1000) if finished else None,
+        "usage": _spent(tally),
+    }
+
+
+def test_run(run: TestRun, tally: Tally, executions: dict[str, Execution]) -> evaluations.TestRun:
+    """With each case: its checks' results, and its execution's outputs, time and spend
+    (``executions`` by id) with what its judges spent."""
+    return {
+        **test_run_summary(run, tally),
+        "cases": [_case(row, executions.get(row.execution_id)) for row in run.cases],
+    }
+
+
+def _case(row: TestRunCase, ran: Execution | None) -> evaluations.CaseResult:
+    spent = {key: getattr(row, key) + (getattr(ran, key) if ran is not None else 0) for key in SPENT}
+    return {
+        "test_id": row.test_id,
+        "name": row.name,
+        "execution_id": row.execution_id,
+        "status": row.status,
+        "detail": row.detail,
+        "checks": row.results or [],
+        "outputs": ran.outputs if ran is not None else None,
+        "duration_ms": ran.duration_ms if ran is not None else None,
+        "usage": _spent(SimpleNamespace(**spent)),
+    }
+
+
+def _spent(row) -> evaluations.Usage:
+    return {
+        "prompt_tokens": int(row.prompt_tokens),
+        "completion_tokens": int(row.completion_tokens),
+        "total_tokens": int(row.total_tokens),
+        "cost_usd": round(float(row.cost_usd), 10),
     }

@@ -20,6 +20,7 @@ from sqlalchemy import select, update
 
 from ..connections import redis_connection
 from ..engine.status import ACTIVE
+from ..evaluations import scoring
 from ..extensions import db
 from . import cancels
 from .execution import Ended, Outcome
@@ -63,7 +64,8 @@ class _Dispatcher:
 
     def after_run(self, execution_id: str, outcome: Outcome) -> None:
         """A waiting request hears of a settled run; a drained run goes back to the
-        queue; a freed slot goes to the owner's oldest held-back run."""
+        queue; a freed slot goes to the owner's oldest held-back run; a test run's case
+        is scored."""
         if outcome.ended in (Ended.SETTLED, Ended.NOT_CLAIMED):
             self.notify_finished(execution_id)
         if outcome.ended == Ended.HANDED_BACK:
@@ -71,6 +73,8 @@ class _Dispatcher:
             log.info("execution %s handed back to the queue for another worker", execution_id)
         if outcome.woken is not None:
             self.requeue(outcome.woken)
+        if outcome.scored:  # last: a judge's model call holds up none of the above
+            scoring.score_execution(execution_id)
 
 
 class Mode(StrEnum):

@@ -60,6 +60,7 @@ class Ended(StrEnum):
 class Outcome:
     ended: Ended
     woken: str | None = None  # the owner's held-back run this one's end let start
+    scored: bool = False  # settled, and a test run's case to score (``evaluations/scoring.py``)
 
 
 def run_execution(execution_id: str, nested: Nested | None = None) -> Outcome:
@@ -109,7 +110,7 @@ def _claim_and_run(execution_id: str, nested: Nested | None, hearing: cancels.He
 
         def fail() -> Outcome:
             settle(execution_id, RunStatus.FAILED, error, from_statuses=(RunStatus.RUNNING,))  # announced there
-            return Outcome(Ended.SETTLED, _wake_next(claim))
+            return Outcome(Ended.SETTLED, _wake_next(claim), claim.test)
 
         return ride_out(fail, what=f"settling {execution_id}", window=window)
 
@@ -128,6 +129,7 @@ class _Claim:
     prior: dict[str, NodeRecord]
     providers: dict[str, ProviderSettings]  # the running user's, named by the graph's model nodes
     only: frozenset[str] | None = None  # a test run ``until`` a node: that node and what is upstream of it
+    test: bool = False  # ``trigger: "test"``: it may be a test run's case, to score once settled
 
 
 @functools.cache
@@ -192,7 +194,17 @@ def _claim(execution_id: str, nested: bool = False, retry: bool = True) -> _Clai
     budget = watch_budget(row.user_id, row.token_budget, row.cost_budget)
     providers = settings_for(row.user_id, provider_names(graph.nodes.values()))
     claim = _Claim(
-        row.user_id, row.workflow_id, row.queue, graph, row.inputs, row.started_at, budget, prior, providers, only
+        row.user_id,
+        row.workflow_id,
+        row.queue,
+        graph,
+        row.inputs,
+        row.started_at,
+        budget,
+        prior,
+        providers,
+        only,
+        test=row.trigger == Trigger.TEST,
     )
     db.session.commit()  # a long run must not hold a transaction open
     return claim
@@ -285,7 +297,7 @@ def _finish(execution_id: str, claim: _Claim, result: RunResult, recorder: Recor
     held-back run (this one's slot is free), in one transaction."""
     recorder.flush(commit=False)
     ended = _hand_back(execution_id) if result.status == RunStatus.QUEUED else _record_outcome(execution_id, result)
-    return Outcome(ended, _wake_next(claim))
+    return Outcome(ended, _wake_next(claim), claim.test and ended == Ended.SETTLED)
 
 
 def _wake_next(claim: _Claim) -> str | None:

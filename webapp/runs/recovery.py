@@ -36,6 +36,7 @@ from sqlalchemy import or_, select
 from ..background import BackgroundLoop, loop_for
 from ..engine.errors import ErrorCode
 from ..engine.status import ACTIVE, RunStatus
+from ..evaluations import scoring
 from ..extensions import db
 from ..models import Execution, utcnow
 from ..outages import database_unavailable
@@ -63,7 +64,7 @@ def reap(app: Flask, judge_silence: Callable[[], bool] = _always) -> dict[str, i
     silence_counts = judge_silence()
     lost_before = now - timedelta(seconds=config["WORKER_LOST_AFTER"])
     started_before = now - timedelta(seconds=config["EXECUTION_TIMEOUT"] + config["WORKER_LOST_AFTER"])
-    counts = {"worker_lost": 0, "requeued": 0, "timeout": 0, "woken": 0}
+    counts = {"worker_lost": 0, "requeued": 0, "timeout": 0, "woken": 0, "cases_scored": 0}
     with app.app_context():
         queue = dispatcher(app)
         rows = db.session.execute(
@@ -106,6 +107,7 @@ def reap(app: Flask, judge_silence: Callable[[], bool] = _always) -> dict[str, i
                     row.id, RunStatus.FAILED, LOST, from_statuses=(row.status,), unless_beaten_since=lost_before
                 )
         counts["woken"] = _wake_held_back(queue, config["MAX_RUNNING_PER_USER"])
+        counts["cases_scored"] = scoring.sweep(app)
     if any(counts.values()):
         log.warning("reaper: %s", counts)
     return counts

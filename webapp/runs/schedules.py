@@ -83,7 +83,7 @@ def _fire(trigger_id: str, due_at, now) -> int:
     workflow = db.session.get(Workflow, trigger.workflow_id)
     owner = db.session.get(User, workflow.owner_id)
 
-    def claim() -> None:
+    def claim(_: object) -> None:
         if not _claim(trigger_id, due_at, following):
             raise _Taken
 

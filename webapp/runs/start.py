@@ -31,7 +31,7 @@ from ..services.workflows import runnable_workflow
 from .dispatch import dispatcher
 from .records import settle
 from .rows import insert_execution, reused_node
-from .test_runs import TestOptions, choose
+from .test_runs import Chosen, TestOptions, choose
 
 MAX_IDEMPOTENCY_KEY = 255
 
@@ -44,7 +44,7 @@ def start_execution(
     idempotency_key: str | None = None,
     trigger: Trigger = Trigger.API,
     trigger_id: str | None = None,
-    also: Callable[[], None] | None = None,
+    also: Callable[[Execution], None] | None = None,
     test: TestOptions | None = None,
 ) -> Execution:
     """Validate, record and dispatch a run. A repeated ``idempotency_key`` (same user,
@@ -60,35 +60,78 @@ def start_execution(
             return earlier
     if test is not None and test.asked:
         chosen = choose(user, workflow, test)
-        graph, copied = chosen.graph, chosen.pinned_rows
-        version, trigger = chosen.version, Trigger.TEST if chosen.test else trigger
-        extra = {"definition": chosen.definition, "run_until": chosen.until}
-    else:  # the common path: the latest published version, its parsed graph cached
-        graph, copied, version, extra = graph_for(workflow.id, workflow.version), None, workflow.version, {}
+        return start_chosen(
+            user, workflow, chosen, inputs, trigger=trigger, trigger_id=trigger_id, key=idempotency_key, also=also
+        )
+    # The common path: the latest published version, its parsed graph cached.
+    return _record(
+        user,
+        graph_for(workflow.id, workflow.version),
+        inputs,
+        key=idempotency_key,
+        also=also,
+        workflow_id=workflow.id,
+        workflow_version=workflow.version,
+        trigger=trigger,
+        trigger_id=trigger_id,
+    )
+
+
+def start_chosen(
+    user: User,
+    workflow: Workflow,
+    chosen: Chosen,
+    inputs: Any,
+    *,
+    trigger: Trigger = Trigger.API,
+    trigger_id: str | None = None,
+    key: str | None = None,
+    also: Callable[[Execution], None] | None = None,
+) -> Execution:
+    """Start a run of what ``choose`` picked (read once: a test run's cases all run the
+    draft as it was when the test run began)."""
+    return _record(
+        user,
+        chosen.graph,
+        inputs,
+        copied=chosen.pinned_rows,
+        key=key,
+        also=also,
+        workflow_id=workflow.id,
+        workflow_version=chosen.version,
+        trigger=Trigger.TEST if chosen.test else trigger,
+        trigger_id=trigger_id,
+        definition=chosen.definition,
+        run_until=chosen.until,
+    )
+
+
+def _record(
+    user: User,
+    graph,
+    inputs: Any,
+    *,
+    copied: dict[str, dict] | None = None,
+    key: str | None = None,
+    also: Callable[[Execution], None] | None = None,
+    **fields,
+) -> Execution:
+    """Check the inputs, the budget and the rate limit, then write and hand over the run
+    (``key``: its Idempotency-Key)."""
     values = _validated_inputs(graph, inputs)
     check_budget(user)
     count_execution(user.id)
-    execution = _new_execution(
-        graph,
-        copied,
-        workflow_id=workflow.id,
-        workflow_version=version,
-        user_id=user.id,
-        inputs=values,
-        trigger=trigger,
-        trigger_id=trigger_id,
-        **extra,
-    )
-    audit.record("execution.started", user, "execution", execution.id, details={"workflow_id": workflow.id})
-    if idempotency_key is not None:
-        db.session.add(IdempotencyKey(user_id=user.id, key=idempotency_key, execution_id=execution.id))
+    execution = _new_execution(graph, copied, user_id=user.id, inputs=values, **fields)
+    audit.record("execution.started", user, "execution", execution.id, details={"workflow_id": fields["workflow_id"]})
+    if key is not None:
+        db.session.add(IdempotencyKey(user_id=user.id, key=key, execution_id=execution.id))
         try:
             db.session.flush()
         except IntegrityError:  # the same key raced us: the other request's execution wins
             db.session.rollback()
-            return _execution_for_key(user, idempotency_key)
-    if also is not None:  # a caller's own write in the same commit (a schedule's claim); it may raise
-        also()
+            return _execution_for_key(user, key)
+    if also is not None:  # a caller's own write in the same commit (a schedule's claim, a case's link); it may raise
+        also(execution)
     db.session.commit()
     _dispatch(execution)
     return execution

@@ -90,6 +90,9 @@ class WorkflowFields(Body):
     description: Description | None = Field(None, description="null: empty.")
     category: Category | None = Field(None, description=f"null or left out: '{DEFAULT_CATEGORY}'.")
     public: bool = False
+    require_passing_tests: bool = Field(
+        False, description="Publishing asks for a test run of the exact draft that passed every case."
+    )
     connections: Connections | None = Field(None, description="null: no connections.")
     id: Ignored = None
     version: Ignored = None
@@ -180,6 +183,7 @@ class Workflow(WorkflowSummary):
     """A summary plus the version and the definition."""
 
     version: Annotated[int, Field(ge=1)]
+    require_passing_tests: bool
     nodes: Nodes
     connections: Connections
 

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from ..engine.errors import Problem
 from ..errors import NotFound, NothingToPublish, TooLarge
+from ..evaluations.gate import refuse_untested
 from ..extensions import db
 from ..models import User, Workflow, WorkflowDraft, WorkflowVersion, utcnow
 from . import audit
@@ -60,12 +61,14 @@ def draft_problems(draft: WorkflowDraft) -> list[Problem]:
 
 def publish(user: User, workflow_id: str, note: str | None = None) -> Workflow:
     """The draft becomes the next version: 422 with its problems, 409 when it is the
-    published version already."""
+    published version already, or when the workflow requires passing tests and its
+    newest test run did not pass every case."""
     workflow = own_workflow(user, workflow_id)
     draft = draft_of(workflow)
     if not is_changed(workflow, draft):
         raise NothingToPublish(f"The draft is version {workflow.version} as published; nothing to publish")
     compile_definition(draft.definition)  # ValidationFailed (422): nothing published
+    refuse_untested(workflow, draft.definition)  # TestsFailed (409): nor without passing tests, if asked
     version = add_version(user, workflow, draft.definition, note)
     workflow.updated_at = utcnow()
     audit.record("workflow.version_published", user, "workflow", workflow.id, details={"version": version})

@@ -21,7 +21,7 @@ from ..engine.errors import ErrorCode, NodeError
 from ..engine.model_calls import ModelGateway, ModelReply, ModelRequest
 from ..errors import RateLimited
 from ..extensions import db
-from ..models import Execution, User, utcnow
+from ..models import Execution, TestRun, TestRunCase, User, utcnow
 
 
 def month_start(moment: datetime) -> datetime:
@@ -46,16 +46,19 @@ def _budgets(token_override: int | None, cost_override: float | None) -> tuple[i
 
 
 def spent_this_month(user_id: str) -> tuple[int, float]:
-    row = db.session.execute(
-        select(
-            func.coalesce(func.sum(Execution.total_tokens), 0), func.coalesce(func.sum(Execution.cost_usd), 0.0)
-        ).where(
-            Execution.user_id == user_id,
-            Execution.created_at >= month_start(utcnow()),
-            Execution.parent_execution_id.is_(None),  # a child's spend is in its parent's totals
-        )
-    ).one()
-    return int(row[0]), float(row[1])
+    """Tokens and cost since the month began: every top-level execution's, and what the
+    judges of the user's test runs spent (a child's spend is in its parent's totals)."""
+    since = month_start(utcnow())
+    runs = select(
+        func.coalesce(func.sum(Execution.total_tokens), 0), func.coalesce(func.sum(Execution.cost_usd), 0.0)
+    ).where(Execution.user_id == user_id, Execution.created_at >= since, Execution.parent_execution_id.is_(None))
+    judges = (
+        select(func.coalesce(func.sum(TestRunCase.total_tokens), 0), func.coalesce(func.sum(TestRunCase.cost_usd), 0.0))
+        .join(TestRun, TestRun.id == TestRunCase.test_run_id)
+        .where(TestRun.user_id == user_id, TestRunCase.scored_at >= since)
+    )
+    (tokens, cost), (judge_tokens, judge_cost) = db.session.execute(runs).one(), db.session.execute(judges).one()
+    return int(tokens) + int(judge_tokens), float(cost) + float(judge_cost)
 
 
 def over_budget(user: User, extra_tokens: int = 0, extra_cost: float = 0.0) -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy import Row, bindparam, func, or_, select, update
 
 from ..errors import Forbidden, NotFound
+from ..evaluations.gate import refuse_untested
 from ..extensions import db
 from ..models import Rating, User, Workflow, isoformat, utcnow
 from ..models.workflow import visible_to
@@ -110,6 +111,7 @@ def create_workflow(
         description=fields.get("description", ""),
         category=fields.get("category") or DEFAULT_CATEGORY,
         public=fields.get("public", False),
+        require_passing_tests=fields.get("require_passing_tests", False),
         template_id=template_id,
         cloned_from=cloned_from,
         version=0,  # none published yet: add_version publishes 1
@@ -129,11 +131,12 @@ def update_workflow(user: User, workflow_id: str, fields: dict) -> Workflow:
     workflow = owned_workflow(user, workflow_id)
     definition = _changed_definition(workflow, fields)  # 422 here leaves the workflow untouched
     changed = []
-    for key in ("name", "description", "category", "public"):
+    for key in ("name", "description", "category", "public", "require_passing_tests"):
         if key in fields and getattr(workflow, key) != fields[key]:
             setattr(workflow, key, fields[key])
             changed.append(key)
     if definition is not None:
+        refuse_untested(workflow, definition)  # a required passing test run holds for this path too (409)
         add_version(user, workflow, definition)  # published at once, and the draft set to it
         changed.append("definition")
     if changed:
