@@ -85,3 +85,52 @@ def _nice_ceiling(value: float) -> float:
 
 def _day(text: str) -> date:
     return date.fromisoformat(str(text)[:10])
+
+
+RATE_WIDTH, RATE_HEIGHT = 600, 160
+
+
+def pass_rate_chart(points: list[tuple[str, float | None, str]]) -> Markup:
+    """One bar per test run, oldest first: its pass rate (0–100 %), labelled on hover
+    with ``(label, rate, title)``; a run with nothing scored yet is a thin mark."""
+    plot_w, plot_h = RATE_WIDTH - LEFT - RIGHT, RATE_HEIGHT - TOP - BOTTOM
+    slot = plot_w / max(len(points), 1)
+    bar = max(min(slot * 0.7, 28), 1.5)
+    parts = [
+        Markup(
+            '<svg class="chart chart-small" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" role="img" '
+            'aria-label="Pass rate of the last {n} test runs, oldest first">'
+        ).format(w=RATE_WIDTH, h=RATE_HEIGHT, n=len(points))
+    ]
+    for step in range(3):
+        y = TOP + plot_h - plot_h * step / 2
+        parts.append(
+            Markup(
+                '<line class="grid" x1="{}" x2="{}" y1="{:.1f}" y2="{:.1f}"/>'
+                '<text class="axis" x="{}" y="{:.1f}" text-anchor="end">{}%</text>'
+            ).format(LEFT, RATE_WIDTH - RIGHT, y, y, LEFT - 8, y + 4, step * 50)
+        )
+    for index, (label, rate, title) in enumerate(points):
+        height = plot_h * (rate or 0)
+        x = LEFT + index * slot + (slot - bar) / 2
+        parts.append(
+            Markup(
+                '<rect class="bar{}" x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}" rx="2">'
+                "<title>{}</title></rect>"
+            ).format(
+                "" if rate else " bar-zero",
+                x,
+                TOP + plot_h - height if rate else TOP + plot_h - 1,
+                bar,
+                height if rate else 1,
+                title,
+            )
+        )
+        if index == 0 or index == len(points) - 1:
+            parts.append(
+                Markup('<text class="axis" x="{:.1f}" y="{}" text-anchor="middle">{}</text>').format(
+                    x + bar / 2, RATE_HEIGHT - 10, label
+                )
+            )
+    parts.append(Markup("</svg>"))
+    return Markup("").join(parts)

@@ -30,7 +30,7 @@ from ..services.providers import list_providers
 from ..services.versions import draft_of, normalised
 from . import bp, editor_schema, node_forms, undo
 from . import draft as drafts
-from .editor_panels import test_panel, versions_shown
+from .editor_panels import gate_state, test_panel, versions_shown
 from .forms import WorkflowMetaForm
 from .graph import render_graph
 from .pickers import Pickers, Readable, fill_inputs
@@ -147,6 +147,7 @@ def editor_context(
         "note_max": NOTE_MAX,
         "differs_from_published": bool(definition) and normalised(definition) != normalised(workflow.definition),
         "versions": versions_shown(workflow, kept) if suggestions and not readonly else [],
+        "gate_state": gate_state(workflow) if suggestions and not readonly else None,
         **(
             test_panel(workflow, definition, test_values, test_start)
             if suggestions and not readonly and view == "form"

@@ -9,14 +9,26 @@ from types import SimpleNamespace
 from flask_login import current_user
 
 from ..errors import ValidationFailed
+from ..evaluations.gate import gate_problem
 from ..services import drafts as draft_service
 from ..services.definitions import compile_definition, graph_for
 from ..services.executions import latest_test_run
 from ..services.summaries import executed_definition
+from ..services.versions import draft_of
 from .graph import render_graph
 from .run_form import run_fields
 
 VERSIONS_SHOWN = 20
+
+
+def gate_state(workflow) -> SimpleNamespace | None:
+    """Beside Publish (and on the Tests tab): ``text``, why the draft may not be published
+    yet in the gate's words, or "Tests passed"; None when the workflow requires no tests."""
+    if not workflow.require_passing_tests:
+        return None
+    problem = gate_problem(workflow.id, draft_of(workflow).definition)
+    text = "Tests passed" if problem is None else f"Publishing is held: {problem}."
+    return SimpleNamespace(passed=problem is None, text=text)
 
 
 def versions_shown(workflow, draft: dict) -> list[SimpleNamespace]:

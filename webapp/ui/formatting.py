@@ -119,7 +119,7 @@ def active_section() -> str | None:
     }
     if endpoint in sections:
         return sections[endpoint]
-    if endpoint.startswith("ui.workflow") or endpoint.startswith("ui.editor"):
+    if endpoint.startswith(("ui.workflow", "ui.editor", "ui.test")):
         return "ui.workflows"
     return None
 
