@@ -81,6 +81,8 @@ from . import (  # noqa: E402,F401 - views register themselves on bp
     providers,
     settings,
     templates_gallery,
+    test_runs,
+    tests_tab,
     triggers,
     usage,
     workflows,
