@@ -15,6 +15,7 @@ from tests.conftest import make_user
 from tests.definitions import echo_definition
 from tests.ui.conftest import Page, create_workflow, run_and_wait
 from webapp.auth import accounts
+from webapp.evaluations import cases, runs
 from webapp.extensions import db
 from webapp.models import User
 from webapp.services import providers, triggers
@@ -28,7 +29,8 @@ REFUSED = {401, 403, 404, 405}
 
 @pytest.fixture
 def owned(app, alice):
-    """Alice's private workflow, one of her executions, API keys, triggers and providers."""
+    """Alice's private workflow, one of her executions, API keys, triggers, providers, a
+    test case and a test run."""
     workflow_id = create_workflow(app, alice, echo_definition(), name=SECRET, description=SECRET)
     execution_id = run_and_wait(app, alice, workflow_id, {"text": SECRET})
     with app.app_context():
@@ -38,7 +40,9 @@ def owned(app, alice):
         trigger, _ = triggers.create_trigger(user, workflow_id, {"type": "webhook"})
         body = {"name": SECRET, "base_url": "https://llm.example.com/v1", "api_key": SECRET}
         provider = providers.create_provider(user, body)
-        ids = {"trigger_id": trigger.id, "provider_id": provider.id}
+        case = cases.create_case(user, workflow_id, SECRET, {"text": SECRET}, [])
+        test_run = runs.start_test_run(user, workflow_id)
+        ids = {"trigger_id": trigger.id, "provider_id": provider.id, "test_id": case.id, "test_run_id": test_run.id}
     return {"workflow_id": workflow_id, "execution_id": execution_id, "key_id": key_id, **ids}
 
 
@@ -56,7 +60,8 @@ def test_every_route_refuses_another_users_things(app, alice, owned):
     for rule, method in routes(app):
         if not rule.arguments or rule.endpoint in NOT_OWNED:
             continue
-        values = {**owned, "number": "1"}  # ``number``: a published version of her workflow (its first)
+        # ``number``: a published version of her workflow (its first); ``index``: her case's first check.
+        values = {**owned, "number": "1", "index": "0"}
         unknown = rule.arguments - set(values)
         assert not unknown, f"classify {rule.rule}: what does {unknown} name, and who owns it?"
         path = rule.rule
