@@ -15,6 +15,7 @@ from tests.api.test_drafts import broken, lowercase_echo
 from tests.definitions import echo_definition
 from tests.ui.conftest import create_workflow, in_app, run_and_wait
 from tests.ui.forms import form_fields
+from tests.ui.test_editor import editor_form
 from tests.waiting import eventually
 from webapp.evaluations import cases as case_service
 from webapp.schemas.checks import KINDS
@@ -155,15 +156,21 @@ def test_a_running_test_run_polls_and_can_be_cancelled(page, app, alice, model):
     assert page.post(f"/test-runs/{run_id}/cancel").status_code == 303  # already ended: said, not a 500
 
 
-def test_the_gate_shows_beside_publish(page, app, alice):
+def test_the_gate_shows_beside_publish_and_holds_it(page, app, alice):
     workflow_id = create_workflow(app, alice, echo_definition())
     assert 'id="gate-state"' not in page.get(f"/workflows/{workflow_id}").text
     assert page.post(f"/workflows/{workflow_id}/tests/gate", {"require_passing_tests": "true"}).status_code == 303
+    in_app(app, lambda u: drafts.save_draft(u, workflow_id, lowercase_echo()), user_id=alice.id)
     held = page.get(f"/workflows/{workflow_id}").text
     assert re.search(r'id="gate-state"[^>]*>Publishing is held: this draft has no test run yet', held)
-    add_case(app, alice, workflow_id, "a", "A")
+    form = editor_form(page, workflow_id)
+    refused = page.post(f"/workflows/{workflow_id}/editor/publish", form, htmx=True)
+    assert refused.status_code == 422 and "Not published. This workflow requires passing tests" in refused.text
+    add_case(app, alice, workflow_id, "A", "a")
     ended(page, run_tests(page, workflow_id))
     assert re.search(r'id="gate-state"[^>]*>Tests passed', page.get(f"/workflows/{workflow_id}").text)
+    published = page.post(f"/workflows/{workflow_id}/editor/publish", form, htmx=True)
+    assert published.status_code == 200 and "Published version 2." in published.text
     assert re.search(r'id="gate-state"[^>]*>Tests passed', page.get(f"/workflows/{workflow_id}/tests").text)
     page.post(f"/workflows/{workflow_id}/tests/gate", {})
     assert in_app(app, lambda u: drafts.own_workflow(u, workflow_id).require_passing_tests, user_id=alice.id) is False

@@ -10,7 +10,7 @@ from flask import current_app, flash, request, url_for
 from flask_login import current_user
 
 from ..engine.errors import Problem
-from ..errors import NothingToPublish, ValidationFailed
+from ..errors import NothingToPublish, TestsFailed, ValidationFailed
 from ..runs import start
 from ..runs.test_runs import DRAFT, TestOptions
 from ..schemas.drafts import NOTE_MAX
@@ -65,6 +65,8 @@ def editor_publish(workflow_id: str):
         return _editor_again(kept, exc.details, "Not published: fix the problems below.")
     except NothingToPublish:
         return _after_keeping(kept, f"Nothing to publish: the draft is version {workflow.version} as published.")
+    except TestsFailed as exc:  # the publish gate: its words are beside the button too
+        return _editor_again(kept, kept.problems, f"Not published. {exc.message}.")
     kept.workflow = workflow
     return _after_keeping(kept, f"Published version {workflow.version}.", trigger="workflow-saved")
 
