@@ -55,14 +55,14 @@ def test_add_a_case_from_an_execution_page_and_a_check_by_kind(browser_page, ser
     page.locator("#check-kind").focus()
     page.locator("#check-kind").select_option("max_length")
     expect(page.locator("#check-value")).to_have_attribute("type", "number")
-    page.locator("#check-output").fill("result")
+    expect(page.locator("#check-output")).to_have_value("result")  # the draft's one output
     page.locator("#check-value").fill("5")
     page.keyboard.press("Enter")
     expect(page.locator(".alert-success")).to_contain_text("Added the check")
     expect(page.locator("#checks .check-list li")).to_have_count(2)
     page.locator("#check-kind").select_option("matches")
+    page.locator("#check-pattern").fill("x")  # there once the kind's fields are
     page.locator("#check-output").fill("")
-    page.locator("#check-pattern").fill("x")
     page.locator("#add-check-button").click()
     expect(page.locator("#pb-check-output")).to_contain_text("required")  # beside its field
     refused = "status of 422"  # the form's answer, with its problems (the browser logs the status)
@@ -79,9 +79,18 @@ def test_run_the_tests_from_the_workflow_page_and_see_a_failing_check(browser_pa
     failing = page.locator(".case-result", has_text="whispers").locator(".check-row.is-failed")
     expect(failing.locator(".check-expected")).to_contain_text("hi")
     expect(failing.locator(".check-actual")).to_contain_text("HI")
-    expect(
-        page.locator(".case-result", has_text="whispers").get_by_role("link", name=re.compile("Execution"))
-    ).to_be_visible()
+    execution = page.locator(".case-result", has_text="whispers").get_by_role("link", name=re.compile("Execution"))
+    expect(execution).to_be_visible()
+    page.set_viewport_size({"width": 390, "height": 844})
+    expect(failing.locator(".check-actual")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    screenshot(page, "test-run-390.png")
+    execution.click()
+    expect(page.locator("#execution-status")).to_have_text("Completed")
+    page.goto(f"/workflows/{workflow_id}/tests")
+    page.get_by_role("link", name="Edit whispers").click()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    screenshot(page, "test-case-390.png")
     assert page.errors == []
 
 
