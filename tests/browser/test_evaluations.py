@@ -74,7 +74,16 @@ def test_run_the_tests_from_the_workflow_page_and_see_a_failing_check(browser_pa
     workflow_id = create_workflow(server.app, ada(server), echo_definition(), name="Graded")
     add_case(server, workflow_id, "Hi", "HI", "shouts")
     add_case(server, workflow_id, "Hi", "hi", "whispers")
-    run_all(page, workflow_id)
+    page.goto(f"/workflows/{workflow_id}")  # by keyboard only: the Tests tab, then Run all tests
+    page.get_by_role("link", name="Tests", exact=True).focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r".*/tests$"))
+    page.locator("#run-version").focus()
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "run-all-tests"
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r".*/test-runs/tr_\w+$"))
+    expect(page.locator("#test-run-status")).to_have_text("Completed", timeout=30_000)
     expect(page.locator("#test-run-rate")).to_have_text("50%")
     failing = page.locator(".case-result", has_text="whispers").locator(".check-row.is-failed")
     expect(failing.locator(".check-expected")).to_contain_text("hi")
