@@ -1,0 +1,7 @@
+"""Evaluations: a workflow's test cases scored against what its executions gave.
+
+``checks`` scores a case's checks (``score``), ``comparisons`` is the part of that which
+runs in a sandbox process (a user's regular expression or JSON Schema is code), and
+``kinds`` names the check kinds. The body schema of a check is ``webapp/schemas/checks.py``.
+Nothing heavy is imported here: a sandbox imports ``comparisons`` through this package.
+"""
