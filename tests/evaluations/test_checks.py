@@ -9,6 +9,7 @@ import time
 import pytest
 
 from tests.engine.conftest import make_gateway
+from tests.evaluations.sandbox_probe import LOADED
 from webapp.engine.errors import Interrupted, NodeError
 from webapp.engine.isolation import Bounds, InProcess, SandboxPool, sandboxed
 from webapp.engine.model_calls import Usage
@@ -226,6 +227,17 @@ SLOW = {"output": "text", "kind": "matches", "pattern": "(a|aa)+$"}
 def test_a_stopped_run_interrupts_the_checks(pool):
     with pytest.raises(Interrupted):
         one(SLOW, {"text": "a" * 60 + "b"}, pool, stopped=lambda: True)
+
+
+def test_scoring_in_a_sandbox_imports_no_web_framework_there():
+    sandboxes = make_pool()  # one sandbox: the probe runs where the checks ran
+    try:
+        schema = {"output": "city", "kind": "json_schema", "schema": {"type": "string"}}
+        assert one(schema, OUTPUTS, sandboxes).passed
+        heavy = ["flask", "sqlalchemy", "pydantic", "openai", "jsonschema"]
+        assert sandboxes.call(LOADED, heavy, lambda: False) == ["jsonschema"]
+    finally:
+        sandboxes.close()
 
 
 def test_only_registered_functions_are_called_in_a_sandbox(pool):
