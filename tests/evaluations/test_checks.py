@@ -13,7 +13,15 @@ from tests.evaluations.sandbox_probe import LOADED
 from webapp.engine.errors import Interrupted, NodeError
 from webapp.engine.isolation import Bounds, InProcess, SandboxPool, sandboxed
 from webapp.engine.model_calls import Usage
-from webapp.evaluations.checks import JUDGE_SYSTEM, JUDGED_CHARS, CheckResult, judge_messages, read_verdict, score
+from webapp.evaluations.checks import (
+    JUDGE_SYSTEM,
+    JUDGED_CHARS,
+    CheckResult,
+    expected,
+    judge_messages,
+    read_verdict,
+    score,
+)
 from webapp.evaluations.comparisons import COMPARE, QUOTE_CHARS
 
 
@@ -142,9 +150,9 @@ def test_the_same_verdicts_without_a_sandbox_process():
 def test_a_long_value_is_quoted_clipped_on_both_sides(pool):
     result = one({"output": "text", "kind": "equals", "value": "b" * 5000}, {"text": "a" * 100_000}, pool)
     assert not result.passed
-    expected, got = result.detail.removeprefix("expected ").split(", got ")
-    assert len(expected) <= QUOTE_CHARS and len(got) <= QUOTE_CHARS
-    assert expected.startswith('"bbb') and expected.endswith("…") and got.startswith('"aaa') and got.endswith("…")
+    wanted, got = result.detail.removeprefix("expected ").split(", got ")
+    assert len(wanted) <= QUOTE_CHARS and len(got) <= QUOTE_CHARS
+    assert wanted.startswith('"bbb') and wanted.endswith("…") and got.startswith('"aaa') and got.endswith("…")
 
 
 def test_a_check_on_an_output_the_execution_did_not_give_fails_saying_so(pool):
@@ -345,6 +353,25 @@ def test_what_the_judge_is_sent_reads_plainly_and_is_bounded():
 )
 def test_a_verdict_is_read_leniently_but_must_be_a_pass_or_a_fail(text, verdict):
     assert read_verdict(text) == verdict
+
+
+@pytest.mark.parametrize(
+    ("check", "words"),
+    [
+        ({"kind": "equals", "value": {"a": 1}}, 'equals {"a":1}'),
+        ({"kind": "contains", "value": "Paris"}, 'contains "Paris"'),
+        ({"kind": "not_contains", "value": "sorry"}, 'does not contain "sorry"'),
+        ({"kind": "matches", "pattern": "^a+$"}, "matches /^a+$/"),
+        ({"kind": "json_schema", "schema": {"type": "string"}}, 'conforms to the JSON Schema {"type":"string"}'),
+        ({"kind": "between", "min": 1, "max": 5}, "a number between 1 and 5"),
+        ({"kind": "between", "min": 1}, "a number of at least 1"),
+        ({"kind": "between", "max": 2.5}, "a number of at most 2.5"),
+        ({"kind": "max_length", "value": 1000}, "at most 1,000 characters (or items, for a list)"),
+        ({"kind": "judge", "criteria": "Polite."}, "judged by a model: Polite."),
+    ],
+)
+def test_what_a_check_expects_in_words(check, words):
+    assert expected({"output": "a", **check}) == words
 
 
 def test_a_result_is_plain_data():

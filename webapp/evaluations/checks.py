@@ -19,8 +19,8 @@ from ..engine.isolation import Isolation
 from ..engine.model_calls import ModelGateway, ModelRequest, Usage
 from ..engine.nodes.ai_model import parse_model_json
 from ..engine.stopping import Stopped, never
-from .comparisons import COMPARE, as_text, clip, quote
-from .kinds import JUDGED
+from .comparisons import COMPARE, QUOTE_CHARS, as_text, clip, quote
+from .kinds import JUDGED, CheckKind
 
 JUDGED_CHARS = 20_000  # of an output a judge is shown; the rest is cut, and the judge told so
 MAX_DETAIL_CHARS = 300  # a detail is one short line
@@ -77,6 +77,29 @@ def score(
         check = checks[index]
         results[index] = judge(check, outputs[check["output"]], models, deadline=deadline, stopped=stopped)
     return results  # type: ignore[return-value] - every place is filled
+
+
+def expected(check: dict) -> str:
+    """What a check expects, in words (a test run's page shows it beside the actual value)."""
+    kind = check["kind"]
+    if kind == CheckKind.EQUALS:
+        return f"equals {quote(check['value'])}"
+    if kind == CheckKind.CONTAINS:
+        return f"contains {quote(check['value'])}"
+    if kind == CheckKind.NOT_CONTAINS:
+        return f"does not contain {quote(check['value'])}"
+    if kind == CheckKind.MATCHES:
+        return f"matches /{clip(check['pattern'], QUOTE_CHARS)}/"
+    if kind == CheckKind.JSON_SCHEMA:
+        return f"conforms to the JSON Schema {quote(check['schema'])}"
+    if kind == CheckKind.BETWEEN:
+        low, high = check.get("min"), check.get("max")
+        if low is not None and high is not None:
+            return f"a number between {low} and {high}"
+        return f"a number of at least {low}" if low is not None else f"a number of at most {high}"
+    if kind == CheckKind.MAX_LENGTH:
+        return f"at most {check['value']:,} characters (or items, for a list)"
+    return f"judged by a model: {clip(check['criteria'], QUOTE_CHARS)}"
 
 
 def _missing(name: str, outputs: dict | None) -> str | None:
