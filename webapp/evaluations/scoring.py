@@ -11,13 +11,13 @@ or whose scorer died), or a cancel of the whole test run.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 
 from flask import Flask, current_app
 from sqlalchemy import or_, select, update
 
 from ..engine.status import CaseStatus, RunStatus, TestRunStatus
-from ..engine.stopping import never
 from ..extensions import db
 from ..llm import gateway_for
 from ..models import Execution, TestRun, TestRunCase, User, utcnow
@@ -53,8 +53,7 @@ def score_case(app: Flask, row: TestRunCase) -> None:
         outputs,
         sandboxes=_sandboxes(app),
         models=_judges(app, user, row.checks),
-        deadline=None,
-        stopped=never,
+        deadline=time.monotonic() + app.config["EXECUTION_TIMEOUT"],  # a case is scored within a run's time
     )
     if any(result.error for result in results):
         verdict = CaseStatus.ERROR
