@@ -4,6 +4,8 @@ owner's fair share — in local mode and in queue mode (a real RQ worker)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from tests.api.test_drafts import broken, lowercase_echo
@@ -256,3 +258,42 @@ def test_a_case_with_bad_checks_is_refused_with_each_problem(api):
     assert refused.status_code == 422
     paths = {problem["path"] for problem in refused.json["error"]["details"]}
     assert {"checks[0].pattern", "checks[1]", "checks[2].kind"} <= paths, paths
+
+
+def test_a_case_left_unscored_is_scored_by_the_reapers_sweep_once_its_scorer_is_gone(api, app):
+    from sqlalchemy import update
+
+    from webapp.evaluations.scoring import sweep
+    from webapp.extensions import db
+    from webapp.models import Execution, TestRun, TestRunCase, utcnow
+
+    workflow_id = create(api)
+    add_case(api, workflow_id, "hi", "HI")
+    run = scored(api, start(api, workflow_id)["id"])
+    (case,) = run["cases"]
+    long_ago = utcnow() - timedelta(seconds=app.config["WORKER_LOST_AFTER"] + 1)
+    with app.app_context():  # as if its scorer died after the run: taken a moment ago, not scored
+        db.session.execute(update(TestRun).where(TestRun.id == run["id"]).values(status="running", finished_at=None))
+        db.session.execute(update(Execution).where(Execution.id == case["execution_id"]).values(finished_at=long_ago))
+        unscored = {"status": "pending", "results": None, "scored_at": None, "scoring_since": utcnow()}
+        db.session.execute(update(TestRunCase).where(TestRunCase.test_run_id == run["id"]).values(**unscored))
+        db.session.commit()
+        assert sweep(app) == 0, "its scorer may still be at it"
+        lease = app.config["EXECUTION_TIMEOUT"] + app.config["WORKER_LOST_AFTER"] + 1
+        expired = {"scoring_since": utcnow() - timedelta(seconds=lease)}
+        db.session.execute(update(TestRunCase).where(TestRunCase.test_run_id == run["id"]).values(**expired))
+        db.session.commit()
+        assert sweep(app) == 1
+    again = api.get(f"/test-runs/{run['id']}").json
+    assert again["status"] == "completed" and again["cases"][0]["status"] == "passed"
+
+
+def test_a_case_whose_execution_is_cancelled_on_its_own_is_an_error(api, model):
+    workflow_id = create(api, model_definition(cache=False))
+    api.post(f"/workflows/{workflow_id}/tests", json={"name": "hangs", "inputs": {"text": "[[hang]] x"}})
+    started = start(api, workflow_id)
+    execution_id = started["cases"][0]["execution_id"]
+    assert api.post(f"/executions/{execution_id}/cancel").status_code == 202
+    run = scored(api, started["id"], timeout=60)
+    assert run["status"] == "completed" and run["cases"][0]["status"] == "error"
+    assert run["cases"][0]["detail"].startswith("its execution cancelled")

@@ -17,7 +17,7 @@ from .checks import Checks
 from .executions import Cost, ExecutionId
 from .workflows import Name
 
-MAX_TEST_CASES = 200  # per workflow: a test run starts one execution for each
+MAX_TEST_CASES = 100  # per workflow: a test run starts one execution for each, within RATELIMIT_EXECUTIONS
 DRAFT = "draft"
 
 TestCaseId = prefixed_id("tc")
