@@ -99,7 +99,7 @@ def test_the_panels_graph_follows_a_test_run_as_it_goes(browser_page, server):
         run_draft(page, "go")
     first = answered.value.text()
     # The Run's answer: the run as it stood a moment in, gen2 not started yet.
-    assert "Test run: running" in first
+    assert "Test run: still running." in first
     assert '<g class="node t-ai_model s-pending" data-node="gen2">' in first
 
     gen2 = page.locator(f'{RESULT} g.node[data-node="gen2"]')

@@ -155,8 +155,8 @@ def _after_keeping(kept: _Kept, message: str, trigger=None, test_values: dict | 
 @bp.post("/workflows/<workflow_id>/editor/test")
 def editor_test(workflow_id: str):
     """The Test panel's Run (and Run up to the open node): the draft, kept first, runs as a
-    test run with the panel's inputs; the editor comes back with each node's input and
-    output beside its form. Works as a plain form post too."""
+    test run with the panel's inputs and the draft's pins; the editor comes back with each
+    node's input and output beside its form. Works as a plain form post too."""
     workflow = owned_from_path()
     kept = _kept_from_form(workflow)
     if kept.refused:
@@ -187,7 +187,7 @@ FOLLOW_AFTER_SECONDS = 1.0  # a quick run answers with its results; a longer one
 
 def test_message(execution) -> str:
     scope = f" up to {execution.run_until}" if execution.run_until else ""
-    going = "running, its nodes update as they go" if execution.status in ACTIVE else execution.status
+    going = "still running" if execution.status in ACTIVE else execution.status
     return f"Test run{scope}: {going}."
 
 
