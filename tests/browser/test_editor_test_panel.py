@@ -1,7 +1,8 @@
 """The editor's Test panel in Chromium: a node's last output pinned (keyboard only) is what
 the next test run takes, with no model call; and a test run still going is followed live
 over its events (static/live.js, as the execution page is): the panel's graph recolours its
-nodes and a model's text shows as it arrives, then the results come when it ends."""
+nodes and a model's text shows as it arrives, then the results come when it ends (or at
+once when it is cancelled there)."""
 
 from __future__ import annotations
 
@@ -120,4 +121,19 @@ def test_the_panels_graph_follows_a_test_run_as_it_goes(browser_page, server):
     expect(gen2).to_have_attribute("class", re.compile(r"\bs-completed\b"))
     open_node(page, "gen2")
     expect(page.locator("#node-gen2 .node-test")).to_contain_text(ANSWER)
+    assert page.errors == []
+
+
+def test_a_test_run_cancelled_from_the_panel_ends_there(browser_page, server):
+    page = browser_page
+    workflow_id = create_workflow(server.app, ada(server), model_chain("[[latency=8]] {{ in.text }}"), name="Stopped")
+    page.goto(f"/workflows/{workflow_id}")
+    page.locator("#test-panel summary").click()
+    run_draft(page, "go")
+    expect(page.locator(".editor-message")).to_have_text("Test run: still running.")
+    page.locator("#test-cancel").click()
+    expect(page.locator(".editor-message")).to_have_text("Test run: cancelled.")  # at once, not when the call gives up
+    gen1 = page.locator(f'{RESULT} g.node[data-node="gen1"]')
+    expect(gen1).to_have_attribute("class", re.compile(r"\bs-cancelled\b"))
+    assert newest_run(server, workflow_id).status == "cancelled"
     assert page.errors == []

@@ -2,7 +2,8 @@
 last test output and *Unpin* (kept on the draft, owner only, with and without htmx), the
 next test runs taking the pin (the node does not run), pins of removed nodes dropped, a pin
 that no longer fits its node shown as a problem; and a run still going answered as it
-stands, with its events' address, then drawn with its results once it has ended."""
+stands, with its events' address, then drawn with its results once it has ended, or
+cancelled from the panel."""
 
 from __future__ import annotations
 
@@ -173,3 +174,17 @@ def test_a_run_still_going_is_answered_as_it_stands_and_drawn_with_its_results_o
     assert ended.status_code == 200 and "Test run: completed." in ended.text
     assert "data-events" not in panel(ended.text) and "Slow and steady" in card(ended.text, "gen")
     assert page.post(f"/workflows/{workflow_id}/editor/test/exec_nothere", pairs, htmx=True).status_code == 404
+
+
+def test_a_test_run_still_going_can_be_cancelled_from_the_panel(page, app):
+    workflow_id = create_workflow(app, page.user, model_definition("[[latency=5]] {{ in.text }}"))
+    pairs = replace(editor_form(page, workflow_id), "inputs.text", "go")
+    going = run_test(page, workflow_id, pairs)
+    execution_id = newest_run(app, workflow_id).id
+    cancel = f"/workflows/{workflow_id}/editor/test/{execution_id}/cancel"
+    assert f'id="test-cancel" formaction="{cancel}"' in panel(going.text)
+    cancelled = page.post(cancel, pairs, htmx=True)
+    assert cancelled.status_code == 200 and "Test run: cancelled." in cancelled.text
+    assert "test-cancel" not in cancelled.text and newest_run(app, workflow_id).status == "cancelled"
+    again = page.post(cancel, pairs)  # ended already; without JavaScript: back to the page
+    assert again.status_code == 303 and "Test run: cancelled." in page.get(again.headers["Location"]).text

@@ -5,6 +5,7 @@ node's last test output for the next test runs)."""
 
 from __future__ import annotations
 
+import contextlib
 from types import SimpleNamespace
 
 from flask import current_app, flash, request, url_for
@@ -12,7 +13,7 @@ from flask_login import current_user
 
 from ..engine.errors import Problem
 from ..engine.status import ACTIVE
-from ..errors import NotFound, NothingToPublish, ValidationFailed
+from ..errors import Conflict, NotFound, NothingToPublish, ValidationFailed
 from ..runs import start
 from ..runs.test_runs import DRAFT, TestOptions
 from ..schemas.drafts import NOTE_MAX
@@ -212,6 +213,23 @@ def editor_test_ended(workflow_id: str, execution_id: str):
     kept = _kept_from_form(workflow)
     if kept.refused:
         return kept.refused
+    return _after_keeping(kept, test_message(execution))
+
+
+@bp.post("/workflows/<workflow_id>/editor/test/<execution_id>/cancel")
+def editor_test_cancel(workflow_id: str, execution_id: str):
+    """Cancel in the Test panel: the run is cancelled and the editor drawn with how it ended
+    at once (its events would say so only once the node in flight gives up)."""
+    workflow = owned_from_path()
+    user = current_user._get_current_object()
+    execution = own_execution(user, execution_id)
+    if execution.workflow_id != workflow.id:
+        raise NotFound(f"No execution '{execution_id}' of this workflow")
+    kept = _kept_from_form(workflow)
+    if kept.refused:
+        return kept.refused
+    with contextlib.suppress(Conflict):  # it ended meanwhile: drawn as it ended
+        execution = start.cancel_execution(user, execution.id)
     return _after_keeping(kept, test_message(execution))
 
 
