@@ -84,7 +84,9 @@ def _moment(value):
     return value
 
 
-def wait_until_terminal(stack: Stack, workflow_id: str, expected: int, timeout: float = 900.0) -> dict:
+def wait_until_terminal(
+    stack: Stack, workflow_id: str, expected: int, timeout: float = 900.0, poll: float = 0.25
+) -> dict:
     deadline = time.monotonic() + timeout
     while True:
         found = outcome(stack, workflow_id)
@@ -92,7 +94,7 @@ def wait_until_terminal(stack: Stack, workflow_id: str, expected: int, timeout: 
             return found
         if time.monotonic() > deadline:
             raise RuntimeError(f"only {found['terminal']} of {expected} executions finished: {found['counts']}")
-        time.sleep(0.25)
+        time.sleep(poll)
 
 
 def submit_async(stack: Stack, workflow_id: str, count: int, concurrency: int, inputs: dict | None = None) -> dict:

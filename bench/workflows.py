@@ -162,3 +162,18 @@ def largest_allowed(size, max_bytes: int) -> dict:
     ids = [node["id"] for node in all_nodes]
     pairs = itertools.islice(((a, b) for i, a in enumerate(ids) for b in ids[i + 1 :]), size.max_connections)
     return {"nodes": all_nodes, "connections": [{"from": a, "to": b} for a, b in pairs]}
+
+
+def graded_answer(latency: float) -> dict:
+    """input → one uncached model call of ``latency`` s → output: what a test case runs."""
+    return _chain(
+        [
+            _input("question"),
+            {
+                "id": "gen",
+                "type": "ai_model",
+                "config": {"prompt": f"[[latency={latency:g}]] " + ref("in.question"), "cache": False},
+            },
+            {"id": "out", "type": "output", "config": {"fields": {"answer": ref("gen.text")}}},
+        ]
+    )

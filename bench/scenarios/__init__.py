@@ -4,6 +4,7 @@ from . import (
     async_latency,
     cache,
     engine,
+    evaluations,
     fanout,
     gunicorn,
     in_flight,
@@ -31,5 +32,6 @@ ALL = [
     in_flight,
     validation,
     streams,
+    evaluations,
 ]
 BY_NAME = {module.NAME: module for module in ALL}

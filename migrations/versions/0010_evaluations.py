@@ -60,6 +60,7 @@ def upgrade():
         sa.Column("results", JSONType, nullable=True),
         sa.Column("detail", sa.String(1000), nullable=True),
         sa.Column("scored_at", sa.DateTime(), nullable=True),
+        sa.Column("scoring_since", sa.DateTime(), nullable=True),
         sa.Column("prompt_tokens", sa.Integer(), nullable=False),
         sa.Column("completion_tokens", sa.Integer(), nullable=False),
         sa.Column("total_tokens", sa.Integer(), nullable=False),

@@ -4,6 +4,8 @@ owner's fair share — in local mode and in queue mode (a real RQ worker)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from tests.api.test_drafts import broken, lowercase_echo
@@ -189,3 +191,109 @@ def test_cases_run_inside_the_owners_fair_share(api, model, app):
         spans.append((execution["started_at"], execution["finished_at"]))
     most = max(sum(1 for s, f in spans if s <= moment < f) for moment, _ in spans)
     assert 1 < most <= app.config["MAX_RUNNING_PER_USER"]
+
+
+VERDICT = '{"pass": true, "reason": "It greets."}'
+EVERY_KIND_PASSING = [
+    {"output": "result", "kind": "equals", "value": "HELLO"},
+    {"output": "result", "kind": "contains", "value": "ELL"},
+    {"output": "result", "kind": "not_contains", "value": "bye"},
+    {"output": "result", "kind": "matches", "pattern": "^H[A-Z]+O$"},
+    {"output": "result", "kind": "json_schema", "schema": {"type": "string", "minLength": 5}},
+    {"output": "size", "kind": "between", "min": 1, "max": 5},
+    {"output": "result", "kind": "max_length", "value": 5},
+    {"output": "result", "kind": "judge", "criteria": "Greets the reader."},
+]
+EVERY_KIND_FAILING = [
+    {"output": "result", "kind": "equals", "value": "hello"},
+    {"output": "result", "kind": "contains", "value": "bye"},
+    {"output": "result", "kind": "not_contains", "value": "ELL"},
+    {"output": "result", "kind": "matches", "pattern": "^[0-9]+$"},
+    {"output": "result", "kind": "json_schema", "schema": {"type": "number"}},
+    {"output": "size", "kind": "between", "max": 4},
+    {"output": "result", "kind": "max_length", "value": 3},
+    {"output": "result", "kind": "judge", "criteria": "Says goodbye."},
+]
+
+
+def sized_echo() -> dict:
+    """``echo_definition`` with a second output: the text's length."""
+    definition = lowercase_echo()
+    definition["nodes"][1]["config"]["operation"] = "uppercase"
+    definition["nodes"][2]["config"]["fields"]["size"] = "{{ in.text | length }}"
+    return definition
+
+
+def test_every_check_kind_passes_and_fails_saying_why_and_judges_are_counted(api, model):
+    model.reply_when("Greets the reader.", VERDICT)
+    model.reply_when("Says goodbye.", '{"pass": false, "reason": "It never says goodbye."}')
+    workflow_id = create(api, sized_echo())
+    for name, checks in (("passes", EVERY_KIND_PASSING), ("fails", EVERY_KIND_FAILING)):
+        made = api.post(
+            f"/workflows/{workflow_id}/tests", json={"name": name, "inputs": {"text": "hello"}, "checks": checks}
+        )
+        assert made.status_code == 201, made.json
+    run = scored(api, start(api, workflow_id)["id"])
+    passes, fails = run["cases"]
+    assert passes["status"] == "passed" and fails["status"] == "failed", (passes, fails)
+    assert [c["kind"] for c in passes["checks"]] == [c["kind"] for c in EVERY_KIND_PASSING]
+    assert all(c["passed"] and c["detail"] for c in passes["checks"])
+    assert not any(c["passed"] for c in fails["checks"]) and all(c["detail"] for c in fails["checks"])
+    assert fails["checks"][-1]["detail"] == "It never says goodbye."
+    assert passes["usage"]["total_tokens"] > 0 and run["usage"]["total_tokens"] == (
+        passes["usage"]["total_tokens"] + fails["usage"]["total_tokens"]
+    )  # the echo spends nothing: what is counted is the judges'
+    report = api.get("/usage", query_string={"workflow_id": workflow_id}).json
+    assert report["totals"]["executions"] == 2 and report["totals"]["total_tokens"] == run["usage"]["total_tokens"]
+
+
+def test_a_case_with_bad_checks_is_refused_with_each_problem(api):
+    workflow_id = create(api)
+    bad = [
+        {"output": "result", "kind": "matches", "pattern": "(?:(?:a{100}){100}){300}"},
+        {"output": "result", "kind": "between", "min": 5, "max": 1},
+        {"output": "result", "kind": "nearly"},
+    ]
+    refused = api.post(f"/workflows/{workflow_id}/tests", json={"name": "bad", "checks": bad})
+    assert refused.status_code == 422
+    paths = {problem["path"] for problem in refused.json["error"]["details"]}
+    assert {"checks[0].pattern", "checks[1]", "checks[2].kind"} <= paths, paths
+
+
+def test_a_case_left_unscored_is_scored_by_the_reapers_sweep_once_its_scorer_is_gone(api, app):
+    from sqlalchemy import update
+
+    from webapp.evaluations.scoring import sweep
+    from webapp.extensions import db
+    from webapp.models import Execution, TestRun, TestRunCase, utcnow
+
+    workflow_id = create(api)
+    add_case(api, workflow_id, "hi", "HI")
+    run = scored(api, start(api, workflow_id)["id"])
+    (case,) = run["cases"]
+    long_ago = utcnow() - timedelta(seconds=app.config["WORKER_LOST_AFTER"] + 1)
+    with app.app_context():  # as if its scorer died after the run: taken a moment ago, not scored
+        db.session.execute(update(TestRun).where(TestRun.id == run["id"]).values(status="running", finished_at=None))
+        db.session.execute(update(Execution).where(Execution.id == case["execution_id"]).values(finished_at=long_ago))
+        unscored = {"status": "pending", "results": None, "scored_at": None, "scoring_since": utcnow()}
+        db.session.execute(update(TestRunCase).where(TestRunCase.test_run_id == run["id"]).values(**unscored))
+        db.session.commit()
+        assert sweep(app) == 0, "its scorer may still be at it"
+        lease = app.config["EXECUTION_TIMEOUT"] + app.config["WORKER_LOST_AFTER"] + 1
+        expired = {"scoring_since": utcnow() - timedelta(seconds=lease)}
+        db.session.execute(update(TestRunCase).where(TestRunCase.test_run_id == run["id"]).values(**expired))
+        db.session.commit()
+        assert sweep(app) == 1
+    again = api.get(f"/test-runs/{run['id']}").json
+    assert again["status"] == "completed" and again["cases"][0]["status"] == "passed"
+
+
+def test_a_case_whose_execution_is_cancelled_on_its_own_is_an_error(api, model):
+    workflow_id = create(api, model_definition(cache=False))
+    api.post(f"/workflows/{workflow_id}/tests", json={"name": "hangs", "inputs": {"text": "[[hang]] x"}})
+    started = start(api, workflow_id)
+    execution_id = started["cases"][0]["execution_id"]
+    assert api.post(f"/executions/{execution_id}/cancel").status_code == 202
+    run = scored(api, started["id"], timeout=60)
+    assert run["status"] == "completed" and run["cases"][0]["status"] == "error"
+    assert run["cases"][0]["detail"].startswith("its execution cancelled")

@@ -38,6 +38,7 @@ from sqlalchemy import update
 
 from tests.conftest import Api, close_app, make_app, make_user
 from tests.definitions import echo_definition, model_definition, spec_example, template_file, workflow_body
+from tests.waiting import eventually
 from webapp import create_app
 from webapp.config import TestConfig as AppTestConfig  # aliased: pytest would collect Test*
 from webapp.extensions import db
@@ -101,11 +102,23 @@ def world(tmp_path_factory, model_server):
     timed = me.post(f"/workflows/{echo}/triggers", json=schedule).json["id"]
     provider_body = {"name": "p", "base_url": model_server.base_url, "api_key": "sk-fuzz"}
     provider = _created(me.post("/providers", json=provider_body))
+    shouts = {
+        "name": "Shouts",
+        "inputs": {"text": "hi"},
+        "checks": [{"output": "result", "kind": "equals", "value": "HI"}],
+    }
+    case = _created(me.post(f"/workflows/{echo}/tests", json=shouts))
+    scored = me.post(f"/workflows/{echo}/test-runs", json={}).json["id"]
+    eventually(lambda: me.get(f"/test-runs/{scored}").json["status"] == "completed", what="the test run to end")
+    hangs = {"name": "Hangs", "inputs": {"text": "[[hang]]"}}
+    _created(me.post(f"/workflows/{failing_later}/tests", json=hangs))
+    waiting = me.post(f"/workflows/{failing_later}/test-runs", json={}).json["id"]  # cancelled by the fuzzer, or not
 
     throwaways = {  # what a DELETE gets instead of a fixture (deleting one would leave the rest of the run 404)
         "workflows": lambda: _created(me.post("/workflows", json=workflow_body("Throwaway"))),
         "triggers": lambda: _created(me.post(f"/workflows/{echo}/triggers", json={"type": "webhook"})),
         "providers": lambda: _created(me.post("/providers", json={**provider_body, "name": f"p{time.monotonic_ns()}"})),
+        "tests": lambda: _created(me.post(f"/workflows/{echo}/tests", json=shouts)),
     }
     ids = {
         "workflows": [echo, copy, failing, public, private, deleted],
@@ -113,6 +126,8 @@ def world(tmp_path_factory, model_server):
         "templates": [*template_ids[:5], template_id],
         "triggers": [hook.json["id"], timed],
         "providers": [provider, "default"],
+        "tests": [case],
+        "test-runs": [scored, waiting],
         "hooks": [hook.json["url"].rsplit("/hooks/", 1)[1]],
     }
     yield SimpleNamespace(

@@ -12,6 +12,7 @@ from ..evaluations.records import Tally, tallies
 from ..extensions import db
 from ..models import Execution
 from ..schemas import evaluations as schema
+from ..schemas.checks import stored
 from ..services.drafts import own_workflow
 from . import bp
 from .contract import Refusal, operation
@@ -22,7 +23,12 @@ from .serializers import test_case, test_run, test_run_summary
 TEST_CASE = (schema.TestCase, "The test case.")
 TEST_RUN = (schema.TestRun, "The test run, case by case.")
 CASE_REFUSALS = (
-    Refusal("invalid_value", "inputs past MAX_INPUT_BYTES, or a check's pattern past the pattern bounds"),
+    Refusal(
+        "invalid_value",
+        "inputs past MAX_INPUT_BYTES; a check's pattern that is not valid or past the pattern bounds; a "
+        "json_schema that is not a valid JSON Schema (or names an unknown $schema, or holds such a pattern); an "
+        "equals value or a schema over 64 KB as JSON; a between check whose min is over its max",
+    ),
     Refusal("invalid_value", "from_execution names an execution of another workflow"),
 )
 
@@ -62,7 +68,7 @@ def create_test_case(workflow_id: str, body):
     if isinstance(body, schema.TestCaseFromExecution):
         made = case_service.case_from_execution(g.user, workflow_id, body.from_execution, body.name)
     else:
-        checks = [check.model_dump(mode="json", exclude_unset=True) for check in body.checks]
+        checks = [stored(check) for check in body.checks]
         made = case_service.create_case(g.user, workflow_id, body.name, body.inputs, checks)
     return test_case(made), 201
 
@@ -95,7 +101,7 @@ def list_test_cases(workflow_id: str):
 def update_test_case(test_id: str, body: schema.TestCaseUpdate):
     changes = body.given()
     if "checks" in changes:
-        changes["checks"] = [check.model_dump(mode="json", exclude_unset=True) for check in body.checks]
+        changes["checks"] = [stored(check) for check in body.checks]
     return test_case(case_service.update_case(g.user, test_id, changes))
 
 

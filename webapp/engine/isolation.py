@@ -11,11 +11,14 @@ runs out of memory fails its step as ``resource_limit``. A result comes back onl
 once the sandbox has checked its size, so the worker never holds a runaway value.
 
 Nodes reach a sandbox as ``(type, id, config)`` and are rebuilt there once (compiled
-templates cannot be pickled), with only the upstream values they refer to.
+templates cannot be pickled), with only the upstream values they refer to. Other work on
+users' code (a test's regular expressions and JSON Schemas) comes as a call of a function
+registered with ``@sandboxed(name)``, by that name (``SandboxPool.call``).
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import multiprocessing
 import os
@@ -42,9 +45,42 @@ _CONTEXT.set_forkserver_preload([f"{__package__}.sandbox_forkserver"])  # the en
 Stop = Callable[[], object]  # truthy when the run that asked must end now
 
 
+_SANDBOXED: dict[str, Callable[[Any], Any]] = {}  # name → function: what a sandbox may be asked to call
+
+
+def sandboxed(name: str) -> Callable[[Callable[[Any], Any]], Callable[[Any], Any]]:
+    """Register a function of one picklable argument as callable in a sandbox by ``name``.
+    Its module is imported in the sandbox on its first call there (registering it there
+    too), so it should import little: only what the function needs."""
+
+    def register(function: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        known = _SANDBOXED.get(name)
+        if known is not None and _where(known) != _where(function):  # the same one imported again is fine
+            raise ValueError(f"{name!r} is already registered for {_where(known)}")
+        _SANDBOXED[name] = function
+        return function
+
+    return register
+
+
+def _where(function: Callable) -> str:
+    return f"{function.__module__}.{function.__qualname__}"
+
+
+def _registered(name: str) -> Callable[[Any], Any]:
+    function = _SANDBOXED.get(name)
+    if function is None:
+        raise NodeError("internal_error", f"no function is registered to run in a sandbox as {name!r}")
+    return function
+
+
 class Isolation(Protocol):
     def prepare(self, node, ctx: RunContext, stop: Stop) -> Any:
         """``node.impl.prepare(ctx)``, bounded; raises ``NodeError`` or ``Interrupted``."""
+
+    def call(self, name: str, payload: Any, stop: Stop, timeout: float | None = None) -> Any:
+        """The ``@sandboxed(name)`` function's result on ``payload``, bounded; raises
+        ``NodeError`` (it failed, its process died or ran past ``timeout``) or ``Interrupted``."""
 
 
 class InProcess:
@@ -52,6 +88,9 @@ class InProcess:
 
     def prepare(self, node, ctx: RunContext, stop: Stop) -> Any:
         return node.impl.prepare(ctx)
+
+    def call(self, name: str, payload: Any, stop: Stop, timeout: float | None = None) -> Any:
+        return _registered(name)(payload)
 
 
 @dataclass(frozen=True)
@@ -62,7 +101,8 @@ class Bounds:
     max_output_bytes: int  # MAX_NODE_OUTPUT_BYTES
 
 
-WARM_TASK = ("processing", "_warm", {"operation": "template", "template": "{{ [1]|first }}"}, {})
+# A task: ("node", type, id, config, values) or ("call", module, name, payload).
+WARM_TASK = ("node", "processing", "_warm", {"operation": "template", "template": "{{ [1]|first }}"}, {})
 
 
 class SandboxPool:
@@ -78,11 +118,21 @@ class SandboxPool:
         self.pid, self.idle, self.alive = os.getpid(), [], 0
 
     def prepare(self, node, ctx: RunContext, stop: Stop) -> Any:
-        task = (node.type, node.id, node.config, {k: ctx.values[k] for k in node.impl.needs if k in ctx.values})
+        values = {k: ctx.values[k] for k in node.impl.needs if k in ctx.values}
+        return self._run(("node", node.type, node.id, node.config, values), stop, self.bounds.step_timeout)
+
+    def call(self, name: str, payload: Any, stop: Stop, timeout: float | None = None) -> Any:
+        """Call the ``@sandboxed(name)`` function on ``payload`` in a sandbox, for at most
+        ``timeout`` seconds (and never longer than a step may take)."""
+        module = _registered(name).__module__  # only what this process registered is asked for
+        limit = self.bounds.step_timeout if timeout is None else min(timeout, self.bounds.step_timeout)
+        return self._run(("call", module, name, payload), stop, max(limit, 0.0))
+
+    def _run(self, task: tuple, stop: Stop, timeout: float) -> Any:
         sandbox = self._take(stop)
         keep = False
         try:
-            status, payload, keep = sandbox.ask(task, stop, self.bounds.step_timeout)
+            status, payload, keep = sandbox.ask(task, stop, timeout)
         finally:
             self._give_back(sandbox, keep)
         if status == "ok":
@@ -227,14 +277,13 @@ def _serve(conn, bounds: Bounds) -> None:
     built: OrderedDict = OrderedDict()
     while True:
         try:
-            kind, node_id, config, values = conn.recv()
+            task = conn.recv()
         except (EOFError, OSError):
             return
         keep = True
         try:
-            node = _node(built, expressions, kind, node_id, config)
+            made = _perform(task, built, expressions)
             # Measured here, before the pipe: the worker never receives a value over the bound.
-            made = node.prepare(RunContext(node_id, values))
             result = bounded(made, bounds.max_output_bytes, "what the step made", look_first=True)
             reply = ("ok", result, True)
         except NodeError as exc:
@@ -249,6 +298,16 @@ def _serve(conn, bounds: Bounds) -> None:
         conn.send(reply)
         if not keep:
             return
+
+
+def _perform(task: tuple, built: OrderedDict, expressions: Expressions) -> Any:
+    if task[0] == "call":
+        _, module, name, payload = task
+        importlib.import_module(module)  # registers its functions here, once per sandbox
+        return _registered(name)(payload)
+    _, kind, node_id, config, values = task
+    node = _node(built, expressions, kind, node_id, config)
+    return node.prepare(RunContext(node_id, values))
 
 
 def _node(built: OrderedDict, expressions: Expressions, kind: str, node_id: str, config: dict):

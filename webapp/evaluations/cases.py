@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from ..engine.bounds import json_size
 from ..engine.errors import Problem
 from ..engine.status import RunStatus
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..extensions import db
 from ..models import TestCase, User, Workflow, utcnow
 from ..models.workflow import visible_to
+from ..schemas.checks import VALUE_MAX_BYTES
 from ..schemas.evaluations import MAX_TEST_CASES
 from ..services import audit
 from ..services.definitions import refuse_oversized
@@ -63,7 +65,9 @@ def case_from_execution(user: User, workflow_id: str, execution_id: str, name: s
     if not execution.finished:
         raise Conflict(f"Execution '{execution_id}' is still {execution.status}; add it once it has finished")
     outputs = execution.outputs if execution.status == RunStatus.COMPLETED else None
-    checks = [{"output": key, "kind": "equals", "value": value} for key, value in (outputs or {}).items()]
+    # An output too large to keep as an expected value (over 64 KB) gets no check.
+    kept = {key: value for key, value in (outputs or {}).items() if json_size(value) <= VALUE_MAX_BYTES}
+    checks = [{"output": key, "kind": "equals", "value": value} for key, value in kept.items()]
     return create_case(user, workflow.id, name or NAME_FROM_EXECUTION.format(execution.id), execution.inputs, checks)
 
 

@@ -2,22 +2,24 @@
 
 A case is scored by the process that ran its execution, right after the run's own
 follow-ups (``runs/dispatch.py``: a judge's model call holds up no one's next run).
-Every write is a compare-and-set on ``status = 'pending'``, so a case is scored once
-whoever gets there first — the runner, the reaper's sweep (``sweep``: a case whose
-execution settled without its runner, cancelled while queued or lost with its worker,
-or whose scorer died), or a cancel of the whole test run.
+A scorer first takes the case (``scoring_since``, a lease as long as scoring can take:
+no judge is asked twice, nor its spending lost), and every write is a compare-and-set on
+``status = 'pending'``, so a case is scored once whoever gets there first — the runner,
+the reaper's sweep (``sweep``: a case whose execution settled without its runner,
+cancelled while queued or lost with its worker, or whose scorer died), or a cancel of
+the whole test run.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 
 from flask import Flask, current_app
 from sqlalchemy import or_, select, update
 
 from ..engine.status import CaseStatus, RunStatus, TestRunStatus
-from ..engine.stopping import never
 from ..extensions import db
 from ..llm import gateway_for
 from ..models import Execution, TestRun, TestRunCase, User, utcnow
@@ -31,15 +33,22 @@ DETAIL_MAX = 1000
 
 
 def score_execution(execution_id: str) -> None:
-    """Score the case this (``trigger: "test"``) execution ran for, if it is one."""
-    row = db.session.scalar(select(TestRunCase).where(TestRunCase.execution_id == execution_id))
-    if row is None or row.status != CaseStatus.PENDING:
-        db.session.commit()
-        return
-    score_case(current_app._get_current_object(), row)
+    """Score the case this (``trigger: "test"``) execution ran for, if it is one. A failure
+    is logged, not raised: the run is settled, and the reaper's sweep scores the case later."""
+    try:
+        row = db.session.scalar(select(TestRunCase).where(TestRunCase.execution_id == execution_id))
+        if row is None or row.status != CaseStatus.PENDING:
+            db.session.commit()
+            return
+        score_case(current_app._get_current_object(), row)
+    except Exception:
+        db.session.rollback()
+        log.exception("could not score the test case that execution %s ran for", execution_id)
 
 
 def score_case(app: Flask, row: TestRunCase) -> None:
+    if not _take(app, row):
+        return  # another scorer has it
     execution = db.session.get(Execution, row.execution_id)
     user = db.session.get(User, execution.user_id)
     outputs, status, error = execution.outputs, execution.status, execution.error
@@ -53,14 +62,34 @@ def score_case(app: Flask, row: TestRunCase) -> None:
         outputs,
         sandboxes=_sandboxes(app),
         models=_judges(app, user, row.checks),
-        deadline=None,
-        stopped=never,
+        deadline=time.monotonic() + app.config["EXECUTION_TIMEOUT"],  # a case is scored within a run's time
     )
     if any(result.error for result in results):
         verdict = CaseStatus.ERROR
     else:
         verdict = CaseStatus.PASSED if all(result.passed for result in results) else CaseStatus.FAILED
     _record(row, verdict, results)
+
+
+def _lease_expired(app: Flask):
+    """A taken case whose scorer has had all the time scoring can take, and more."""
+    lease = timedelta(seconds=app.config["EXECUTION_TIMEOUT"] + app.config["WORKER_LOST_AFTER"])
+    return or_(cases.c.scoring_since.is_(None), cases.c.scoring_since < utcnow() - lease)
+
+
+def _take(app: Flask, row: TestRunCase) -> bool:
+    taken = db.session.execute(
+        update(cases)
+        .where(
+            cases.c.test_run_id == row.test_run_id,
+            cases.c.position == row.position,
+            cases.c.status == CaseStatus.PENDING,
+            _lease_expired(app),
+        )
+        .values(scoring_since=utcnow())
+    ).rowcount
+    db.session.commit()
+    return bool(taken)
 
 
 def _sandboxes(app: Flask):
@@ -136,6 +165,7 @@ def sweep(app: Flask) -> int:
         .where(
             TestRun.status == TestRunStatus.RUNNING,
             TestRunCase.status == CaseStatus.PENDING,
+            _lease_expired(app),
             Execution.status.in_((RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.COMPLETED)),
             or_(Execution.status != RunStatus.COMPLETED, Execution.finished_at < lost_before),
         )

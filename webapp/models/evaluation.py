@@ -73,6 +73,8 @@ class TestRunCase(db.Model):
     results: Mapped[list | None] = mapped_column(JSONType)  # [{"kind", "output", "passed", "detail"}…]
     detail: Mapped[str | None] = mapped_column(String(1000))  # why it is an error, when no check says
     scored_at: Mapped[datetime | None]
+    # Taken by a scorer (a lease: past EXECUTION_TIMEOUT + WORKER_LOST_AFTER, its scorer is gone).
+    scoring_since: Mapped[datetime | None]
     # A judge's spending (the execution's own is on its row).
     prompt_tokens: Mapped[int] = mapped_column(default=0)
     completion_tokens: Mapped[int] = mapped_column(default=0)

@@ -65,11 +65,7 @@ def choose(user: User, workflow, options: TestOptions) -> Chosen:
     problems = []
     if options.until is not None and options.until not in graph.nodes:
         problems.append(Problem("until", "unknown_node", f"no node '{options.until}' in the version run"))
-    for node_id, output in options.pinned.items():
-        if node_id not in graph.nodes:
-            problems.append(Problem(f"pinned.{node_id}", "unknown_node", f"no node '{node_id}' in the version run"))
-        elif (wrong := type(graph.nodes[node_id].impl).pinned_problem(output)) is not None:
-            problems.append(Problem(f"pinned.{node_id}", "invalid_value", wrong))
+    problems += pinned_problems(graph, options.pinned)
     if problems:
         raise ValidationFailed("The test run does not fit the version it runs", problems)
     now, pinned_rows = utcnow(), {}
@@ -89,3 +85,15 @@ def choose(user: User, workflow, options: TestOptions) -> Chosen:
         }
     test = options.until is not None or bool(pinned_rows) or definition is not None or version != workflow.version
     return Chosen(graph, version, definition, options.until, pinned_rows, test)
+
+
+def pinned_problems(graph: Graph, pinned: dict[str, dict]) -> list[Problem]:
+    """Given outputs that do not fit the graph: of no node in it, or not what its type gives
+    (``NodeType.pinned_problem``). The editor's Test panel shows its stale pins by this too."""
+    problems = []
+    for node_id, output in pinned.items():
+        if node_id not in graph.nodes:
+            problems.append(Problem(f"pinned.{node_id}", "unknown_node", f"no node '{node_id}' in the version run"))
+        elif (wrong := type(graph.nodes[node_id].impl).pinned_problem(output)) is not None:
+            problems.append(Problem(f"pinned.{node_id}", "invalid_value", wrong))
+    return problems

@@ -111,9 +111,10 @@ def _problem(error: dict) -> Problem:
     if kind.startswith("union_tag_"):  # the field that tells the choices apart is missing or unknown
         key = str(error.get("ctx", {}).get("discriminator", "")).strip("'")
         allowed = str(error.get("ctx", {}).get("expected_tags", "")).replace("'", "")
+        where = f"{path}.{key}" if path else key  # a choice inside a list: ``checks[2].kind``
         if kind == "union_tag_not_found":
-            return Problem(key, "missing_field", f"'{key}' is required")
-        return Problem(key, "invalid_value", f"'{key}' must be one of {allowed}")
+            return Problem(where, "missing_field", f"'{where}' is required")
+        return Problem(where, "invalid_value", f"'{where}' must be one of {allowed}")
     if kind == "missing":
         return Problem(path, "missing_field", f"'{name}' is required")
     if kind == "extra_forbidden":

@@ -5,19 +5,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select, union_all
 
 from ..engine.errors import Problem
 from ..engine.status import RunStatus, Trigger
 from ..errors import NotFound, ValidationFailed
 from ..extensions import db
-from ..models import (
-    Execution,
-    ExecutionCount,
-    User,
-    Workflow,
-    utcnow,
-)
+from ..models import Execution, ExecutionCount, TestRun, TestRunCase, User, Workflow, utcnow
 
 _counts = ExecutionCount.__table__
 
@@ -103,41 +97,60 @@ def _started(user: User, workflow_id: str | None) -> int:
 
 
 def usage_report(user: User, *, days: int = 30, workflow_id: str | None = None) -> dict:
-    """Tokens and cost per day and per workflow, from the executions' totals (each the
-    sum of its nodes), for executions started in the last ``days`` days."""
+    """Tokens and cost per day and per workflow, for the last ``days`` days: every
+    execution's totals (each the sum of its nodes), and what the judges of the user's test
+    runs spent (counted on the day they judged; they are no executions)."""
     today = utcnow().date()
     since = today - timedelta(days=days - 1)
+    spend = _spending(user, since, workflow_id)
     sums = (
-        func.count(Execution.id),
-        func.coalesce(func.sum(Execution.prompt_tokens), 0),
-        func.coalesce(func.sum(Execution.completion_tokens), 0),
-        func.coalesce(func.sum(Execution.total_tokens), 0),
-        func.coalesce(func.sum(Execution.cost_usd), 0.0),
+        func.coalesce(func.sum(spend.c.runs), 0),
+        *(func.coalesce(func.sum(spend.c[key]), 0) for key in ("prompt_tokens", "completion_tokens", "total_tokens")),
+        func.coalesce(func.sum(spend.c.cost_usd), 0.0),
     )
-    # Top-level executions only: a workflow node's child run is in its parent's totals already.
-    scope = [Execution.user_id == user.id, Execution.created_at >= since, Execution.parent_execution_id.is_(None)]
-    if workflow_id:
-        scope.append(Execution.workflow_id == workflow_id)
-    day = func.date(Execution.created_at)
-    by_day = {
-        str(row[0]): _usage_entry(row[1:]) for row in db.session.execute(select(day, *sums).where(*scope).group_by(day))
-    }
+    day = func.date(spend.c.at)
+    by_day = {str(row[0]): _usage_entry(row[1:]) for row in db.session.execute(select(day, *sums).group_by(day))}
     by_workflow = db.session.execute(
-        select(Execution.workflow_id, Workflow.name, *sums)
-        .join(Workflow, Workflow.id == Execution.workflow_id)
-        .where(*scope)
-        .group_by(Execution.workflow_id, Workflow.name)
-        .order_by(func.sum(Execution.cost_usd).desc())
+        select(spend.c.workflow_id, Workflow.name, *sums)
+        .join(Workflow, Workflow.id == spend.c.workflow_id)
+        .group_by(spend.c.workflow_id, Workflow.name)
+        .order_by(func.sum(spend.c.cost_usd).desc())
     ).all()
     dates = [(since + timedelta(days=n)).isoformat() for n in range(days)]
     return {
         "days": days,
         "since": since.isoformat(),
         "workflow_id": workflow_id,
-        "totals": _usage_entry(db.session.execute(select(*sums).where(*scope)).one()),
+        "totals": _usage_entry(db.session.execute(select(*sums)).one()),
         "by_day": [{"date": d, **by_day.get(d, _usage_entry((0, 0, 0, 0, 0.0)))} for d in dates],
         "by_workflow": [{"workflow_id": row[0], "name": row[1], **_usage_entry(row[2:])} for row in by_workflow],
     }
+
+
+def _spending(user: User, since, workflow_id: str | None):
+    """One row per spending: each top-level execution (a workflow node's child run is in its
+    parent's totals already) and each judged test case, as (runs, workflow, when, tokens, cost)."""
+    spent = ("prompt_tokens", "completion_tokens", "total_tokens", "cost_usd")
+    runs = select(
+        literal(1).label("runs"),
+        Execution.workflow_id.label("workflow_id"),
+        Execution.created_at.label("at"),
+        *(getattr(Execution, key).label(key) for key in spent),
+    ).where(Execution.user_id == user.id, Execution.created_at >= since, Execution.parent_execution_id.is_(None))
+    judges = (
+        select(
+            literal(0).label("runs"),
+            TestRun.workflow_id.label("workflow_id"),
+            TestRunCase.scored_at.label("at"),
+            *(getattr(TestRunCase, key).label(key) for key in spent),
+        )
+        .join(TestRun, TestRun.id == TestRunCase.test_run_id)
+        .where(TestRun.user_id == user.id, TestRunCase.scored_at >= since, TestRunCase.total_tokens > 0)
+    )
+    if workflow_id:
+        runs = runs.where(Execution.workflow_id == workflow_id)
+        judges = judges.where(TestRun.workflow_id == workflow_id)
+    return union_all(runs, judges).subquery()
 
 
 def _usage_entry(row) -> dict:

@@ -26,6 +26,7 @@ from ..schemas.drafts import NOTE_MAX
 from ..services import drafts as draft_service
 from ..services import workflows as service
 from ..services.definitions import oversize, problems_in
+from ..services.pins import pins_of
 from ..services.providers import list_providers
 from ..services.versions import draft_of, normalised
 from . import bp, editor_schema, node_forms, undo
@@ -88,7 +89,8 @@ def editor_context(
     ``selected`` is the node open in the panel (``focus_node``: its id takes the focus).
     A draft past the size bounds is never drawn, whichever field it came in: it stays
     text in the JSON tab, with the bound it is past beside it."""
-    kept = draft_of(workflow).definition if not readonly else workflow.definition
+    draft = draft_of(workflow) if not readonly else None
+    kept = draft.definition if draft is not None else workflow.definition
     dirty = bool(definition) and normalised(definition) != normalised(kept)  # typed, not kept yet
     unpublished = normalised(kept) != normalised(workflow.definition)
     too_large = oversize(definition) if definition else None
@@ -135,6 +137,7 @@ def editor_context(
             label=f"Graph of {workflow.name}",
             insert_points=view == "form" and not readonly,
             selected=forms[selected].id if selected is not None else None,
+            pinned=set(pins_of(draft)) if draft is not None else set(),
         ),
         "selected": selected,
         "history": undo.write(history or []),

@@ -1,6 +1,7 @@
 """What the editor draws around the graph: the Versions list (each published version
 with what the draft changes against it) and the Test panel (the inputs form, the last
-test run, and each node's input, output and observed fields beside its form)."""
+test run, each node's input, output and observed fields beside its form, and the outputs
+pinned for the next test runs)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,17 @@ from types import SimpleNamespace
 
 from flask_login import current_user
 
+from ..engine.status import ACTIVE
 from ..errors import ValidationFailed
 from ..evaluations.gate import gate_problem
+from ..runs.test_runs import pinned_problems
 from ..services import drafts as draft_service
 from ..services.definitions import compile_definition, graph_for
 from ..services.executions import latest_test_run
+from ..services.pins import pinnable, pins_of
 from ..services.summaries import executed_definition
 from ..services.versions import draft_of
+from . import editor_schema
 from .graph import render_graph
 from .run_form import run_fields
 
@@ -55,28 +60,46 @@ def changes_text(found: dict) -> str:
 def test_panel(workflow, definition: dict, values: dict | None, start_from: dict | None = None) -> dict:
     """The Test panel: the inputs form (the draft's input fields, filled as posted, else
     from ``start_from`` — an earlier run's inputs, "Debug in the editor" — else with the
-    last test run's inputs: remembered for the workflow) and that run's node records,
-    shown beside each node's form."""
+    last test run's inputs: remembered for the workflow), that run's node records, shown
+    beside each node's form, and the draft's pinned outputs. A run still going is drawn as
+    it stands, with the address of its events: static/live.js follows them."""
     user = current_user._get_current_object()
     last = latest_test_run(user, workflow.id)
     try:
-        graph = compile_definition(definition)
+        graph, drawn = compile_definition(definition), True
     except ValidationFailed:  # an unfinished draft: its inputs as published, for now
-        graph = graph_for(workflow.id, workflow.version)
+        graph, drawn = graph_for(workflow.id, workflow.version), False
     remembered = last.inputs if last else None
     return {
         "test_fields": run_fields(graph, values, start_from if start_from is not None else remembered),
         "test_open": start_from is not None,
         "test_run": last,
+        "test_running": last is not None and last.status in ACTIVE,
         "test_nodes": {row.node_id: row for row in last.nodes} if last else {},
         "test_paths": {row.node_id: output_paths(row.node_id, row.output) for row in last.nodes} if last else {},
         "test_graph": render_graph(
             executed_definition(last),
             statuses={row.node_id: row.status for row in last.nodes},
             label=f"Last test run of {workflow.name}, each node by its status",
+            pinned={row.node_id for row in last.nodes if row.pinned},
         )
         if last
         else None,
+        **pins_shown(workflow, definition, graph if drawn else None, last),
+    }
+
+
+def pins_shown(workflow, definition: dict, graph, last) -> dict:
+    """The draft's pins of nodes still in it (a test run drops the others), each pin that no
+    longer fits its node with why (``graph``: the draft's, when it parses), and the nodes whose
+    last test output could be pinned."""
+    present = set(editor_schema.node_ids(definition))
+    pins = {node_id: output for node_id, output in pins_of(draft_of(workflow)).items() if node_id in present}
+    stale = {p.path.partition(".")[2]: p.message for p in pinned_problems(graph, pins)} if graph is not None else {}
+    return {
+        "test_pins": pins,
+        "test_stale_pins": stale,
+        "test_pinnable": {row.node_id for row in last.nodes if pinnable(row)} if last else set(),
     }
 
 

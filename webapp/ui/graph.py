@@ -89,6 +89,7 @@ def render_graph(
     label: str = "Workflow graph",
     insert_points: bool = False,
     selected: str | None = None,
+    pinned: frozenset[str] | set[str] = frozenset(),
 ) -> Markup:
     """The SVG for ``definition`` (``nodes`` and ``connections`` as in docs/api.md).
 
@@ -97,6 +98,9 @@ def render_graph(
     ``#<prefix><node id>`` (``selected`` marks one). A branching node's exits are
     drawn, labelled; ``insert_points`` puts a "+" on every
     connection (``data-action="insert_on:<its index>"``, for the editor's script).
+    ``pinned`` marks the nodes whose output a test run is given (the Test panel's pins).
+    A node coloured by status says which it is (``data-node``): the events of a run being
+    watched recolour it (static/live.js).
     """
     boxes, edges = _read(definition or {})
     if not boxes:
@@ -149,6 +153,7 @@ def render_graph(
             link_prefix,
             statuses is not None,
             box.id == selected,
+            box.id in pinned,
         )
         for box in sorted(boxes.values(), key=lambda b: (b.layer, b.row))  # reading (and Tab) order
     ]
@@ -395,12 +400,26 @@ def _insert_point(edge: _Edge, x: float, y: float) -> Markup:
 
 
 def _node(
-    box: _Box, status: str | None, detail: str | None, link_prefix: str | None, by_status: bool, selected: bool
+    box: _Box,
+    status: str | None,
+    detail: str | None,
+    link_prefix: str | None,
+    by_status: bool,
+    selected: bool,
+    pinned: bool = False,
 ) -> Markup:
     css = (
-        f"node t-{box.type}" + (f" s-{status or 'pending'}" if by_status else "") + (" is-selected" if selected else "")
+        f"node t-{box.type}"
+        + (f" s-{status or 'pending'}" if by_status else "")
+        + (" is-selected" if selected else "")
+        + (" is-pinned" if pinned else "")
     )
-    title = f"{box.id} ({box.type})" + (f" — {box.name}" if box.name else "") + (f" — {status}" if status else "")
+    title = (
+        f"{box.id} ({box.type})"
+        + (f" — {box.name}" if box.name else "")
+        + (f" — {status}" if status else "")
+        + (" — output pinned" if pinned else "")
+    )
     main = _clip(box.name or box.id)
     info = node_types.describe(box.type)
     kind = (info.label if info else box.type).upper()
@@ -418,7 +437,13 @@ def _node(
         body += Markup('<text class="node-detail" x="{:.0f}" y="{:.0f}">{}</text>').format(
             box.x + 16, box.y + NODE_HEIGHT - 8, _clip(second, 25)
         )
-    group = Markup('<g class="{}"><title>{}</title>{}</g>').format(css, title, body)
+    if pinned:  # said in words too (the title), not by the mark alone
+        body += Markup('<text class="node-pin" x="{:.0f}" y="{:.0f}" aria-hidden="true">PINNED</text>').format(
+            box.x + NODE_WIDTH - 10, box.y + 15
+        )
+    group = Markup('<g class="{}"{}><title>{}</title>{}</g>').format(
+        css, Markup(' data-node="{}"').format(box.id) if by_status else "", title, body
+    )
     if link_prefix is None:
         return group
     # An id of its own: htmx gives the focus back to it when a check redraws the graph.
