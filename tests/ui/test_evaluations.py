@@ -225,3 +225,14 @@ def test_forms_post_what_the_page_draws(page, app, alice):
     answer = page.post(f"/tests/{case_id}/checks", [*[p for p in drawn if not p[0].startswith("check.")],
                        ("check.output", "result"), ("check.value", "20")])  # fmt: skip
     assert answer.status_code == 303, answer.text
+
+
+def test_a_judge_check_shows_what_the_judge_was_sent_and_its_reason(page, app, alice, model):
+    model.reply_when("<output>\nHI\n</output>", '{"pass": false, "reason": "It shouts."}')
+    workflow_id = create_workflow(app, alice, echo_definition())
+    judge = [{"output": "result", "kind": "judge", "criteria": "Speaks softly."}]
+    in_app(app, lambda u: case_service.create_case(u, workflow_id, "soft", {"text": "hi"}, judge), user_id=alice.id)
+    shown = ended(page, run_tests(page, workflow_id))
+    assert "AI judge" in shown and "What the judge was sent" in shown
+    assert "Criterion:\nSpeaks softly." in shown and "&lt;output&gt;\nHI\n&lt;/output&gt;" in shown
+    assert "It shouts." in shown and 'data-label="Result"><span class="badge status status-failed">' in shown
