@@ -166,7 +166,9 @@ def _place(drawn: CheckForm, problems: list[Problem]) -> None:
     slots = {item.name: item.slot for item in drawn.fields}
     for problem in problems:
         head = problem.path.split(".")[0].split("[")[0]
+        # Beside its field, a message need not name it ("'value': must be…" → "must be…").
+        message = problem.message.removeprefix(f"'{problem.path or 'the body'}': ")
         if head in slots:
-            drawn.placed.setdefault(slots[head], []).append(problem.message)
+            drawn.placed.setdefault(slots[head], []).append(message)
         else:
-            drawn.loose.append(problem.message)
+            drawn.loose.append(message)

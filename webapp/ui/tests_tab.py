@@ -29,10 +29,12 @@ from ..services import workflows as workflow_service
 from ..services.definitions import compile_definition, graph_for
 from ..services.drafts import own_workflow
 from ..services.executions import own_execution
+from ..services.providers import list_providers
 from ..services.versions import draft_of
 from . import bp
 from .charts import pass_rate_chart
 from .check_forms import check_form, chosen_kind, kind_choices, kind_label, read_check
+from .editor import model_choices
 from .editor_panels import gate_state
 from .forms import PlainForm
 from .rendering import redirect_to, respond
@@ -68,6 +70,14 @@ def output_names(workflow) -> list[str]:
         elif config.get("template") is not None and isinstance(node.get("id"), str):
             names.append(node["id"])
     return names
+
+
+def suggestions(workflow) -> dict[str, list[str]]:
+    """What a check's free-text fields offer, by the field's name: the draft's outputs,
+    and for a judge the models and providers one may name."""
+    mine = list_providers(_user())
+    models = {*model_choices(), *(model for provider in mine for model in provider.models)}
+    return {"output": output_names(workflow), "model": sorted(models), "provider": [p.name for p in mine]}
 
 
 def shown_checks(checks: list[dict]) -> list[SimpleNamespace]:
@@ -247,7 +257,7 @@ def case_page(case, *, status: int = 200, form=None, check=None):
         checks=shown_checks(case.checks),
         check=check or check_form(request.args.get("kind")),
         kinds=kind_choices(),
-        outputs=output_names(workflow),
+        suggestions=suggestions(workflow),
         max_checks=MAX_CHECKS_PER_CASE,
         action_form=PlainForm(),
     )
@@ -266,7 +276,7 @@ def test_case_check_fields(test_id: str):
     return respond(
         "partials/_check_fields.html",
         check=check_form(chosen_kind(request.args.get("kind"))),
-        outputs=output_names(workflow),
+        suggestions=suggestions(workflow),
     )
 
 
