@@ -129,11 +129,16 @@ def test_run_all_shows_each_check_expected_beside_actual_and_two_runs_compare(pa
     assert 'id="test-run-rate">50%' in shown and "HI" in shown
     assert shown.count("status-failed") >= 1 and "fails" in shown and "/executions/exec_" in shown
     assert "hx-trigger=" not in shown  # ended: no more polling
+    execution_id = re.search(r"/executions/(exec_\w+)", shown).group(1)
+    assert f'href="/test-runs/{first}"' in page.get(f"/executions/{execution_id}").text  # a case of it
     in_app(app, lambda u: drafts.save_draft(u, workflow_id, lowercase_echo()), user_id=alice.id)
     second = run_tests(page, workflow_id)
     ended(page, second)
     tab = page.get(f"/workflows/{workflow_id}/tests").text
     assert "Pass rate of the last 2 test runs" in tab and 'name="a"' in tab and 'name="b"' in tab
+    assert tab.count("status-passed") >= 1 and tab.count("in the newest test run") == 2  # each case's last status
+    newest = page.get(f"/workflows/{workflow_id}/test-runs/compare")  # left out: the two newest
+    assert newest.status_code == 200 and first in newest.text and second in newest.text
     compared = page.get(f"/workflows/{workflow_id}/test-runs/compare", query_string={"a": first, "b": second})
     assert compared.status_code == 200
     assert compared.text.count("badge-changed") == 2  # each case passed in one run and failed in the other
@@ -180,6 +185,7 @@ def test_the_gate_shows_beside_publish_and_holds_it(page, app, alice):
 
 def test_run_all_without_cases_or_with_a_broken_draft_says_why(page, app, alice):
     workflow_id = create_workflow(app, alice, echo_definition())
+    assert page.get(f"/workflows/{workflow_id}/test-runs/compare").status_code == 303  # nothing to compare yet
     refused = page.post(f"/workflows/{workflow_id}/test-runs", {"version": "draft"})
     assert refused.status_code == 303
     assert "no test cases" in page.get(f"/workflows/{workflow_id}/tests").text

@@ -85,3 +85,8 @@ def tallies(test_run_ids: list[str]) -> dict[str, Tally]:
         for name in SPENT:
             tally[name] = tally.get(name, 0) + (getattr(row, name) or 0)
     return {run_id: Tally(**values) for run_id, values in found.items()}
+
+
+def test_run_of(execution_id: str) -> str | None:
+    """The test run an execution ran a case for (its page links back to it), or None."""
+    return db.session.scalar(select(TestRunCase.test_run_id).where(TestRunCase.execution_id == execution_id))

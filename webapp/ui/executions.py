@@ -17,6 +17,7 @@ from flask_login import current_user
 from ..api import streams
 from ..engine.status import NodeStatus, Trigger
 from ..errors import ValidationFailed
+from ..evaluations.records import test_run_of
 from ..runs import start
 from ..services import executions as service
 from ..services import summaries
@@ -176,6 +177,7 @@ def _execution_context(execution) -> dict:
         "workflow_name": name,
         "workflow_available": available,
         "workflow_owned": owned,  # its inputs can be tried on the draft: "Debug in the editor"
+        "test_run_id": test_run_of(execution.id) if execution.trigger == Trigger.TEST else None,
         **_result_context(execution),
     }
 

@@ -145,13 +145,18 @@ def matched_cases(a, b) -> list[SimpleNamespace]:
 
 @bp.get("/workflows/<workflow_id>/test-runs/compare")
 def test_run_compare(workflow_id: str):
-    """``?a=tr_…&b=tr_…``: two test runs of this workflow side by side."""
+    """``?a=tr_…&b=tr_…``: two test runs of this workflow side by side (left out: the two
+    newest, older first)."""
     user = _user()
     workflow = own_workflow(user, workflow_id)
     runs, _ = run_service.list_test_runs(user, workflow.id, limit=RUNS_SHOWN)
+    if len(runs) < 2 and not (request.args.get("a") and request.args.get("b")):
+        flash("Run the tests twice to compare two runs.", "info")
+        return redirect_to(url_for("ui.workflow_tests", workflow_id=workflow.id))
+    newest = {"a": runs[1].id if len(runs) > 1 else "", "b": runs[0].id if runs else ""}
     chosen = []
     for key in ("a", "b"):
-        run = run_service.own_test_run(user, request.args.get(key, ""))
+        run = run_service.own_test_run(user, request.args.get(key) or newest[key])
         if run.workflow_id != workflow.id:
             raise BadRequest(f"Test run '{run.id}' is of another workflow")
         chosen.append(run)

@@ -165,12 +165,14 @@ def tests_page(workflow, *, status: int = 200, new_case: dict | None = None):
     rows = run_rows(runs)
     versions, _ = draft_service.list_versions(user, workflow.id, limit=RUNS_SHOWN)
     fields, other = _case_inputs_form(workflow, None)
+    last = {row.test_id: row.status for row in runs[0].cases} if runs else {}
     return respond(
         "workflows/tests.html",
         status=status,
         workflow=workflow,
         owner=True,
-        cases=[SimpleNamespace(case=case, checks=shown_checks(case.checks)) for case in cases],
+        cases=[SimpleNamespace(case=case, checks=shown_checks(case.checks), last=last.get(case.id)) for case in cases],
+        last_run=runs[0] if runs else None,
         runs=rows,
         run_total=run_total,
         chart=_chart(rows),
