@@ -188,3 +188,20 @@ def test_a_test_run_still_going_can_be_cancelled_from_the_panel(page, app):
     assert "test-cancel" not in cancelled.text and newest_run(app, workflow_id).status == "cancelled"
     again = page.post(cancel, pairs)  # ended already; without JavaScript: back to the page
     assert again.status_code == 303 and "Test run: cancelled." in page.get(again.headers["Location"]).text
+
+
+def test_the_pins_together_are_held_to_what_one_request_could_carry(page, app):
+    workflow_id = create_workflow(app, page.user, echo_definition(), name="Big pins")
+    _, pairs = after_a_test_run(page, app, workflow_id, text="x" * 400)
+    app.config["MAX_CONTENT_LENGTH"] = 10_000  # the forms posted here are smaller; the pins would not be
+    try:
+        assert pins_post(page, workflow_id, pairs, pin_node="shout").status_code == 200
+        with app.app_context():  # as if other nodes' outputs were pinned before
+            draft = db.session.get(WorkflowDraft, workflow_id)
+            draft.pins = {**draft.pins, "earlier": {"value": "y" * 9_700}}
+            db.session.commit()
+        refused = pins_post(page, workflow_id, pairs, pin_node="shout")
+        assert "Not pinned: the pinned outputs together are" in refused.text
+        assert set(stored_pins(app, workflow_id)) == {"shout", "earlier"}  # as they were
+    finally:
+        app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024

@@ -41,7 +41,12 @@ def pin(user: User, workflow_id: str, node_id: str) -> dict[str, dict]:
         raise ValidationFailed(f"Nothing to pin for '{node_id}'", [problem])
     refuse_oversized(row.output, "MAX_NODE_OUTPUT_BYTES", f"pins.{node_id}", "A pinned output is too large", "it is")
     draft = draft_of(workflow)
-    draft.pins = {**pins_of(draft), node_id: row.output}  # a new object: the JSON column sees the change
+    pins = {**pins_of(draft), node_id: row.output}  # a new object: the JSON column sees the change
+    # Together no larger than a test run's request could carry them as ``pinned``.
+    refuse_oversized(
+        pins, "MAX_CONTENT_LENGTH", "pins", "The pinned outputs are too large", "the pinned outputs together are"
+    )
+    draft.pins = pins
     db.session.commit()
     return draft.pins
 
