@@ -179,6 +179,7 @@ def tests_page(workflow, *, status: int = 200, new_case: dict | None = None):
         versions=versions,
         gate=gate_state(workflow),
         max_cases=MAX_TEST_CASES,
+        name_max=NAME_MAX,
         new_case=new_case or {"name": "", "fields": fields, "other": other, "placed": {}, "loose": []},
         action_form=PlainForm(),
     )
@@ -261,6 +262,7 @@ def case_page(case, *, status: int = 200, form=None, check=None):
         kinds=kind_choices(),
         suggestions=suggestions(workflow),
         max_checks=MAX_CHECKS_PER_CASE,
+        name_max=NAME_MAX,
         action_form=PlainForm(),
     )
 
