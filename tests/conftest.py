@@ -156,6 +156,8 @@ def close_app(app) -> None:
     dispatcher = app.extensions.get("dispatcher")
     if dispatcher is not None and hasattr(dispatcher, "executor"):
         dispatcher.executor.shutdown()
+    if "scorer" in app.extensions:
+        app.extensions["scorer"].shutdown(wait=True, cancel_futures=True)
     if "sandboxes" in app.extensions:
         app.extensions["sandboxes"].close()
     with app.app_context():

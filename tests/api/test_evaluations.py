@@ -283,8 +283,8 @@ def test_a_case_left_unscored_is_scored_by_the_reapers_sweep_once_its_scorer_is_
         expired = {"scoring_since": utcnow() - timedelta(seconds=lease)}
         db.session.execute(update(TestRunCase).where(TestRunCase.test_run_id == run["id"]).values(**expired))
         db.session.commit()
-        assert sweep(app) == 1
-    again = api.get(f"/test-runs/{run['id']}").json
+        assert sweep(app) == 1  # handed to a scorer thread (a judge may take long: not in the reaper's pass)
+    again = scored(api, run["id"])
     assert again["status"] == "completed" and again["cases"][0]["status"] == "passed"
 
 
@@ -297,3 +297,105 @@ def test_a_case_whose_execution_is_cancelled_on_its_own_is_an_error(api, model):
     run = scored(api, started["id"], timeout=60)
     assert run["status"] == "completed" and run["cases"][0]["status"] == "error"
     assert run["cases"][0]["detail"].startswith("its execution cancelled")
+
+
+def judged_case(api, workflow_id: str, criteria: str) -> None:
+    check = {"output": "result", "kind": "judge", "criteria": criteria}
+    made = api.post(
+        f"/workflows/{workflow_id}/tests", json={"name": "judged", "inputs": {"text": "hi"}, "checks": [check]}
+    )
+    assert made.status_code == 201, made.json
+
+
+def test_a_judge_answering_past_the_parsers_depth_gives_an_error_not_a_case_left_pending(api, model):
+    model.reply_when("Deeply nested.", "[" * 200_000)
+    workflow_id = create(api)
+    judged_case(api, workflow_id, "Deeply nested.")
+    run = scored(api, start(api, workflow_id)["id"])
+    (case,) = run["cases"]
+    assert run["status"] == "completed" and case["status"] == "error" and case["checks"][0]["detail"]
+    assert case["usage"]["total_tokens"] > 0  # what the judge spent is counted all the same
+
+
+def test_a_judge_still_answering_when_its_test_run_is_cancelled_is_counted(api, model):
+    model.reply_when("Slowly judged.", VERDICT)
+    workflow_id = create(api)
+    judged_case(api, workflow_id, "Slowly judged. [[latency=1.5]]")
+    started = start(api, workflow_id)
+    eventually(lambda: any("Slowly judged." in str(call["body"]) for call in model.calls), what="the judge's call")
+    cancelled = api.post(f"/test-runs/{started['id']}/cancel")
+    assert cancelled.status_code == 202 and cancelled.json["cases"][0]["status"] == "error"
+    counted = eventually(
+        lambda: api.get(f"/test-runs/{started['id']}").json,
+        until=lambda run: run["usage"]["total_tokens"] > 0,
+        what="the late judge's spending",
+    )
+    assert counted["status"] == "cancelled" and counted["cases"][0]["status"] == "error"
+
+
+def test_a_judge_waiting_for_its_model_holds_up_no_other_run(api, model, other_api):
+    model.reply_when("Judged at length.", VERDICT)
+    workflow_id = create(api)
+    judged_case(api, workflow_id, "Judged at length. [[latency=3]]")
+    started = start(api, workflow_id)
+    eventually(lambda: any("Judged at length." in str(call["body"]) for call in model.calls), what="the judge's call")
+    theirs = create(other_api)
+    ran = other_api.post(f"/workflows/{theirs}/execute", json={"inputs": {"text": "quick"}})
+    assert ran.status_code == 200 and ran.json["status"] == "completed"
+    assert api.get(f"/test-runs/{started['id']}").json["status"] == "running"  # the judge is still at it
+    assert scored(api, started["id"])["passed"] == 1
+
+
+def test_a_case_from_an_execution_keeps_to_the_bounds_of_a_case(api):
+    definition = lowercase_echo()
+    fields = {f"{'o' * 70}{i}": "{{ shout.value }}" for i in range(3)} | {
+        f"out{i}": "{{ shout.value }}" for i in range(60)
+    }
+    definition["nodes"][2]["config"]["fields"] = fields
+    workflow_id = create(api, definition)
+    ran = api.post(f"/workflows/{workflow_id}/execute", json={"inputs": {"text": "hi"}}).json
+    made = api.post(f"/workflows/{workflow_id}/tests", json={"from_execution": ran["id"]})
+    assert made.status_code == 201, made.json
+    checks = made.json["checks"]
+    assert len(checks) == 50 and all(len(check["output"]) <= 64 for check in checks)
+    assert api.put(f"/tests/{made.json['id']}", json={"checks": checks}).status_code == 200  # as a client may send it
+
+
+def test_the_gate_cannot_be_lifted_by_the_body_that_publishes(api):
+    workflow_id = create(api)
+    api.patch(f"/workflows/{workflow_id}", json={"require_passing_tests": True})
+    refused = api.put(f"/workflows/{workflow_id}", json={"require_passing_tests": False, **lowercase_echo()})
+    assert refused.status_code == 409 and refused.json["error"]["code"] == "tests_failed"
+    assert api.get(f"/workflows/{workflow_id}").json["require_passing_tests"] is True
+
+
+def test_a_case_left_unstarted_by_a_stopped_start_is_settled_by_the_sweep(api, app):
+    from sqlalchemy import update
+
+    from webapp.evaluations.scoring import sweep
+    from webapp.extensions import db
+    from webapp.models import TestRun, TestRunCase, utcnow
+
+    workflow_id = create(api)
+    add_case(api, workflow_id, "hi", "HI")
+    run = scored(api, start(api, workflow_id)["id"])
+    long_ago = utcnow() - timedelta(seconds=app.config["WORKER_LOST_AFTER"] + 1)
+    with app.app_context():  # as if the request starting its cases died before this one
+        db.session.execute(
+            update(TestRun)
+            .where(TestRun.id == run["id"])
+            .values(status="running", finished_at=None, created_at=long_ago)
+        )
+        unstarted = {
+            "status": "pending",
+            "execution_id": None,
+            "results": None,
+            "scored_at": None,
+            "scoring_since": None,
+        }
+        db.session.execute(update(TestRunCase).where(TestRunCase.test_run_id == run["id"]).values(**unstarted))
+        db.session.commit()
+        assert sweep(app) == 1
+    again = api.get(f"/test-runs/{run['id']}").json
+    assert again["status"] == "completed" and again["cases"][0]["status"] == "error"
+    assert again["cases"][0]["detail"].startswith("not started")

@@ -19,7 +19,7 @@ def test_create_returns_the_full_workflow(api):
     body = create(api, name="Copywriter", description="Writes copy", category="marketing", definition=spec_example())
     assert body["id"].startswith("wf_")
     assert body["created_by"] == api.user.id and body["created_by"].startswith("user_")
-    assert set(body) == SUMMARY_FIELDS | {"version", "nodes", "connections"}
+    assert set(body) == SUMMARY_FIELDS | {"version", "require_passing_tests", "nodes", "connections"}
     assert body["version"] == 1 and body["usage_count"] == 0 and body["rating"] is None
     assert body["public"] is False
     assert body["nodes"] == spec_example()["nodes"] and body["connections"] == spec_example()["connections"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+from ..engine.bounds import json_size
 from ..engine.errors import Problem
 from ..engine.status import TriggerType
 from ..evaluations.records import SPENT, Tally
@@ -25,7 +26,7 @@ from ..models import (
 from ..schemas import catalogue, drafts, evaluations, providers, triggers
 from ..schemas import executions as runs
 from ..schemas import workflows as schemas
-from ..schemas.evaluations import DRAFT
+from ..schemas.evaluations import DRAFT, SHOWN_OUTPUTS_MAX_BYTES
 from ..services.triggers import hook_url
 
 
@@ -250,7 +251,7 @@ def _case(row: TestRunCase, ran: Execution | None) -> evaluations.CaseResult:
         "status": row.status,
         "detail": row.detail,
         "checks": row.results or [],
-        "outputs": ran.outputs if ran is not None else None,
+        "outputs": ran.outputs if ran is not None and json_size(ran.outputs) <= SHOWN_OUTPUTS_MAX_BYTES else None,
         "duration_ms": ran.duration_ms if ran is not None else None,
         "usage": _spent(SimpleNamespace(**spent)),
     }

@@ -11,8 +11,8 @@ from ..errors import Conflict, NotFound, ValidationFailed
 from ..extensions import db
 from ..models import TestCase, User, Workflow, utcnow
 from ..models.workflow import visible_to
-from ..schemas.checks import VALUE_MAX_BYTES
-from ..schemas.evaluations import MAX_TEST_CASES
+from ..schemas.checks import MAX_CHECKS_PER_CASE, OUTPUT_NAME_MAX, VALUE_MAX_BYTES
+from ..schemas.evaluations import CHECKS_MAX_BYTES, MAX_TEST_CASES
 from ..services import audit
 from ..services.definitions import refuse_oversized
 from ..services.drafts import own_workflow
@@ -42,7 +42,7 @@ def own_case(user: User, case_id: str) -> TestCase:
 def create_case(user: User, workflow_id: str, name: str, inputs: dict, checks: list[dict]) -> TestCase:
     workflow = own_workflow(user, workflow_id)
     _refuse_more_than_allowed(workflow.id)
-    refuse_oversized(inputs, "MAX_INPUT_BYTES", "inputs", "Inputs are too large", "inputs are")
+    _refuse_oversized(inputs, checks)
     case = TestCase(workflow_id=workflow.id, name=name, inputs=inputs, checks=checks)
     db.session.add(case)
     db.session.flush()
@@ -65,16 +65,34 @@ def case_from_execution(user: User, workflow_id: str, execution_id: str, name: s
     if not execution.finished:
         raise Conflict(f"Execution '{execution_id}' is still {execution.status}; add it once it has finished")
     outputs = execution.outputs if execution.status == RunStatus.COMPLETED else None
-    # An output too large to keep as an expected value (over 64 KB) gets no check.
-    kept = {key: value for key, value in (outputs or {}).items() if json_size(value) <= VALUE_MAX_BYTES}
-    checks = [{"output": key, "kind": "equals", "value": value} for key, value in kept.items()]
-    return create_case(user, workflow.id, name or NAME_FROM_EXECUTION.format(execution.id), execution.inputs, checks)
+    return create_case(
+        user, workflow.id, name or NAME_FROM_EXECUTION.format(execution.id), execution.inputs, _equals(outputs or {})
+    )
+
+
+def _equals(outputs: dict) -> list[dict]:
+    """An ``equals`` check per output, within the bounds a case's checks are held to: an
+    output whose name or value no check can hold gets none, and so does any past the 50th
+    check or the checks' size bound."""
+    checks, size = [], 0
+    for name, value in outputs.items():
+        if len(checks) == MAX_CHECKS_PER_CASE:
+            break
+        check = {"output": name, "kind": "equals", "value": value}
+        weight = json_size(check)
+        if (
+            0 < len(name) <= OUTPUT_NAME_MAX
+            and json_size(value) <= VALUE_MAX_BYTES
+            and size + weight <= CHECKS_MAX_BYTES
+        ):
+            checks.append(check)
+            size += weight
+    return checks
 
 
 def update_case(user: User, case_id: str, changes: dict) -> TestCase:
     case = own_case(user, case_id)
-    if "inputs" in changes:
-        refuse_oversized(changes["inputs"], "MAX_INPUT_BYTES", "inputs", "Inputs are too large", "inputs are")
+    _refuse_oversized(changes.get("inputs", case.inputs), changes.get("checks", case.checks))
     for key, value in changes.items():
         setattr(case, key, value)
     case.updated_at = utcnow()
@@ -89,6 +107,16 @@ def delete_case(user: User, case_id: str) -> None:
     audit.record("test.deleted", user, "test", case.id, details={"workflow_id": case.workflow_id})
     db.session.delete(case)
     db.session.commit()
+
+
+def _refuse_oversized(inputs: dict, checks: list[dict]) -> None:
+    refuse_oversized(inputs, "MAX_INPUT_BYTES", "inputs", "Inputs are too large", "inputs are")
+    size = json_size(checks)
+    if size > CHECKS_MAX_BYTES:
+        problem = Problem(
+            "checks", "invalid_value", f"the checks are {size:,} bytes as JSON; the limit is {CHECKS_MAX_BYTES:,}"
+        )
+        raise ValidationFailed("The checks are too large", [problem])
 
 
 def _refuse_more_than_allowed(workflow_id: str) -> None:

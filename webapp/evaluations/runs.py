@@ -10,6 +10,8 @@ Cases are scored as their executions settle (``scoring.py``).
 
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy import func, select
 
 from ..engine.status import ACTIVE, CaseStatus, TestRunStatus, Trigger
@@ -22,7 +24,9 @@ from ..services import audit
 from ..services.drafts import own_workflow
 from .cases import cases_of
 from .records import digest
-from .scoring import finish_if_done, settle_pending
+from .scoring import finish_if_done, record, settle_pending
+
+log = logging.getLogger(__name__)
 
 
 def start_test_run(user: User, workflow_id: str, version: str | int = DRAFT) -> TestRun:
@@ -48,9 +52,19 @@ def start_test_run(user: User, workflow_id: str, version: str | int = DRAFT) -> 
     audit.record("test_run.started", user, "test_run", run.id, details={"workflow_id": workflow.id})
     db.session.commit()
     for row, case in zip(run.cases, cases, strict=True):
+        if not _still_running(run.id):  # cancelled while its cases start: start no more
+            break
         _start_case(user, workflow, chosen, row, case.inputs)
+    if not _still_running(run.id):  # and stop any that started after the cancel looked
+        _cancel_executions(user, run.id)
     finish_if_done(run.id)  # every case refused: nothing will settle to finish it
     return run
+
+
+def _still_running(test_run_id: str) -> bool:
+    status = db.session.scalar(select(TestRun.status).where(TestRun.id == test_run_id))
+    db.session.commit()
+    return status == TestRunStatus.RUNNING
 
 
 def _published(workflow_id: str, version: int) -> dict:
@@ -65,10 +79,12 @@ def _start_case(user: User, workflow: Workflow, chosen, row: TestRunCase, inputs
 
     try:
         start_chosen(user, workflow, chosen, inputs, trigger=Trigger.TEST, also=link)
-    except ServiceError as exc:  # inputs that no longer fit, a limit or budget reached
+    except Exception as exc:  # inputs that no longer fit, a limit or budget reached; or a fault
         db.session.rollback()
-        row.status, row.detail = CaseStatus.ERROR, f"not started: {exc.message}"[:1000]
-        db.session.commit()
+        if not isinstance(exc, ServiceError):
+            log.exception("starting case %s of test run %s", row.position, row.test_run_id)
+        why = exc.message if isinstance(exc, ServiceError) else f"internal error ({type(exc).__name__})"
+        record(row, CaseStatus.ERROR, [], f"not started: {why}")
 
 
 def own_test_run(user: User, test_run_id: str) -> TestRun:
@@ -94,19 +110,25 @@ def cancel_test_run(user: User, test_run_id: str) -> TestRun:
     run = own_test_run(user, test_run_id)
     if run.status != TestRunStatus.RUNNING:
         raise Conflict(f"Test run '{run.id}' already {run.status}")
-    active = db.session.scalars(
-        select(Execution.id)
-        .join(TestRunCase, TestRunCase.execution_id == Execution.id)
-        .where(TestRunCase.test_run_id == run.id, Execution.status.in_(ACTIVE))
-    ).all()
-    for execution_id in active:
-        try:
-            cancel_execution(user, execution_id)
-        except Conflict:  # it finished meanwhile: it is scored as it is
-            db.session.rollback()
     settle_pending(run.id, "the test run was cancelled")
-    finish_if_done(run.id, TestRunStatus.CANCELLED)
+    if not finish_if_done(run.id, TestRunStatus.CANCELLED):  # its last case was scored meanwhile
+        db.session.expire_all()
+        raise Conflict(f"Test run '{run.id}' already {db.session.get(TestRun, run.id).status}")
+    _cancel_executions(user, run.id)
     audit.record("test_run.cancelled", user, "test_run", run.id, details={"workflow_id": run.workflow_id})
     db.session.commit()
     db.session.expire_all()
     return db.session.get(TestRun, run.id)
+
+
+def _cancel_executions(user: User, test_run_id: str) -> None:
+    active = db.session.scalars(
+        select(Execution.id)
+        .join(TestRunCase, TestRunCase.execution_id == Execution.id)
+        .where(TestRunCase.test_run_id == test_run_id, Execution.status.in_(ACTIVE))
+    ).all()
+    for execution_id in active:
+        try:
+            cancel_execution(user, execution_id)
+        except Conflict:  # it ended meanwhile
+            db.session.rollback()

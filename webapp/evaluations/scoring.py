@@ -1,25 +1,32 @@
 """Scoring a test run's cases as their executions settle, and finishing the test run.
 
-A case is scored by the process that ran its execution, right after the run's own
-follow-ups (``runs/dispatch.py``: a judge's model call holds up no one's next run).
-A scorer first takes the case (``scoring_since``, a lease as long as scoring can take:
-no judge is asked twice, nor its spending lost), and every write is a compare-and-set on
-``status = 'pending'``, so a case is scored once whoever gets there first — the runner,
-the reaper's sweep (``sweep``: a case whose execution settled without its runner,
-cancelled while queued or lost with its worker, or whose scorer died), or a cancel of
-the whole test run.
+A case is scored in the process that ran its execution, once the run has settled, on a
+small pool of scorer threads of its own (``scorer``): a judge's model call holds up no
+run, no worker's turn and no slot for the next job. A scorer first takes the case
+(``scoring_since``, a lease as long as scoring can take, so no judge is asked twice), and
+every verdict is a compare-and-set on ``status = 'pending'``, so a case is scored once,
+whoever gets there first: the scorer, the reaper's sweep (``sweep``: a case whose
+execution settled without its runner — cancelled while queued, lost with its worker —
+or whose scorer died, or that never started), or a cancel of the whole test run. What a
+judge spent is counted even when its verdict comes too late to be the case's.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import timedelta
 
-from flask import Flask, current_app
-from sqlalchemy import or_, select, update
+from flask import Flask
+from sqlalchemy import and_, or_, select, update
 
+from ..engine.errors import Interrupted
 from ..engine.status import CaseStatus, RunStatus, TestRunStatus
+from ..engine.stopping import StopSignal
 from ..extensions import db
 from ..llm import gateway_for
 from ..models import Execution, TestRun, TestRunCase, User, utcnow
@@ -29,21 +36,51 @@ from . import checks
 
 log = logging.getLogger(__name__)
 cases = TestRunCase.__table__
+runs = TestRun.__table__
 DETAIL_MAX = 1000
+SCORER_THREADS = 2  # per process: cases waiting on judges queue behind these
+SPENT = ("prompt_tokens", "completion_tokens", "total_tokens", "cost_usd")
+_lock = threading.Lock()
 
 
-def score_execution(execution_id: str) -> None:
-    """Score the case this (``trigger: "test"``) execution ran for, if it is one. A failure
-    is logged, not raised: the run is settled, and the reaper's sweep scores the case later."""
-    try:
-        row = db.session.scalar(select(TestRunCase).where(TestRunCase.execution_id == execution_id))
-        if row is None or row.status != CaseStatus.PENDING:
-            db.session.commit()
-            return
-        score_case(current_app._get_current_object(), row)
-    except Exception:
-        db.session.rollback()
-        log.exception("could not score the test case that execution %s ran for", execution_id)
+def scorer(app: Flask) -> ThreadPoolExecutor:
+    """This process's scorer threads, started on first use."""
+    found = app.extensions.get("scorer")
+    if found is None:
+        with _lock:
+            found = app.extensions.get("scorer")
+            if found is None:
+                found = app.extensions["scorer"] = ThreadPoolExecutor(SCORER_THREADS, thread_name_prefix="scorer")
+    return found
+
+
+def score_later(app: Flask, execution_id: str) -> None:
+    """Score, on a scorer thread, the case this settled ``trigger: "test"`` execution ran for."""
+    scorer(app).submit(_in_app, app, _score_execution, execution_id)
+
+
+def _in_app(app: Flask, work, *args) -> None:
+    """A scorer thread's task: any failure is logged, not raised (the sweep comes back to it)."""
+    with app.app_context():
+        try:
+            work(app, *args)
+        except Exception:
+            db.session.rollback()
+            log.exception("scoring %s failed; the reaper's sweep tries again", args)
+
+
+def _score_execution(app: Flask, execution_id: str) -> None:
+    row = db.session.scalar(select(TestRunCase).where(TestRunCase.execution_id == execution_id))
+    db.session.commit()
+    if row is not None and row.status == CaseStatus.PENDING:  # a test run's case (else: an editor's test)
+        score_case(app, row)
+
+
+def _score_row(app: Flask, test_run_id: str, position: int) -> None:
+    row = db.session.get(TestRunCase, (test_run_id, position))
+    db.session.commit()
+    if row is not None and row.status == CaseStatus.PENDING:
+        score_case(app, row)
 
 
 def score_case(app: Flask, row: TestRunCase) -> None:
@@ -55,41 +92,54 @@ def score_case(app: Flask, row: TestRunCase) -> None:
     db.session.commit()  # no transaction stays open across a judge's model call
     if status != RunStatus.COMPLETED:
         why = f"its execution {status}" + (f": {error['message']}" if error else "")
-        _record(row, CaseStatus.ERROR, [], why)
+        record(row, CaseStatus.ERROR, [], why)
         return
-    results = checks.score(
-        row.checks,
-        outputs,
-        sandboxes=_sandboxes(app),
-        models=_judges(app, user, row.checks),
-        deadline=time.monotonic() + app.config["EXECUTION_TIMEOUT"],  # a case is scored within a run's time
-    )
+    deadline = time.monotonic() + app.config["EXECUTION_TIMEOUT"]  # a case is scored within a run's time
+    stop = StopSignal(deadline)
+    with _scoring_now(stop):
+        try:
+            results = checks.score(
+                row.checks,
+                outputs,
+                sandboxes=_sandboxes(app),
+                models=_judges(app, user, row.checks),
+                deadline=deadline,
+                stopped=stop,
+            )
+        except Interrupted:  # this process is shutting down: another takes the case at once
+            _let_go(row)
+            return
+        except Exception as exc:  # a bug must not leave the case pending, retried pass after pass
+            log.exception("scoring case %s of test run %s", row.position, row.test_run_id)
+            record(row, CaseStatus.ERROR, [], f"it could not be scored ({type(exc).__name__})")
+            return
     if any(result.error for result in results):
         verdict = CaseStatus.ERROR
     else:
         verdict = CaseStatus.PASSED if all(result.passed for result in results) else CaseStatus.FAILED
-    _record(row, verdict, results)
+    record(row, verdict, results)
 
 
-def _lease_expired(app: Flask):
-    """A taken case whose scorer has had all the time scoring can take, and more."""
-    lease = timedelta(seconds=app.config["EXECUTION_TIMEOUT"] + app.config["WORKER_LOST_AFTER"])
-    return or_(cases.c.scoring_since.is_(None), cases.c.scoring_since < utcnow() - lease)
+_stops: set[StopSignal] = set()  # of the scorings going on in this process
 
 
-def _take(app: Flask, row: TestRunCase) -> bool:
-    taken = db.session.execute(
-        update(cases)
-        .where(
-            cases.c.test_run_id == row.test_run_id,
-            cases.c.position == row.position,
-            cases.c.status == CaseStatus.PENDING,
-            _lease_expired(app),
-        )
-        .values(scoring_since=utcnow())
-    ).rowcount
-    db.session.commit()
-    return bool(taken)
+@contextmanager
+def _scoring_now(stop: StopSignal) -> Iterator[None]:
+    with _lock:
+        _stops.add(stop)
+    try:
+        yield
+    finally:
+        with _lock:
+            _stops.discard(stop)
+
+
+def stop_scoring() -> None:
+    """This process is shutting down: every scoring stops now (its case is let go)."""
+    with _lock:
+        stops = list(_stops)
+    for stop in stops:
+        stop.set()
 
 
 def _sandboxes(app: Flask):
@@ -106,28 +156,54 @@ def _judges(app: Flask, user: User, given: list[dict]):
     return BudgetedModels(models, budget) if budget is not None else models
 
 
-def _record(row: TestRunCase, status: CaseStatus, results: list, detail: str | None = None) -> None:
-    spent = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0, "cost_usd": 0.0}
+def _lease_expired(app: Flask):
+    """A case no scorer holds, or whose scorer has had all the time scoring can take, and more."""
+    lease = timedelta(seconds=app.config["EXECUTION_TIMEOUT"] + app.config["WORKER_LOST_AFTER"])
+    return or_(cases.c.scoring_since.is_(None), cases.c.scoring_since < utcnow() - lease)
+
+
+def _this(row: TestRunCase):
+    return and_(cases.c.test_run_id == row.test_run_id, cases.c.position == row.position)
+
+
+def _take(app: Flask, row: TestRunCase) -> bool:
+    taken = db.session.execute(
+        update(cases)
+        .where(_this(row), cases.c.status == CaseStatus.PENDING, _lease_expired(app))
+        .values(scoring_since=utcnow())
+    ).rowcount
+    db.session.commit()
+    return bool(taken)
+
+
+def _let_go(row: TestRunCase) -> None:
+    db.session.execute(update(cases).where(_this(row), cases.c.status == CaseStatus.PENDING).values(scoring_since=None))
+    db.session.commit()
+
+
+def record(row: TestRunCase, status: CaseStatus, results: list, detail: str | None = None) -> None:
+    """The verdict, if the case is still pending (a cancel may have settled it meanwhile);
+    what the judges spent either way."""
+    spent = dict.fromkeys(SPENT, 0)
     for result in results:
         if result.usage is not None:
             for key, value in result.usage.as_dict().items():
                 spent[key] += value
         spent["cost_usd"] += result.cost_usd
-    db.session.execute(
-        update(cases)
-        .where(
-            cases.c.test_run_id == row.test_run_id,
-            cases.c.position == row.position,
-            cases.c.status == CaseStatus.PENDING,
-        )
-        .values(
-            status=status,
-            results=[result.as_dict() for result in results],
-            detail=detail[:DETAIL_MAX] if detail else None,
-            scored_at=utcnow(),
-            **spent,
-        )
-    )
+    now = utcnow()
+    verdict = {
+        "status": status,
+        "results": [result.as_dict() for result in results],
+        "detail": detail[:DETAIL_MAX] if detail else None,
+        "scored_at": now,
+        **spent,
+    }
+    settled = db.session.execute(
+        update(cases).where(_this(row), cases.c.status == CaseStatus.PENDING).values(verdict)
+    ).rowcount
+    if not settled and any(spent.values()):
+        added = {key: cases.c[key] + value for key, value in spent.items()}
+        db.session.execute(update(cases).where(_this(row)).values(scored_at=now, **added))
     db.session.commit()
     finish_if_done(row.test_run_id)
 
@@ -141,40 +217,52 @@ def settle_pending(test_run_id: str, why: str) -> None:
     )
 
 
-def finish_if_done(test_run_id: str, status: TestRunStatus = TestRunStatus.COMPLETED) -> None:
-    """Running → ``status`` once no case is pending (whoever scores the last one)."""
+def finish_if_done(test_run_id: str, status: TestRunStatus = TestRunStatus.COMPLETED) -> bool:
+    """Running → ``status`` once no case is pending (whoever scores the last one); whether
+    it was this call that ended it."""
     pending = select(cases.c.position).where(cases.c.test_run_id == test_run_id, cases.c.status == CaseStatus.PENDING)
-    runs = TestRun.__table__
-    db.session.execute(
+    ended = db.session.execute(
         update(runs)
         .where(runs.c.id == test_run_id, runs.c.status == TestRunStatus.RUNNING, ~pending.exists())
         .values(status=status, finished_at=utcnow())
-    )
+    ).rowcount
     db.session.commit()
+    return bool(ended)
 
 
 def sweep(app: Flask) -> int:
-    """The reaper's pass: cases whose execution settled with no one to score them —
-    ended without a runner (cancelled while queued, lost with its worker: an error,
-    no judge needed), or completed ``WORKER_LOST_AFTER`` ago and still not scored."""
+    """The reaper's pass over cases left pending with no one to score them: those that
+    never started (their test run's start stopped partway) and those whose execution
+    settled without its runner (cancelled while queued, lost with its worker) are errors,
+    settled here; one whose execution completed ``WORKER_LOST_AFTER`` ago and is still not
+    scored (its scorer died) goes to a scorer thread. How many it found."""
     lost_before = utcnow() - timedelta(seconds=app.config["WORKER_LOST_AFTER"])
-    rows = db.session.scalars(
+    running = TestRun.status == TestRunStatus.RUNNING
+    pending = [TestRunCase.status == CaseStatus.PENDING, _lease_expired(app)]
+    never_started = db.session.scalars(
         select(TestRunCase)
+        .join(TestRun, TestRun.id == TestRunCase.test_run_id)
+        .where(running, *pending, TestRunCase.execution_id.is_(None), TestRun.created_at < lost_before)
+        .limit(100)
+    ).all()
+    settled = db.session.execute(
+        select(TestRunCase.test_run_id, TestRunCase.position, Execution.status)
         .join(Execution, Execution.id == TestRunCase.execution_id)
         .join(TestRun, TestRun.id == TestRunCase.test_run_id)
         .where(
-            TestRun.status == TestRunStatus.RUNNING,
-            TestRunCase.status == CaseStatus.PENDING,
-            _lease_expired(app),
+            running,
+            *pending,
             Execution.status.in_((RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.COMPLETED)),
             or_(Execution.status != RunStatus.COMPLETED, Execution.finished_at < lost_before),
         )
         .limit(100)
     ).all()
-    for row in rows:
-        try:
-            score_case(app, row)
-        except Exception:  # one case must not keep the others unscored
-            db.session.rollback()
-            log.exception("could not score case %s of test run %s", row.position, row.test_run_id)
-    return len(rows)
+    db.session.commit()
+    for row in never_started:
+        record(row, CaseStatus.ERROR, [], "not started: its test run stopped before starting it")
+    for test_run_id, position, status in settled:
+        if status == RunStatus.COMPLETED:  # its checks may need a judge: not in the reaper's pass
+            scorer(app).submit(_in_app, app, _score_row, test_run_id, position)
+        else:
+            _in_app(app, _score_row, test_run_id, position)
+    return len(never_started) + len(settled)

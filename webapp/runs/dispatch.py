@@ -73,8 +73,8 @@ class _Dispatcher:
             log.info("execution %s handed back to the queue for another worker", execution_id)
         if outcome.woken is not None:
             self.requeue(outcome.woken)
-        if outcome.scored:  # last: a judge's model call holds up none of the above
-            scoring.score_execution(execution_id)
+        if outcome.scored:  # on a scorer thread: a judge's model call holds up no run
+            scoring.score_later(current_app._get_current_object(), execution_id)
 
 
 class Mode(StrEnum):

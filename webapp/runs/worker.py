@@ -50,6 +50,7 @@ from redis.exceptions import RedisError
 
 from .. import create_app
 from ..admission import give_turn_back, take_turn
+from ..evaluations import scoring
 from ..heap import freeze_startup_objects
 from . import start_sandboxes
 from .cancels import cancel_listener
@@ -343,4 +344,5 @@ class AppWorker(SimpleWorker):
 
     def request_stop(self, signum, frame):
         shutdown_requested.set()  # runs stop at their next node boundary and hand back
+        scoring.stop_scoring()  # and test cases being scored are let go, for another process
         return super().request_stop(signum, frame)

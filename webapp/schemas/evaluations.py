@@ -18,6 +18,8 @@ from .executions import Cost, ExecutionId
 from .workflows import Name
 
 MAX_TEST_CASES = 100  # per workflow: a test run starts one execution for each, within RATELIMIT_EXECUTIONS
+CHECKS_MAX_BYTES = 128 * 1024  # a case's checks together, as JSON (its inputs: MAX_INPUT_BYTES)
+SHOWN_OUTPUTS_MAX_BYTES = 64 * 1024  # a case's outputs in a test run's answer; past it, read the execution
 DRAFT = "draft"
 
 TestCaseId = prefixed_id("tc")
@@ -107,7 +109,10 @@ class CaseResult(TypedDict):
     status: Annotated[closed(CaseStatus), Field(description="pending until its execution settles and is scored.")]
     detail: Annotated[str | None, Field(description="Why it is an error, when no check says.")]
     checks: list[CheckResult]
-    outputs: JsonObject | None
+    outputs: Annotated[
+        JsonObject | None,
+        Field(description="What its execution gave; null if none, or if over 64 KB as JSON (read the execution)."),
+    ]
     duration_ms: Count | None
     usage: Usage
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import func, literal, select, union_all
+from sqlalchemy import func, literal, or_, select, union_all
 
 from ..engine.errors import Problem
 from ..engine.status import RunStatus, Trigger
@@ -145,7 +145,11 @@ def _spending(user: User, since, workflow_id: str | None):
             *(getattr(TestRunCase, key).label(key) for key in spent),
         )
         .join(TestRun, TestRun.id == TestRunCase.test_run_id)
-        .where(TestRun.user_id == user.id, TestRunCase.scored_at >= since, TestRunCase.total_tokens > 0)
+        .where(
+            TestRun.user_id == user.id,
+            TestRunCase.scored_at >= since,
+            or_(TestRunCase.total_tokens > 0, TestRunCase.cost_usd > 0),
+        )
     )
     if workflow_id:
         runs = runs.where(Execution.workflow_id == workflow_id)

@@ -134,6 +134,6 @@ def parse_model_json(text: str):
         body = body.rsplit("```", 1)[0]
     try:
         return json.loads(body, parse_constant=_refuse_non_finite)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # nested past the parser's depth: "[[[[…" from a model
         preview = text.strip()[:120]
         raise NodeError("invalid_json", f"the model did not answer with valid JSON ({exc}): {preview!r}") from None
