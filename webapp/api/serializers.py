@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from ..engine.bounds import json_size
 from ..engine.errors import Problem
 from ..engine.status import TriggerType
-from ..evaluations.records import SPENT, Tally
+from ..evaluations.records import SPENT, Tally, shown_outputs
 from ..models import (
     AuditEvent,
     Execution,
@@ -26,7 +25,7 @@ from ..models import (
 from ..schemas import catalogue, drafts, evaluations, providers, triggers
 from ..schemas import executions as runs
 from ..schemas import workflows as schemas
-from ..schemas.evaluations import DRAFT, SHOWN_OUTPUTS_MAX_BYTES
+from ..schemas.evaluations import DRAFT
 from ..services.triggers import hook_url
 
 
@@ -251,7 +250,7 @@ def _case(row: TestRunCase, ran: Execution | None) -> evaluations.CaseResult:
         "status": row.status,
         "detail": row.detail,
         "checks": row.results or [],
-        "outputs": ran.outputs if ran is not None and json_size(ran.outputs) <= SHOWN_OUTPUTS_MAX_BYTES else None,
+        "outputs": shown_outputs(ran),
         "duration_ms": ran.duration_ms if ran is not None else None,
         "usage": _spent(SimpleNamespace(**spent)),
     }

@@ -9,9 +9,11 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
+from ..engine.bounds import json_size
 from ..engine.status import CaseStatus
 from ..extensions import db
 from ..models import Execution, TestRun, TestRunCase
+from ..schemas.evaluations import SHOWN_OUTPUTS_MAX_BYTES
 from ..services.versions import normalised
 
 SPENT = ("prompt_tokens", "completion_tokens", "total_tokens", "cost_usd")
@@ -90,3 +92,9 @@ def tallies(test_run_ids: list[str]) -> dict[str, Tally]:
 def test_run_of(execution_id: str) -> str | None:
     """The test run an execution ran a case for (its page links back to it), or None."""
     return db.session.scalar(select(TestRunCase.test_run_id).where(TestRunCase.execution_id == execution_id))
+
+
+def shown_outputs(execution: Execution | None) -> dict | None:
+    """A case's outputs as a test run's answer shows them: left out past 64 KB (its execution has them)."""
+    outputs = execution.outputs if execution is not None else None
+    return outputs if outputs is None or json_size(outputs) <= SHOWN_OUTPUTS_MAX_BYTES else None
