@@ -205,3 +205,11 @@ def test_the_pins_together_are_held_to_what_one_request_could_carry(page, app):
         assert set(stored_pins(app, workflow_id)) == {"shout", "earlier"}  # as they were
     finally:
         app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
+
+
+def test_unpinning_what_is_not_pinned_says_so(page, app):
+    workflow_id = create_workflow(app, page.user, echo_definition(), name="Nothing pinned")
+    _, pairs = after_a_test_run(page, app, workflow_id)
+    answer = pins_post(page, workflow_id, pairs, unpin_node="shout" + "x" * 5000)
+    assert "has no pinned output" in answer.text and "x" * 100 not in answer.text  # clipped
+    assert stored_pins(app, workflow_id) is None

@@ -145,7 +145,7 @@ def test_run_all_shows_each_check_expected_beside_actual_and_two_runs_compare(pa
     assert "50%" in compared.text
     other = create_workflow(app, alice, echo_definition())
     wrong = page.get(f"/workflows/{other}/test-runs/compare", query_string={"a": first, "b": second})
-    assert wrong.status_code == 400
+    assert wrong.status_code == 404  # not one of this workflow's runs
 
 
 def test_a_running_test_run_polls_and_can_be_cancelled(page, app, alice, model):
@@ -190,7 +190,9 @@ def test_run_all_without_cases_or_with_a_broken_draft_says_why(page, app, alice)
     assert refused.status_code == 303
     assert "no test cases" in page.get(f"/workflows/{workflow_id}/tests").text
     add_case(app, alice, workflow_id, "a", "A")
-    assert page.post(f"/workflows/{workflow_id}/test-runs", {"version": "99"}).status_code == 404
+    for version, said in (("99", "has no version 99"), ("v2", "there is no version “v2”")):
+        assert page.post(f"/workflows/{workflow_id}/test-runs", {"version": version}).status_code == 303
+        assert said in page.get(f"/workflows/{workflow_id}/tests").text
     in_app(app, lambda u: drafts.save_draft(u, workflow_id, broken()), user_id=alice.id)
     assert page.post(f"/workflows/{workflow_id}/test-runs", {"version": "draft"}).status_code == 303
     assert "Not run: the draft has problems" in page.get(f"/workflows/{workflow_id}/tests").text
@@ -267,3 +269,27 @@ def test_every_kinds_form_is_its_schema_and_reads_back_its_example(app, kind):
         check, again = read_check(kind, MultiDict(typed))
     assert check is not None, (again.placed, again.loose)
     assert check["kind"] == kind and check["output"] == "answer"
+
+
+def test_what_no_store_holds_or_no_bound_allows_is_told_on_the_form_not_a_500(page, app, alice):
+    workflow_id = create_workflow(app, alice, echo_definition())
+    nul = page.post(
+        f"/workflows/{workflow_id}/tests", {"name": "nul", "inputs.text": "hi", "other_inputs": '{"k": "\\u0000"}'}
+    )
+    assert nul.status_code == 422 and "NUL character" in nul.text
+    case_id = add_case(app, alice, workflow_id, "hi", "HI")
+    big = {"kind": "equals", "check.output": "result", "check.value": json.dumps("x" * 60_000)}
+    for _ in range(2):  # 120 KB of checks in all
+        assert page.post(f"/tests/{case_id}/checks", big).status_code == 303
+    refused = page.post(f"/tests/{case_id}/checks", big)
+    assert refused.status_code == 422 and "the checks are" in refused.text
+
+
+def test_add_to_tests_past_the_limit_is_told_on_the_execution_page(page, app, alice, monkeypatch):
+    workflow_id = create_workflow(app, alice, echo_definition())
+    execution_id = run_and_wait(app, alice, workflow_id, {"text": "hi"})
+    monkeypatch.setattr(case_service, "MAX_TEST_CASES", 1)
+    assert page.post(f"/executions/{execution_id}/add-to-tests").status_code == 303
+    again = page.post(f"/executions/{execution_id}/add-to-tests")
+    assert again.status_code == 303 and again.headers["Location"].endswith(f"/executions/{execution_id}")
+    assert "Not added: A workflow keeps at most 1 test cases" in page.get(f"/executions/{execution_id}").text

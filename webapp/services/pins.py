@@ -51,13 +51,15 @@ def pin(user: User, workflow_id: str, node_id: str) -> dict[str, dict]:
     return draft.pins
 
 
-def unpin(user: User, workflow_id: str, node_id: str) -> dict[str, dict]:
+def unpin(user: User, workflow_id: str, node_id: str) -> bool:
+    """Whether ``node_id`` had a pinned output (now gone)."""
     draft = draft_of(own_workflow(user, workflow_id))
     kept = pins_of(draft)
-    kept.pop(node_id, None)
+    if kept.pop(node_id, None) is None:
+        return False
     draft.pins = kept or None
     db.session.commit()
-    return kept
+    return True
 
 
 def pins_for_run(user: User, workflow_id: str, node_ids) -> dict[str, dict]:

@@ -248,7 +248,8 @@ def editor_pins(workflow_id: str):
     unpinning = "unpin_node" in request.form
     node_id = request.form.get("unpin_node" if unpinning else "pin_node", "")
     if unpinning:
-        pin_service.unpin(user, workflow.id, node_id)
+        if not pin_service.unpin(user, workflow.id, node_id):
+            return _editor_again(kept, kept.problems, f"Not unpinned: '{node_id[:64]}' has no pinned output.")
         return _after_keeping(kept, f"Unpinned {node_id}: test runs run it again.")
     if node_id not in node_ids(kept.posted.definition):
         return _editor_again(kept, kept.problems, f"Not pinned: the draft has no node '{node_id[:64]}'.")

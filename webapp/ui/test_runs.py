@@ -11,10 +11,11 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from ..engine.status import CaseStatus, TestRunStatus
-from ..errors import BadRequest, Conflict
+from ..errors import Conflict, NotFound
 from ..evaluations import runs as run_service
 from ..evaluations.checks import expected, judge_messages
-from ..evaluations.records import Tally, tallies
+from ..evaluations.kinds import CheckKind
+from ..evaluations.records import Tally, shown_outputs, tallies
 from ..extensions import db
 from ..models import Execution, utcnow
 from ..services.drafts import own_workflow
@@ -23,8 +24,6 @@ from .check_forms import kind_label
 from .executions import POLL_SECONDS
 from .rendering import is_fragment_request, redirect_to, respond
 from .tests_tab import RUNS_SHOWN, run_rows
-
-JUDGE = "judge"
 
 
 def _user():
@@ -47,7 +46,7 @@ def case_view(row, execution: Execution | None) -> SimpleNamespace:
     """One case as the page shows it: each check as the case ran it, beside the result it
     got (results come in the checks' order), the actual value it looked at, and for a
     judge the exact messages the judging model is sent."""
-    outputs = execution.outputs if execution is not None and isinstance(execution.outputs, dict) else None
+    outputs = shown_outputs(execution)  # past 64 KB left out, as the API does: the execution has them
     results = row.results or []
     checks = []
     for index, check in enumerate(row.checks or []):
@@ -64,7 +63,7 @@ def case_view(row, execution: Execution | None) -> SimpleNamespace:
                 actual=actual,
                 result=results[index] if index < len(results) else None,
                 prompt=judge_messages(check.get("criteria", ""), actual)
-                if check.get("kind") == JUDGE and present
+                if check.get("kind") == CheckKind.JUDGE and present
                 else None,
             )
         )
@@ -74,6 +73,7 @@ def case_view(row, execution: Execution | None) -> SimpleNamespace:
         execution=execution,
         checks=checks,
         outputs=outputs,
+        left_out=outputs is None and execution is not None and execution.outputs is not None,
         cost_usd=spent,
         duration_ms=execution.duration_ms if execution is not None else None,
     )
@@ -157,8 +157,8 @@ def test_run_compare(workflow_id: str):
     chosen = []
     for key in ("a", "b"):
         run = run_service.own_test_run(user, request.args.get(key) or newest[key])
-        if run.workflow_id != workflow.id:
-            raise BadRequest(f"Test run '{run.id}' is of another workflow")
+        if run.workflow_id != workflow.id:  # not one of this workflow's: as if there were none
+            raise NotFound(f"No test run '{run.id}' of this workflow")
         chosen.append(run)
     counted = tallies([run.id for run in chosen])
     executions = executions_of(chosen)

@@ -16,13 +16,14 @@ from flask_login import current_user
 
 from ..engine import jsontext
 from ..engine.errors import Problem
-from ..errors import NoTests, ValidationFailed
+from ..errors import Conflict, NoTests, NotFound, ValidationFailed
 from ..evaluations import cases as case_service
 from ..evaluations import runs as run_service
 from ..evaluations.checks import expected
 from ..evaluations.records import Tally, tallies
+from ..schemas.base import parse
 from ..schemas.checks import MAX_CHECKS_PER_CASE
-from ..schemas.evaluations import DRAFT, MAX_TEST_CASES
+from ..schemas.evaluations import DRAFT, MAX_TEST_CASES, TestRunRequest
 from ..schemas.workflows import NAME_MAX
 from ..services import drafts as draft_service
 from ..services import workflows as workflow_service
@@ -101,13 +102,8 @@ def _chart(rows: list[SimpleNamespace]):
     for row in reversed(rows):
         rate = row.tally.pass_rate
         shown = "nothing scored" if rate is None else f"{rate:.0%}"
-        points.append(
-            (
-                row.run.created_at.strftime("%d %b %H:%M"),
-                rate,
-                f"{row.run.created_at:%d %b %H:%M} · {version_label(row.run)} · {shown}",
-            )
-        )
+        when = f"{row.run.created_at:%d %b %H:%M} UTC"  # UTC, as every time the pages show
+        points.append((when, rate, f"{when} · {version_label(row.run)} · {shown}"))
     return pass_rate_chart(points) if points else None
 
 
@@ -201,6 +197,8 @@ def workflow_test_add(workflow_id: str):
             problems = [Problem("other_inputs", p.code, p.message) for p in exc.details] or [
                 Problem("other_inputs", "invalid_value", exc.message)
             ]
+        except Conflict as exc:  # the workflow holds as many cases as it may
+            problems = [Problem("", "conflict", exc.message)]
         else:
             flash(f"Added “{case.name}”. Now say what its outputs should be: add its checks.", "success")
             return redirect_to(url_for("ui.test_case", test_id=case.id) + "#add-check")
@@ -229,10 +227,14 @@ def workflow_test_run(workflow_id: str):
     """Run all tests, against the draft or a chosen version; then watch the run."""
     workflow = own_workflow(_user(), workflow_id)
     chosen = request.form.get("version", DRAFT)
-    version = int(chosen) if chosen.isdecimal() and len(chosen) < 10 else DRAFT
+    try:
+        version = parse(TestRunRequest, {"version": _version(chosen)}).version
+    except ValidationFailed:
+        flash(f"Not run: there is no version “{chosen[:20]}”.", "error")
+        return redirect_to(url_for("ui.workflow_tests", workflow_id=workflow.id))
     try:
         run = run_service.start_test_run(_user(), workflow.id, version)
-    except NoTests as exc:
+    except (NoTests, NotFound) as exc:  # no cases, or no such version
         flash(exc.message, "error")
         return redirect_to(url_for("ui.workflow_tests", workflow_id=workflow.id))
     except ValidationFailed as exc:
@@ -240,6 +242,12 @@ def workflow_test_run(workflow_id: str):
         flash(f"Not run: the draft has problems ({listed}). Fix them in the editor first.", "error")
         return redirect_to(url_for("ui.workflow_tests", workflow_id=workflow.id))
     return redirect_to(url_for("ui.test_run", test_run_id=run.id))
+
+
+def _version(chosen: str) -> str | int:
+    """A posted version as the API's body reads it: ``draft``, or a number (anything
+    else stays text, for the body's schema to refuse)."""
+    return int(chosen) if chosen.isdecimal() and len(chosen) < 12 else chosen
 
 
 # -- one case --------------------------------------------------------------------------------------
@@ -322,7 +330,11 @@ def test_case_check_add(test_id: str):
         check = None
     if check is None:
         return case_page(case, status=422, check=drawn)
-    case_service.update_case(_user(), case.id, {"checks": [*case.checks, check]})
+    try:
+        case_service.update_case(_user(), case.id, {"checks": [*case.checks, check]})
+    except ValidationFailed as exc:  # past the checks' size bound
+        drawn.loose.append(exc.details[0].message if exc.details else exc.message)
+        return case_page(case, status=422, check=drawn)
     flash(f"Added the check: {drawn.label.lower()} on {check['output']}.", "success")
     return redirect_to(url_for("ui.test_case", test_id=case.id, kind=drawn.kind) + "#add-check")
 
@@ -344,6 +356,10 @@ def execution_add_to_tests(execution_id: str):
     """Add to tests: the finished execution as a case of its (own) workflow — its inputs,
     and an ``equals`` check per output it gave."""
     execution = own_execution(_user(), execution_id)
-    case = case_service.case_from_execution(_user(), execution.workflow_id, execution.id, None)
+    try:
+        case = case_service.case_from_execution(_user(), execution.workflow_id, execution.id, None)
+    except (Conflict, ValidationFailed) as exc:  # still running, or the workflow holds all the cases it may
+        flash(f"Not added: {exc.message}", "error")
+        return redirect_to(url_for("ui.execution", execution_id=execution.id))
     flash(f"Added “{case.name}” to the tests, with a check per output. Change them as you like.", "success")
     return redirect_to(url_for("ui.test_case", test_id=case.id))
