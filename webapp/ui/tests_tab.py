@@ -8,6 +8,7 @@ reload of the add-check form when the kind changes.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from types import SimpleNamespace
 
@@ -83,9 +84,21 @@ def suggestions(workflow) -> dict[str, list[str]]:
 
 def shown_checks(checks: list[dict]) -> list[SimpleNamespace]:
     return [
-        SimpleNamespace(label=kind_label(check.get("kind")), output=check.get("output"), expected=expected(check))
+        SimpleNamespace(
+            label=kind_label(check.get("kind")),
+            output=check.get("output"),
+            expected=expected(check),
+            fingerprint=fingerprint(check),
+        )
         for check in checks
     ]
+
+
+def fingerprint(check: dict) -> str:
+    """Which check a Remove button meant: a second click, or another tab's, finds its
+    place taken by the next check and removes nothing."""
+    text = json.dumps(check, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def run_rows(runs) -> list[SimpleNamespace]:
@@ -342,9 +355,12 @@ def test_case_check_add(test_id: str):
 @bp.post("/tests/<test_id>/checks/<int:index>/delete")
 def test_case_check_delete(test_id: str, index: int):
     case = case_service.own_case(_user(), test_id)
-    if index < len(case.checks):
+    meant = request.form.get("fingerprint", "")
+    if index < len(case.checks) and fingerprint(case.checks[index]) == meant:
         case_service.update_case(_user(), case.id, {"checks": [c for i, c in enumerate(case.checks) if i != index]})
         flash("Check removed.", "info")
+    else:
+        flash("That check was removed or changed already: nothing removed.", "info")
     return redirect_to(url_for("ui.test_case", test_id=case.id) + "#checks")
 
 
