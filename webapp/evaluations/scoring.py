@@ -33,13 +33,13 @@ from ..models import Execution, TestRun, TestRunCase, User, utcnow
 from ..services.limits import BudgetedModels, watch_budget
 from ..services.providers import settings_for
 from . import checks
+from .records import SPENT
 
 log = logging.getLogger(__name__)
 cases = TestRunCase.__table__
 runs = TestRun.__table__
 DETAIL_MAX = 1000
 SCORER_THREADS = 2  # per process: cases waiting on judges queue behind these
-SPENT = ("prompt_tokens", "completion_tokens", "total_tokens", "cost_usd")
 _lock = threading.Lock()
 
 
